@@ -1,0 +1,441 @@
+package pipe
+
+import (
+	"bytes"
+	"encoding/binary"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/netstack"
+)
+
+// recorder is a Receiver that copies every frame, releases it at once and signals arrivals.
+type recorder struct {
+	link *Link
+
+	mu      sync.Mutex
+	frames  [][]byte
+	offs    []netstack.Offload
+	batches int
+	states  []bool
+	arrived chan struct{}
+}
+
+func newRecorder(l *Link) *recorder {
+	return &recorder{link: l, arrived: make(chan struct{}, 1)}
+}
+
+func (r *recorder) DeliverFrames(frames []netstack.Frame) {
+	r.mu.Lock()
+	r.batches++
+	for i := range frames {
+		var b []byte
+		for _, s := range frames[i].Segments {
+			b = append(b, s...)
+		}
+		r.frames = append(r.frames, b)
+		r.offs = append(r.offs, frames[i].Offload)
+	}
+	r.mu.Unlock()
+	r.link.Release(frames)
+	select {
+	case r.arrived <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) LinkStateChanged(up bool) {
+	r.mu.Lock()
+	r.states = append(r.states, up)
+	r.mu.Unlock()
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.frames)
+}
+
+// waitFor waits until at least n frames have arrived.
+func (r *recorder) waitFor(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for r.count() < n {
+		select {
+		case <-r.arrived:
+		case <-deadline:
+			t.Fatalf("got %d frames, want %d", r.count(), n)
+		}
+	}
+}
+
+// settle waits until no frame has arrived for d.
+func (r *recorder) settle(d time.Duration) {
+	for {
+		select {
+		case <-r.arrived:
+		case <-time.After(d):
+			return
+		}
+	}
+}
+
+// testFrame returns an Ethernet frame of n bytes (n >= 18) whose payload starts with seq.
+func testFrame(src, dst []byte, seq uint32, n int) []byte {
+	b := make([]byte, n)
+	copy(b, dst)
+	copy(b[6:], src)
+	binary.BigEndian.PutUint16(b[12:], 0x88b5) // local experimental ethertype
+	binary.BigEndian.PutUint32(b[14:], seq)
+	for i := 18; i < n; i++ {
+		b[i] = byte(seq) + byte(i)
+	}
+	return b
+}
+
+func seqOf(b []byte) uint32 { return binary.BigEndian.Uint32(b[14:]) }
+
+func newPair(t testing.TB, cfg *Config) (a, b *Link) {
+	t.Helper()
+	a, b, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		a.Close()
+		b.Close()
+	})
+	return a, b
+}
+
+func TestFramesArriveIntactInOrder(t *testing.T) {
+	a, b := newPair(t, nil)
+	ra, rb := newRecorder(a), newRecorder(b)
+	require.NoError(t, a.Start(ra))
+	require.NoError(t, b.Start(rb))
+	require.True(t, a.Up())
+	require.Equal(t, 1500, a.MTU())
+	require.NotEqual(t, a.MAC(), b.MAC())
+	require.Equal(t, byte(0x02), a.MAC()[0]&0x03, "locally administered unicast")
+
+	const count = 2000
+	var want [][]byte
+	for i := 0; i < count; i += 10 {
+		batch := make([]netstack.Frame, 10)
+		for j := range batch {
+			f := testFrame(a.MAC(), b.MAC(), uint32(i+j), 18+(i+j)%1497)
+			want = append(want, f)
+			// Split each frame in two segments to check they are joined.
+			batch[j] = netstack.Frame{Segments: [][]byte{f[:7], f[7:]}}
+		}
+		n, err := a.Transmit(batch)
+		require.NoError(t, err)
+		require.Equal(t, len(batch), n)
+	}
+	rb.waitFor(t, count)
+	rb.mu.Lock()
+	require.Len(t, rb.frames, len(want))
+	for i := range want {
+		require.True(t, bytes.Equal(want[i], rb.frames[i]), "frame %d differs", i)
+	}
+	require.Less(t, rb.batches, count, "frames are delivered in batches")
+	rb.mu.Unlock()
+	require.Zero(t, ra.count(), "nothing comes back")
+
+	// And the other way.
+	f := testFrame(b.MAC(), a.MAC(), 7, 60)
+	_, err := b.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+	require.NoError(t, err)
+	ra.waitFor(t, 1)
+	require.True(t, bytes.Equal(f, ra.frames[0]))
+
+	sa, sb := a.Stats(), b.Stats()
+	require.Equal(t, uint64(count), sa.TxFrames)
+	require.Equal(t, uint64(count), sb.RxFrames)
+	require.Equal(t, uint64(1), sa.RxFrames)
+	require.Equal(t, sa.TxBytes, sb.RxBytes)
+	require.Zero(t, sa.TxDropped+sb.RxDropped)
+}
+
+func TestOffloadMetadataTravels(t *testing.T) {
+	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
+		netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	a, b := newPair(t, &Config{Features: feat})
+	require.Equal(t, feat, a.Features())
+	rb := newRecorder(b)
+	require.NoError(t, a.Start(newRecorder(a)))
+	require.NoError(t, b.Start(rb))
+
+	big := testFrame(a.MAC(), b.MAC(), 1, netstack.MaxGSOSize)
+	off := netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: netstack.GSOTCPv4,
+		HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
+	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{big}, Offload: off}})
+	require.NoError(t, err)
+	rb.waitFor(t, 1)
+	require.True(t, bytes.Equal(big, rb.frames[0]), "GSO frame differs")
+	require.Equal(t, off, rb.offs[0])
+
+	// A GSO frame larger than that, or a plain frame larger than the MTU, is refused.
+	_, err = a.Transmit([]netstack.Frame{{Segments: [][]byte{big, {0}}, Offload: off}})
+	require.ErrorIs(t, err, netstack.ErrFrameTooLarge)
+	n, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{big[:60]}}, {Segments: [][]byte{big[:1515]}}})
+	require.ErrorIs(t, err, netstack.ErrFrameTooLarge)
+	require.Equal(t, 1, n)
+}
+
+func TestNeedsCsumFinalizedWithoutRxCsum(t *testing.T) {
+	a, b := newPair(t, &Config{Features: netstack.FeatureTxCsum})
+	rb := newRecorder(b)
+	require.NoError(t, b.Start(rb))
+
+	f := testFrame(a.MAC(), b.MAC(), 9, 101)
+	off := netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 20, CsumOffset: 4}
+	binary.BigEndian.PutUint16(f[24:], 0x1234) // "pseudo-header sum"
+	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f}, Offload: off}})
+	require.NoError(t, err)
+	rb.waitFor(t, 1)
+	require.Equal(t, netstack.Offload{CsumStart: 20, CsumOffset: 4}, rb.offs[0], "flags cleared")
+	sum := uint32(onesSum(rb.frames[0][20:])) + 0x1234 // with the pseudo-header
+	sum = sum>>16 + sum&0xffff
+	require.Equal(t, uint32(0xffff), sum, "checksum verifies")
+	require.Equal(t, f[:24], rb.frames[0][:24])
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, c := range []Config{
+		{MTU: 10},
+		{MTU: 70000},
+		{QueueDepth: -1},
+		{BatchSize: -1},
+		{Features: netstack.FeatureTxTSO4},
+		{MACA: []byte{1, 2}},
+		{Impair: Impairments{Loss: 1.5}},
+		{Impair: Impairments{Delay: -1}},
+	} {
+		_, _, err := New(&c)
+		require.ErrorIs(t, err, ErrBadConfig, "%+v", c)
+	}
+}
+
+func TestTransmitBeforePeerStartIsDropped(t *testing.T) {
+	a, b := newPair(t, nil)
+	f := testFrame(a.MAC(), b.MAC(), 1, 60)
+	n, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, uint64(1), b.Stats().RxDropped)
+}
+
+func TestBackPressure(t *testing.T) {
+	a, b := newPair(t, &Config{QueueDepth: 4})
+	// A receiver that keeps its frames until told to release them.
+	hold := &holder{link: b, got: make(chan struct{}, 100)}
+	require.NoError(t, b.Start(hold))
+
+	frames := make([]netstack.Frame, 6)
+	for i := range frames {
+		frames[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}
+	}
+	done := make(chan int)
+	go func() {
+		n, err := a.Transmit(frames)
+		require.NoError(t, err)
+		done <- n
+	}()
+	for hold.lent() < 4 {
+		<-hold.got
+	}
+	select {
+	case <-done:
+		t.Fatal("Transmit returned although the peer had no free buffer")
+	case <-time.After(50 * time.Millisecond):
+	}
+	hold.releaseAll()
+	require.Equal(t, 6, <-done)
+	for hold.lent() < 2 {
+		<-hold.got
+	}
+	hold.releaseAll()
+}
+
+// holder keeps received frames until releaseAll.
+type holder struct {
+	link *Link
+	mu   sync.Mutex
+	kept []netstack.Frame
+	got  chan struct{}
+}
+
+func (h *holder) DeliverFrames(frames []netstack.Frame) {
+	h.mu.Lock()
+	h.kept = append(h.kept, frames...)
+	h.mu.Unlock()
+	h.got <- struct{}{}
+}
+
+func (h *holder) LinkStateChanged(bool) {}
+
+func (h *holder) lent() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.kept)
+}
+
+func (h *holder) releaseAll() {
+	h.mu.Lock()
+	h.link.Release(h.kept)
+	h.kept = nil
+	h.mu.Unlock()
+}
+
+func TestReleaseIgnoresStrayFrames(t *testing.T) {
+	a, b := newPair(t, &Config{QueueDepth: 2})
+	hold := &holder{link: b, got: make(chan struct{}, 100)}
+	require.NoError(t, b.Start(hold))
+	f := netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
+	_, err := a.Transmit([]netstack.Frame{f})
+	require.NoError(t, err)
+	<-hold.got
+	kept := append([]netstack.Frame(nil), hold.kept...)
+	a.Release(kept)                                               // wrong end
+	b.Release([]netstack.Frame{{Cookie: 1<<63 | 5}, {Cookie: 7}}) // garbage
+	hold.releaseAll()
+	b.Release(kept) // twice
+	b.rx.mu.Lock()
+	require.Len(t, b.rx.free, 2, "each buffer is free exactly once")
+	b.rx.mu.Unlock()
+}
+
+func TestCloseIdempotentNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		a, b, err := New(&Config{QueueDepth: 2, Impair: Impairments{Delay: time.Millisecond}})
+		require.NoError(t, err)
+		ra, rb := newRecorder(a), &holder{link: b, got: make(chan struct{}, 100)}
+		require.NoError(t, a.Start(ra))
+		require.NoError(t, b.Start(rb))
+		// A transmitter blocked on the peer's full queue is woken by Close.
+		blocked := make(chan error)
+		go func() {
+			fs := make([]netstack.Frame, 5)
+			for j := range fs {
+				fs[j] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
+			}
+			_, err := a.Transmit(fs)
+			blocked <- err
+		}()
+		time.Sleep(5 * time.Millisecond)
+		if i%2 == 0 {
+			require.NoError(t, a.Close())
+			require.ErrorIs(t, <-blocked, netstack.ErrClosed)
+			require.False(t, b.Up())
+			ra.mu.Lock()
+			require.Empty(t, ra.states, "the closed end's own receiver is not told")
+			ra.mu.Unlock()
+		} else {
+			require.NoError(t, b.Close())
+			require.ErrorIs(t, <-blocked, netstack.ErrLinkDown)
+			require.False(t, a.Up())
+			ra.mu.Lock()
+			require.Equal(t, []bool{false}, ra.states)
+			ra.mu.Unlock()
+		}
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+		require.NoError(t, a.Close())
+		_, err = a.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+		require.ErrorIs(t, err, netstack.ErrClosed)
+		require.ErrorIs(t, a.Start(ra), netstack.ErrClosed)
+		hold := rb
+		hold.releaseAll() // release after close is harmless
+	}
+	// Unstarted links close too.
+	a, b, err := New(nil)
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+
+	checkNoLeaks(t, before)
+}
+
+func TestTransmitAfterPeerCloseIsLinkDown(t *testing.T) {
+	a, b := newPair(t, nil)
+	require.NoError(t, a.Start(newRecorder(a)))
+	require.NoError(t, b.Close())
+	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+	require.ErrorIs(t, err, netstack.ErrLinkDown)
+}
+
+func TestNoAllocsSteadyState(t *testing.T) {
+	a, b := newPair(t, nil)
+	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
+	require.NoError(t, b.Start(rb))
+	frames := make([]netstack.Frame, 16)
+	for i := range frames {
+		frames[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 1514)}}
+	}
+	send := func() {
+		_, err := a.Transmit(frames)
+		if err != nil {
+			panic(err)
+		}
+		rb.wait(len(frames))
+	}
+	for i := 0; i < 20; i++ { // warm up: buffers are allocated on first use
+		send()
+	}
+	allocs := testing.AllocsPerRun(200, send)
+	require.Zero(t, allocs, "allocations per batch of %d frames", len(frames))
+}
+
+// countingReceiver releases frames at once and counts them, without allocating.
+type countingReceiver struct {
+	link *Link
+	mu   sync.Mutex
+	n    int
+	got  chan struct{}
+}
+
+func (c *countingReceiver) DeliverFrames(frames []netstack.Frame) {
+	c.link.Release(frames)
+	c.mu.Lock()
+	c.n += len(frames)
+	c.mu.Unlock()
+	select {
+	case c.got <- struct{}{}:
+	default:
+	}
+}
+
+func (c *countingReceiver) LinkStateChanged(bool) {}
+
+// wait waits until n more frames than at the last wait have arrived.
+func (c *countingReceiver) wait(n int) {
+	for {
+		c.mu.Lock()
+		if c.n >= n {
+			c.n -= n
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		<-c.got
+	}
+}
+
+// checkNoLeaks waits until no more goroutines run than before, and fails with their stacks
+// otherwise.
+func checkNoLeaks(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,401 @@
+package pipe
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/unikit/unikit/netstack"
+)
+
+// slotState tracks where a receive buffer is, so that a stray or repeated Release cannot put
+// a buffer in the free list twice.
+type slotState uint8
+
+const (
+	slotFree   slotState = iota // in queue.free
+	slotQueued                  // in the ring or held back for reordering
+	slotLent                    // handed to the receiver, waiting for Release
+)
+
+// slot is one receive buffer of an end, with the metadata of the frame in it.
+type slot struct {
+	buf   []byte    // allocated on first use, full capacity
+	seg   [1][]byte // Segments of the lent frame: buf[:n]
+	n     int
+	off   netstack.Offload
+	due   int64 // delivery time in ns since queue.base; 0 when the pipe has no delay or rate
+	state slotState
+}
+
+// cookieTagShift places an end's tag in the high bits of its cookies, so that frames released
+// to the wrong end are recognised and ignored.
+const cookieTagShift = 32
+
+// queue holds the frames travelling towards one end, in that end's buffers. Transmitters of
+// the other end push, the end's delivery goroutine pops, and the end's Release returns buffers.
+type queue struct {
+	owner    *Link
+	tag      uint64
+	bufSize  int
+	mtuFrame int  // largest non-GSO frame
+	tso      bool // GSO frames up to netstack.MaxGSOSize are accepted
+	rxCsum   bool // the receiver accepts checksum flags
+	rxGRO    bool // the receiver accepts GSO metadata
+	imp      Impairments
+	random   bool  // some probabilistic impairment is configured
+	timed    bool  // frames carry a delivery time (delay or rate)
+	clock    bool  // the delivery goroutine needs the time (timed or reordering)
+	window   int64 // reorder window, ns
+	base     time.Time
+	wake     chan struct{} // cap 1: tells a parked delivery goroutine to look again
+	timer    *time.Timer   // used only by the delivery goroutine
+
+	mu           sync.Mutex
+	space        sync.Cond // signalled when a buffer is freed or an end closes
+	spaceWaiters int
+	slots        []slot
+	free         []uint32 // indices of free slots, used as a stack
+	ring         []uint32 // FIFO of queued slots
+	head, n      int
+	held         int32 // slot held back for reordering, or -1
+	heldAt       int64
+	started      bool
+	closed       bool
+	waiting      bool // the delivery goroutine is parked
+	rng          *rand.Rand
+	nextDepart   int64 // rate limiting: when the wire is free again
+}
+
+func newQueue(owner *Link, c *Config, id uint64) *queue {
+	q := &queue{
+		owner:    owner,
+		tag:      id << cookieTagShift,
+		mtuFrame: c.MTU + netstack.EthernetHeaderLen,
+		tso:      c.Features&(netstack.FeatureTxTSO4|netstack.FeatureTxTSO6) != 0,
+		rxCsum:   c.Features.Has(netstack.FeatureRxCsum),
+		rxGRO:    c.Features.Has(netstack.FeatureRxGRO),
+		imp:      c.Impair,
+		random:   c.Impair.random(),
+		timed:    c.Impair.Delay > 0 || c.Impair.Rate > 0,
+		window:   int64(c.Impair.ReorderWindow),
+		base:     time.Now(),
+		wake:     make(chan struct{}, 1),
+		slots:    make([]slot, c.QueueDepth),
+		free:     make([]uint32, c.QueueDepth),
+		ring:     make([]uint32, c.QueueDepth),
+		held:     -1,
+		// One stream per direction, both derived from the seed.
+		rng: rand.New(rand.NewPCG(c.Impair.Seed, 0x9e3779b97f4a7c15*id)),
+	}
+	if q.window == 0 {
+		q.window = int64(time.Millisecond)
+	}
+	q.clock = q.timed || c.Impair.Reorder > 0
+	q.bufSize = q.mtuFrame
+	if q.tso {
+		q.bufSize = netstack.MaxGSOSize
+	}
+	for i := range q.free {
+		q.free[i] = uint32(len(q.free) - 1 - i) // pop slot 0 first
+	}
+	q.space.L = &q.mu
+	q.timer = time.NewTimer(time.Hour)
+	q.timer.Stop()
+	return q
+}
+
+func (q *queue) now() int64 { return int64(time.Since(q.base)) }
+
+func (q *queue) start() {
+	q.mu.Lock()
+	q.started = true
+	q.mu.Unlock()
+}
+
+// limit returns the longest frame f may be.
+func (q *queue) limit(f *netstack.Frame) int {
+	if q.tso && f.Offload.GSOType != netstack.GSONone {
+		return netstack.MaxGSOSize
+	}
+	return q.mtuFrame
+}
+
+// push copies frames sent by from into this queue's buffers; see Link.Transmit.
+func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer q.kick()
+	for i := range frames {
+		f := &frames[i]
+		if from.closed.Load() {
+			return i, netstack.ErrClosed
+		}
+		if q.closed {
+			from.counters.TxDropped(len(frames) - i)
+			return i, netstack.ErrLinkDown
+		}
+		n := f.Len()
+		if n > q.limit(f) {
+			from.counters.TxError()
+			return i, netstack.ErrFrameTooLarge
+		}
+		if !q.started {
+			from.counters.Sent(1, n)
+			q.owner.counters.RxDropped(1)
+			continue
+		}
+		var d decision
+		if q.random {
+			d = q.decide(n)
+		}
+		if d.lose {
+			from.counters.Sent(1, n)
+			from.counters.TxDropped(1)
+			continue
+		}
+		idx, err := q.get(from)
+		if err != nil {
+			return i, err
+		}
+		from.counters.Sent(1, n)
+		s := &q.slots[idx]
+		s.n = 0
+		for _, seg := range f.Segments {
+			s.n += copy(s.buf[s.n:], seg)
+		}
+		s.seg[0] = s.buf[:n]
+		s.off = q.rxOffload(s.buf[:n], f.Offload)
+		if d.corrupt {
+			s.off = corrupt(s.buf[:n], s.off, d.corruptAt, d.corruptXor)
+		}
+		s.due = q.due(n)
+		dup := int32(-1)
+		if d.dup {
+			// The duplicate needs a second buffer; waiting for it is back-pressure as usual.
+			// The original is queued first so that the delivery goroutine can make room.
+			q.enqueue(idx, false)
+			j, err := q.get(from)
+			if err != nil {
+				return i + 1, err
+			}
+			c := &q.slots[j]
+			c.n = copy(c.buf, s.buf[:n])
+			c.seg[0] = c.buf[:n]
+			c.off = s.off
+			c.due = q.due(n)
+			dup = int32(j)
+			idx = j
+		}
+		q.enqueue(idx, d.reorder && dup < 0)
+	}
+	return len(frames), nil
+}
+
+// rxOffload returns the metadata a frame with transmit metadata o arrives with at this end,
+// finalizing checksums the receiver does not accept as pending.
+func (q *queue) rxOffload(b []byte, o netstack.Offload) netstack.Offload {
+	if !q.rxCsum && o.Flags != 0 {
+		if o.Flags&netstack.FlagNeedsCsum != 0 {
+			finalizeChecksum(b, o)
+		}
+		o.Flags = 0
+	}
+	if !q.rxGRO && o.GSOType != netstack.GSONone {
+		// Only a frame that fits the MTU gets here (limit): it needs no segmentation.
+		o.GSOType, o.GSOSize, o.HdrLen = netstack.GSONone, 0, 0
+	}
+	return o
+}
+
+// due returns the delivery time of a frame of n bytes queued now, and takes its turn on the
+// wire when the rate is limited.
+func (q *queue) due(n int) int64 {
+	if !q.timed {
+		return 0
+	}
+	depart := q.now()
+	if q.imp.Rate > 0 {
+		depart = max(depart, q.nextDepart) + int64(n)*int64(time.Second)/q.imp.Rate
+		q.nextDepart = depart
+	}
+	return depart + int64(q.imp.Delay)
+}
+
+// get takes a free buffer, waiting for one while none is free. It fails when either end
+// closes meanwhile.
+func (q *queue) get(from *Link) (uint32, error) {
+	for len(q.free) == 0 {
+		if from.closed.Load() {
+			return 0, netstack.ErrClosed
+		}
+		if q.closed {
+			return 0, netstack.ErrLinkDown
+		}
+		q.kick() // the delivery goroutine may be parked with frames we queued
+		q.spaceWaiters++
+		q.space.Wait()
+		q.spaceWaiters--
+	}
+	if from.closed.Load() {
+		return 0, netstack.ErrClosed
+	}
+	if q.closed {
+		return 0, netstack.ErrLinkDown
+	}
+	idx := q.free[len(q.free)-1]
+	q.free = q.free[:len(q.free)-1]
+	s := &q.slots[idx]
+	if s.buf == nil {
+		s.buf = make([]byte, q.bufSize)
+	}
+	s.state = slotQueued
+	return idx, nil
+}
+
+// enqueue appends slot idx to the ring, or holds it back when reorder is set and no other
+// frame is held. A held frame is queued right after the next frame.
+func (q *queue) enqueue(idx uint32, reorder bool) {
+	if reorder && q.held < 0 {
+		q.held = int32(idx)
+		q.heldAt = q.now()
+		return
+	}
+	q.ringPush(idx)
+	if q.held >= 0 {
+		h := &q.slots[q.held]
+		h.due = max(h.due, q.slots[idx].due)
+		q.ringPush(uint32(q.held))
+		q.held = -1
+	}
+}
+
+func (q *queue) ringPush(idx uint32) {
+	q.ring[(q.head+q.n)%len(q.ring)] = idx
+	q.n++
+}
+
+// kick wakes the delivery goroutine if it is parked and something is queued.
+func (q *queue) kick() {
+	if q.waiting && (q.n > 0 || q.held >= 0) {
+		q.waiting = false
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pop waits for frames that are due and lends up to len(frames) of them, returning their
+// number and total length; it returns 0 once the end is closed.
+func (q *queue) pop(frames []netstack.Frame) (int, int) {
+	q.mu.Lock()
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			return 0, 0
+		}
+		var now int64
+		if q.clock {
+			now = q.now()
+		}
+		if q.held >= 0 && now-q.heldAt >= q.window {
+			// Nothing overtook the held frame in time: send it on.
+			q.ringPush(uint32(q.held))
+			q.held = -1
+		}
+		k, bytes := 0, 0
+		for k < len(frames) && q.n > 0 {
+			idx := q.ring[q.head]
+			s := &q.slots[idx]
+			if s.due > now {
+				break
+			}
+			q.head = (q.head + 1) % len(q.ring)
+			q.n--
+			s.state = slotLent
+			frames[k] = netstack.Frame{Segments: s.seg[:], Offload: s.off, Cookie: q.tag | uint64(idx)}
+			bytes += s.n
+			k++
+		}
+		if k > 0 {
+			q.mu.Unlock()
+			return k, bytes
+		}
+		wait := int64(-1)
+		if q.n > 0 {
+			wait = q.slots[q.ring[q.head]].due - now
+		}
+		if q.held >= 0 {
+			if w := q.heldAt + q.window - now; wait < 0 || w < wait {
+				wait = w
+			}
+		}
+		q.waiting = true
+		q.mu.Unlock()
+		if wait < 0 {
+			select {
+			case <-q.wake:
+			case <-q.owner.done:
+			}
+		} else {
+			q.timer.Reset(time.Duration(wait))
+			select {
+			case <-q.wake:
+			case <-q.timer.C:
+			case <-q.owner.done:
+			}
+			q.timer.Stop()
+		}
+		q.mu.Lock()
+		q.waiting = false
+	}
+}
+
+// release returns lent buffers to the free list.
+func (q *queue) release(frames []netstack.Frame) {
+	q.mu.Lock()
+	for i := range frames {
+		c := frames[i].Cookie
+		if c&^(1<<cookieTagShift-1) != q.tag {
+			continue
+		}
+		idx := c & (1<<cookieTagShift - 1)
+		if idx >= uint64(len(q.slots)) || q.slots[idx].state != slotLent {
+			continue
+		}
+		q.slots[idx].state = slotFree
+		q.free = append(q.free, uint32(idx))
+	}
+	if q.spaceWaiters > 0 {
+		q.space.Broadcast()
+	}
+	q.mu.Unlock()
+}
+
+// close discards queued frames and wakes every waiting transmitter. Lent frames stay lent
+// until released.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	for ; q.n > 0; q.n-- {
+		idx := q.ring[q.head]
+		q.head = (q.head + 1) % len(q.ring)
+		q.slots[idx].state = slotFree
+		q.free = append(q.free, idx)
+	}
+	if q.held >= 0 {
+		q.slots[q.held].state = slotFree
+		q.free = append(q.free, uint32(q.held))
+		q.held = -1
+	}
+	q.space.Broadcast()
+	q.mu.Unlock()
+}
+
+// wakeAll wakes transmitters waiting for a buffer, so they notice a closed end.
+func (q *queue) wakeAll() {
+	q.mu.Lock()
+	q.space.Broadcast()
+	q.mu.Unlock()
+}
