@@ -1,0 +1,467 @@
+package tap
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unikit/unikit/netstack"
+)
+
+// Link is a [netstack.Link] over a Linux TAP device. It is safe for concurrent use; Transmit
+// calls are serialised.
+type Link struct {
+	name     string
+	mac      net.HardwareAddr
+	mtu      int
+	features netstack.Features
+	file     *os.File
+	rc       syscall.RawConn
+
+	counters netstack.LinkCounters
+	// Offload counters, for OffloadStats.
+	rxGSO, rxNeedsCsum, rxDataValid, txGSO, txNeedsCsum atomic.Uint64
+
+	closed    atomic.Bool
+	up        atomic.Bool
+	started   atomic.Bool
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	// Receive buffer pool. bufs[i] is buffer i (header, then frame); segs[i] is the one-element
+	// segment list lent with it, so that a frame's Segments stay valid until it is released.
+	bufs [][]byte
+	segs [][1][]byte
+	lent []atomic.Bool
+	free chan uint32
+
+	// Reader state, touched only by the reader goroutine (and readSome, which it calls).
+	recv    netstack.Receiver
+	owned   []uint32 // buffers the reader holds, unused so far
+	frames  []netstack.Frame
+	rn      int   // frames read into owned[:rn] during this wake-up
+	rerr    error // fatal read error
+	readFn  func(fd uintptr) bool
+	maxRead int // largest frame (without header) the reader accepts
+
+	// Transmit state, guarded by txMu.
+	txMu    sync.Mutex
+	txHdr   [netstack.VirtioNetHdrLen]byte
+	iov     []unix.Iovec
+	txN     int
+	txErrno syscall.Errno
+	writeFn func(fd uintptr) bool
+}
+
+var _ netstack.Link = (*Link)(nil)
+
+// Open attaches to the TAP device name, creating it if it does not exist (a device created
+// this way disappears when the link is closed); an empty name lets the kernel choose one, see
+// [Link.Name]. It enables the virtio_net_hdr and, unless cfg.NoOffload, the checksum, TSO4 and
+// TSO6 receive offloads, falling back to fewer of them if the kernel refuses the set.
+func Open(name string, cfg *Config) (*Link, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.MTU == 0 {
+		c.MTU = defaultMTU
+	}
+	if c.Batch == 0 {
+		c.Batch = defaultBatch
+	}
+	if c.Buffers == 0 {
+		c.Buffers = 4 * c.Batch
+	}
+	if c.Buffers < c.Batch {
+		c.Buffers = c.Batch
+	}
+	if c.MTU < 68 || c.MTU > 65535 || c.Batch < 0 || len(name) >= unix.IFNAMSIZ ||
+		(c.MAC != nil && len(c.MAC) != 6) {
+		return nil, fmt.Errorf("%w: name %q, MTU %d, batch %d, MAC %v", ErrBadConfig, name, c.MTU, c.Batch, c.MAC)
+	}
+	mac := make(net.HardwareAddr, 6)
+	if c.MAC != nil {
+		copy(mac, c.MAC)
+	} else {
+		_, _ = rand.Read(mac)
+		mac[0] = mac[0]&^1 | 2 // unicast, locally administered
+	}
+
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("tap: open /dev/net/tun: %w", err)
+	}
+	ifname, features, err := setup(fd, name, c.NoOffload)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	file := os.NewFile(uintptr(fd), "/dev/net/tun:"+ifname)
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("tap: %s: %w", ifname, err)
+	}
+
+	l := &Link{
+		name:     ifname,
+		mac:      mac,
+		mtu:      c.MTU,
+		features: features,
+		file:     file,
+		rc:       rc,
+		done:     make(chan struct{}),
+		bufs:     make([][]byte, c.Buffers),
+		segs:     make([][1][]byte, c.Buffers),
+		lent:     make([]atomic.Bool, c.Buffers),
+		free:     make(chan uint32, c.Buffers),
+		owned:    make([]uint32, 0, c.Batch),
+		frames:   make([]netstack.Frame, c.Batch),
+		iov:      make([]unix.Iovec, 1, 8),
+	}
+	l.maxRead = c.MTU + netstack.EthernetHeaderLen + vlanHeaderLen
+	if features.Has(netstack.FeatureRxGRO) {
+		l.maxRead = max(l.maxRead, netstack.MaxGSOSize+vlanHeaderLen)
+	}
+	// One allocation backs every buffer of the pool.
+	size := netstack.VirtioNetHdrLen + l.maxRead
+	mem := make([]byte, size*c.Buffers)
+	for i := range l.bufs {
+		l.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
+		l.free <- uint32(i)
+	}
+	l.readFn = l.readSome
+	l.writeFn = l.writeOne
+	l.iov[0].Base = &l.txHdr[0]
+	l.iov[0].SetLen(len(l.txHdr))
+	l.up.Store(true)
+	return l, nil
+}
+
+// setup binds fd to the TAP device name and configures the virtio_net_hdr and offloads. It
+// returns the device's name and the features the link can offer.
+func setup(fd int, name string, noOffload bool) (string, netstack.Features, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return "", 0, fmt.Errorf("tap: %q: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		return "", 0, fmt.Errorf("tap: TUNSETIFF %q: %w", name, err)
+	}
+	name = ifr.Name()
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, netstack.VirtioNetHdrLen); err != nil {
+		return "", 0, fmt.Errorf("tap: %s: TUNSETVNETHDRSZ: %w", name, err)
+	}
+	if noOffload {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0); err != nil {
+			return "", 0, fmt.Errorf("tap: %s: TUNSETOFFLOAD: %w", name, err)
+		}
+		return name, 0, nil
+	}
+	// The kernel parses the header of every write whatever TUNSETOFFLOAD says, so transmit
+	// offloads come with IFF_VNET_HDR; receive offloads are what TUNSETOFFLOAD enables.
+	features := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6
+	// Unknown bits make TUNSETOFFLOAD fail with EINVAL: try the full set, then fall back.
+	for _, try := range []struct {
+		bits int
+		f    netstack.Features
+	}{
+		{unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6, netstack.FeatureRxCsum | netstack.FeatureRxGRO},
+		{unix.TUN_F_CSUM, netstack.FeatureRxCsum},
+		{0, 0},
+	} {
+		err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, try.bits)
+		if err == nil {
+			return name, features | try.f, nil
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return "", 0, fmt.Errorf("tap: %s: TUNSETOFFLOAD: %w", name, err)
+		}
+	}
+	return "", 0, fmt.Errorf("tap: %s: TUNSETOFFLOAD refuses even no offloads", name)
+}
+
+// Name returns the TAP device's interface name.
+func (l *Link) Name() string { return l.name }
+
+// MAC implements [netstack.Link.MAC].
+func (l *Link) MAC() net.HardwareAddr { return l.mac }
+
+// MTU implements [netstack.Link.MTU].
+func (l *Link) MTU() int { return l.mtu }
+
+// Features implements [netstack.Link.Features]: TxCsum, TxTSO4, TxTSO6, RxCsum and RxGRO
+// unless offloads were turned off or the kernel refused some of them.
+func (l *Link) Features() netstack.Features { return l.features }
+
+// Up implements [netstack.Link.Up]: the link has carrier from Open until Close or until the
+// device goes away.
+func (l *Link) Up() bool { return l.up.Load() && !l.closed.Load() }
+
+// Stats implements [netstack.Link.Stats].
+func (l *Link) Stats() netstack.LinkStats { return l.counters.Snapshot() }
+
+// OffloadStats returns how many frames used offloads so far.
+func (l *Link) OffloadStats() OffloadStats {
+	return OffloadStats{
+		RxGSO: l.rxGSO.Load(), RxNeedsCsum: l.rxNeedsCsum.Load(), RxDataValid: l.rxDataValid.Load(),
+		TxGSO: l.txGSO.Load(), TxNeedsCsum: l.txNeedsCsum.Load(),
+	}
+}
+
+// Start implements [netstack.Link.Start]: it starts the reader goroutine, which delivers
+// batches to r, and tells r the link is up.
+func (l *Link) Start(r netstack.Receiver) error {
+	if l.closed.Load() {
+		return netstack.ErrClosed
+	}
+	if !l.started.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
+	l.recv = r
+	r.LinkStateChanged(true)
+	l.wg.Add(1)
+	go l.reader()
+	return nil
+}
+
+// reader is the receive goroutine: it collects buffers, reads a batch and delivers it, until
+// the link is closed or the device fails.
+func (l *Link) reader() {
+	defer l.wg.Done()
+	for {
+		// Hold at least one buffer, waiting for the receiver to release one if need be, then
+		// take whatever else is free up to the batch size without waiting.
+		if len(l.owned) == 0 {
+			select {
+			case i := <-l.free:
+				l.owned = append(l.owned, i)
+			case <-l.done:
+				return
+			}
+		}
+	fill:
+		for len(l.owned) < cap(l.owned) {
+			select {
+			case i := <-l.free:
+				l.owned = append(l.owned, i)
+			default:
+				break fill
+			}
+		}
+
+		l.rn = 0
+		err := l.rc.Read(l.readFn)
+		if l.rn > 0 {
+			l.deliver()
+		}
+		if err == nil {
+			err = l.rerr
+		}
+		if err != nil {
+			if !l.closed.Load() {
+				// The device went away (EBADFD after `ip link del`) or failed otherwise.
+				l.counters.RxError()
+				l.up.Store(false)
+				l.recv.LinkStateChanged(false)
+			}
+			return
+		}
+	}
+}
+
+// readSome reads frames into the owned buffers until the device has no more (EAGAIN) or they
+// are used up. It runs inside RawConn.Read: returning false waits for the fd to be readable.
+func (l *Link) readSome(fd uintptr) bool {
+	for l.rn < len(l.owned) {
+		i := l.owned[l.rn]
+		b := l.bufs[i]
+		n, err := unix.Read(int(fd), b)
+		switch {
+		case err == unix.EAGAIN:
+			return l.rn > 0
+		case err == unix.EINTR:
+			continue
+		case err == unix.EFAULT || err == unix.EINVAL || err == unix.EMSGSIZE:
+			// A frame longer than the buffer: the kernel dropped it.
+			l.counters.RxError()
+			continue
+		case err != nil:
+			l.rerr = err
+			return true
+		}
+		if !l.accept(i, b[:n]) {
+			continue // the buffer is reused for the next read
+		}
+		l.rn++
+	}
+	return true
+}
+
+// accept validates a frame read into buffer i (header included) and fills the next frame
+// slot; it counts and rejects invalid frames.
+func (l *Link) accept(i uint32, b []byte) bool {
+	const hl = netstack.VirtioNetHdrLen
+	if len(b) < hl+netstack.EthernetHeaderLen {
+		l.counters.RxDropped(1)
+		return false
+	}
+	frame := b[hl:]
+	o, err := netstack.ParseVirtioNetHdr(b[:hl], len(frame))
+	if err != nil || (o.GSOType != netstack.GSONone && !l.features.Has(netstack.FeatureRxGRO)) ||
+		(o.GSOType == netstack.GSONone && len(frame) > l.mtu+netstack.EthernetHeaderLen+vlanHeaderLen) {
+		l.counters.RxDropped(1)
+		return false
+	}
+	if o.GSOType != netstack.GSONone {
+		l.rxGSO.Add(1)
+	}
+	if o.Flags&netstack.FlagNeedsCsum != 0 {
+		l.rxNeedsCsum.Add(1)
+	}
+	if o.Flags&netstack.FlagDataValid != 0 {
+		l.rxDataValid.Add(1)
+	}
+	l.segs[i][0] = frame
+	l.frames[l.rn] = netstack.Frame{Segments: l.segs[i][:], Offload: o, Cookie: uint64(i)}
+	return true
+}
+
+// deliver lends the frames read in this wake-up to the receiver and keeps the unused buffers.
+func (l *Link) deliver() {
+	bytes := 0
+	for k := range l.frames[:l.rn] {
+		l.lent[l.frames[k].Cookie].Store(true)
+		bytes += len(l.frames[k].Segments[0])
+	}
+	l.counters.Received(l.rn, bytes)
+	l.recv.DeliverFrames(l.frames[:l.rn])
+	clear(l.frames[:l.rn])
+	l.owned = l.owned[:copy(l.owned, l.owned[l.rn:])]
+}
+
+// Release implements [netstack.Link.Release]. Frames that did not come from this link, or are
+// released twice, are ignored.
+func (l *Link) Release(frames []netstack.Frame) {
+	for k := range frames {
+		i := frames[k].Cookie
+		if i >= uint64(len(l.bufs)) || !l.lent[i].CompareAndSwap(true, false) {
+			continue
+		}
+		l.segs[i][0] = nil
+		l.free <- uint32(i) // never blocks: the channel holds every buffer
+	}
+}
+
+// Transmit implements [netstack.Link.Transmit]. Each frame is written with one writev call; it
+// blocks only while the kernel's queue is full. Frames the kernel rejects (an invalid header:
+// TxErrors) or cannot take while its side of the device is down (TxDropped), and frames longer
+// than the MTU without GSO or than [netstack.MaxGSOSize] (TxDropped), are dropped and counted;
+// they are still taken, so that one bad frame does not hold up the rest of the batch. It
+// returns [netstack.ErrClosed] after Close and [netstack.ErrLinkDown] once the device is gone.
+func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+	if l.closed.Load() {
+		return 0, netstack.ErrClosed
+	}
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	sent, bytes := 0, 0
+	defer func() { l.counters.Sent(sent, bytes) }()
+	for k := range frames {
+		f := &frames[k]
+		n := f.Len()
+		limit := l.mtu + netstack.EthernetHeaderLen + vlanHeaderLen
+		if f.Offload.GSOType != netstack.GSONone {
+			limit = netstack.MaxGSOSize
+		}
+		if n < netstack.EthernetHeaderLen || n > limit {
+			l.counters.TxDropped(1)
+			continue
+		}
+		netstack.PutVirtioNetHdr(l.txHdr[:], f.Offload)
+		l.iov = l.iov[:1]
+		for _, s := range f.Segments {
+			if len(s) == 0 {
+				continue
+			}
+			v := unix.Iovec{Base: &s[0]}
+			v.SetLen(len(s))
+			l.iov = append(l.iov, v) // grows only the first time a frame has this many segments
+		}
+		l.txN = len(l.iov)
+		err := l.rc.Write(l.writeFn)
+		for j := 1; j < len(l.iov); j++ {
+			l.iov[j].Base = nil // keep no reference to the borrowed frame
+		}
+		if err != nil {
+			l.counters.Sent(sent, bytes)
+			sent, bytes = 0, 0
+			return k, netstack.ErrClosed
+		}
+		switch l.txErrno {
+		case 0:
+			sent++
+			bytes += n
+			if f.Offload.GSOType != netstack.GSONone {
+				l.txGSO.Add(1)
+			}
+			if f.Offload.Flags&netstack.FlagNeedsCsum != 0 {
+				l.txNeedsCsum.Add(1)
+			}
+		case unix.EIO, unix.ENETDOWN:
+			// The kernel side of the device is down: like a cable to a switched-off host.
+			l.counters.TxDropped(1)
+		case unix.EBADFD, unix.ENODEV:
+			l.counters.TxError()
+			l.up.Store(false)
+			return k, netstack.ErrLinkDown
+		default:
+			l.counters.TxError()
+		}
+	}
+	return len(frames), nil
+}
+
+// writeOne writes the frame described by iov[:txN]. It runs inside RawConn.Write: returning
+// false waits for the fd to be writable.
+func (l *Link) writeOne(fd uintptr) bool {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&l.iov[0])), uintptr(l.txN))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		l.txErrno = e
+		return true
+	}
+}
+
+// Close implements [netstack.Link.Close]: it closes the device, which unblocks the reader, and
+// waits for the reader to end. It must not be called from within DeliverFrames.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		close(l.done)
+		l.closeErr = l.file.Close()
+		l.wg.Wait()
+		if l.started.Load() && l.up.Load() {
+			l.recv.LinkStateChanged(false)
+		}
+		l.up.Store(false)
+	})
+	return l.closeErr
+}

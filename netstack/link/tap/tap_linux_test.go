@@ -1,0 +1,467 @@
+package tap
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/unikit/unikit/internal/netns"
+	"github.com/unikit/unikit/internal/peers"
+	"github.com/unikit/unikit/netstack"
+)
+
+// Addresses of the link tests: the kernel's side of the TAP and the stack's side (the link).
+var (
+	kernelV4 = netip.MustParseAddr("10.77.0.1")
+	linkV4   = netip.MustParseAddr("10.77.0.2")
+)
+
+// kernelPeer opens a TAP link in the test's namespace, moves the kernel side of the device into
+// a new namespace and gives it kernelV4/24 there, with a static neighbour entry for linkV4 so
+// that the kernel sends to the link without ARP.
+func kernelPeer(t *testing.T, cfg *Config) (*Link, *netns.NS, net.HardwareAddr) {
+	t.Helper()
+	peers.Root(t)
+	ns := netns.New(t)
+	l, err := Open(netns.UniqueName("uktap"), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, l.Close()) })
+	ns.MoveLink(t, l.Name())
+	ns.AddAddr(t, l.Name(), netip.PrefixFrom(kernelV4, 24))
+	ns.LinkUp(t, l.Name())
+	ns.IP(t, "neigh", "replace", linkV4.String(), "lladdr", l.MAC().String(), "dev", l.Name())
+	var kmac net.HardwareAddr
+	require.NoError(t, ns.Do(func() error {
+		ifi, err := net.InterfaceByName(l.Name())
+		if err == nil {
+			kmac = ifi.HardwareAddr
+		}
+		return err
+	}))
+	return l, ns, kmac
+}
+
+// udpReceiver is a Receiver that waits for UDP datagrams to one port, copies their payload and
+// releases every frame at once; it does not allocate.
+type udpReceiver struct {
+	link    netstack.Link
+	port    uint16
+	got     chan udpMsg
+	frames  atomic.Uint64
+	states  chan bool
+	deliver sync.Mutex // DeliverFrames is never concurrent; checked by TryLock
+}
+
+// udpMsg is a received datagram's length and first bytes, passed by value so that the
+// receiver neither allocates nor shares memory with the test.
+type udpMsg struct {
+	n int
+	b [64]byte
+}
+
+func newUDPReceiver(l netstack.Link, port uint16) *udpReceiver {
+	return &udpReceiver{link: l, port: port, got: make(chan udpMsg, 1), states: make(chan bool, 4)}
+}
+
+func (r *udpReceiver) DeliverFrames(frames []netstack.Frame) {
+	if !r.deliver.TryLock() {
+		panic("concurrent DeliverFrames")
+	}
+	defer r.deliver.Unlock()
+	for i := range frames {
+		r.frames.Add(1)
+		b := frames[i].Segments[0]
+		eth := header.Ethernet(b)
+		if len(b) < header.EthernetMinimumSize+header.IPv4MinimumSize+header.UDPMinimumSize ||
+			eth.Type() != header.IPv4ProtocolNumber {
+			continue
+		}
+		ip := header.IPv4(b[header.EthernetMinimumSize:])
+		if ip.Protocol() != uint8(header.UDPProtocolNumber) || int(ip.HeaderLength()) < header.IPv4MinimumSize ||
+			len(ip) < int(ip.HeaderLength())+header.UDPMinimumSize {
+			continue
+		}
+		udp := header.UDP(ip[ip.HeaderLength():])
+		if udp.DestinationPort() != r.port {
+			continue
+		}
+		var m udpMsg
+		m.n = copy(m.b[:], udp.Payload())
+		select {
+		case r.got <- m:
+		default:
+		}
+	}
+	r.link.Release(frames)
+}
+
+func (r *udpReceiver) LinkStateChanged(up bool) {
+	select {
+	case r.states <- up:
+	default:
+	}
+}
+
+// udpFrame builds an Ethernet/IPv4/UDP frame from the link to the kernel. partial leaves only
+// the pseudo-header sum in the UDP checksum, as a stack using checksum offload would; badCsum
+// corrupts a complete checksum.
+func udpFrame(src, dst net.HardwareAddr, dport uint16, payload []byte, partial, badCsum bool) ([]byte, netstack.Offload) {
+	const eh, ih, uh = header.EthernetMinimumSize, header.IPv4MinimumSize, header.UDPMinimumSize
+	b := make([]byte, eh+ih+uh+len(payload))
+	header.Ethernet(b).Encode(&header.EthernetFields{
+		SrcAddr: tcpip.LinkAddress(src), DstAddr: tcpip.LinkAddress(dst), Type: header.IPv4ProtocolNumber,
+	})
+	s, d := tcpip.AddrFrom4(linkV4.As4()), tcpip.AddrFrom4(kernelV4.As4())
+	ip := header.IPv4(b[eh:])
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(ih + uh + len(payload)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+		SrcAddr: s, DstAddr: d,
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	udp := header.UDP(b[eh+ih:])
+	udp.Encode(&header.UDPFields{SrcPort: 40000, DstPort: dport, Length: uint16(uh + len(payload))})
+	copy(udp.Payload(), payload)
+	pseudo := header.PseudoHeaderChecksum(header.UDPProtocolNumber, s, d, uint16(uh+len(payload)))
+	if partial {
+		udp.SetChecksum(pseudo)
+		return b, netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: eh + ih, CsumOffset: 6}
+	}
+	udp.SetChecksum(^checksum.Checksum(udp, pseudo))
+	if badCsum {
+		udp.SetChecksum(udp.Checksum() ^ 0x5a5a)
+	}
+	return b, netstack.Offload{}
+}
+
+func TestOpenConfig(t *testing.T) {
+	peers.Root(t)
+	l, err := Open(netns.UniqueName("uktap"), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1500, l.MTU())
+	require.Len(t, l.MAC(), 6)
+	require.Equal(t, byte(2), l.MAC()[0]&3, "locally administered unicast")
+	want := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
+		netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	require.Equal(t, want, l.Features())
+	require.True(t, l.Up())
+	_, err = net.InterfaceByName(l.Name())
+	require.NoError(t, err, "the device exists while open")
+	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(), "Close is idempotent")
+	require.False(t, l.Up())
+	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+	require.ErrorIs(t, err, netstack.ErrClosed)
+	_, err = net.InterfaceByName(l.Name())
+	require.Error(t, err, "a device Open created goes away with Close")
+
+	mac := net.HardwareAddr{0x02, 1, 2, 3, 4, 5}
+	l, err = Open("", &Config{MAC: mac, MTU: 9000, NoOffload: true})
+	require.NoError(t, err)
+	defer l.Close()
+	require.NotEmpty(t, l.Name(), "the kernel names the device")
+	require.Equal(t, mac, l.MAC())
+	require.Equal(t, 9000, l.MTU())
+	require.Zero(t, l.Features())
+
+	_, err = Open("", &Config{MTU: 10})
+	require.ErrorIs(t, err, ErrBadConfig)
+	_, err = Open("a-name-much-too-long-for-linux", nil)
+	require.ErrorIs(t, err, ErrBadConfig)
+}
+
+// TestKernelToLink has the kernel send UDP datagrams to the link's address and checks that
+// they arrive in batches at the receiver, then that the receiver hears of the link going down
+// when the kernel's side of the device is deleted.
+func TestKernelToLink(t *testing.T) {
+	l, ns, _ := kernelPeer(t, nil)
+	r := newUDPReceiver(l, 9999)
+	require.NoError(t, l.Start(r))
+	require.ErrorIs(t, l.Start(r), ErrStarted)
+	require.True(t, <-r.states)
+
+	var c net.Conn
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		c, err = net.Dial("udp4", netip.AddrPortFrom(linkV4, 9999).String())
+		return err
+	}))
+	defer c.Close()
+	for i := range 20 {
+		msg := []byte{'m', byte(i)}
+		_, err := c.Write(msg)
+		require.NoError(t, err)
+		select {
+		case m := <-r.got:
+			require.Equal(t, msg, m.b[:m.n])
+		case <-time.After(5 * time.Second):
+			t.Fatalf("datagram %d not received; stats %+v", i, l.Stats())
+		}
+	}
+	st := l.Stats()
+	require.GreaterOrEqual(t, st.RxFrames, uint64(20))
+	require.Equal(t, r.frames.Load(), st.RxFrames)
+	require.Zero(t, st.RxDropped)
+
+	// Deleting the device from the kernel's side ends the reader and takes the link down.
+	ns.IP(t, "link", "del", l.Name())
+	select {
+	case up := <-r.states:
+		require.False(t, up)
+	case <-time.After(5 * time.Second):
+		t.Fatal("link did not go down after the device was deleted")
+	}
+	require.False(t, l.Up())
+}
+
+// TestLinkToKernel transmits UDP frames to the kernel: a complete one, one with a partial
+// checksum (checksum offload: the kernel accepts it) and one with a wrong checksum (which the
+// kernel drops, showing that it does check).
+func TestLinkToKernel(t *testing.T) {
+	l, ns, kmac := kernelPeer(t, nil)
+	var pc net.PacketConn
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		pc, err = net.ListenPacket("udp4", netip.AddrPortFrom(kernelV4, 9998).String())
+		return err
+	}))
+	defer pc.Close()
+	buf := make([]byte, 2048)
+	recv := func() (string, bool) {
+		require.NoError(t, pc.SetReadDeadline(time.Now().Add(500*time.Millisecond)))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			return "", false
+		}
+		return string(buf[:n]), true
+	}
+
+	for _, tc := range []struct {
+		name             string
+		partial, bad, ok bool
+	}{
+		{"complete", false, false, true},
+		{"partial-checksum", true, false, true},
+		{"bad-checksum", false, true, false},
+	} {
+		payload := []byte("to the kernel: " + tc.name)
+		b, o := udpFrame(l.MAC(), kmac, 9998, payload, tc.partial, tc.bad)
+		// Split the frame to exercise writev with several segments.
+		n, err := l.Transmit([]netstack.Frame{{Segments: [][]byte{b[:10], b[10:30], {}, b[30:]}, Offload: o}})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		got, ok := recv()
+		require.Equal(t, tc.ok, ok, tc.name)
+		if ok {
+			require.Equal(t, string(payload), got)
+		}
+	}
+	st := l.Stats()
+	require.Equal(t, uint64(3), st.TxFrames)
+	require.Equal(t, uint64(1), l.OffloadStats().TxNeedsCsum)
+
+	// Frames that are too short or too long are dropped and counted, and do not stop the batch.
+	good, _ := udpFrame(l.MAC(), kmac, 9998, []byte("after the bad ones"), false, false)
+	n, err := l.Transmit([]netstack.Frame{
+		{Segments: [][]byte{make([]byte, 5)}},
+		{Segments: [][]byte{make([]byte, 1600)}},
+		{Segments: [][]byte{good}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	got, ok := recv()
+	require.True(t, ok)
+	require.Equal(t, "after the bad ones", got)
+	require.Equal(t, uint64(2), l.Stats().TxDropped)
+
+	// An inconsistent header is refused by the kernel (EINVAL) and counted as an error.
+	n, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{good},
+		Offload: netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 2000, CsumOffset: 6}}})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, uint64(1), l.Stats().TxErrors)
+}
+
+// TestTransmitNoAllocs checks that Transmit does not allocate per frame.
+func TestTransmitNoAllocs(t *testing.T) {
+	l, _, kmac := kernelPeer(t, nil)
+	b, o := udpFrame(l.MAC(), kmac, 9997, make([]byte, 1000), true, false)
+	frames := []netstack.Frame{{Segments: [][]byte{b[:42], b[42:]}, Offload: o}, {Segments: [][]byte{b}, Offload: o}}
+	_, err := l.Transmit(frames) // warm up: the iovec array grows once
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if n, err := l.Transmit(frames); n != 2 || err != nil {
+			panic(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+// TestReceiveNoAllocs checks that the receive path (reader goroutine, pool, delivery and
+// release) does not allocate per frame: the kernel sends a datagram, the receiver takes it.
+func TestReceiveNoAllocs(t *testing.T) {
+	l, ns, _ := kernelPeer(t, nil)
+	r := newUDPReceiver(l, 9996)
+	require.NoError(t, l.Start(r))
+	var c net.Conn
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		c, err = net.Dial("udp4", netip.AddrPortFrom(linkV4, 9996).String())
+		return err
+	}))
+	defer c.Close()
+	msg := make([]byte, 1200)
+	timer := time.NewTimer(time.Hour) // time.After would allocate a timer per call
+	roundTrip := func() {
+		if _, err := c.Write(msg); err != nil {
+			panic(err)
+		}
+		timer.Reset(5 * time.Second)
+		select {
+		case <-r.got:
+		case <-timer.C:
+			panic("datagram not received")
+		}
+	}
+	for range 10 {
+		roundTrip()
+	}
+	allocs := testing.AllocsPerRun(500, roundTrip)
+	require.Zero(t, allocs)
+}
+
+// TestCloseEndsReader checks that Close unblocks a reader waiting for frames and ends it.
+func TestCloseEndsReader(t *testing.T) {
+	peers.Root(t)
+	before := runtime.NumGoroutine()
+	l, err := Open("", nil)
+	require.NoError(t, err)
+	r := newUDPReceiver(l, 1)
+	require.NoError(t, l.Start(r))
+	time.Sleep(20 * time.Millisecond) // let the reader block in the poller
+	done := make(chan error)
+	go func() { done <- l.Close() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if !assertEventually(func() bool { return runtime.NumGoroutine() <= before }) {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("goroutines: before %d now %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	}
+	require.Contains(t, []bool{true}, <-r.states)
+	require.False(t, <-r.states)
+}
+
+// TestPoolBackPressure holds every receive buffer and checks that the reader waits for one to
+// be released instead of allocating or overwriting lent frames.
+func TestPoolBackPressure(t *testing.T) {
+	l, ns, _ := kernelPeer(t, &Config{Batch: 2, Buffers: 2, NoOffload: true})
+	held := make(chan []netstack.Frame, 16)
+	r := &holdReceiver{held: held}
+	require.NoError(t, l.Start(r))
+	var c net.Conn
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		c, err = net.Dial("udp4", netip.AddrPortFrom(linkV4, 9995).String())
+		return err
+	}))
+	defer c.Close()
+	var lent []netstack.Frame
+	for i := 0; len(lent) < 2; i++ {
+		_, err := c.Write([]byte{byte(i)})
+		require.NoError(t, err)
+		select {
+		case f := <-held:
+			lent = append(lent, f...)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no frames")
+		}
+	}
+	snap := make([][]byte, len(lent))
+	for i, f := range lent {
+		snap[i] = append([]byte(nil), f.Segments[0]...)
+	}
+	// With no buffer free, more datagrams must not reach the receiver or touch lent frames.
+	for i := range 3 {
+		_, err := c.Write([]byte{0xf0 + byte(i)})
+		require.NoError(t, err)
+	}
+	select {
+	case <-held:
+		t.Fatal("delivered without a free buffer")
+	case <-time.After(200 * time.Millisecond):
+	}
+	for i, f := range lent {
+		require.Equal(t, snap[i], f.Segments[0])
+	}
+	l.Release(lent)
+	l.Release(lent) // a second release is ignored
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader did not resume after Release")
+	}
+}
+
+type holdReceiver struct{ held chan []netstack.Frame }
+
+func (r *holdReceiver) DeliverFrames(frames []netstack.Frame) {
+	r.held <- append([]netstack.Frame(nil), frames...)
+}
+
+func (r *holdReceiver) LinkStateChanged(bool) {}
+
+// FuzzAccept feeds arbitrary bytes, as read from the device, to the receive validation: it must
+// not panic, and a frame it accepts must be consistent with its header.
+func FuzzAccept(f *testing.F) {
+	hdr := make([]byte, netstack.VirtioNetHdrLen)
+	frame := make([]byte, 60)
+	f.Add(append(hdr, frame...))
+	netstack.PutVirtioNetHdr(hdr, netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 34, CsumOffset: 6})
+	f.Add(append(hdr, frame...))
+	netstack.PutVirtioNetHdr(hdr, netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 1448, HdrLen: 66})
+	f.Add(append(hdr, make([]byte, 3000)...))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, features := range []netstack.Features{0, netstack.FeatureRxCsum | netstack.FeatureRxGRO} {
+			l := &Link{mtu: 1500, features: features, segs: make([][1][]byte, 1), frames: make([]netstack.Frame, 1)}
+			if !l.accept(0, b) {
+				continue
+			}
+			fr := l.frames[0]
+			n := fr.Len()
+			require.Equal(t, len(b)-netstack.VirtioNetHdrLen, n)
+			o := fr.Offload
+			if o.Flags&netstack.FlagNeedsCsum != 0 {
+				require.LessOrEqual(t, int(o.CsumStart)+int(o.CsumOffset)+2, n)
+			}
+			if o.GSOType != netstack.GSONone {
+				require.True(t, features.Has(netstack.FeatureRxGRO))
+			} else {
+				require.LessOrEqual(t, n, 1500+netstack.EthernetHeaderLen+vlanHeaderLen)
+			}
+			require.Equal(t, uint16(binary.LittleEndian.Uint16(b[2:])), o.HdrLen)
+		}
+	})
+}
+
+func assertEventually(cond func() bool) bool {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
