@@ -60,21 +60,28 @@ func (rx *rxState) readBatch(maxFrame int, done <-chan struct{}, ctr *netstack.L
 			return batch, err
 		}
 		n := binary.BigEndian.Uint32(hdr)
-		rx.br.Discard(hdrLen)
 		if n > uint32(maxFrame) {
+			rx.br.Discard(hdrLen)
 			return batch, fmt.Errorf("%w: %d bytes, limit %d", ErrOversized, n, maxFrame)
 		}
 		if n < MinFrameLen {
 			ctr.RxDropped(1)
-			if _, err := rx.br.Discard(int(n)); err != nil {
+			if _, err := rx.br.Discard(hdrLen + int(n)); err != nil {
 				return batch, truncated(err)
 			}
 			continue
 		}
-		s, cookie, err := rx.pool.get(int(n), done)
-		if err != nil {
-			return batch, err
+		s, cookie, ok := rx.pool.tryGet(int(n))
+		if !ok {
+			if len(batch) > 0 {
+				// Deliver what we have: the receiver may release buffers of this batch.
+				break
+			}
+			if s, cookie, err = rx.pool.get(int(n), done); err != nil {
+				return batch, err
+			}
 		}
+		rx.br.Discard(hdrLen)
 		buf := s.buf[:n]
 		if _, err := io.ReadFull(rx.br, buf); err != nil {
 			rx.pool.put(cookie)
@@ -137,33 +144,54 @@ func (p *pool) init(smallSize, largeSize int) {
 	p.classes[1] = class{size: largeSize, slots: make([]slot, largeBufs), free: make(chan uint32, largeBufs)}
 }
 
-// get returns a slot whose buffer holds n bytes, marked lent, and its cookie. When every buffer
-// of the class is lent it waits for a release, or fails when done is closed.
-func (p *pool) get(n int, done <-chan struct{}) (*slot, uint64, error) {
-	ci := 0
-	if n > p.classes[0].size {
-		ci = 1
-	}
+// tryGet returns a slot whose buffer holds n bytes, marked lent, and its cookie, or false when
+// every buffer of the class is lent.
+func (p *pool) tryGet(n int) (*slot, uint64, bool) {
+	ci := p.classOf(n)
 	c := &p.classes[ci]
 	var idx uint32
 	select {
 	case idx = <-c.free:
 	default:
-		if c.n < len(c.slots) {
-			idx = uint32(c.n)
-			c.slots[idx].buf = make([]byte, c.size)
-			c.n++
-			break
+		if c.n == len(c.slots) {
+			return nil, 0, false
 		}
-		select {
-		case idx = <-c.free:
-		case <-done:
-			return nil, 0, errLinkClosed
-		}
+		idx = uint32(c.n)
+		c.slots[idx].buf = make([]byte, c.size)
+		c.n++
 	}
+	return p.lend(ci, idx)
+}
+
+// get is tryGet that waits for a release when every buffer of the class is lent, or fails
+// when done is closed.
+func (p *pool) get(n int, done <-chan struct{}) (*slot, uint64, error) {
+	if s, cookie, ok := p.tryGet(n); ok {
+		return s, cookie, nil
+	}
+	ci := p.classOf(n)
+	select {
+	case idx := <-p.classes[ci].free:
+		s, cookie, _ := p.lend(ci, idx)
+		return s, cookie, nil
+	case <-done:
+		return nil, 0, errLinkClosed
+	}
+}
+
+func (p *pool) classOf(n int) int {
+	if n > p.classes[0].size {
+		return 1
+	}
+	return 0
+}
+
+// lend marks slot idx of class ci lent and returns it with its cookie.
+func (p *pool) lend(ci int, idx uint32) (*slot, uint64, bool) {
+	c := &p.classes[ci]
 	s := &c.slots[idx]
 	s.lent.Store(true)
-	return s, uint64(ci)<<32 | uint64(idx), nil
+	return s, uint64(ci)<<32 | uint64(idx), true
 }
 
 // put returns the slot named by cookie to the pool. It reports false for a cookie that names

@@ -622,3 +622,28 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// TestManyLargeFrames: a burst of frames larger than the MTU, more than the pool has large
+// buffers for and all in the read buffer at once, is delivered in several batches instead of
+// waiting for buffers that the undelivered batch itself holds.
+func TestManyLargeFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "large.sock")
+	l, err := Listen("unix", path, quietConfig(t))
+	require.NoError(t, err)
+	r := start(t, l)
+	var want [][]byte
+	var stream []byte
+	for i := range 3*largeBufs + 5 {
+		f := testFrame(1600, byte(i)) // larger than MTU 1500 + 18: a large buffer each
+		want = append(want, f)
+		stream = append(stream, record(f)...)
+	}
+	c, err := net.Dial("unix", path)
+	require.NoError(t, err)
+	defer c.Close()
+	r.waitStates(t, true)
+	_, err = c.Write(stream)
+	require.NoError(t, err)
+	require.Equal(t, want, r.waitFrames(t, len(want)))
+	require.LessOrEqual(t, l.rx.pool.classes[1].n, largeBufs)
+}
