@@ -20,6 +20,14 @@ type Config struct {
 	// frames no longer than the MTU, and the link reports no features.
 	NoOffload bool
 
+	// KeepPartialChecksums delivers frames with a partial checksum (FlagNeedsCsum) as the
+	// kernel sent them. By default the link completes such checksums itself and delivers the
+	// frames with FlagDataValid instead: gVisor takes checksum state per link, not per packet,
+	// so a receiver built on it cannot act on FlagNeedsCsum frame by frame. Completing the
+	// checksum is one read pass over the frame, the same work the kernel does for a TAP without
+	// checksum offload, and it keeps GRO, which needs checksum offload.
+	KeepPartialChecksums bool
+
 	// Batch is the largest number of frames the reader delivers per wake-up. Default: 32.
 	Batch int
 
@@ -33,7 +41,7 @@ type Config struct {
 type OffloadStats struct {
 	RxGSO       uint64 // received GSO (GRO) frames, GSOType != GSONone
 	RxNeedsCsum uint64 // received frames with a partial checksum (FlagNeedsCsum)
-	RxDataValid uint64 // received frames whose checksums the kernel verified (FlagDataValid)
+	RxDataValid uint64 // frames delivered with FlagDataValid: verified by the kernel or completed by the link
 	TxGSO       uint64 // transmitted GSO (TSO) frames
 	TxNeedsCsum uint64 // transmitted frames with a partial checksum
 }

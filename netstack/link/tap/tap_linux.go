@@ -46,13 +46,14 @@ type Link struct {
 	free chan uint32
 
 	// Reader state, touched only by the reader goroutine (and readSome, which it calls).
-	recv    netstack.Receiver
-	owned   []uint32 // buffers the reader holds, unused so far
-	frames  []netstack.Frame
-	rn      int   // frames read into owned[:rn] during this wake-up
-	rerr    error // fatal read error
-	readFn  func(fd uintptr) bool
-	maxRead int // largest frame (without header) the reader accepts
+	recv        netstack.Receiver
+	owned       []uint32 // buffers the reader holds, unused so far
+	frames      []netstack.Frame
+	rn          int   // frames read into owned[:rn] during this wake-up
+	rerr        error // fatal read error
+	readFn      func(fd uintptr) bool
+	maxRead     int  // largest frame (without header) the reader accepts
+	keepPartial bool // deliver FlagNeedsCsum frames unchanged (Config.KeepPartialChecksums)
 
 	// Transmit state, guarded by txMu.
 	txMu    sync.Mutex
@@ -129,6 +130,8 @@ func Open(name string, cfg *Config) (*Link, error) {
 		owned:    make([]uint32, 0, c.Batch),
 		frames:   make([]netstack.Frame, c.Batch),
 		iov:      make([]unix.Iovec, 1, 8),
+
+		keepPartial: c.KeepPartialChecksums,
 	}
 	l.maxRead = c.MTU + netstack.EthernetHeaderLen + vlanHeaderLen
 	if features.Has(netstack.FeatureRxGRO) {
@@ -330,6 +333,10 @@ func (l *Link) accept(i uint32, b []byte) bool {
 	}
 	if o.Flags&netstack.FlagNeedsCsum != 0 {
 		l.rxNeedsCsum.Add(1)
+		if !l.keepPartial {
+			completeChecksum(frame, int(o.CsumStart), int(o.CsumOffset))
+			o.Flags, o.CsumStart, o.CsumOffset = netstack.FlagDataValid, 0, 0
+		}
 	}
 	if o.Flags&netstack.FlagDataValid != 0 {
 		l.rxDataValid.Add(1)

@@ -436,6 +436,7 @@ func FuzzAccept(f *testing.F) {
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, features := range []netstack.Features{0, netstack.FeatureRxCsum | netstack.FeatureRxGRO} {
+			b := append([]byte(nil), b...) // accept completes checksums in place
 			l := &Link{mtu: 1500, features: features, segs: make([][1][]byte, 1), frames: make([]netstack.Frame, 1)}
 			if !l.accept(0, b) {
 				continue
@@ -444,9 +445,7 @@ func FuzzAccept(f *testing.F) {
 			n := fr.Len()
 			require.Equal(t, len(b)-netstack.VirtioNetHdrLen, n)
 			o := fr.Offload
-			if o.Flags&netstack.FlagNeedsCsum != 0 {
-				require.LessOrEqual(t, int(o.CsumStart)+int(o.CsumOffset)+2, n)
-			}
+			require.Zero(t, o.Flags&netstack.FlagNeedsCsum, "partial checksums are completed")
 			if o.GSOType != netstack.GSONone {
 				require.True(t, features.Has(netstack.FeatureRxGRO))
 			} else {
