@@ -587,9 +587,15 @@ func (c *dhcpClient) setAnyAddress(on bool) {
 }
 
 // bind applies the lease of an ACK to the NIC, changing only what differs from the lease it
-// replaces: the address and its subnet route, other routes, MTU and DNS servers.
+// replaces: MTU, DNS servers, routes, and last the address with its subnet route, whose
+// assignment is what NIC.WaitConfigured waits for; everything else is in place by then.
 func (c *dhcpClient) bind(ack *dhcpReply) {
 	ack.lease.Acquired = c.clock.Now()
+	l := &ack.lease
+	if l.MTU > c.n.link.MTU() {
+		c.log.Warn("dhcp: lease MTU exceeds the link's, not applied", "mtu", l.MTU, "link", c.n.link.MTU())
+		l.MTU = 0
+	}
 	old := c.applied
 	var oldAddr netip.Prefix
 	var oldRoutes []dhcpRoute
@@ -597,30 +603,11 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 	if old != nil {
 		oldAddr, oldRoutes, oldMTU = old.lease.Address, old.routes, old.lease.MTU
 	}
-
-	l := &ack.lease
-	if l.Address != oldAddr {
-		if oldAddr.IsValid() {
-			c.removeRoutes(oldRoutes)
-			oldRoutes = nil
-			if err := c.n.RemoveAddress(oldAddr); err != nil {
-				c.log.Error("dhcp: removing old address", "err", err)
-			}
-		}
-		if err := c.n.AddAddress(l.Address); err != nil {
-			c.log.Error("dhcp: assigning leased address", "err", err)
-		}
-	}
-	c.setAnyAddress(false)
-
-	for _, r := range oldRoutes {
-		if !slices.Contains(ack.routes, r) {
-			c.n.RemoveRoute(r.dst, r.gw)
-		}
-	}
-	for _, r := range ack.routes {
-		if !slices.Contains(oldRoutes, r) {
-			c.n.AddRoute(r.dst, r.gw)
+	if oldAddr.IsValid() && oldAddr != l.Address {
+		c.removeRoutes(oldRoutes)
+		oldRoutes = nil
+		if err := c.n.RemoveAddress(oldAddr); err != nil {
+			c.log.Error("dhcp: removing old address", "err", err)
 		}
 	}
 
@@ -635,12 +622,24 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 		}
 	}
 	c.n.s.setLeaseDNS(c.n, l.DNS)
-
+	for _, r := range oldRoutes {
+		if !slices.Contains(ack.routes, r) {
+			c.n.RemoveRoute(r.dst, r.gw)
+		}
+	}
+	for _, r := range ack.routes {
+		if !slices.Contains(oldRoutes, r) {
+			c.n.AddRoute(r.dst, r.gw)
+		}
+	}
+	c.publish(l)
+	if l.Address != oldAddr {
+		if err := c.n.AddAddress(l.Address); err != nil {
+			c.log.Error("dhcp: assigning leased address", "err", err)
+		}
+	}
+	c.setAnyAddress(false)
 	c.applied = ack
-	c.mu.Lock()
-	lc := *l
-	c.lease = &lc
-	c.mu.Unlock()
 
 	attrs := []any{"address", l.Address, "server", ack.server}
 	if l.Gateway.IsValid() {
@@ -662,6 +661,14 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 	} else {
 		c.log.Info("dhcp: lease bound", attrs...)
 	}
+}
+
+// publish makes l the lease NIC.Lease reports.
+func (c *dhcpClient) publish(l *Lease) {
+	lc := *l
+	c.mu.Lock()
+	c.lease = &lc
+	c.mu.Unlock()
 }
 
 // unbind removes everything the bound lease applied and assigns the placeholder address again.
