@@ -1,0 +1,208 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+)
+
+// Listen announces on the stack's address. network is "tcp", "tcp4" or "tcp6"; address is
+// "host:port" where an empty host means every address of the family (both for "tcp").
+func (s *Stack) Listen(network, address string) (net.Listener, error) {
+	fa, proto, err := s.localAddress("listen", network, address, "tcp")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := gonet.ListenTCP(s.s, fa, proto)
+	if err != nil {
+		return nil, opError("listen", network, address, err)
+	}
+	return ln, nil
+}
+
+// ListenPacket announces on the stack's address for datagrams. network is "udp", "udp4" or
+// "udp6"; address is as for Listen.
+func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
+	fa, proto, err := s.localAddress("listen", network, address, "udp")
+	if err != nil {
+		return nil, err
+	}
+	c, err := gonet.DialUDP(s.s, &fa, nil, proto)
+	if err != nil {
+		return nil, opError("listen", network, address, err)
+	}
+	return c, nil
+}
+
+// Dial connects to address on the named network ("tcp", "tcp4", "tcp6", "udp", "udp4",
+// "udp6") through the stack. A host name in address is resolved with [Stack.Resolver]; each
+// resolved address is tried in turn until one connects or ctx ends.
+func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	kind, family, err := parseNetwork(network)
+	if err != nil {
+		return nil, opError("dial", network, address, err)
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, opError("dial", network, address, err)
+	}
+	port, err := s.Resolver().LookupPort(ctx, kind, portStr)
+	if err != nil {
+		return nil, opError("dial", network, address, err)
+	}
+	addrs, err := s.lookup(ctx, host, family)
+	if err != nil {
+		return nil, opError("dial", network, address, err)
+	}
+	var firstErr error
+	for _, a := range addrs {
+		c, err := s.dialAddr(ctx, kind, netip.AddrPortFrom(a, uint16(port)))
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, opError("dial", network, address, firstErr)
+}
+
+// DialAddr connects to ap over "tcp" or "udp" without name resolution.
+func (s *Stack) DialAddr(ctx context.Context, kind string, ap netip.AddrPort) (net.Conn, error) {
+	c, err := s.dialAddr(ctx, kind, ap)
+	if err != nil {
+		return nil, opError("dial", kind, ap.String(), err)
+	}
+	return c, nil
+}
+
+func (s *Stack) dialAddr(ctx context.Context, kind string, ap netip.AddrPort) (net.Conn, error) {
+	if s.isClosed() {
+		return nil, ErrStackClosed
+	}
+	fa, proto := fullAddress(ap)
+	switch kind {
+	case "tcp":
+		return gonet.DialContextTCP(ctx, s.s, fa, proto)
+	case "udp":
+		return gonet.DialUDP(s.s, nil, &fa, proto)
+	}
+	return nil, net.UnknownNetworkError(kind)
+}
+
+// lookup returns the addresses of host in the wanted family (0 means either), literal
+// addresses without a query.
+func (s *Stack) lookup(ctx context.Context, host string, family int) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	ips, err := s.Resolver().LookupNetIP(ctx, familyNetwork(family), host)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips, nil
+}
+
+// localAddress parses a local address for Listen and ListenPacket.
+func (s *Stack) localAddress(op, network, address, want string) (tcpip.FullAddress, tcpip.NetworkProtocolNumber, error) {
+	if s.isClosed() {
+		return tcpip.FullAddress{}, 0, opError(op, network, address, ErrStackClosed)
+	}
+	kind, family, err := parseNetwork(network)
+	if err == nil && kind != want {
+		err = net.UnknownNetworkError(network)
+	}
+	if err != nil {
+		return tcpip.FullAddress{}, 0, opError(op, network, address, err)
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return tcpip.FullAddress{}, 0, opError(op, network, address, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return tcpip.FullAddress{}, 0, opError(op, network, address, errors.New("invalid port"))
+	}
+	if host == "" {
+		// gVisor endpoints of the IPv6 protocol without V6Only accept IPv4 too.
+		proto := ipv6.ProtocolNumber
+		if family == 4 {
+			proto = ipv4.ProtocolNumber
+		}
+		return tcpip.FullAddress{Port: uint16(port)}, proto, nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return tcpip.FullAddress{}, 0, opError(op, network, address, errors.New("host must be an IP address"))
+	}
+	fa, proto := fullAddress(netip.AddrPortFrom(a.Unmap(), uint16(port)))
+	return fa, proto, nil
+}
+
+// fullAddress converts ap to gVisor's form and names its protocol.
+func fullAddress(ap netip.AddrPort) (tcpip.FullAddress, tcpip.NetworkProtocolNumber) {
+	a := ap.Addr().Unmap()
+	proto := ipv4.ProtocolNumber
+	if a.Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	fa := tcpip.FullAddress{Port: ap.Port()}
+	if !a.IsUnspecified() {
+		fa.Addr = tcpip.AddrFromSlice(a.AsSlice())
+	}
+	return fa, proto
+}
+
+// parseNetwork splits "tcp4" into ("tcp", 4); family 0 means either.
+func parseNetwork(network string) (kind string, family int, err error) {
+	switch network {
+	case "tcp", "udp":
+		return network, 0, nil
+	case "tcp4", "udp4":
+		return network[:3], 4, nil
+	case "tcp6", "udp6":
+		return network[:3], 6, nil
+	}
+	return "", 0, net.UnknownNetworkError(network)
+}
+
+func familyNetwork(family int) string {
+	switch family {
+	case 4:
+		return "ip4"
+	case 6:
+		return "ip6"
+	}
+	return "ip"
+}
+
+func opError(op, network, address string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		// gVisor's adapter names its operations "connect" and "bind"; callers of this
+		// package expect the names package net uses.
+		e := *oe
+		e.Op = op
+		return &e
+	}
+	return &net.OpError{Op: op, Net: network, Addr: stringAddr{network, address}, Err: err}
+}
+
+// stringAddr is a net.Addr for error messages.
+type stringAddr struct{ net, addr string }
+
+func (a stringAddr) Network() string { return a.net }
+func (a stringAddr) String() string  { return a.addr }

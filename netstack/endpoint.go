@@ -1,0 +1,311 @@
+package netstack
+
+import (
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// gsoMaxSize is what the adapter tells gVisor's TCP a GSO packet may hold. TCP limits a
+// segment's payload to gsoMaxSize-61 bytes; with 60 bytes of TCP header and 20 of IPv4 header
+// the IP packet then stays within the 65535 bytes its length field can express.
+const gsoMaxSize = 65535 - 40
+
+// txBatch is how many packets the adapter hands a link in one Transmit call.
+const txBatch = 64
+
+// endpoint adapts a Link to gVisor's stack.LinkEndpoint. It adds and parses the Ethernet
+// header, maps gVisor's GSO options to Offload metadata on transmit and Offload flags to
+// checksum validation on receive, and implements Receiver for the link.
+//
+// Received frames are copied once into gVisor's pooled buffers and released to the link before
+// DeliverFrames returns; transmitted packets are passed to the link as scatter lists of
+// gVisor's own buffers, without a copy.
+type endpoint struct {
+	link     Link
+	mac      tcpip.LinkAddress
+	features Features
+	hostGSO  bool
+	rxCsum   bool
+	counters *nicCounters
+
+	dmu        sync.RWMutex
+	dispatcher stack.NetworkDispatcher
+
+	mtuMu sync.RWMutex
+	mtu   uint32
+
+	// txMu serialises transmissions and guards the reusable transmit batch.
+	txMu     sync.Mutex
+	txFrames [txBatch]Frame
+	txSegs   [txBatch][]([]byte)
+
+	onClose func()
+}
+
+var (
+	_ stack.LinkEndpoint = (*endpoint)(nil)
+	_ stack.GSOEndpoint  = (*endpoint)(nil)
+	_ Receiver           = (*endpoint)(nil)
+)
+
+func newEndpoint(l Link, counters *nicCounters) *endpoint {
+	f := l.Features()
+	e := &endpoint{
+		link:     l,
+		mac:      tcpip.LinkAddress(l.MAC()),
+		features: f,
+		hostGSO:  f.Has(FeatureTxCsum | FeatureTxTSO4 | FeatureTxTSO6),
+		rxCsum:   f.Has(FeatureRxCsum),
+		counters: counters,
+		mtu:      uint32(l.MTU()),
+	}
+	for i := range e.txSegs {
+		e.txSegs[i] = make([][]byte, 0, 4)
+	}
+	return e
+}
+
+// MTU implements stack.LinkEndpoint.MTU.
+func (e *endpoint) MTU() uint32 {
+	e.mtuMu.RLock()
+	defer e.mtuMu.RUnlock()
+	return e.mtu
+}
+
+// SetMTU implements stack.LinkEndpoint.SetMTU. The DHCP client uses it to apply a lease's MTU.
+func (e *endpoint) SetMTU(mtu uint32) {
+	e.mtuMu.Lock()
+	e.mtu = mtu
+	e.mtuMu.Unlock()
+}
+
+// MaxHeaderLength implements stack.LinkEndpoint.MaxHeaderLength.
+func (e *endpoint) MaxHeaderLength() uint16 { return header.EthernetMinimumSize }
+
+// LinkAddress implements stack.LinkEndpoint.LinkAddress.
+func (e *endpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
+
+// SetLinkAddress implements stack.LinkEndpoint.SetLinkAddress; a Link's MAC is fixed.
+func (e *endpoint) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.LinkEndpoint.Capabilities. Transmit checksum offload is not
+// announced, since gVisor would then omit checksums on every packet; with host GSO, TCP marks
+// its packets for partial checksums itself. Receive checksum offload is announced for links
+// with FeatureRxCsum, and the adapter then verifies unmarked frames itself (checksum.go).
+func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
+	if e.rxCsum {
+		return stack.CapabilityResolutionRequired | stack.CapabilityRXChecksumOffload
+	}
+	return stack.CapabilityResolutionRequired
+}
+
+// GSOMaxSize implements stack.GSOEndpoint.GSOMaxSize.
+func (e *endpoint) GSOMaxSize() uint32 {
+	if e.hostGSO {
+		return gsoMaxSize
+	}
+	return 0
+}
+
+// SupportedGSO implements stack.GSOEndpoint.SupportedGSO.
+func (e *endpoint) SupportedGSO() stack.SupportedGSO {
+	if e.hostGSO {
+		return stack.HostGSOSupported
+	}
+	return stack.GSONotSupported
+}
+
+// Attach implements stack.LinkEndpoint.Attach.
+func (e *endpoint) Attach(d stack.NetworkDispatcher) {
+	e.dmu.Lock()
+	e.dispatcher = d
+	e.dmu.Unlock()
+}
+
+// IsAttached implements stack.LinkEndpoint.IsAttached.
+func (e *endpoint) IsAttached() bool {
+	e.dmu.RLock()
+	defer e.dmu.RUnlock()
+	return e.dispatcher != nil
+}
+
+// Wait implements stack.LinkEndpoint.Wait; the link's goroutines end in Link.Close.
+func (e *endpoint) Wait() {}
+
+// ARPHardwareType implements stack.LinkEndpoint.ARPHardwareType.
+func (e *endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
+
+// AddHeader implements stack.LinkEndpoint.AddHeader.
+func (e *endpoint) AddHeader(pkt *stack.PacketBuffer) {
+	src := pkt.EgressRoute.LocalLinkAddress
+	if src == "" {
+		src = e.mac
+	}
+	eth := header.Ethernet(pkt.LinkHeader().Push(header.EthernetMinimumSize))
+	eth.Encode(&header.EthernetFields{
+		SrcAddr: src,
+		DstAddr: pkt.EgressRoute.RemoteLinkAddress,
+		Type:    pkt.NetworkProtocolNumber,
+	})
+}
+
+// ParseHeader implements stack.LinkEndpoint.ParseHeader.
+func (e *endpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
+	_, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
+	return ok
+}
+
+// Close implements stack.LinkEndpoint.Close.
+func (e *endpoint) Close() {
+	if e.onClose != nil {
+		e.onClose()
+	}
+}
+
+// SetOnCloseAction implements stack.LinkEndpoint.SetOnCloseAction.
+func (e *endpoint) SetOnCloseAction(f func()) { e.onClose = f }
+
+// WritePackets implements stack.LinkWriter.WritePackets. It hands the packets to the link in
+// batches of up to txBatch frames, each frame a scatter list of the packet's own buffers. As
+// in gVisor's own endpoints, the caller keeps its references to the packets.
+func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	e.txMu.Lock()
+	defer e.txMu.Unlock()
+	sent := 0
+	list := pkts.AsSlice()
+	for len(list) > 0 {
+		n := min(len(list), txBatch)
+		for i, pkt := range list[:n] {
+			e.txFrames[i] = Frame{Segments: appendSegments(e.txSegs[i][:0], pkt), Offload: e.offloadOf(pkt)}
+			e.txSegs[i] = e.txFrames[i].Segments
+		}
+		m, err := e.link.Transmit(e.txFrames[:n])
+		for i := range e.txFrames[:n] {
+			clear(e.txSegs[i]) // drop references to gVisor's buffers
+			e.txFrames[i] = Frame{}
+		}
+		sent += m
+		if err != nil {
+			e.counters.txLinkErrors.Add(1)
+			if sent == 0 {
+				return 0, linkError(err)
+			}
+			return sent, nil
+		}
+		list = list[n:]
+	}
+	return sent, nil
+}
+
+// appendSegments appends pkt's bytes, from its link header on, to segs without copying.
+func appendSegments(segs [][]byte, pkt *stack.PacketBuffer) [][]byte {
+	views, off := pkt.AsViewList()
+	for v := views.Front(); v != nil; v = v.Next() {
+		b := v.AsSlice()
+		if off >= len(b) {
+			off -= len(b)
+			continue
+		}
+		segs = append(segs, b[off:])
+		off = 0
+	}
+	return segs
+}
+
+// offloadOf maps gVisor's GSO options on pkt to virtio_net_hdr metadata, as Linux's
+// virtio_net_hdr_from_skb does.
+func (e *endpoint) offloadOf(pkt *stack.PacketBuffer) Offload {
+	if !e.hostGSO || pkt.GSOOptions.Type == stack.GSONone {
+		return Offload{}
+	}
+	gso := pkt.GSOOptions
+	var o Offload
+	if gso.NeedsCsum {
+		o.Flags = FlagNeedsCsum
+		o.CsumStart = header.EthernetMinimumSize + gso.L3HdrLen
+		o.CsumOffset = gso.CsumOffset
+	}
+	if pkt.Data().Size() > int(gso.MSS) {
+		switch gso.Type {
+		case stack.GSOTCPv4:
+			o.GSOType = GSOTCPv4
+		case stack.GSOTCPv6:
+			o.GSOType = GSOTCPv6
+		}
+		o.GSOSize = gso.MSS
+		o.HdrLen = uint16(pkt.HeaderSize())
+	}
+	return o
+}
+
+// linkError maps a Link's error to the gVisor error its callers expect.
+func linkError(err error) tcpip.Error {
+	switch err {
+	case ErrClosed:
+		return &tcpip.ErrClosedForSend{}
+	case ErrLinkDown:
+		return &tcpip.ErrNetworkUnreachable{}
+	case ErrQueueFull:
+		return &tcpip.ErrWouldBlock{}
+	default:
+		return &tcpip.ErrAborted{}
+	}
+}
+
+// DeliverFrames implements Receiver. Each frame is validated, copied into a pooled gVisor
+// buffer and dispatched; all frames are released to the link before it returns. Frames that
+// are too short, too long or carry inconsistent offload metadata are dropped and counted, and
+// so are frames with bad checksums when the adapter verifies them (see checksum.go).
+func (e *endpoint) DeliverFrames(frames []Frame) {
+	defer e.link.Release(frames)
+	e.dmu.RLock()
+	d := e.dispatcher
+	e.dmu.RUnlock()
+	for i := range frames {
+		f := &frames[i]
+		n := f.Len()
+		if d == nil || !e.acceptable(f, n) {
+			e.counters.rxMalformed.Add(1)
+			continue
+		}
+		v := buffer.NewView(n)
+		for _, s := range f.Segments {
+			v.Write(s)
+		}
+		if e.rxCsum && f.Offload.Flags == 0 && !checksumsValid(v.AsSlice()) {
+			v.Release()
+			e.counters.rxBadChecksum.Add(1)
+			continue
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+		hdr, _ := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
+		d.DeliverNetworkPacket(header.Ethernet(hdr).Type(), pkt)
+		pkt.DecRef()
+	}
+}
+
+// acceptable reports whether a received frame of n bytes may be handed to gVisor.
+func (e *endpoint) acceptable(f *Frame, n int) bool {
+	if n < header.EthernetMinimumSize || n > MaxGSOSize {
+		return false
+	}
+	if f.Offload.GSOType != GSONone && !e.features.Has(FeatureRxGRO) {
+		return false
+	}
+	if f.Offload.Flags != 0 && !e.features.Has(FeatureRxCsum) {
+		return false
+	}
+	if n > int(e.MTU())+header.EthernetMinimumSize && f.Offload.GSOType == GSONone {
+		return false
+	}
+	return true
+}
+
+// LinkStateChanged implements Receiver.
+func (e *endpoint) LinkStateChanged(up bool) {
+	e.counters.linkChanges.Add(1)
+}

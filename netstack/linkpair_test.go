@@ -1,0 +1,77 @@
+package netstack_test
+
+import (
+	"net"
+	"sync"
+
+	"github.com/unikit/unikit/netstack"
+)
+
+// chanLink is half of a minimal in-memory link pair for this package's own tests, so they do
+// not depend on the hosted links built on top of this package.
+type chanLink struct {
+	mac      net.HardwareAddr
+	mtu      int
+	features netstack.Features
+	peer     *chanLink
+	in       chan netstack.Frame
+	done     chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+	counters netstack.LinkCounters
+}
+
+func newChanPair(mtu int, features netstack.Features) (*chanLink, *chanLink) {
+	a := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}, mtu: mtu, features: features, in: make(chan netstack.Frame, 512), done: make(chan struct{})}
+	b := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 2}, mtu: mtu, features: features, in: make(chan netstack.Frame, 512), done: make(chan struct{})}
+	a.peer, b.peer = b, a
+	return a, b
+}
+
+func (l *chanLink) MAC() net.HardwareAddr       { return l.mac }
+func (l *chanLink) MTU() int                    { return l.mtu }
+func (l *chanLink) Features() netstack.Features { return l.features }
+func (l *chanLink) Up() bool                    { return true }
+func (l *chanLink) Stats() netstack.LinkStats   { return l.counters.Snapshot() }
+func (l *chanLink) Release([]netstack.Frame)    {}
+
+func (l *chanLink) Start(r netstack.Receiver) error {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		batch := make([]netstack.Frame, 1)
+		for {
+			select {
+			case f := <-l.in:
+				batch[0] = f
+				l.counters.Received(1, f.Len())
+				r.DeliverFrames(batch)
+			case <-l.done:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (l *chanLink) Transmit(frames []netstack.Frame) (int, error) {
+	for i, f := range frames {
+		var b []byte
+		for _, s := range f.Segments {
+			b = append(b, s...)
+		}
+		select {
+		case l.peer.in <- netstack.Frame{Segments: [][]byte{b}, Offload: f.Offload}:
+			l.counters.Sent(1, len(b))
+		case <-l.done:
+			return i, netstack.ErrClosed
+		}
+	}
+	return len(frames), nil
+}
+
+func (l *chanLink) Close() error {
+	l.once.Do(func() { close(l.done) })
+	l.wg.Wait()
+	return nil
+}

@@ -1,0 +1,172 @@
+package netstack
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// Config configures a [Stack]. The zero value, and a nil *Config, mean the defaults.
+type Config struct {
+	// Logger receives the stack's logs; nil means slog.Default().
+	Logger *slog.Logger
+
+	// TCPReceiveBuffer and TCPSendBuffer are the default and maximum per-connection TCP buffer
+	// sizes in bytes; receive buffers grow to the maximum by auto-tuning. Zero means 1 MiB
+	// default and 8 MiB maximum (receive) and 1 MiB default and 8 MiB maximum (send).
+	TCPReceiveBuffer, TCPReceiveBufferMax int
+	TCPSendBuffer, TCPSendBufferMax       int
+
+	// Forwarding makes the stack route packets between its NICs (IPv4 and IPv6).
+	Forwarding bool
+}
+
+// Stack is a userspace TCP/IP stack built on gVisor's pkg/tcpip: IPv4 with ARP, IPv6 with NDP
+// and SLAAC, ICMP echo, TCP with SACK, window scaling and timestamps, and UDP, over any number
+// of NICs, each backed by a [Link].
+//
+// Sockets come in the standard library's shapes: [Stack.Listen], [Stack.Dial] and
+// [Stack.ListenPacket] return net.Listener, net.Conn and net.PacketConn, and
+// [Stack.Resolver] returns a *net.Resolver that queries DNS through the stack.
+//
+// A Stack is safe for concurrent use. Close ends every goroutine it and its links started.
+type Stack struct {
+	cfg Config
+	log *slog.Logger
+	s   *stack.Stack
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	// wg counts the stack's own goroutines (DHCP clients).
+	wg sync.WaitGroup
+
+	mu sync.Mutex
+	// nics are the NICs in the order they were added.
+	nics []*NIC
+	// dns are the servers Resolver queries, static ones first, then those from DHCP leases.
+	dns []dnsServer
+}
+
+// Sentinel errors of the stack.
+var (
+	// ErrStackClosed is returned by a Stack's methods after Close.
+	ErrStackClosed = errors.New("netstack: stack closed")
+	// ErrNoAddress is returned when an operation needs an address the stack does not have.
+	ErrNoAddress = errors.New("netstack: no address configured")
+)
+
+// New creates a stack with no NICs. Add them with [Stack.AddNIC].
+func New(cfg *Config) (*Stack, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	setDefault(&c.TCPReceiveBuffer, 1<<20)
+	setDefault(&c.TCPReceiveBufferMax, 8<<20)
+	setDefault(&c.TCPSendBuffer, 1<<20)
+	setDefault(&c.TCPSendBufferMax, 8<<20)
+
+	s := stack.New(stack.Options{
+		NetworkProtocols: []stack.NetworkProtocolFactory{
+			ipv4.NewProtocol,
+			ipv6.NewProtocolWithOptions(ipv6.Options{
+				AutoGenLinkLocal: true,
+				NDPConfigs: ipv6.NDPConfigurations{
+					HandleRAs:                     ipv6.HandlingRAsEnabledWhenForwardingDisabled,
+					DiscoverDefaultRouters:        true,
+					DiscoverOnLinkPrefixes:        true,
+					AutoGenGlobalAddresses:        true,
+					MaxRtrSolicitations:           3,
+					RtrSolicitationInterval:       ipv6.DefaultNDPConfigurations().RtrSolicitationInterval,
+					MaxRtrSolicitationDelay:       ipv6.DefaultNDPConfigurations().MaxRtrSolicitationDelay,
+					AutoGenAddressConflictRetries: 1,
+				},
+			}),
+			arp.NewProtocol,
+		},
+		TransportProtocols: []stack.TransportProtocolFactory{
+			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
+		},
+		HandleLocal: true,
+	})
+	opts := []tcpip.SettableTransportProtocolOption{
+		new(tcpip.TCPSACKEnabled),
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: c.TCPReceiveBuffer, Max: c.TCPReceiveBufferMax},
+		&tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: c.TCPSendBuffer, Max: c.TCPSendBufferMax},
+		new(tcpip.TCPModerateReceiveBufferOption),
+	}
+	*opts[0].(*tcpip.TCPSACKEnabled) = true
+	*opts[3].(*tcpip.TCPModerateReceiveBufferOption) = true
+	for _, o := range opts {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("netstack: setting TCP option %T: %s", o, err)
+		}
+	}
+	if c.Forwarding {
+		for _, p := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+			if err := s.SetForwardingDefaultAndAllNICs(p, true); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("netstack: enabling forwarding: %s", err)
+			}
+		}
+	}
+	return &Stack{cfg: c, log: c.Logger, s: s, closed: make(chan struct{})}, nil
+}
+
+func setDefault(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// TCPIP returns the underlying gVisor stack, for code that needs gVisor features this package
+// does not wrap (forwarders, promiscuous gateways). Changes made through it are the caller's
+// responsibility.
+func (s *Stack) TCPIP() *stack.Stack { return s.s }
+
+// Logger returns the stack's logger.
+func (s *Stack) Logger() *slog.Logger { return s.log }
+
+// Done returns a channel closed when the stack is closed.
+func (s *Stack) Done() <-chan struct{} { return s.closed }
+
+// Close closes every socket, stops every DHCP client, closes every NIC's link and waits for
+// their goroutines to end. It is idempotent.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.wg.Wait()
+		s.mu.Lock()
+		nics := s.nics
+		s.mu.Unlock()
+		s.s.Close()
+		for _, n := range nics {
+			n.link.Close()
+		}
+		s.s.Wait()
+	})
+	return nil
+}
+
+func (s *Stack) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
