@@ -28,11 +28,12 @@ type Config struct {
 	// checksum offload, and it keeps GRO, which needs checksum offload.
 	KeepPartialChecksums bool
 
-	// Batch is the largest number of frames the reader delivers per wake-up. Default: 32.
+	// Batch is the largest number of frames the reader delivers per wake-up. Default: 32; at
+	// most 1024.
 	Batch int
 
 	// Buffers is the number of receive buffers in the link's pool. Default: 4 × Batch. It is
-	// raised to Batch if smaller.
+	// raised to Batch if smaller; at most 4096. With GRO each buffer takes 64 KiB.
 	Buffers int
 }
 
@@ -49,6 +50,8 @@ type OffloadStats struct {
 const (
 	defaultMTU   = 1500
 	defaultBatch = 32
+	maxBatch     = 1024
+	maxBuffers   = 4096
 	// vlanHeaderLen is headroom in receive buffers for a VLAN tag the kernel may leave in.
 	vlanHeaderLen = 4
 )

@@ -87,7 +87,8 @@ func Open(name string, cfg *Config) (*Link, error) {
 	if c.Buffers < c.Batch {
 		c.Buffers = c.Batch
 	}
-	if c.MTU < 68 || c.MTU > 65535 || c.Batch < 0 || len(name) >= unix.IFNAMSIZ ||
+	if c.MTU < 68 || c.MTU > 65535 || c.Batch < 0 || c.Batch > maxBatch || c.Buffers > maxBuffers ||
+		len(name) >= unix.IFNAMSIZ ||
 		(c.MAC != nil && len(c.MAC) != 6) {
 		return nil, fmt.Errorf("%w: name %q, MTU %d, batch %d, MAC %v", ErrBadConfig, name, c.MTU, c.Batch, c.MAC)
 	}

@@ -177,6 +177,10 @@ func TestOpenConfig(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadConfig)
 	_, err = Open("a-name-much-too-long-for-linux", nil)
 	require.ErrorIs(t, err, ErrBadConfig)
+	_, err = Open("", &Config{Batch: 100000})
+	require.ErrorIs(t, err, ErrBadConfig)
+	_, err = Open("", &Config{MAC: net.HardwareAddr{1, 2, 3}})
+	require.ErrorIs(t, err, ErrBadConfig)
 }
 
 // TestKernelToLink has the kernel send UDP datagrams to the link's address and checks that
@@ -360,8 +364,8 @@ func TestCloseEndsReader(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("goroutines: before %d now %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
-	require.Contains(t, []bool{true}, <-r.states)
-	require.False(t, <-r.states)
+	require.True(t, <-r.states, "up at Start")
+	require.False(t, <-r.states, "down at Close")
 }
 
 // TestPoolBackPressure holds every receive buffer and checks that the reader waits for one to
