@@ -20,13 +20,12 @@ type Config struct {
 	// frames no longer than the MTU, and the link reports no features.
 	NoOffload bool
 
-	// KeepPartialChecksums delivers frames with a partial checksum (FlagNeedsCsum) as the
-	// kernel sent them. By default the link completes such checksums itself and delivers the
-	// frames with FlagDataValid instead: gVisor takes checksum state per link, not per packet,
-	// so a receiver built on it cannot act on FlagNeedsCsum frame by frame. Completing the
-	// checksum is one read pass over the frame, the same work the kernel does for a TAP without
-	// checksum offload, and it keeps GRO, which needs checksum offload.
-	KeepPartialChecksums bool
+	// CompleteChecksums makes the link finish partial checksums (FlagNeedsCsum frames, which
+	// the kernel sends for locally generated traffic when checksum offload is on) itself, and
+	// deliver such frames with FlagDataValid instead. It is for receivers that cannot act on
+	// FlagNeedsCsum; the stack's adapter can, so by default frames are delivered as the kernel
+	// sent them. Completing a checksum is one read pass over the frame.
+	CompleteChecksums bool
 
 	// Batch is the largest number of frames the reader delivers per wake-up. Default: 32; at
 	// most 1024.
@@ -42,7 +41,7 @@ type Config struct {
 type OffloadStats struct {
 	RxGSO       uint64 // received GSO (GRO) frames, GSOType != GSONone
 	RxNeedsCsum uint64 // received frames with a partial checksum (FlagNeedsCsum)
-	RxDataValid uint64 // frames delivered with FlagDataValid: verified by the kernel or completed by the link
+	RxDataValid uint64 // frames delivered with FlagDataValid: verified by the kernel (or completed by the link)
 	TxGSO       uint64 // transmitted GSO (TSO) frames
 	TxNeedsCsum uint64 // transmitted frames with a partial checksum
 }

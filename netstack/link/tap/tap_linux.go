@@ -46,14 +46,14 @@ type Link struct {
 	free chan uint32
 
 	// Reader state, touched only by the reader goroutine (and readSome, which it calls).
-	recv        netstack.Receiver
-	owned       []uint32 // buffers the reader holds, unused so far
-	frames      []netstack.Frame
-	rn          int   // frames read into owned[:rn] during this wake-up
-	rerr        error // fatal read error
-	readFn      func(fd uintptr) bool
-	maxRead     int  // largest frame (without header) the reader accepts
-	keepPartial bool // deliver FlagNeedsCsum frames unchanged (Config.KeepPartialChecksums)
+	recv     netstack.Receiver
+	owned    []uint32 // buffers the reader holds, unused so far
+	frames   []netstack.Frame
+	rn       int   // frames read into owned[:rn] during this wake-up
+	rerr     error // fatal read error
+	readFn   func(fd uintptr) bool
+	maxRead  int  // largest frame (without header) the reader accepts
+	complete bool // finish partial checksums before delivery (Config.CompleteChecksums)
 
 	// Transmit state, guarded by txMu.
 	txMu    sync.Mutex
@@ -132,7 +132,7 @@ func Open(name string, cfg *Config) (*Link, error) {
 		frames:   make([]netstack.Frame, c.Batch),
 		iov:      make([]unix.Iovec, 1, 8),
 
-		keepPartial: c.KeepPartialChecksums,
+		complete: c.CompleteChecksums,
 	}
 	l.maxRead = c.MTU + netstack.EthernetHeaderLen + vlanHeaderLen
 	if features.Has(netstack.FeatureRxGRO) {
@@ -334,7 +334,7 @@ func (l *Link) accept(i uint32, b []byte) bool {
 	}
 	if o.Flags&netstack.FlagNeedsCsum != 0 {
 		l.rxNeedsCsum.Add(1)
-		if !l.keepPartial {
+		if l.complete {
 			completeChecksum(frame, int(o.CsumStart), int(o.CsumOffset))
 			o.Flags, o.CsumStart, o.CsumOffset = netstack.FlagDataValid, 0, 0
 		}
