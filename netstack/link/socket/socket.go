@@ -379,8 +379,8 @@ func (l *Link) receive(r io.Reader) error {
 			clear(batch)
 		}
 		if err != nil {
-			if err == io.EOF || errors.Is(err, net.ErrClosed) && l.isClosed.Load() || err == errLinkClosed {
-				return nil
+			if err == io.EOF || l.isClosed.Load() {
+				return nil // the peer's orderly end, or Close
 			}
 			l.ctr.RxError()
 			return err

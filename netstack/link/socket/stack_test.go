@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"io"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -84,4 +86,56 @@ func TestStacksOverUnixSocket(t *testing.T) {
 	require.Greater(t, st1.RxBytes, uint64(size))
 	require.Greater(t, st2.RxBytes, uint64(size))
 	require.Zero(t, st1.RxErrors+st1.RxDropped+st2.RxErrors+st2.RxDropped)
+}
+
+// BenchmarkStacksTCP measures one TCP stream between two stacks joined by socket links over a
+// UNIX socket (MTU 1500 and 65520), the path a unikernel behind passt or QEMU uses.
+func BenchmarkStacksTCP(b *testing.B) {
+	for _, mtu := range []int{1500, 65520} {
+		b.Run("mtu"+strconv.Itoa(mtu), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "bench.sock")
+			cfg := &Config{MTU: mtu, Logger: slog.New(slog.DiscardHandler)}
+			srvLink, err := Listen("unix", path, cfg)
+			require.NoError(b, err)
+			cliLink, err := Dial(context.Background(), "unix", path, cfg)
+			require.NoError(b, err)
+			var stacks []*netstack.Stack
+			for i, l := range []*Link{srvLink, cliLink} {
+				s, err := netstack.New(&netstack.Config{Logger: slog.New(slog.DiscardHandler)})
+				require.NoError(b, err)
+				defer s.Close()
+				addr := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 78, 0, byte(i + 1)}), 24)
+				_, err = s.AddNIC(l, &netstack.NICConfig{Addresses: []netip.Prefix{addr}})
+				require.NoError(b, err)
+				stacks = append(stacks, s)
+			}
+			ln, err := stacks[0].Listen("tcp", ":5002")
+			require.NoError(b, err)
+			defer ln.Close()
+			done := make(chan int64, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					done <- -1
+					return
+				}
+				n, _ := io.Copy(io.Discard, c)
+				c.Close()
+				done <- n
+			}()
+			c, err := stacks[1].Dial(context.Background(), "tcp", "10.78.0.1:5002")
+			require.NoError(b, err)
+			buf := make([]byte, 64<<10)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.Close()
+			require.Equal(b, int64(b.N*len(buf)), <-done)
+		})
+	}
 }
