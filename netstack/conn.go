@@ -11,6 +11,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // Listen announces on the stack's address. network is "tcp", "tcp4" or "tcp6"; address is
@@ -20,11 +22,22 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := gonet.ListenTCP(s.s, fa, proto)
-	if err != nil {
-		return nil, opError("listen", network, address, err)
+	var wq waiter.Queue
+	ep, terr := s.s.NewEndpoint(tcp.ProtocolNumber, proto, &wq)
+	if terr != nil {
+		return nil, opError("listen", network, address, errors.New(terr.String()))
 	}
-	return ln, nil
+	if terr := ep.Bind(fa); terr != nil {
+		ep.Close()
+		return nil, opError("listen", network, address, errors.New(terr.String()))
+	}
+	// The backlog bounds both the accept queue and the connections in SYN-RCVD; beyond it
+	// gVisor answers SYNs with cookies and keeps no state, which bounds what a SYN flood costs.
+	if terr := ep.Listen(s.cfg.ListenBacklog); terr != nil {
+		ep.Close()
+		return nil, opError("listen", network, address, errors.New(terr.String()))
+	}
+	return gonet.NewTCPListener(s.s, &wq, ep), nil
 }
 
 // ListenPacket announces on the stack's address for datagrams. network is "udp", "udp4" or

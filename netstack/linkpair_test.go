@@ -75,3 +75,11 @@ func (l *chanLink) Close() error {
 	l.wg.Wait()
 	return nil
 }
+
+// Inject queues a raw frame as if it had arrived on the link.
+func (l *chanLink) Inject(frame []byte) {
+	select {
+	case l.in <- netstack.Frame{Segments: [][]byte{frame}}:
+	case <-l.done:
+	}
+}

@@ -27,6 +27,11 @@ type Config struct {
 	TCPReceiveBuffer, TCPReceiveBufferMax int
 	TCPSendBuffer, TCPSendBufferMax       int
 
+	// ListenBacklog bounds, per listener, both the connections waiting in Accept and those
+	// still in their handshake (SYN-RCVD); further SYNs are answered with SYN cookies and cost
+	// no memory. Zero means 1024.
+	ListenBacklog int
+
 	// Forwarding makes the stack route packets between its NICs (IPv4 and IPv6).
 	Forwarding bool
 }
@@ -78,6 +83,7 @@ func New(cfg *Config) (*Stack, error) {
 	setDefault(&c.TCPReceiveBufferMax, 8<<20)
 	setDefault(&c.TCPSendBuffer, 1<<20)
 	setDefault(&c.TCPSendBufferMax, 8<<20)
+	setDefault(&c.ListenBacklog, 1024)
 
 	s := stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{
