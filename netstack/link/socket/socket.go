@@ -140,19 +140,25 @@ func New(conn net.Conn, cfg *Config) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.attach(conn)
+	return l, nil
+}
+
+// attach makes conn the connection of a client link.
+func (l *Link) attach(conn net.Conn) {
 	l.dialConn = conn
 	l.cur = &session{conn: conn}
 	l.up.Store(true)
-	return l, nil
 }
 
 // Dial connects to a peer listening at address ("unix" path or "tcp" host:port), such as
 // passt's socket or QEMU's `-netdev stream,server=on`, and returns a link over the
 // connection. When the peer disconnects, the link goes down and stays down.
 func Dial(ctx context.Context, network, address string, cfg *Config) (*Link, error) {
-	// Validate the configuration before connecting: passt serves a single client and would
+	// The configuration is checked before connecting: passt serves a single client and would
 	// otherwise be spent on a link that is never used.
-	if _, err := newLink(cfg); err != nil {
+	l, err := newLink(cfg)
+	if err != nil {
 		return nil, err
 	}
 	var d net.Dialer
@@ -160,11 +166,7 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Link, err
 	if err != nil {
 		return nil, err
 	}
-	l, err := New(conn, cfg)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
+	l.attach(conn)
 	return l, nil
 }
 
