@@ -13,13 +13,22 @@ package netstack
 // google/netstack's own DHCP client did: its socket, bound to the NIC and port 68 with
 // SO_BROADCAST, then sends from 0.0.0.0:68 to 255.255.255.255:67, as RFC 2131 section 4.1
 // requires. The /0 prefix makes 255.255.255.255 that address's broadcast address, which gVisor
-// delivers locally anyway. The other options were worse: the stack has no raw or packet
-// endpoint factory (and a raw socket would mean building IP and UDP headers ourselves), and
-// spoofing or promiscuous mode would change the NIC for every other socket. The client sets the
-// BROADCAST flag in DISCOVER and REQUEST so servers broadcast their replies: before binding the
-// stack would drop a reply unicast to the offered address. The placeholder address is never
-// announced (it is not added through NIC.AddAddress, so WaitConfigured does not see it) and is
+// delivers locally anyway. The other options were worse: a raw socket would mean building IP
+// and UDP headers ourselves, and spoofing would make the NIC answer ARP for every address. The
+// placeholder is not added through NIC.AddAddress, so WaitConfigured does not see it, and it is
 // removed as soon as a lease is bound.
+//
+// # Receiving before the NIC has an address
+//
+// The client sets the BROADCAST flag in DISCOVER and REQUEST so that servers broadcast their
+// replies, which the UDP socket receives. Some servers (passt among them) ignore the flag and
+// unicast OFFER and ACK to the offered address, which the stack drops because the NIC does not
+// have it yet. Promiscuous mode does not help: with HandleLocal, gVisor then takes every
+// packet's source for a local address and drops the packet as a martian. For those servers the
+// client also reads the NIC's IPv4 packets through a gVisor packet endpoint (as Linux DHCP
+// clients use an AF_PACKET socket) and takes replies to port 68 from there, validating the IPv4
+// and UDP headers itself. Such an endpoint exists only when the stack has a RawFactory and the
+// NIC was created with DeliverLinkPackets; otherwise the client relies on the UDP socket alone.
 //
 // # Lifecycle
 //
@@ -39,6 +48,7 @@ package netstack
 // usually gets the same address), and INIT-REBOOT after a link flap.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,6 +64,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -201,13 +212,17 @@ type dhcpClient struct {
 	clock dhcpClock
 	mac   net.HardwareAddr
 	conn  *gonet.UDPConn
+	// pkt is the packet endpoint that sees replies unicast to an address the NIC does not
+	// have yet, or nil when the stack offers none.
+	pkt   tcpip.Endpoint
+	pktWQ waiter.Queue
 	rx    chan *dhcpReply
-	// readerDone is closed when the reading goroutine has ended.
+	// readerDone is closed when the reading goroutines have ended.
 	readerDone chan struct{}
 
 	// Fields used only by the client's goroutine: what the bound lease applied to the NIC.
-	applied    *dhcpReply
-	anyAddress bool // 0.0.0.0/0 is assigned
+	applied      *dhcpReply
+	unconfigured bool // 0.0.0.0/0 is assigned
 
 	mu sync.Mutex
 	// lease is the bound lease, nil while there is none.
@@ -241,20 +256,105 @@ func (n *NIC) startDHCPClock(clock dhcpClock) error {
 		return err
 	}
 	c.conn = conn
+	c.openPacket()
 	n.dhcp = c
 	n.s.wg.Add(2)
 	go func() {
 		defer n.s.wg.Done()
 		defer close(c.readerDone)
+		var sniffer sync.WaitGroup
+		if c.pkt != nil {
+			sniffer.Go(func() { c.sniff(n.s.closed) })
+		}
 		c.read()
+		sniffer.Wait()
 	}()
 	go func() {
 		defer n.s.wg.Done()
 		c.run(n.s.closed)
 		c.conn.Close()
+		if c.pkt != nil {
+			c.pkt.Close()
+		}
 		<-c.readerDone
 	}()
 	return nil
+}
+
+// openPacket opens the packet endpoint for IPv4 on the NIC, if the stack can make one.
+func (c *dhcpClient) openPacket() {
+	ep, err := c.n.s.s.NewPacketEndpoint(true /* cooked: from the IP header on */, header.IPv4ProtocolNumber, &c.pktWQ)
+	if err != nil {
+		c.log.Debug("dhcp: no packet endpoint; replies unicast to the offered address will be missed", "err", err)
+		return
+	}
+	if err := ep.Bind(tcpip.FullAddress{NIC: c.n.id}); err != nil {
+		c.log.Debug("dhcp: binding packet endpoint", "err", err)
+		ep.Close()
+		return
+	}
+	c.pkt = ep
+}
+
+// sniff reads IPv4 packets from the packet endpoint and passes DHCP replies unicast to port 68
+// to the state machine, until done is closed or the endpoint is.
+func (c *dhcpClient) sniff(done <-chan struct{}) {
+	we, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
+	c.pktWQ.EventRegister(&we)
+	defer c.pktWQ.EventUnregister(&we)
+	var buf bytes.Buffer
+	for {
+		buf.Reset()
+		_, err := c.pkt.Read(&buf, tcpip.ReadOptions{})
+		if _, ok := err.(*tcpip.ErrWouldBlock); ok {
+			select {
+			case <-ch:
+				continue
+			case <-done:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		payload, src, ok := dhcpFromIPv4(buf.Bytes())
+		if !ok {
+			continue
+		}
+		c.deliver(payload, src)
+	}
+}
+
+// dhcpFromIPv4 returns the UDP payload of b, an IPv4 packet from the network, when it is a
+// datagram from port 67 to port 68 unicast (not broadcast: the UDP socket receives those) with
+// valid headers and checksum, together with its source address.
+func dhcpFromIPv4(b []byte) ([]byte, netip.Addr, bool) {
+	if len(b) < header.IPv4MinimumSize {
+		return nil, netip.Addr{}, false
+	}
+	ip := header.IPv4(b)
+	hl := int(ip.HeaderLength())
+	tl := int(ip.TotalLength())
+	if ip.Protocol() != uint8(header.UDPProtocolNumber) || !ip.IsValid(len(b)) || tl < hl+header.UDPMinimumSize ||
+		ip.More() || ip.FragmentOffset() != 0 || !ip.IsChecksumValid() {
+		return nil, netip.Addr{}, false
+	}
+	dst := ip.DestinationAddress()
+	if dst == header.IPv4Broadcast {
+		return nil, netip.Addr{}, false
+	}
+	u := header.UDP(b[hl:tl])
+	if u.SourcePort() != dhcpServerPort || u.DestinationPort() != dhcpClientPort ||
+		int(u.Length()) < header.UDPMinimumSize || int(u.Length()) > len(u) {
+		return nil, netip.Addr{}, false
+	}
+	u = u[:u.Length()]
+	payload := u.Payload()
+	src := ip.SourceAddress()
+	if u.Checksum() != 0 && !u.IsChecksumValid(src, dst, checksum.Checksum(payload, 0)) {
+		return nil, netip.Addr{}, false
+	}
+	return payload, netip.AddrFrom4(src.As4()), true
 }
 
 // open creates the client's UDP socket: port 68 on the NIC, allowed to broadcast.
@@ -290,16 +390,22 @@ func (c *dhcpClient) read() {
 			src, _ = netip.AddrFromSlice(ua.IP)
 			src = src.Unmap()
 		}
-		r, err := parseDHCPReply(buf[:n], c.mac, src)
-		if err != nil {
-			c.log.Debug("dhcp: ignoring packet", "from", from, "err", err)
-			continue
-		}
-		select {
-		case c.rx <- r:
-		default:
-			c.log.Debug("dhcp: reply queue full, dropping", "type", r.typ)
-		}
+		c.deliver(buf[:n], src)
+	}
+}
+
+// deliver parses a DHCP message from src and queues it for the state machine if it is a
+// valid reply to this client, dropping it when the state machine is behind.
+func (c *dhcpClient) deliver(b []byte, src netip.Addr) {
+	r, err := parseDHCPReply(b, c.mac, src)
+	if err != nil {
+		c.log.Debug("dhcp: ignoring packet", "from", src, "err", err)
+		return
+	}
+	select {
+	case c.rx <- r:
+	default:
+		c.log.Debug("dhcp: reply queue full, dropping", "type", r.typ)
 	}
 }
 
@@ -307,7 +413,7 @@ func (c *dhcpClient) read() {
 func (c *dhcpClient) run(done <-chan struct{}) {
 	var hint netip.Addr
 	for {
-		c.setAnyAddress(true)
+		c.setUnconfigured(true)
 		ack := c.acquire(done, hint)
 		if ack == nil {
 			return
@@ -567,10 +673,10 @@ func (c *dhcpClient) sleep(done <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// setAnyAddress assigns or removes the placeholder address 0.0.0.0/0 that lets the client
-// send before it has a lease (see the file comment).
-func (c *dhcpClient) setAnyAddress(on bool) {
-	if on == c.anyAddress {
+// setUnconfigured assigns (on) or removes (off) the placeholder address 0.0.0.0/0 that lets
+// the client send before it has a lease (see the file comment).
+func (c *dhcpClient) setUnconfigured(on bool) {
+	if on == c.unconfigured {
 		return
 	}
 	s := c.n.s.s
@@ -583,7 +689,7 @@ func (c *dhcpClient) setAnyAddress(on bool) {
 	} else if err := s.RemoveAddress(c.n.id, header.IPv4Any); err != nil {
 		c.log.Error("dhcp: cannot remove 0.0.0.0", "err", err)
 	}
-	c.anyAddress = on
+	c.unconfigured = on
 }
 
 // bind applies the lease of an ACK to the NIC, changing only what differs from the lease it
@@ -638,7 +744,7 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 			c.log.Error("dhcp: assigning leased address", "err", err)
 		}
 	}
-	c.setAnyAddress(false)
+	c.setUnconfigured(false)
 	c.applied = ack
 
 	attrs := []any{"address", l.Address, "server", ack.server}
@@ -691,7 +797,7 @@ func (c *dhcpClient) unbind() {
 			c.log.Error("dhcp: restoring MTU", "err", err)
 		}
 	}
-	c.setAnyAddress(true)
+	c.setUnconfigured(true)
 	c.log.Info("dhcp: lease removed", "address", old.lease.Address)
 }
 

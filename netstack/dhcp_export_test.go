@@ -89,3 +89,8 @@ func (c *TestClock) Pending() []time.Time {
 	}
 	return out
 }
+
+// DHCPReadsPackets reports whether n's DHCP client has a packet endpoint, so that it receives
+// replies unicast to an address the NIC does not have yet (the stack needs a RawFactory and
+// the NIC DeliverLinkPackets for that).
+func DHCPReadsPackets(n *NIC) bool { return n.dhcp != nil && n.dhcp.pkt != nil }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 var (
@@ -233,5 +236,83 @@ func FuzzDHCPReply(f *testing.F) {
 				t.Fatalf("bad route %+v", rt)
 			}
 		}
+	})
+}
+
+// ipv4UDP builds an IPv4 packet carrying a UDP datagram with valid checksums.
+func ipv4UDP(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
+	b := make([]byte, header.IPv4MinimumSize+header.UDPMinimumSize+len(payload))
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4(src.As4()), DstAddr: tcpip.AddrFrom4(dst.As4()),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	u := header.UDP(b[header.IPv4MinimumSize:])
+	u.Encode(&header.UDPFields{SrcPort: sport, DstPort: dport, Length: uint16(header.UDPMinimumSize + len(payload))})
+	copy(u.Payload(), payload)
+	xsum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), u.Length())
+	u.SetChecksum(^u.CalculateChecksum(checksum.Checksum(payload, xsum)))
+	return b
+}
+
+func TestDHCPFromIPv4(t *testing.T) {
+	srv, yi := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	payload := testReply(t, dhcpv4.MessageTypeOffer, leaseOpts(60)...)
+
+	got, src, ok := dhcpFromIPv4(ipv4UDP(srv, yi, 67, 68, payload))
+	require.True(t, ok)
+	require.Equal(t, srv, src)
+	require.Equal(t, payload, got)
+	r, err := parseDHCPReply(got, testMAC, src)
+	require.NoError(t, err)
+	require.Equal(t, dhcpv4.MessageTypeOffer, r.typ)
+
+	for name, b := range map[string][]byte{
+		"broadcast":  ipv4UDP(srv, netip.MustParseAddr("255.255.255.255"), 67, 68, payload),
+		"wrong port": ipv4UDP(srv, yi, 67, 69, payload),
+		"not server": ipv4UDP(srv, yi, 1067, 68, payload),
+		"truncated":  ipv4UDP(srv, yi, 67, 68, payload)[:100],
+		"short":      {0x45, 0},
+		"bad udp checksum": func() []byte {
+			b := ipv4UDP(srv, yi, 67, 68, payload)
+			b[len(b)-1] ^= 0xff
+			return b
+		}(),
+		"bad ip checksum": func() []byte {
+			b := ipv4UDP(srv, yi, 67, 68, payload)
+			b[8]-- // TTL
+			return b
+		}(),
+		"fragment": func() []byte {
+			b := ipv4UDP(srv, yi, 67, 68, payload)
+			ip := header.IPv4(b)
+			ip.SetFlagsFragmentOffset(header.IPv4FlagMoreFragments, 0)
+			ip.SetChecksum(0)
+			ip.SetChecksum(^ip.CalculateChecksum())
+			return b
+		}(),
+	} {
+		_, _, ok := dhcpFromIPv4(b)
+		require.False(t, ok, name)
+	}
+}
+
+// FuzzDHCPFromIPv4 feeds arbitrary IPv4 packets, as the packet endpoint delivers them from the
+// network, to the IPv4/UDP validation in front of the reply parser.
+func FuzzDHCPFromIPv4(f *testing.F) {
+	srv, yi := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	f.Add(ipv4UDP(srv, yi, 67, 68, testReply(f, dhcpv4.MessageTypeAck, leaseOpts(60)...)))
+	f.Add(ipv4UDP(srv, yi, 67, 68, []byte{1, 2, 3}))
+	f.Add([]byte{0x45})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		payload, src, ok := dhcpFromIPv4(b)
+		if !ok {
+			return
+		}
+		if !src.Is4() || len(payload) > len(b) {
+			t.Fatalf("accepted src %v payload %d of %d bytes", src, len(payload), len(b))
+		}
+		parseDHCPReply(payload, testMAC, src)
 	})
 }

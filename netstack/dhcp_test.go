@@ -86,6 +86,7 @@ type testDHCPServer struct {
 	mtu      uint16
 	silent   bool // answer nothing
 	nakNext  int  // NAK this many REQUESTs whatever they ask
+	unicast  bool // send OFFER and ACK to the offered address, ignoring the BROADCAST flag (as passt does)
 	requests []seenRequest
 }
 
@@ -188,6 +189,9 @@ func (d *testDHCPServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DH
 		return
 	}
 	// server4 sends to the broadcast address when the client has none, else to ciaddr.
+	if d.unicast && typ != dhcpv4.MessageTypeNak {
+		peer = &net.UDPAddr{IP: d.offer.AsSlice(), Port: 68}
+	}
 	conn.WriteTo(reply.ToBytes(), peer)
 }
 
@@ -239,6 +243,11 @@ func newDHCPEnv(t *testing.T, srv *testDHCPServer, im pipe.Impairments) *dhcpEnv
 	sn, err := e.server.AddNIC(lb, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
 	require.NoError(t, err)
 	startDHCPServer(t, e.server, sn.ID(), srv)
+	if srv.unicast {
+		// The server cannot ARP for an address the client does not have yet; passt need not,
+		// it knows the client's MAC.
+		require.Nil(t, e.server.TCPIP().AddStaticNeighbor(tcpip.NICID(sn.ID()), ipv4.ProtocolNumber, tcpip.AddrFrom4(srv.offer.As4()), tcpip.LinkAddress(la.MAC())))
+	}
 
 	e.nic, err = e.client.AddNIC(e.link, &netstack.NICConfig{NoDHCP: true})
 	require.NoError(t, err)
@@ -348,6 +357,16 @@ func TestDHCPInitialLease(t *testing.T) {
 	_, err = c.Read(buf)
 	require.NoError(t, err)
 	require.Equal(t, "leased", string(buf))
+}
+
+func TestDHCPServerIgnoringBroadcastFlag(t *testing.T) {
+	srv := newTestServer()
+	srv.unicast = true
+	e := newDHCPEnv(t, srv, pipe.Impairments{})
+	if !netstack.DHCPReadsPackets(e.nic) {
+		t.Skip("the stack has no packet endpoints (RawFactory, DeliverLinkPackets): replies unicast to the offered address cannot be received")
+	}
+	e.bound(t, leased)
 }
 
 func TestDHCPRenewalExtendsLease(t *testing.T) {
