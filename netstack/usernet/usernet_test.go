@@ -27,6 +27,12 @@ import (
 // guest attaches a new application stack to n with the default guest address, statically
 // (dhcp false) or by DHCP, and waits until it is configured.
 func guest(t testing.TB, n *usernet.Network, dhcp bool) *netstack.Stack {
+	s, _ := guestNIC(t, n, dhcp)
+	return s
+}
+
+// guestNIC is guest that also returns the NIC.
+func guestNIC(t testing.TB, n *usernet.Network, dhcp bool) (*netstack.Stack, *netstack.NIC) {
 	t.Helper()
 	s, err := netstack.New(nil)
 	require.NoError(t, err)
@@ -46,7 +52,7 @@ func guest(t testing.TB, n *usernet.Network, dhcp bool) *netstack.Stack {
 	_, err = nic.WaitConfigured(ctx)
 	require.NoError(t, err)
 	require.Contains(t, nic.Addresses(), netip.PrefixFrom(n.Guest(), n.Subnet().Bits()))
-	return s
+	return s, nic
 }
 
 // newNetwork starts a network with cfg and closes it at the end of the test.
@@ -566,4 +572,32 @@ func TestForwardListenError(t *testing.T) {
 	})
 	require.Error(t, err)
 	settleGoroutines(t, before)
+}
+
+func TestGuestByDHCP(t *testing.T) {
+	d := startDNSServer(t)
+	n := newNetwork(t, &usernet.Config{
+		MTU:         9000,
+		DNSUpstream: []netip.AddrPort{d.addr},
+		Forwards:    []usernet.Forward{{Host: "127.0.0.1:0", GuestPort: 80}},
+	})
+	s, nic := guestNIC(t, n, true) // address, router, DNS and MTU from usernet's DHCP server
+	require.Equal(t, 9000, nic.MTU())
+	lease, ok := nic.Lease()
+	require.True(t, ok)
+	t.Logf("lease: %+v", lease)
+	serveHTTP(t, s, "leased")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.Equal(t, []netip.Addr{n.DNS()}, s.DNSServers())
+	addrs, err := s.Resolver().LookupNetIP(ctx, "ip4", "dhcp.example.test")
+	require.NoError(t, err)
+	require.Equal(t, []netip.Addr{netip.MustParseAddr("192.0.2.3")}, addrs)
+
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + n.ForwardAddrs()[0].String() + "/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "leased", string(body))
 }
