@@ -212,11 +212,11 @@ type dhcpClient struct {
 	clock dhcpClock
 	mac   net.HardwareAddr
 	conn  *gonet.UDPConn
-	// pkt is the packet endpoint that sees replies unicast to an address the NIC does not
-	// have yet, or nil when the stack offers none.
-	pkt   tcpip.Endpoint
-	pktWQ waiter.Queue
-	rx    chan *dhcpReply
+	// sniffer reads replies unicast to an address the NIC does not have yet; nil while the
+	// client has a lease or when the stack offers no packet endpoints. Used only by the
+	// client's goroutine.
+	sniffer *dhcpSniffer
+	rx      chan *dhcpReply
 	// readerDone is closed when the reading goroutines have ended.
 	readerDone chan struct{}
 
@@ -256,34 +256,41 @@ func (n *NIC) startDHCPClock(clock dhcpClock) error {
 		return err
 	}
 	c.conn = conn
-	c.openPacket()
 	n.dhcp = c
 	n.s.wg.Add(2)
 	go func() {
 		defer n.s.wg.Done()
 		defer close(c.readerDone)
-		var sniffer sync.WaitGroup
-		if c.pkt != nil {
-			sniffer.Go(func() { c.sniff(n.s.closed) })
-		}
 		c.read()
-		sniffer.Wait()
 	}()
 	go func() {
 		defer n.s.wg.Done()
 		c.run(n.s.closed)
+		c.stopSniffer()
 		c.conn.Close()
-		if c.pkt != nil {
-			c.pkt.Close()
-		}
 		<-c.readerDone
 	}()
 	return nil
 }
 
-// openPacket opens the packet endpoint for IPv4 on the NIC, if the stack can make one.
-func (c *dhcpClient) openPacket() {
-	ep, err := c.n.s.s.NewPacketEndpoint(true /* cooked: from the IP header on */, header.IPv4ProtocolNumber, &c.pktWQ)
+// dhcpSniffer is a packet endpoint on the NIC and the goroutine reading it. It exists only
+// while the client acquires a lease: while any packet endpoint is open gVisor copies every
+// received packet for it.
+type dhcpSniffer struct {
+	ep   tcpip.Endpoint
+	wq   waiter.Queue
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startSniffer opens a packet endpoint for IPv4 on the NIC, if the stack can make one, and
+// starts reading it.
+func (c *dhcpClient) startSniffer() {
+	if c.sniffer != nil {
+		return
+	}
+	sn := &dhcpSniffer{stop: make(chan struct{}), done: make(chan struct{})}
+	ep, err := c.n.s.s.NewPacketEndpoint(true /* cooked: from the IP header on */, header.IPv4ProtocolNumber, &sn.wq)
 	if err != nil {
 		c.log.Debug("dhcp: no packet endpoint; replies unicast to the offered address will be missed", "err", err)
 		return
@@ -293,24 +300,41 @@ func (c *dhcpClient) openPacket() {
 		ep.Close()
 		return
 	}
-	c.pkt = ep
+	sn.ep = ep
+	c.sniffer = sn
+	go func() {
+		defer close(sn.done)
+		c.sniff(sn)
+	}()
+}
+
+// stopSniffer closes the packet endpoint and waits for its reader.
+func (c *dhcpClient) stopSniffer() {
+	sn := c.sniffer
+	if sn == nil {
+		return
+	}
+	c.sniffer = nil
+	close(sn.stop)
+	sn.ep.Close()
+	<-sn.done
 }
 
 // sniff reads IPv4 packets from the packet endpoint and passes DHCP replies unicast to port 68
-// to the state machine, until done is closed or the endpoint is.
-func (c *dhcpClient) sniff(done <-chan struct{}) {
+// to the state machine, until the sniffer is stopped.
+func (c *dhcpClient) sniff(sn *dhcpSniffer) {
 	we, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
-	c.pktWQ.EventRegister(&we)
-	defer c.pktWQ.EventUnregister(&we)
+	sn.wq.EventRegister(&we)
+	defer sn.wq.EventUnregister(&we)
 	var buf bytes.Buffer
 	for {
 		buf.Reset()
-		_, err := c.pkt.Read(&buf, tcpip.ReadOptions{})
+		_, err := sn.ep.Read(&buf, tcpip.ReadOptions{})
 		if _, ok := err.(*tcpip.ErrWouldBlock); ok {
 			select {
 			case <-ch:
 				continue
-			case <-done:
+			case <-sn.stop:
 				return
 			}
 		}
@@ -674,7 +698,8 @@ func (c *dhcpClient) sleep(done <-chan struct{}, d time.Duration) bool {
 }
 
 // setUnconfigured assigns (on) or removes (off) the placeholder address 0.0.0.0/0 that lets
-// the client send before it has a lease (see the file comment).
+// the client send before it has a lease, and opens or closes the packet endpoint that lets it
+// receive replies unicast to the offered address (see the file comment).
 func (c *dhcpClient) setUnconfigured(on bool) {
 	if on == c.unconfigured {
 		return
@@ -686,8 +711,12 @@ func (c *dhcpClient) setUnconfigured(on bool) {
 			c.log.Error("dhcp: cannot assign 0.0.0.0 to send DISCOVER", "err", err)
 			return
 		}
-	} else if err := s.RemoveAddress(c.n.id, header.IPv4Any); err != nil {
-		c.log.Error("dhcp: cannot remove 0.0.0.0", "err", err)
+		c.startSniffer()
+	} else {
+		c.stopSniffer()
+		if err := s.RemoveAddress(c.n.id, header.IPv4Any); err != nil {
+			c.log.Error("dhcp: cannot remove 0.0.0.0", "err", err)
+		}
 	}
 	c.unconfigured = on
 }
@@ -739,12 +768,12 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 		}
 	}
 	c.publish(l)
+	c.setUnconfigured(false)
 	if l.Address != oldAddr {
 		if err := c.n.AddAddress(l.Address); err != nil {
 			c.log.Error("dhcp: assigning leased address", "err", err)
 		}
 	}
-	c.setUnconfigured(false)
 	c.applied = ack
 
 	attrs := []any{"address", l.Address, "server", ack.server}

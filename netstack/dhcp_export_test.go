@@ -1,6 +1,8 @@
 package netstack
 
 import (
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/waiter"
 	"sync"
 	"time"
 )
@@ -93,4 +95,12 @@ func (c *TestClock) Pending() []time.Time {
 // DHCPReadsPackets reports whether n's DHCP client has a packet endpoint, so that it receives
 // replies unicast to an address the NIC does not have yet (the stack needs a RawFactory and
 // the NIC DeliverLinkPackets for that).
-func DHCPReadsPackets(n *NIC) bool { return n.dhcp != nil && n.dhcp.pkt != nil }
+func DHCPReadsPackets(n *NIC) bool {
+	var wq waiter.Queue
+	ep, err := n.s.s.NewPacketEndpoint(true, header.IPv4ProtocolNumber, &wq)
+	if err != nil {
+		return false
+	}
+	ep.Close()
+	return true
+}
