@@ -316,3 +316,37 @@ func FuzzDHCPFromIPv4(f *testing.F) {
 		parseDHCPReply(payload, testMAC, src)
 	})
 }
+
+// BenchmarkParseDHCPReply measures decoding and validating a typical ACK (not a hot path: a
+// client sees a few per lease).
+func BenchmarkParseDHCPReply(b *testing.B) {
+	ack := testReply(b, dhcpv4.MessageTypeAck, append(leaseOpts(3600),
+		dhcpv4.WithOption(dhcpv4.OptRouter(net.IPv4(10, 0, 0, 1))),
+		dhcpv4.WithOption(dhcpv4.OptDNS(net.IPv4(10, 0, 0, 53))),
+		dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0x05, 0x78}))...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseDHCPReply(ack, testMAC, testServer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDHCPFromIPv4 measures the filter the packet endpoint applies to every IPv4 packet
+// received while a lease is being acquired; it does not allocate.
+func BenchmarkDHCPFromIPv4(b *testing.B) {
+	pkt := ipv4UDP(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), 67, 68,
+		testReply(b, dhcpv4.MessageTypeAck, leaseOpts(3600)...))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	for b.Loop() {
+		if _, _, ok := dhcpFromIPv4(pkt); !ok {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+func TestDHCPFromIPv4NoAllocs(t *testing.T) {
+	pkt := ipv4UDP(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), 67, 68, []byte("x"))
+	require.Zero(t, testing.AllocsPerRun(100, func() { dhcpFromIPv4(pkt) }))
+}
