@@ -47,9 +47,9 @@ type NIC struct {
 
 	counters nicCounters
 
-	// configured is closed once the NIC has an IPv4 address.
-	configured     chan struct{}
-	configuredOnce sync.Once
+	addrMu sync.Mutex
+	// addrChanged is closed, and replaced, whenever the NIC's addresses change.
+	addrChanged chan struct{}
 
 	// dhcp is the NIC's DHCPv4 client state, owned by dhcp.go; nil for static NICs.
 	dhcp *dhcpClient
@@ -78,9 +78,12 @@ func (s *Stack) AddNIC(l Link, cfg *NICConfig) (*NIC, error) {
 	if c.Name == "" {
 		c.Name = fmt.Sprintf("nic%d", id)
 	}
-	n := &NIC{s: s, id: id, name: c.Name, link: l, configured: make(chan struct{})}
+	n := &NIC{s: s, id: id, name: c.Name, link: l, addrChanged: make(chan struct{})}
 	n.ep = newEndpoint(l, &n.counters)
-	if err := s.s.CreateNICWithOptions(id, n.ep, stack.NICOptions{Name: c.Name}); err != nil {
+	// The DHCP client reads replies through a packet endpoint while it has no address (some
+	// servers unicast them to the offered address); gVisor feeds packet endpoints only on
+	// NICs created with DeliverLinkPackets. With no packet endpoint open it costs a map lookup.
+	if err := s.s.CreateNICWithOptions(id, n.ep, stack.NICOptions{Name: c.Name, DeliverLinkPackets: true}); err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("netstack: creating NIC %s: %s", c.Name, err)
 	}
@@ -130,9 +133,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 		return fmt.Errorf("netstack: adding %s to %s: %s", p, n.name, err)
 	}
 	n.s.s.AddRoute(tcpip.Route{Destination: addr.Subnet(), NIC: n.id})
-	if p.Addr().Is4() {
-		n.configuredOnce.Do(func() { close(n.configured) })
-	}
+	n.addressesChanged()
 	return nil
 }
 
@@ -144,6 +145,7 @@ func (n *NIC) RemoveAddress(p netip.Prefix) error {
 	}
 	subnet := addr.Subnet()
 	n.s.s.RemoveRoutes(func(r tcpip.Route) bool { return r.NIC == n.id && r.Destination == subnet && r.Gateway.Len() == 0 })
+	n.addressesChanged()
 	return nil
 }
 
@@ -194,7 +196,9 @@ func (n *NIC) Addresses() []netip.Prefix {
 	var out []netip.Prefix
 	for _, pa := range n.s.s.AllAddresses()[n.id] {
 		a, ok := netip.AddrFromSlice(pa.AddressWithPrefix.Address.AsSlice())
-		if !ok {
+		// gVisor lists the limited broadcast address among a NIC's own, and the DHCP client
+		// assigns 0.0.0.0 while it has no lease; neither is an address of the NIC's.
+		if !ok || a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			continue
 		}
 		out = append(out, netip.PrefixFrom(a, pa.AddressWithPrefix.PrefixLen))
@@ -203,20 +207,33 @@ func (n *NIC) Addresses() []netip.Prefix {
 }
 
 // WaitConfigured waits until the NIC has an IPv4 address, static or leased, and returns it.
+// After a lease expires it waits for the next one.
 func (n *NIC) WaitConfigured(ctx context.Context) (netip.Prefix, error) {
-	select {
-	case <-n.configured:
-	case <-ctx.Done():
-		return netip.Prefix{}, ctx.Err()
-	case <-n.s.closed:
-		return netip.Prefix{}, ErrStackClosed
-	}
-	for _, p := range n.Addresses() {
-		if p.Addr().Is4() {
-			return p, nil
+	for {
+		n.addrMu.Lock()
+		changed := n.addrChanged
+		n.addrMu.Unlock()
+		for _, p := range n.Addresses() {
+			if p.Addr().Is4() {
+				return p, nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return netip.Prefix{}, ctx.Err()
+		case <-n.s.closed:
+			return netip.Prefix{}, ErrStackClosed
 		}
 	}
-	return netip.Prefix{}, ErrNoAddress
+}
+
+// addressesChanged wakes WaitConfigured callers.
+func (n *NIC) addressesChanged() {
+	n.addrMu.Lock()
+	close(n.addrChanged)
+	n.addrChanged = make(chan struct{})
+	n.addrMu.Unlock()
 }
 
 // protocolAddress converts p to gVisor's form.
