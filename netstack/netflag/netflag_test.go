@@ -1,0 +1,250 @@
+package netflag_test
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/netstack/link/pcap"
+	"github.com/unikit/unikit/netstack/netflag"
+)
+
+func parse(t *testing.T, args ...string) (*netflag.Flags, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := netflag.Register(fs)
+	return f, fs.Parse(args)
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want netflag.Spec
+		err  error // nil: valid
+	}{
+		{nil, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:8080"}, nil},
+		{[]string{"-net", "user", "-listen", "127.0.0.1:0"}, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:0"}, nil},
+		{[]string{"-net=kernel", "-listen=[::1]:80"}, netflag.Spec{Kind: netflag.Kernel, Listen: "[::1]:80"}, nil},
+		{[]string{"-net", "tap:tap0"}, netflag.Spec{Kind: netflag.TAP, Path: "tap0"}, nil},
+		{[]string{"-net", "socket:/tmp/passt.sock"}, netflag.Spec{Kind: netflag.Socket, Path: "/tmp/passt.sock"}, nil},
+		{[]string{"-net", "socket-listen:/run/q.sock"}, netflag.Spec{Kind: netflag.SocketListen, Path: "/run/q.sock"}, nil},
+		{[]string{"-ip", "10.0.2.20/24"}, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:8080",
+			Prefix: netip.MustParsePrefix("10.0.2.20/24")}, nil},
+		{[]string{"-net", "tap:t1", "-ip", "192.168.5.2/24", "-gw", "192.168.5.1", "-pcap", "x.pcap"},
+			netflag.Spec{Kind: netflag.TAP, Path: "t1", Prefix: netip.MustParsePrefix("192.168.5.2/24"),
+				Gateway: netip.MustParseAddr("192.168.5.1"), Pcap: "x.pcap"}, nil},
+		{[]string{"-net", "socket:/s", "-ip", "fd00::2/64", "-gw", "fd00::1"},
+			netflag.Spec{Kind: netflag.Socket, Path: "/s", Prefix: netip.MustParsePrefix("fd00::2/64"),
+				Gateway: netip.MustParseAddr("fd00::1")}, nil},
+
+		{[]string{"-net", "user,nic=virtio"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "user,nic=xen"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "vhost-user:/tmp/vhost.sock"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "user,nic=e1000"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "slirp"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", ""}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "tap:"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "tap:a-name-far-too-long"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "socket:"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "socket-listen:"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-listen", "8080"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "10.0.2.15"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "10.0.2.0/24"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "bogus/24"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-gw", "10.0.2.2"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "10.0.2.15/24", "-gw", "nope"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "10.0.2.15/24", "-gw", "10.0.3.1"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "tap:t0", "-ip", "10.0.2.15/24", "-gw", "fd00::1"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-ip", "fd00::2/64"}, netflag.Spec{}, netflag.ErrBadFlag}, // user is IPv4 only
+		{[]string{"-net", "kernel", "-ip", "10.0.2.15/24"}, netflag.Spec{}, netflag.ErrBadFlag},
+		{[]string{"-net", "kernel", "-pcap", "x.pcap"}, netflag.Spec{}, netflag.ErrBadFlag},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			got, err := f.Parse()
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestNotSupportedMessage(t *testing.T) {
+	f, err := parse(t, "-net", "vhost-user:/x")
+	require.NoError(t, err)
+	_, err = f.Open(context.Background(), 80)
+	require.ErrorContains(t, err, "not yet supported")
+}
+
+// serve serves a page on n's listener until the test ends.
+func serve(t *testing.T, n *netflag.Network, body string) {
+	t.Helper()
+	ln, err := n.Listen()
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(b)
+}
+
+func open(t *testing.T, args ...string) *netflag.Network {
+	t.Helper()
+	f, err := parse(t, args...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, err := f.Open(ctx, 80)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, n.Close()) })
+	return n
+}
+
+func TestOpenServesFromLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		guest string // the stack's address; empty for kernel
+	}{
+		{"user-dhcp", []string{"-net", "user", "-listen", "127.0.0.1:0"}, "10.0.2.15/24"},
+		{"user-static", []string{"-listen", "127.0.0.1:0", "-ip", "10.0.2.20/24"}, "10.0.2.20/24"},
+		{"user-other-subnet", []string{"-listen", "127.0.0.1:0", "-ip", "192.168.77.5/24", "-gw", "192.168.77.1"}, "192.168.77.5/24"},
+		{"kernel", []string{"-net", "kernel", "-listen", "127.0.0.1:0"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			t.Cleanup(func() { settleGoroutines(t, before) }) // runs after the other cleanups
+			func() {
+				n := open(t, tc.args...)
+				serve(t, n, "hello "+tc.name)
+				require.True(t, n.Addr().Addr().IsLoopback(), "reachable at %v", n.Addr())
+				require.NotZero(t, n.Addr().Port())
+				require.Equal(t, "hello "+tc.name, get(t, "http://"+n.Addr().String()+"/"))
+				if tc.guest == "" {
+					require.Nil(t, n.Stack())
+				} else {
+					require.Contains(t, n.NIC().Addresses(), netip.MustParsePrefix(tc.guest))
+				}
+			}()
+		})
+	}
+}
+
+func TestKernelListenerOnce(t *testing.T) {
+	n := open(t, "-net", "kernel", "-listen", "127.0.0.1:0")
+	ln, err := n.Listen()
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = n.Listen()
+	require.Error(t, err)
+	require.Nil(t, n.Stack())
+}
+
+func TestOpenErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"user listen busy", []string{"-listen", busy.Addr().String()}},
+		{"kernel listen busy", []string{"-net", "kernel", "-listen", busy.Addr().String()}},
+		{"user guest is gateway", []string{"-listen", "127.0.0.1:0", "-ip", "10.0.2.2/24"}},
+		{"socket nobody listening", []string{"-net", "socket:" + filepath.Join(dir, "none.sock")}},
+		{"pcap unwritable", []string{"-listen", "127.0.0.1:0", "-pcap", filepath.Join(dir, "no", "such", "dir.pcap")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			f, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = f.Open(ctx, 80)
+			require.Error(t, err)
+			settleGoroutines(t, before)
+		})
+	}
+}
+
+// TestSocketPair joins two programs' stacks through -net socket-listen and -net socket over a
+// UNIX socket, with static addresses, and fetches a page from one stack to the other; the
+// listening side captures with -pcap.
+func TestSocketPair(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "link.sock")
+	capture := filepath.Join(dir, "cap.pcap")
+
+	f, err := parse(t, "-net", "socket-listen:"+sock, "-ip", "10.9.0.1/24", "-pcap", capture)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	server, err := f.Open(ctx, 80)
+	require.NoError(t, err)
+	serve(t, server, "over the socket")
+	require.Equal(t, netip.MustParseAddrPort("10.9.0.1:80"), server.Addr())
+
+	client := open(t, "-net", "socket:"+sock, "-ip", "10.9.0.2/24")
+	require.Equal(t, "socket:"+sock, client.Mode())
+	tr := &http.Transport{DialContext: client.Stack().Dial, DisableKeepAlives: true}
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://10.9.0.1/")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, "over the socket", string(body))
+
+	require.NoError(t, server.Close())
+	b, err := os.ReadFile(capture)
+	require.NoError(t, err)
+	require.Greater(t, len(b), pcap.FileHeaderLen+pcap.RecordHeaderLen)
+	require.Equal(t, uint32(pcap.MagicMicroseconds), binary.LittleEndian.Uint32(b))
+	require.Contains(t, string(b), "over the socket", "the HTTP response is in the capture")
+}
+
+// settleGoroutines waits until the number of goroutines is at most want, and fails with a
+// dump otherwise.
+func settleGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("goroutines: got %d, want <= %d\n%s", runtime.NumGoroutine(), want, buf)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
