@@ -244,7 +244,7 @@ func TestStackSLAAC(t *testing.T) {
 	k := newKernelSegment(t, nil)
 	radvd := peers.Program(t, "radvd", "radvd")
 	prefix := netip.MustParsePrefix("fd00:79::/64")
-	k.ns.Exec(t, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	k.ns.Exec(t, peers.Program(t, "sysctl", "procps"), "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 	// The router's own address in the prefix gives the kernel its on-link route.
 	k.ns.AddAddr(t, k.link.Name(), netip.MustParsePrefix("fd00:79::1/64"))
 	dir := t.TempDir()
