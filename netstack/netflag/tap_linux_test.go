@@ -1,0 +1,93 @@
+package netflag_test
+
+import (
+	"context"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/netns"
+	"github.com/unikit/unikit/internal/peers"
+	"github.com/unikit/unikit/netstack/netflag"
+)
+
+// TestTAPStatic opens -net tap:NAME -ip with a capture, moves the TAP device into a namespace
+// made for the test and fetches the page with curl from the kernel's side.
+func TestTAPStatic(t *testing.T) {
+	peers.Root(t)
+	curl := peers.Program(t, "curl", "curl")
+	ns := netns.New(t)
+	name := netns.UniqueName("uknf")
+	capture := filepath.Join(t.TempDir(), "tap.pcap")
+	n := open(t, "-net", "tap:"+name, "-ip", "10.78.0.2/24", "-gw", "10.78.0.1", "-pcap", capture)
+	require.Equal(t, netip.MustParseAddrPort("10.78.0.2:80"), n.Addr())
+	require.Equal(t, "tap:"+name, n.Mode())
+	serve(t, n, "hello over tap")
+
+	ns.MoveLink(t, name)
+	ns.AddAddr(t, name, netip.MustParsePrefix("10.78.0.1/24"))
+	ns.LinkUp(t, name)
+	out := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://10.78.0.2/")
+	require.Equal(t, "hello over tap", out)
+
+	// The capture holds the exchange, as tshark reads it.
+	tshark := peers.Program(t, "tshark", "tshark")
+	require.NoError(t, n.Close())
+	dump, err := exec.Command(tshark, "-r", capture, "-Y", "http.response.code == 200", "-T", "fields",
+		"-e", "ip.src", "-e", "http.response.code").CombinedOutput()
+	require.NoError(t, err, "%s", dump)
+	require.Contains(t, string(dump), "10.78.0.2\t200")
+}
+
+// TestTAPDHCP opens -net tap:NAME without -ip inside a namespace where dnsmasq serves DHCP on
+// that TAP device: Open returns once the stack holds dnsmasq's lease, and curl reaches the
+// page at the leased address.
+func TestTAPDHCP(t *testing.T) {
+	peers.Root(t)
+	curl := peers.Program(t, "curl", "curl")
+	dnsmasq := peers.Program(t, "dnsmasq", "dnsmasq-base")
+	ns := netns.New(t)
+	name := netns.UniqueName("uknf")
+	ns.AddTAP(t, name, true)
+	ns.AddAddr(t, name, netip.MustParsePrefix("10.79.0.1/24"))
+	ns.LinkUp(t, name)
+	dir := t.TempDir()
+	_, log := ns.Start(t, dnsmasq,
+		"--no-daemon", "--conf-file=/dev/null", "--user=root", "--group=root",
+		"--pid-file="+filepath.Join(dir, "pid"), "--log-facility=-", "--log-dhcp",
+		"--interface="+name, "--bind-interfaces", "--except-interface=lo",
+		"--dhcp-range=10.79.0.50,10.79.0.60,255.255.255.0,10m",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
+		"--no-ping", "--no-resolv", "--no-hosts", "--port=0",
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq output:\n%s", log.String())
+		}
+	})
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), "DHCP, IP range") },
+		10*time.Second, 10*time.Millisecond, "dnsmasq did not start")
+
+	f, err := parse(t, "-net", "tap:"+name)
+	require.NoError(t, err)
+	var n *netflag.Network
+	// The TAP device lives in the namespace: attach to it from there.
+	require.NoError(t, ns.Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		n, err = f.Open(ctx, 80)
+		return err
+	}))
+	t.Cleanup(func() { require.NoError(t, n.Close()) })
+	addr := n.Addr().Addr()
+	require.True(t, netip.MustParsePrefix("10.79.0.0/24").Contains(addr), "address %v not from dnsmasq", addr)
+	serve(t, n, "hello over dhcp")
+	out := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://"+n.Addr().String()+"/")
+	require.Equal(t, "hello over dhcp", out)
+}
