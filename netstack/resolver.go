@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // ErrNoDNS is returned by lookups when the stack knows no DNS server.
@@ -16,6 +17,9 @@ type dnsServer struct {
 	addr   netip.Addr
 	nic    *NIC
 	static bool // from NICConfig.DNS rather than a lease
+	// fromRA marks a server learned from a router advertisement (RDNSS), valid until expires.
+	fromRA  bool
+	expires time.Time
 }
 
 // Resolver returns a resolver that sends its DNS queries through the stack to the DNS servers
@@ -54,8 +58,9 @@ func (s *Stack) DNSServers() []netip.Addr {
 			out = append(out, d.addr)
 		}
 	}
+	now := time.Now()
 	for _, d := range s.dns {
-		if !d.static && !slices.Contains(out, d.addr) {
+		if !d.static && !slices.Contains(out, d.addr) && (!d.fromRA || now.Before(d.expires)) {
 			out = append(out, d.addr)
 		}
 	}
@@ -66,8 +71,22 @@ func (s *Stack) DNSServers() []netip.Addr {
 func (s *Stack) setLeaseDNS(n *NIC, addrs []netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dns = slices.DeleteFunc(s.dns, func(d dnsServer) bool { return d.nic == n && !d.static })
+	s.dns = slices.DeleteFunc(s.dns, func(d dnsServer) bool { return d.nic == n && !d.static && !d.fromRA })
 	for _, a := range addrs {
 		s.dns = append(s.dns, dnsServer{addr: a, nic: n})
+	}
+}
+
+// setRouterDNS records the DNS servers a router advertised on n, valid for life; a zero life
+// withdraws them.
+func (s *Stack) setRouterDNS(n *NIC, addrs []netip.Addr, life time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dns = slices.DeleteFunc(s.dns, func(d dnsServer) bool { return d.nic == n && d.fromRA && slices.Contains(addrs, d.addr) })
+	if life <= 0 {
+		return
+	}
+	for _, a := range addrs {
+		s.dns = append(s.dns, dnsServer{addr: a, nic: n, fromRA: true, expires: time.Now().Add(life)})
 	}
 }

@@ -53,7 +53,7 @@ type Stack struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	// wg counts the stack's own goroutines (DHCP clients).
+	// wg counts the stack's own goroutines (DHCP clients, the NDP event loop).
 	wg sync.WaitGroup
 
 	mu sync.Mutex
@@ -86,11 +86,13 @@ func New(cfg *Config) (*Stack, error) {
 	setDefault(&c.TCPSendBufferMax, 8<<20)
 	setDefault(&c.ListenBacklog, 1024)
 
+	ndp := newNDPDispatcher()
 	s := stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{
 			ipv4.NewProtocol,
 			ipv6.NewProtocolWithOptions(ipv6.Options{
 				AutoGenLinkLocal: true,
+				NDPDisp:          ndp,
 				NDPConfigs: ipv6.NDPConfigurations{
 					HandleRAs:                     ipv6.HandlingRAsEnabledWhenForwardingDisabled,
 					DiscoverDefaultRouters:        true,
@@ -134,7 +136,14 @@ func New(cfg *Config) (*Stack, error) {
 			}
 		}
 	}
-	return &Stack{cfg: c, log: c.Logger, s: s, closed: make(chan struct{})}, nil
+	st := &Stack{cfg: c, log: c.Logger, s: s, closed: make(chan struct{})}
+	ndp.s = st
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		ndp.run()
+	}()
+	return st, nil
 }
 
 func setDefault(v *int, def int) {
