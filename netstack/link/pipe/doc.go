@@ -32,6 +32,12 @@
 // seeded with [Impairments.Seed], one stream per direction, so the same seed and the same
 // sequence of transmitted frames give the same decisions.
 //
+// Impairments act on the frames a wire would carry. A TCP GSO super-frame on an impaired pipe
+// is therefore first cut into the MSS-sized packets a NIC with TSO would send, each with
+// complete checksums, and each packet is impaired and delivered on its own, as to a receiver
+// without GRO; 1% loss loses 1% of packets, not 1% of 64 KiB super-frames. Without
+// impairments super-frames travel whole.
+//
 // Corruption flips one byte after the Ethernet header and leaves the checksums as they are, so
 // that the receiving stack has to detect it. A frame that carries offload flags would escape
 // that check: FlagNeedsCsum says its transport checksum is still to be computed and

@@ -64,13 +64,15 @@ type Config struct {
 }
 
 // Impairments make a pipe imperfect. The zero value impairs nothing. Probabilities are per
-// transmitted frame, between 0 and 1.
+// frame on the wire, between 0 and 1: with any of them set, a TCP GSO frame is segmented into
+// the packets a NIC would send and each is impaired on its own (see the package doc).
 type Impairments struct {
 	// Seed seeds the random decisions; the same seed gives the same decisions for the same
 	// sequence of frames.
 	Seed uint64
 
-	// Loss is the probability that a frame is dropped (counted in the sender's TxDropped).
+	// Loss is the probability that a frame is dropped (counted in the sender's TxDropped, which
+	// counts wire packets, so segments of a GSO frame one by one).
 	Loss float64
 	// Duplicate is the probability that a frame is delivered twice in a row.
 	Duplicate float64

@@ -51,6 +51,13 @@ type queue struct {
 	wake     chan struct{} // cap 1: tells a parked delivery goroutine to look again
 	timer    *time.Timer   // used only by the delivery goroutine
 
+	// sendMu serialises transmitters, which own the scratch buffers below, also while
+	// they wait for a free buffer with mu released.
+	sendMu sync.Mutex
+	gsoBuf []byte    // a GSO frame being segmented
+	segBuf []byte    // one of its segments
+	segVec [1][]byte // segBuf as Segments
+
 	mu           sync.Mutex
 	space        sync.Cond // signalled when a buffer is freed or an end closes
 	spaceWaiters int
@@ -123,6 +130,8 @@ func (q *queue) limit(f *netstack.Frame) int {
 
 // push copies frames sent by from into this queue's buffers; see Link.Transmit.
 func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
+	q.sendMu.Lock()
+	defer q.sendMu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	defer q.kick()
@@ -145,51 +154,90 @@ func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
 			q.owner.counters.RxDropped(1)
 			continue
 		}
-		var d decision
-		if q.random {
-			d = q.decide(n)
+		var err error
+		if q.random && q.tso && f.Offload.GSOType != netstack.GSONone {
+			err = q.pushSegmented(from, f, n)
+		} else {
+			err = q.pushWire(from, f.Segments, n, f.Offload)
 		}
-		if d.lose {
-			from.counters.Sent(1, n)
-			from.counters.TxDropped(1)
-			continue
-		}
-		idx, err := q.get(from)
 		if err != nil {
 			return i, err
 		}
 		from.counters.Sent(1, n)
-		s := &q.slots[idx]
-		s.n = 0
-		for _, seg := range f.Segments {
-			s.n += copy(s.buf[s.n:], seg)
-		}
-		s.seg[0] = s.buf[:n]
-		s.off = q.rxOffload(s.buf[:n], f.Offload)
-		if d.corrupt {
-			s.off = corrupt(s.buf[:n], s.off, d.corruptAt, d.corruptXor)
-		}
-		s.due = q.due(n)
-		dup := int32(-1)
-		if d.dup {
-			// The duplicate needs a second buffer; waiting for it is back-pressure as usual.
-			// The original is queued first so that the delivery goroutine can make room.
-			q.enqueue(idx, false)
-			j, err := q.get(from)
-			if err != nil {
-				return i + 1, err
-			}
-			c := &q.slots[j]
-			c.n = copy(c.buf, s.buf[:n])
-			c.seg[0] = c.buf[:n]
-			c.off = s.off
-			c.due = q.due(n)
-			dup = int32(j)
-			idx = j
-		}
-		q.enqueue(idx, d.reorder && dup < 0)
 	}
 	return len(frames), nil
+}
+
+// pushSegmented cuts a GSO frame into the packets a NIC would put on the wire and pushes each
+// (see segment.go). A frame that is not TCP over IPv4 or IPv6 travels whole.
+func (q *queue) pushSegmented(from *Link, f *netstack.Frame, n int) error {
+	if q.gsoBuf == nil {
+		q.gsoBuf = make([]byte, netstack.MaxGSOSize)
+		q.segBuf = make([]byte, netstack.MaxGSOSize)
+	}
+	b := q.gsoBuf[:0]
+	for _, s := range f.Segments {
+		b = append(b, s...)
+	}
+	g, ok := parseTCPGSO(b, f.Offload)
+	if !ok {
+		return q.pushWire(from, f.Segments, n, f.Offload)
+	}
+	for i := range g.segments() {
+		m := g.segment(q.segBuf, b, i)
+		q.segVec[0] = q.segBuf[:m]
+		// Complete checksums, no GSO: an ordinary frame, which the receiver verifies.
+		if err := q.pushWire(from, q.segVec[:], m, netstack.Offload{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pushWire applies the impairments to one frame of n bytes made of segs and queues what is
+// left of it in this end's buffers. q.mu is held.
+func (q *queue) pushWire(from *Link, segs [][]byte, n int, off netstack.Offload) error {
+	var d decision
+	if q.random {
+		d = q.decide(n)
+	}
+	if d.lose {
+		from.counters.TxDropped(1)
+		return nil
+	}
+	idx, err := q.get(from)
+	if err != nil {
+		return err
+	}
+	s := &q.slots[idx]
+	s.n = 0
+	for _, seg := range segs {
+		s.n += copy(s.buf[s.n:], seg)
+	}
+	s.seg[0] = s.buf[:n]
+	s.off = q.rxOffload(s.buf[:n], off)
+	if d.corrupt {
+		s.off = corrupt(s.buf[:n], s.off, d.corruptAt, d.corruptXor)
+	}
+	s.due = q.due(n)
+	if d.dup {
+		// The duplicate needs a second buffer; waiting for it is back-pressure as usual.
+		// The original is queued first so that the delivery goroutine can make room.
+		q.enqueue(idx, false)
+		j, err := q.get(from)
+		if err != nil {
+			return err
+		}
+		c := &q.slots[j]
+		c.n = copy(c.buf, s.buf[:n])
+		c.seg[0] = c.buf[:n]
+		c.off = s.off
+		c.due = q.due(n)
+		q.enqueue(j, false)
+		return nil
+	}
+	q.enqueue(idx, d.reorder)
+	return nil
 }
 
 // rxOffload returns the metadata a frame with transmit metadata o arrives with at this end,
