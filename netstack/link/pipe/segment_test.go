@@ -157,3 +157,30 @@ func FuzzSegment(f *testing.F) {
 		require.Equal(t, g.payload, total)
 	})
 }
+
+// TestNoAllocsImpaired checks that the impaired path (random decisions, segmentation of GSO
+// frames, duplication, reordering, corruption with checksum finalization, delay) does not
+// allocate per frame either.
+func TestNoAllocsImpaired(t *testing.T) {
+	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	a, b := newPair(t, &Config{Features: feat, Impair: Impairments{Seed: 9, Loss: 0.05, Duplicate: 0.05,
+		Reorder: 0.05, Corrupt: 0.05, Delay: 10 * time.Microsecond}})
+	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
+	require.NoError(t, b.Start(rb))
+	gso, off := tcpSuperFrame(false, 20000)
+	plain := testFrame(a.MAC(), b.MAC(), 1, 1000)
+	frames := []netstack.Frame{
+		{Segments: [][]byte{gso[:100], gso[100:]}, Offload: off},
+		{Segments: [][]byte{plain}},
+		{Segments: [][]byte{plain}, Offload: netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 20, CsumOffset: 2}},
+	}
+	send := func() {
+		if _, err := a.Transmit(frames); err != nil {
+			panic(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		send()
+	}
+	require.Zero(t, testing.AllocsPerRun(300, send))
+}
