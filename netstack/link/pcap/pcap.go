@@ -150,13 +150,13 @@ func (l *Link) Start(r netstack.Receiver) error {
 	return l.inner.Start(&tap{l: l, r: r})
 }
 
-// Transmit implements [netstack.Link.Transmit]: the frames the inner link took are recorded.
+// Transmit implements [netstack.Link.Transmit]. The frames are recorded before the inner link
+// gets them, as Linux's packet taps record outgoing packets before the driver: a reply the
+// peer sends at once then never appears in the capture before the frame it answers. A frame
+// the inner link refuses (closed, down, too large) is recorded all the same.
 func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
-	n, err := l.inner.Transmit(frames)
-	if n > 0 {
-		l.capture(frames[:n])
-	}
-	return n, err
+	l.capture(frames)
+	return l.inner.Transmit(frames)
 }
 
 // tap is the Receiver the inner link delivers to.
