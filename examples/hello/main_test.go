@@ -34,7 +34,12 @@ func build(t *testing.T) string {
 // start runs bin with args and returns the URL it prints and the running command.
 func start(t *testing.T, bin string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startCmd(t, exec.Command(bin, args...))
+}
+
+// startCmd starts cmd, which runs the program, and returns the URL it prints.
+func startCmd(t *testing.T, cmd *exec.Cmd) (string, *exec.Cmd) {
+	t.Helper()
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
