@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/unikit/unikit/internal/allocs"
 	"net"
 	"os"
 	"os/exec"
@@ -381,7 +382,7 @@ func TestNoAllocsPerFrame(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		send()
 	}
-	require.Zero(t, testing.AllocsPerRun(200, send))
+	require.Zero(t, allocs.Min(200, 0, send))
 	require.NoError(t, c.Flush())
 	require.Zero(t, c.CaptureStats().Dropped)
 }
