@@ -43,9 +43,10 @@
 // that check: FlagNeedsCsum says its transport checksum is still to be computed and
 // FlagDataValid says it has been verified, and a receiver trusts both. Before corrupting such a
 // frame the pipe therefore finalizes its checksum in software (as a NIC without checksum
-// offload would) and clears its offload flags; its GSO metadata is kept, so a corrupted TSO
-// super-frame still reaches the receiver as one large segment whose checksum the receiver
-// verifies and finds wrong.
+// offload would) and clears its offload flags. TCP super-frames were already cut into
+// packets with complete checksums; a GSO frame the pipe does not segment (not TCP over IPv4 or
+// IPv6) keeps its GSO metadata and reaches the receiver as one large packet whose checksum the
+// receiver verifies and finds wrong.
 //
 // # Closing
 //
