@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/unikit/unikit/internal/allocs"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/netstack"
 )
 
@@ -182,5 +183,5 @@ func TestNoAllocsImpaired(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		send()
 	}
-	require.Zero(t, testing.AllocsPerRun(300, send))
+	require.Zero(t, allocs.Min(300, 0, send))
 }
