@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -90,6 +91,9 @@ func TestDeliverFramesReleasesEveryFrame(t *testing.T) {
 }
 
 func TestDeliverFramesDoesNotAllocate(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("under -race sync.Pool drops a quarter of what it is given, so gVisor's pools allocate")
+	}
 	_, l := newRecordingStack(t, 0)
 	// A datagram for an address the stack does not have: gVisor drops it at the IP layer, so
 	// what is measured is the adapter's own path (copy into pooled buffers, dispatch).

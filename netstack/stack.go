@@ -34,6 +34,11 @@ type Config struct {
 	ListenBacklog int
 
 	// Forwarding makes the stack route packets between its NICs (IPv4 and IPv6).
+	//
+	// Known gVisor issue: its IPv4 forwarding path reads the forwarded packet's TTL from a
+	// buffer it has just released (forwardPacketWithRoute, after DeepCopyForForwarding), so
+	// under heavy load a forwarded packet can leave with a wrong TTL; the race detector
+	// reports it. Host stacks, which do not forward, are not affected.
 	Forwarding bool
 }
 
