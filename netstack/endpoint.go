@@ -14,8 +14,12 @@ import (
 // the IP packet then stays within the 65535 bytes its length field can express.
 const gsoMaxSize = 65535 - 40
 
-// txBatch is how many packets the adapter hands a link in one Transmit call.
-const txBatch = 64
+// txBatch is how many packets the adapter hands a link in one Transmit call, and rxBatch how
+// many received frames it copies before releasing them to the link and dispatching them.
+const (
+	txBatch = 64
+	rxBatch = 64
+)
 
 // endpoint adapts a Link to gVisor's stack.LinkEndpoint. It adds and parses the Ethernet
 // header, maps gVisor's GSO options to Offload metadata on transmit and Offload flags to
@@ -42,6 +46,10 @@ type endpoint struct {
 	txMu     sync.Mutex
 	txFrames [txBatch]Frame
 	txSegs   [txBatch][]([]byte)
+
+	// rxViews holds one batch of copied frames between their release and their dispatch;
+	// DeliverFrames is never called concurrently for one link.
+	rxViews [rxBatch]*buffer.View
 
 	onClose func()
 }
@@ -261,31 +269,50 @@ func linkError(err error) tcpip.Error {
 // are too short, too long or carry inconsistent offload metadata are dropped and counted, and
 // so are frames with bad checksums when the adapter verifies them (see checksum.go).
 func (e *endpoint) DeliverFrames(frames []Frame) {
-	defer e.link.Release(frames)
 	e.dmu.RLock()
 	d := e.dispatcher
 	e.dmu.RUnlock()
-	for i := range frames {
-		f := &frames[i]
-		n := f.Len()
-		if d == nil || !e.acceptable(f, n) {
-			e.counters.rxMalformed.Add(1)
-			continue
+	for len(frames) > 0 {
+		batch := frames[:min(len(frames), rxBatch)]
+		frames = frames[len(batch):]
+		// Copy the whole batch out and give the link its buffers back before gVisor runs:
+		// a link whose receive pool is small gets its buffers back sooner, and a stack that
+		// transmits while handling a packet never waits on buffers it is itself holding.
+		views := e.rxViews[:0]
+		for i := range batch {
+			if v := e.copyFrame(d, &batch[i]); v != nil {
+				views = append(views, v)
+			}
 		}
-		v := buffer.NewView(n)
-		for _, s := range f.Segments {
-			v.Write(s)
+		e.link.Release(batch)
+		for i, v := range views {
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+			hdr, _ := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
+			d.DeliverNetworkPacket(header.Ethernet(hdr).Type(), pkt)
+			pkt.DecRef()
+			views[i] = nil
 		}
-		if e.rxCsum && f.Offload.Flags == 0 && !checksumsValid(v.AsSlice()) {
-			v.Release()
-			e.counters.rxBadChecksum.Add(1)
-			continue
-		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-		hdr, _ := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
-		d.DeliverNetworkPacket(header.Ethernet(hdr).Type(), pkt)
-		pkt.DecRef()
 	}
+}
+
+// copyFrame validates f and copies it into a pooled gVisor view, or counts it as dropped and
+// returns nil.
+func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *Frame) *buffer.View {
+	n := f.Len()
+	if d == nil || !e.acceptable(f, n) {
+		e.counters.rxMalformed.Add(1)
+		return nil
+	}
+	v := buffer.NewView(n)
+	for _, s := range f.Segments {
+		v.Write(s)
+	}
+	if e.rxCsum && f.Offload.Flags == 0 && !checksumsValid(v.AsSlice()) {
+		v.Release()
+		e.counters.rxBadChecksum.Add(1)
+		return nil
+	}
+	return v
 }
 
 // acceptable reports whether a received frame of n bytes may be handed to gVisor.
