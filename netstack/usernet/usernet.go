@@ -21,12 +21,13 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-// Default addressing, the same as QEMU's slirp.
+// The default addressing, the same as QEMU's slirp (see [Config]); unexported so that no
+// program can change another's defaults.
 var (
-	DefaultSubnet  = netip.MustParsePrefix("10.0.2.0/24")
-	DefaultGateway = netip.MustParseAddr("10.0.2.2")
-	DefaultDNS     = netip.MustParseAddr("10.0.2.3")
-	DefaultGuest   = netip.MustParseAddr("10.0.2.15")
+	defaultSubnet  = netip.MustParsePrefix("10.0.2.0/24")
+	defaultGateway = netip.MustParseAddr("10.0.2.2")
+	defaultDNS     = netip.MustParseAddr("10.0.2.3")
+	defaultGuest   = netip.MustParseAddr("10.0.2.15")
 )
 
 // DefaultLeaseTime is the DHCP lease time when [Config.LeaseTime] is zero.
@@ -249,7 +250,7 @@ func (cfg *Config) withDefaults() (Config, error) {
 		c = *cfg
 	}
 	if !c.Subnet.IsValid() {
-		c.Subnet = DefaultSubnet
+		c.Subnet = defaultSubnet
 	}
 	c.Subnet = c.Subnet.Masked()
 	if !c.Subnet.Addr().Is4() || c.Subnet.Bits() > 29 {
