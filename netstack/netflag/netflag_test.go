@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"flag"
+	"github.com/unikit/unikit/internal/leaktest"
 	"io"
 	"net"
 	"net/http"
@@ -143,7 +144,7 @@ func TestOpenServesFromLoopback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
-			t.Cleanup(func() { settleGoroutines(t, before) }) // runs after the other cleanups
+			t.Cleanup(func() { leaktest.Settle(t, before) }) // runs after the other cleanups
 			func() {
 				n := open(t, tc.args...)
 				serve(t, n, "hello "+tc.name)
@@ -193,7 +194,7 @@ func TestOpenErrors(t *testing.T) {
 			defer cancel()
 			_, err = f.Open(ctx, 80)
 			require.Error(t, err)
-			settleGoroutines(t, before)
+			leaktest.Settle(t, before)
 		})
 	}
 }
@@ -232,19 +233,4 @@ func TestSocketPair(t *testing.T) {
 	require.Greater(t, len(b), pcap.FileHeaderLen+pcap.RecordHeaderLen)
 	require.Equal(t, uint32(pcap.MagicMicroseconds), binary.LittleEndian.Uint32(b))
 	require.Contains(t, string(b), "over the socket", "the HTTP response is in the capture")
-}
-
-// settleGoroutines waits until the number of goroutines is at most want, and fails with a
-// dump otherwise.
-func settleGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines: got %d, want <= %d\n%s", runtime.NumGoroutine(), want, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/unikit/unikit/internal/leaktest"
 	"io"
 	"net"
 	"net/http"
@@ -78,21 +79,6 @@ func serveHTTP(t testing.TB, s *netstack.Stack, body string) {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close(); <-done })
-}
-
-// settleGoroutines waits until the number of goroutines is at most want, and fails with a
-// dump otherwise.
-func settleGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines: got %d, want <= %d\n%s", runtime.NumGoroutine(), want, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestForwardHTTP(t *testing.T) {
@@ -275,7 +261,7 @@ func TestCloseWithOpenConnections(t *testing.T) {
 			c.Close()
 		}
 	}()
-	settleGoroutines(t, before)
+	leaktest.Settle(t, before)
 }
 
 // dnsServer is a tiny DNS server on loopback (UDP and TCP on the same port) that answers A
@@ -571,7 +557,7 @@ func TestForwardListenError(t *testing.T) {
 		Forwards:    []usernet.Forward{{Host: ln.Addr().String(), GuestPort: 80}},
 	})
 	require.Error(t, err)
-	settleGoroutines(t, before)
+	leaktest.Settle(t, before)
 }
 
 func TestGuestByDHCP(t *testing.T) {

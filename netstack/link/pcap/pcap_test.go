@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/unikit/unikit/internal/leaktest"
 	"net"
 	"os"
 	"os/exec"
@@ -319,22 +320,7 @@ func TestStalledWriterDoesNotHoldUpLink(t *testing.T) {
 	w.mu.Lock()
 	require.Equal(t, FileHeaderLen+int(st.Frames)*(RecordHeaderLen+len(f)), w.n)
 	w.mu.Unlock()
-	checkNoLeaks(t, before)
-}
-
-// checkNoLeaks waits until no more goroutines run than before, and fails with their stacks
-// otherwise.
-func checkNoLeaks(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leaktest.Settle(t, before)
 }
 
 type failingWriter struct{ n int }

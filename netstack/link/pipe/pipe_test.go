@@ -3,6 +3,7 @@ package pipe
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/unikit/unikit/internal/leaktest"
 	"runtime"
 	"sync"
 	"testing"
@@ -358,7 +359,7 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
 
-	checkNoLeaks(t, before)
+	leaktest.Settle(t, before)
 }
 
 func TestTransmitAfterPeerCloseIsLinkDown(t *testing.T) {
@@ -423,20 +424,5 @@ func (c *countingReceiver) wait(n int) {
 		}
 		c.mu.Unlock()
 		<-c.got
-	}
-}
-
-// checkNoLeaks waits until no more goroutines run than before, and fails with their stacks
-// otherwise.
-func checkNoLeaks(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/leaktest"
 	"io"
 	"log/slog"
 	"net"
@@ -477,20 +478,7 @@ func TestCloseNoLeak(t *testing.T) {
 		}
 		h1.Close()
 	}
-	checkNoLeak(t, before)
-}
-
-// checkNoLeak waits until no more goroutines run than before, and fails with their stacks.
-func checkNoLeak(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
-	}
+	leaktest.Settle(t, before)
 }
 
 // holder is a receiver that never releases frames.
