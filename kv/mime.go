@@ -20,7 +20,20 @@ func ContentType(name string) string {
 	if ext == "" {
 		return DefaultContentType
 	}
-	if t := mimeType(strings.ToLower(ext[1:])); t != "" {
+	ext = ext[1:]
+	if len(ext) > 16 {
+		return DefaultContentType
+	}
+	// Lower-case into a stack buffer: strings.ToLower would allocate for "INDEX.HTML".
+	var buf [16]byte
+	for i := 0; i < len(ext); i++ {
+		c := ext[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if t := mimeType(string(buf[:len(ext)])); t != "" {
 		return t
 	}
 	return DefaultContentType
