@@ -1,0 +1,406 @@
+package httpserve
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Limits of a connection's output batching.
+const (
+	maxPendingSegs  = 64       // responses queued before a flush
+	maxPendingBytes = 32 << 10 // header bytes queued before a flush
+)
+
+// conn is one connection on the fast path. Its buffers are allocated once, when it starts,
+// and reused for every request, so that a request for a prepared response allocates nothing.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	idle atomic.Bool // waiting for a request (Shutdown may close it)
+
+	rbuf []byte // request bytes; rbuf[r:w] is unread. len(rbuf) = MaxHeaderBytes
+	r, w int
+
+	wbuf []byte   // serialised response heads (and multipart framing)
+	segs []outSeg // queued responses: wbuf[a:b] then body
+	bufs net.Buffers
+
+	sc  scratch
+	req request
+
+	now     time.Time
+	dateSec int64
+	date    []byte // "Date: <HTTP-date>\r\n", refreshed each second
+
+	rdMode       uint8 // deadline currently set for reading: 0 none, 1 idle, 2 header
+	rdDeadline   time.Time
+	wrDeadline   time.Time
+	handedOff    bool
+	firstRequest bool
+	start        time.Time // of the request being answered, for the access log
+}
+
+// outSeg is one queued response: head bytes in wbuf[a:b], then body (a view of the store).
+type outSeg struct {
+	a, b int
+	body []byte
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, firstRequest: true}
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.open.Add(1)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		if !c.handedOff {
+			c.nc.Close()
+			s.open.Add(-1)
+		}
+		s.wg.Done()
+	}()
+	if s.tlsConfig != nil {
+		tc := tls.Server(c.nc, s.tlsConfig)
+		if d := s.cfg.ReadHeaderTimeout; d > 0 {
+			tc.SetDeadline(time.Now().Add(d))
+		}
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		c.nc = tc
+		if tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
+			c.serveH2(tc)
+			return
+		}
+	}
+	c.rbuf = make([]byte, s.cfg.MaxHeaderBytes)
+	c.wbuf = make([]byte, 0, 4096)
+	c.segs = make([]outSeg, 0, maxPendingSegs+1)
+	c.bufs = make(net.Buffers, 0, 2*maxPendingSegs+2)
+	c.sc.path = make([]byte, 0, 256)
+	c.sc.ranges = make([]byteRange, 0, s.cfg.MaxRanges)
+	c.date = make([]byte, 0, 64)
+	for {
+		if !c.serveBuffered() {
+			return
+		}
+		if s.shutdown.Load() && c.r == c.w {
+			return
+		}
+		if !c.fill() {
+			return
+		}
+	}
+}
+
+// serveBuffered answers every complete request in the read buffer, flushing the responses
+// before it returns. It reports whether the connection stays open.
+func (c *conn) serveBuffered() bool {
+	s := c.srv
+	for c.r < c.w {
+		buf := c.rbuf[c.r:c.w]
+		if c.firstRequest && s.cfg.H2C && len(buf) > 0 && buf[0] == 'P' {
+			if len(buf) < len(h2Preface) {
+				if string(buf) == h2Preface[:len(buf)] {
+					break // wait for the rest of the preface
+				}
+			} else if string(buf[:len(h2Preface)]) == h2Preface {
+				c.flush()
+				c.serveH2(&replayConn{Conn: c.nc, buf: append([]byte(nil), buf...), onClose: func() {}})
+				return false
+			}
+		}
+		n, perr := parseRequest(buf, s.cfg.MaxHeaderBytes, &c.req)
+		if perr != 0 {
+			c.clock()
+			c.queueError(int(perr))
+			c.flush()
+			return false
+		}
+		if n == 0 {
+			break // incomplete
+		}
+		c.firstRequest = false
+		c.clock()
+		c.start = c.now
+		a := s.decide(&c.req, &c.sc)
+		if a.kind == ansFallback {
+			if c.flush() != nil {
+				return false
+			}
+			c.handOff(buf)
+			return false
+		}
+		closing := c.req.close || c.req.hasBody || s.shutdown.Load()
+		size := c.queue(&a, closing)
+		s.count(a.status, size)
+		if s.cfg.AccessLog != nil {
+			s.logAccess(&c.req, a.status, size, "HTTP/1.1", c.nc.RemoteAddr().String(), c.now.Sub(c.start))
+		}
+		c.r += n
+		if closing {
+			c.flush()
+			return false
+		}
+		if len(c.segs) >= maxPendingSegs || len(c.wbuf) >= maxPendingBytes {
+			if c.flush() != nil {
+				return false
+			}
+		}
+	}
+	return c.flush() == nil
+}
+
+// fill reads more request bytes, with the idle or header deadline. It reports whether the
+// connection stays open.
+func (c *conn) fill() bool {
+	s := c.srv
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	} else if c.r > 0 {
+		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+		c.r = 0
+	}
+	now := time.Now()
+	if c.w == 0 {
+		if d := s.cfg.IdleTimeout; d > 0 {
+			want := now.Add(d)
+			if c.rdMode != 1 || want.Sub(c.rdDeadline) > d/16 {
+				c.nc.SetReadDeadline(want)
+				c.rdMode, c.rdDeadline = 1, want
+			}
+		}
+		c.idle.Store(true)
+		if s.shutdown.Load() {
+			return false
+		}
+	} else if c.rdMode != 2 {
+		// Part of a request is here: the rest must come within ReadHeaderTimeout.
+		if d := s.cfg.ReadHeaderTimeout; d > 0 {
+			c.rdDeadline = now.Add(d)
+			c.nc.SetReadDeadline(c.rdDeadline)
+			c.rdMode = 2
+		} else if c.rdMode == 1 {
+			c.nc.SetReadDeadline(time.Time{})
+			c.rdMode = 0
+		}
+	}
+	n, err := c.nc.Read(c.rbuf[c.w:])
+	c.idle.Store(false)
+	c.w += n
+	if n > 0 && c.rdMode == 1 && c.w < len(c.rbuf) {
+		// A new request started; its head is due within ReadHeaderTimeout, not IdleTimeout,
+		// which matters only if it is incomplete (handled on the next fill).
+	}
+	if err != nil && n == 0 {
+		return false
+	}
+	return true
+}
+
+// clock refreshes the time and, once a second, the Date field.
+func (c *conn) clock() {
+	c.now = time.Now()
+	if sec := c.now.Unix(); sec != c.dateSec || len(c.date) == 0 {
+		c.dateSec = sec
+		c.date = append(c.date[:0], "Date: "...)
+		c.date = c.now.UTC().AppendFormat(c.date, http.TimeFormat)
+		c.date = append(c.date, "\r\n"...)
+	}
+}
+
+// queue serialises the answer's head into wbuf and queues it with its body. It returns the
+// response's size in bytes.
+func (c *conn) queue(a *answer, closing bool) int {
+	start := len(c.wbuf)
+	head := c.req.method == "HEAD"
+	var body []byte
+	v := a.v
+	switch a.kind {
+	case ansRedirect:
+		c.wbuf = append(c.wbuf, a.route.redirect...)
+		if c.req.query != "" && a.route.keepQuery {
+			c.wbuf = append(c.wbuf, '?')
+			c.wbuf = append(c.wbuf, c.req.query...)
+		}
+		c.wbuf = append(c.wbuf, "\r\n"...)
+	case ansBody:
+		c.wbuf = append(c.wbuf, v.full...)
+		body = v.data
+	case ansNotModified:
+		c.wbuf = append(c.wbuf, v.notMod...)
+	case ansUnsatisfiable:
+		ev := c.srv.builtin(http.StatusRequestedRangeNotSatisfiable).vars[0]
+		c.wbuf = append(c.wbuf, ev.full...)
+		c.wbuf = append(c.wbuf, "Content-Range: bytes */"...)
+		c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
+		c.wbuf = append(c.wbuf, "\r\n"...)
+		body = ev.data
+	case ansPartial:
+		c.wbuf = append(c.wbuf, v.partial...)
+		if len(a.ranges) == 1 {
+			r := a.ranges[0]
+			c.wbuf = append(c.wbuf, "Content-Type: "...)
+			c.wbuf = append(c.wbuf, v.ctype...)
+			c.wbuf = append(c.wbuf, "\r\nContent-Range: bytes "...)
+			c.wbuf = strconv.AppendInt(c.wbuf, r.start, 10)
+			c.wbuf = append(c.wbuf, '-')
+			c.wbuf = strconv.AppendInt(c.wbuf, r.start+r.length-1, 10)
+			c.wbuf = append(c.wbuf, '/')
+			c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
+			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+			c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
+			c.wbuf = append(c.wbuf, "\r\n"...)
+			body = v.data[r.start : r.start+r.length]
+		} else {
+			c.wbuf = append(c.wbuf, "Content-Type: multipart/byteranges; boundary="...)
+			c.wbuf = append(c.wbuf, v.boundary...)
+			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+			c.wbuf = strconv.AppendInt(c.wbuf, multipartLen(v, a.ranges), 10)
+			c.wbuf = append(c.wbuf, "\r\n"...)
+			c.endHead(closing)
+			size := len(c.wbuf) - start
+			if head {
+				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
+				return size
+			}
+			for _, r := range a.ranges {
+				p := len(c.wbuf)
+				c.wbuf = appendPartHeader(c.wbuf, v, r)
+				part := v.data[r.start : r.start+r.length]
+				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: part})
+				size += len(c.wbuf) - p + len(part)
+				start = len(c.wbuf)
+			}
+			c.wbuf = appendCloseDelimiter(c.wbuf, v)
+			c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
+			return size + len(c.wbuf) - start
+		}
+	}
+	c.endHead(closing)
+	if head {
+		body = nil
+	}
+	c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: body})
+	return len(c.wbuf) - start + len(body)
+}
+
+// endHead appends Date, the Connection field if needed and the blank line.
+func (c *conn) endHead(closing bool) {
+	c.wbuf = append(c.wbuf, c.date...)
+	if closing {
+		c.wbuf = append(c.wbuf, "Connection: close\r\n"...)
+	} else if c.req.http10 {
+		c.wbuf = append(c.wbuf, "Connection: keep-alive\r\n"...)
+	}
+	c.wbuf = append(c.wbuf, "\r\n"...)
+}
+
+// queueError queues a built-in error response after which the connection closes.
+func (c *conn) queueError(status int) {
+	r := c.srv.builtin(status)
+	if r.status != status {
+		status = http.StatusBadRequest
+		r = c.srv.builtin(status)
+	}
+	a := answer{kind: ansBody, status: status, route: r, v: r.vars[0]}
+	c.req = request{method: "GET"}
+	size := c.queue(&a, true)
+	c.srv.count(status, size)
+}
+
+// flush writes the queued responses with one gather write (writev on kernel sockets): heads
+// from wbuf, bodies straight from the store.
+func (c *conn) flush() error {
+	if len(c.segs) == 0 {
+		return nil
+	}
+	c.bufs = c.bufs[:0]
+	for _, sg := range c.segs {
+		c.bufs = append(c.bufs, c.wbuf[sg.a:sg.b])
+		if len(sg.body) > 0 {
+			c.bufs = append(c.bufs, sg.body)
+		}
+	}
+	if d := c.srv.cfg.WriteTimeout; d > 0 {
+		now := c.now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		want := now.Add(d)
+		if want.Sub(c.wrDeadline) > d/16 {
+			c.nc.SetWriteDeadline(want)
+			c.wrDeadline = want
+		}
+	}
+	_, err := c.bufs.WriteTo(c.nc)
+	c.segs = c.segs[:0]
+	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// handOff gives the connection, with the unread bytes (starting at the current request),
+// to the inner net/http server, which serves Config.Fallback.
+func (c *conn) handOff(buffered []byte) {
+	s := c.srv
+	c.nc.SetDeadline(time.Time{})
+	rc := &replayConn{Conn: c.nc, buf: append([]byte(nil), buffered...), onClose: func() { s.open.Add(-1) }}
+	c.handedOff = true
+	s.handedOff.Add(1)
+	s.startHandoff()
+	if !s.handoff.put(rc) {
+		rc.Close()
+	}
+}
+
+// serveH2 serves an HTTP/2 connection (after ALPN "h2", or an h2c preface) with ServeHTTP.
+func (c *conn) serveH2(nc net.Conn) {
+	s := c.srv
+	s.handedOff.Add(1)
+	c.nc.SetDeadline(time.Time{})
+	s.h2s.ServeConn(nc, &http2.ServeConnOpts{
+		Context:    context.Background(),
+		BaseConfig: s.hs,
+		Handler:    s,
+	})
+}
+
+// logAccess writes one access-log record.
+func (s *Server) logAccess(req *request, status, size int, proto, remote string, d time.Duration) {
+	l := s.cfg.AccessLog
+	if l == nil {
+		return
+	}
+	l.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("method", req.method),
+		slog.String("host", req.host),
+		slog.String("path", req.path),
+		slog.Int("status", status),
+		slog.Int("bytes", size),
+		slog.Duration("duration", d),
+		slog.String("remote", remote),
+		slog.String("proto", proto))
+}

@@ -1,0 +1,135 @@
+package httpserve
+
+import "strings"
+
+// byteRange is one satisfiable range of a representation: length bytes from start.
+type byteRange struct{ start, length int64 }
+
+// rangeResult is how a Range field is to be answered.
+type rangeResult uint8
+
+const (
+	// rangeIgnore: answer 200 with the whole representation. RFC 9110 §14.2 lets a server
+	// ignore a Range field, and httpserve does for unknown units, malformed fields, more
+	// ranges than the cap, and ranges whose total exceeds the representation (overlap).
+	rangeIgnore rangeResult = iota
+	// rangeOK: answer 206 with the ranges.
+	rangeOK
+	// rangeUnsatisfiable: answer 416 with "Content-Range: bytes */size".
+	rangeUnsatisfiable
+)
+
+// maxInt64 bounds the parsed numbers: larger ones saturate, so no arithmetic overflows.
+const maxInt64 = 1<<63 - 1
+
+// parseRange parses the value of a Range field (RFC 9110 §14.1.2) for a representation of
+// size bytes, appending the satisfiable ranges to out[:0]. At most maxRanges range specs are
+// considered: a field with more is ignored, as is one whose satisfiable ranges add up to more
+// than size (which only overlapping ranges can do), so the bytes sent never exceed those of
+// the representation plus the multipart framing. Numbers of any length are parsed without
+// overflow ("bytes=0-18446744073709551615" is the whole representation), and "bytes=-0"
+// (an empty suffix) is unsatisfiable. It never allocates when cap(out) >= maxRanges.
+func parseRange(h string, size int64, maxRanges int, out []byteRange) ([]byteRange, rangeResult) {
+	out = out[:0]
+	h = trimOWS(h)
+	if len(h) < 6 || !strings.EqualFold(h[:6], "bytes=") {
+		return out, rangeIgnore
+	}
+	h = h[6:]
+	specs := 0
+	var total int64
+	for len(h) > 0 {
+		var spec string
+		if i := strings.IndexByte(h, ','); i >= 0 {
+			spec, h = h[:i], h[i+1:]
+		} else {
+			spec, h = h, ""
+		}
+		spec = trimOWS(spec)
+		if spec == "" {
+			continue // an empty list element, which RFC 9110 §5.6.1 tells recipients to skip
+		}
+		specs++
+		if specs > maxRanges {
+			return out[:0], rangeIgnore
+		}
+		dash := strings.IndexByte(spec, '-')
+		if dash < 0 {
+			return out[:0], rangeIgnore
+		}
+		var r byteRange
+		if dash == 0 { // suffix-range: the last n bytes
+			n, ok := parseDigits(spec[1:])
+			if !ok {
+				return out[:0], rangeIgnore
+			}
+			if n == 0 || size == 0 {
+				continue // unsatisfiable
+			}
+			n = min(n, size)
+			r = byteRange{size - n, n}
+		} else {
+			first, ok := parseDigits(spec[:dash])
+			if !ok {
+				return out[:0], rangeIgnore
+			}
+			last := int64(maxInt64)
+			if spec[dash+1:] != "" {
+				if last, ok = parseDigits(spec[dash+1:]); !ok || last < first {
+					return out[:0], rangeIgnore
+				}
+			}
+			if first >= size {
+				continue // unsatisfiable
+			}
+			last = min(last, size-1)
+			r = byteRange{first, last - first + 1}
+		}
+		total += r.length // each length <= size, at most maxRanges of them: no overflow
+		if total > size {
+			return out[:0], rangeIgnore
+		}
+		out = append(out, r)
+	}
+	if specs == 0 {
+		return out, rangeIgnore
+	}
+	if len(out) == 0 {
+		if size == 0 {
+			return out, rangeIgnore // RFC 9110 lets an empty representation be sent whole
+		}
+		return out, rangeUnsatisfiable
+	}
+	return out, rangeOK
+}
+
+// parseDigits parses 1*DIGIT, saturating at maxInt64.
+func parseDigits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (maxInt64-9)/10 {
+			n = maxInt64
+			continue
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// trimOWS removes optional whitespace (spaces and tabs) around s.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
