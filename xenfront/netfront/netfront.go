@@ -1,0 +1,445 @@
+package netfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/xenfront"
+)
+
+// Errors of the netfront driver.
+var (
+	// ErrBackend wraps every violation of the netif protocol by the back end; the link has
+	// failed and stays down (see Link.Err).
+	ErrBackend = errors.New("netfront: misbehaving back end")
+	// ErrUnsupported is returned when the back end lacks a feature the driver needs.
+	ErrUnsupported = errors.New("netfront: back end feature missing")
+)
+
+// mtu is the IP MTU of a vif; Xen has no MTU negotiation, Linux netfront uses ETH_DATA_LEN.
+const mtu = 1500
+
+// closeTimeout bounds how long Close waits for the back end to acknowledge Closing.
+const closeTimeout = 2 * time.Second
+
+// Config configures a netfront Link. Grants, Events and Store are required.
+type Config struct {
+	// Grants, Events and Store are this domain's hypervisor interfaces.
+	Grants xenfront.GrantTable
+	Events xenfront.EventChannels
+	Store  xenfront.Store
+
+	// Dir is the device's xenstore directory, relative to the domain's home; default
+	// "device/vif/0".
+	Dir string
+
+	// Queues is how many queue pairs to ask for, bounded by the back end's
+	// multi-queue-max-queues; default 1.
+	Queues int
+
+	// NoGSO disables segmentation offload in both directions.
+	NoGSO bool
+
+	// Logger receives connection events and back-end errors; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Link is a Xen netfront network interface. It implements netstack.Link.
+//
+// Transmit copies each frame into pages granted read-only to the back end when the link
+// connected, and blocks while the TX ring is full. Received frames are lent to the receiver
+// straight from the pages the back end copied them into, without a copy; Release re-posts the
+// pages on the RX ring.
+type Link struct {
+	cfg      Config
+	dir      string
+	log      *slog.Logger
+	dev      device
+	features netstack.Features
+	counters netstack.LinkCounters
+
+	conn    atomic.Pointer[connection]
+	up      atomic.Bool
+	started chan struct{} // closed by Start
+	closing atomic.Bool   // Close has begun: the supervisor must not reconnect
+	failCh  chan struct{} // a queue found the back end broken
+
+	mu       sync.Mutex
+	recv     netstack.Receiver
+	err      error                  // first failure; the link stays down
+	gen      uint16                 // generation of the newest connection
+	draining map[uint16]*connection // torn-down connections with frames still lent
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ netstack.Link = (*Link)(nil)
+
+// Open connects to the back end of the device in cfg.Dir (the handshake of io/netif.h and
+// io/xenbus.h) and returns the link once both ends are Connected. The link then follows the
+// back end: when it closes, the link goes down, releases the rings, and connects again with
+// fresh rings when the back end returns.
+func Open(ctx context.Context, cfg *Config) (*Link, error) {
+	if cfg == nil || cfg.Grants == nil || cfg.Events == nil || cfg.Store == nil {
+		return nil, errors.New("netfront: Config needs Grants, Events and Store")
+	}
+	l := &Link{cfg: *cfg, dir: cfg.Dir, log: cfg.Logger, started: make(chan struct{}),
+		failCh: make(chan struct{}, 1), draining: map[uint16]*connection{}, done: make(chan struct{})}
+	if l.dir == "" {
+		l.dir = "device/vif/0"
+	}
+	l.dir = strings.TrimSuffix(l.dir, "/")
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.log = l.log.With("vif", l.dir)
+	l.cfg.Queues = max(1, min(l.cfg.Queues, maxQueues))
+	var err error
+	if l.dev, err = readDevice(l.cfg.Store, l.dir); err != nil {
+		return nil, fmt.Errorf("netfront: %w", err)
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	c, err := l.connect(ctx, true)
+	if err != nil {
+		l.cancel()
+		_ = l.setState(xenfront.StateClosed)
+		return nil, fmt.Errorf("netfront: %w", err)
+	}
+	go l.supervise(c)
+	return l, nil
+}
+
+// MAC implements netstack.Link.
+func (l *Link) MAC() net.HardwareAddr { return l.dev.mac }
+
+// MTU implements netstack.Link.
+func (l *Link) MTU() int { return mtu }
+
+// Features implements netstack.Link: checksum offload both ways, and TSO/GRO when negotiated.
+func (l *Link) Features() netstack.Features { return l.features }
+
+// Up implements netstack.Link.
+func (l *Link) Up() bool { return l.up.Load() }
+
+// Stats implements netstack.Link.
+func (l *Link) Stats() netstack.LinkStats { return l.counters.Snapshot() }
+
+// Err returns why the link failed, or nil while it works. A failed link stays down.
+func (l *Link) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Start implements netstack.Link.
+func (l *Link) Start(r netstack.Receiver) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.recv != nil {
+		return errors.New("netfront: Start called twice")
+	}
+	select {
+	case <-l.done:
+		return netstack.ErrClosed
+	default:
+	}
+	l.recv = r
+	close(l.started)
+	return nil
+}
+
+func (l *Link) receiver() netstack.Receiver {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recv
+}
+
+func (l *Link) setUp(up bool) {
+	if l.up.Swap(up) != up {
+		if r := l.receiver(); r != nil {
+			r.LinkStateChanged(up)
+		}
+	}
+}
+
+// fail records a back-end violation; the supervisor tears the connection down.
+func (l *Link) fail(err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	l.mu.Unlock()
+	if first {
+		l.log.Error("netfront: back end broken, link stopped", "err", err)
+		l.up.Store(false)
+		select {
+		case l.failCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// connect runs the front end's side of the handshake and returns a connected connection.
+func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
+	st := l.cfg.Store
+	be := l.dev.backend
+	if err := l.setState(xenfront.StateInitialising); err != nil {
+		return nil, err
+	}
+	w, err := st.Watch(be + "/state")
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if _, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
+		return s == xenfront.StateInitWait
+	}); err != nil {
+		return nil, fmt.Errorf("waiting for back end InitWait: %w", err)
+	}
+	f, err := readFeatures(st, be)
+	if err != nil {
+		return nil, err
+	}
+	tso := f.sg && !l.cfg.NoGSO
+	want := netstack.FeatureTxCsum | netstack.FeatureRxCsum
+	if tso && f.gso4 {
+		want |= netstack.FeatureTxTSO4
+	}
+	if tso && f.gso6 {
+		want |= netstack.FeatureTxTSO6
+	}
+	if !l.cfg.NoGSO {
+		want |= netstack.FeatureRxGRO
+	}
+	if first {
+		l.features = want
+	} else if !want.Has(l.features) {
+		return nil, fmt.Errorf("%w: reconnected back end offers fewer offloads", ErrUnsupported)
+	}
+	l.mu.Lock()
+	l.gen++
+	gen := l.gen
+	l.mu.Unlock()
+	c, err := l.newConnection(gen, f, min(l.cfg.Queues, f.maxQueues))
+	if err != nil {
+		return nil, err
+	}
+	if err := l.publish(c, f); err != nil {
+		c.release()
+		return nil, err
+	}
+	for _, q := range c.queues {
+		q.rxMu.Lock()
+		q.refill()
+		q.rxMu.Unlock()
+	}
+	if err := l.setState(xenfront.StateConnected); err != nil {
+		c.release()
+		return nil, err
+	}
+	s, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
+		return s == xenfront.StateConnected || s >= xenfront.StateClosing || s == xenfront.StateUnknown
+	})
+	if err == nil && s != xenfront.StateConnected {
+		err = fmt.Errorf("back end went %v during the handshake", s)
+	}
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	c.start()
+	l.conn.Store(c)
+	l.log.Info("netfront: connected", "queues", len(c.queues), "split", c.split, "backend", be)
+	l.setUp(true)
+	return c, nil
+}
+
+// teardown stops c's goroutines and gives back its grants and ports.
+func (l *Link) teardown(c *connection) {
+	l.conn.Store(nil)
+	l.setUp(false)
+	c.stop()
+	if c.release() {
+		l.mu.Lock()
+		l.draining[c.gen] = c
+		l.mu.Unlock()
+	}
+}
+
+// supervise follows the back end's state after a connection and reconnects.
+func (l *Link) supervise(c *connection) {
+	defer close(l.done)
+	st := l.cfg.Store
+	be := l.dev.backend
+	for {
+		w, err := st.Watch(be + "/state")
+		if err != nil {
+			l.fail(fmt.Errorf("netfront: watch %s/state: %w", be, err))
+			l.teardown(c)
+			return
+		}
+		s, err := waitStateOrFail(l, w, be+"/state", func(s xenfront.XenbusState) bool {
+			return s != xenfront.StateConnected
+		})
+		w.Close()
+		l.teardown(c)
+		if err != nil || l.Err() != nil || l.closing.Load() {
+			if l.Err() != nil {
+				_ = l.setState(xenfront.StateClosing)
+				_ = l.setState(xenfront.StateClosed)
+			}
+			return
+		}
+		l.log.Info("netfront: back end left Connected; reconnecting", "state", s)
+		if err := l.setState(xenfront.StateClosed); err != nil {
+			l.fail(fmt.Errorf("netfront: %w", err))
+			return
+		}
+		if err := l.awaitBackendReset(); err != nil {
+			return
+		}
+		for {
+			c, err = l.connect(l.ctx, false)
+			if err == nil {
+				break
+			}
+			if l.ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrUnsupported) {
+				l.fail(fmt.Errorf("netfront: %w", err))
+				return
+			}
+			l.log.Warn("netfront: reconnect failed; retrying", "err", err)
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-l.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// awaitBackendReset waits until the back end acknowledged our Closed by going Closed or back
+// to InitWait.
+func (l *Link) awaitBackendReset() error {
+	st := l.cfg.Store
+	w, err := st.Watch(l.dev.backend + "/state")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	_, err = waitState(l.ctx, st, w, l.dev.backend+"/state", func(s xenfront.XenbusState) bool {
+		return s == xenfront.StateClosed || s == xenfront.StateInitWait
+	})
+	return err
+}
+
+// waitStateOrFail is waitState that also returns when a queue reported a failure or the link
+// is closed.
+func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
+	for {
+		if s := readState(l.cfg.Store, path); ok(s) {
+			return s, nil
+		}
+		select {
+		case _, open := <-w.C:
+			if !open {
+				return xenfront.StateUnknown, xenfront.ErrClosed
+			}
+		case <-l.failCh:
+			return xenfront.StateUnknown, l.Err()
+		case <-l.ctx.Done():
+			return xenfront.StateUnknown, l.ctx.Err()
+		}
+	}
+}
+
+// Close implements netstack.Link: it tells the back end the device is closing, waits briefly
+// for it to follow, releases the rings and grants and ends the link's goroutines. Pages a back
+// end keeps mapped are never reused (they are leaked, and logged). It is idempotent.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		l.closing.Store(true)
+		c := l.conn.Load()
+		if c != nil && l.Err() == nil {
+			_ = l.setState(xenfront.StateClosing)
+			if w, err := l.cfg.Store.Watch(l.dev.backend + "/state"); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+				_, _ = waitState(ctx, l.cfg.Store, w, l.dev.backend+"/state", func(s xenfront.XenbusState) bool {
+					return s >= xenfront.StateClosing || s < xenfront.StateInitWait
+				})
+				cancel()
+				w.Close()
+			}
+		}
+		l.cancel()
+		<-l.done
+		_ = l.setState(xenfront.StateClosed)
+		l.mu.Lock()
+		if l.recv == nil {
+			close(l.started)
+		}
+		l.recv = nil
+		l.mu.Unlock()
+	})
+	return nil
+}
+
+// Transmit implements netstack.Link. Each frame is copied into granted pages; Transmit blocks
+// while the ring is full. A frame the link cannot carry (too large, an unsupported GSO type) is
+// dropped, counted in TxDropped, and counts as taken. It returns netstack.ErrLinkDown while
+// the back end is not connected or after the link failed, and netstack.ErrClosed after Close.
+func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+	c := l.conn.Load()
+	if c == nil {
+		if l.ctx.Err() != nil {
+			return 0, netstack.ErrClosed
+		}
+		return 0, netstack.ErrLinkDown
+	}
+	n := 0
+	for n < len(frames) {
+		q := c.queues[c.pick(&frames[n])]
+		k, err := q.transmit(frames[n:], c)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Release implements netstack.Link: the frames' pages go back on the RX ring.
+func (l *Link) Release(frames []netstack.Frame) {
+	for i := range frames {
+		gen, qi, rec := splitCookie(frames[i].Cookie)
+		c := l.conn.Load()
+		if c == nil || c.gen != gen {
+			l.mu.Lock()
+			c = l.draining[gen]
+			l.mu.Unlock()
+		}
+		if c == nil || int(qi) >= len(c.queues) {
+			continue
+		}
+		if c.queues[qi].release(rec) {
+			// The last lent frame of a torn-down connection is back.
+			l.mu.Lock()
+			delete(l.draining, gen)
+			l.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,449 @@
+package xentest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/internal/ethhdr"
+)
+
+// beQueue is the back end of one queue pair: mapped rings, bound ports, a frame buffer.
+type beQueue struct {
+	nb             *Netback
+	idx            int
+	txMap, rxMap   *Mapping
+	txPort, rxPort xenfront.Port
+	split          bool
+
+	txMu    sync.Mutex
+	tx      *xenfront.TxBackRing
+	txBuf   []byte
+	txFrame [1]netstack.Frame
+	txSeg   [1][]byte
+	lastID  uint16
+
+	rxMu   sync.Mutex
+	rx     *xenfront.RxBackRing
+	rxKick chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// newQueue maps queue i's rings and binds its event channels from the keys under prefix.
+func (nb *Netback) newQueue(i int, prefix string) (*beQueue, error) {
+	fe := nb.cfg.Frontend
+	q := &beQueue{nb: nb, idx: i, txBuf: make([]byte, netstack.MaxGSOSize), rxKick: make(chan struct{}, 1)}
+	q.ctx, q.cancel = context.WithCancel(nb.ctx)
+	txRef, err := nb.readKey(prefix+"tx-ring-ref", 1<<32-1)
+	if err != nil {
+		return nil, err
+	}
+	rxRef, err := nb.readKey(prefix+"rx-ring-ref", 1<<32-1)
+	if err != nil {
+		return nil, err
+	}
+	if q.txMap, err = nb.dom.Map(fe, xenfront.GrantRef(txRef), true); err != nil {
+		return nil, fmt.Errorf("map TX ring: %w", err)
+	}
+	if q.rxMap, err = nb.dom.Map(fe, xenfront.GrantRef(rxRef), true); err != nil {
+		q.close()
+		return nil, fmt.Errorf("map RX ring: %w", err)
+	}
+	q.tx, _ = xenfront.NewBackRing[xenfront.TxRequest, xenfront.TxResponse](q.txMap.Page)
+	q.rx, _ = xenfront.NewBackRing[xenfront.RxRequest, xenfront.RxResponse](q.rxMap.Page)
+	ev := nb.dom.EventChannels()
+	bind := func(key string) (xenfront.Port, error) {
+		p, err := nb.readKey(prefix+key, 1<<32-1)
+		if err != nil {
+			return 0, err
+		}
+		return ev.BindInterdomain(fe, xenfront.Port(p))
+	}
+	if !nb.cfg.NoSplit {
+		if q.txPort, err = bind("event-channel-tx"); err == nil {
+			q.split = true
+			if q.rxPort, err = bind("event-channel-rx"); err != nil {
+				q.close()
+				return nil, err
+			}
+			return q, nil
+		}
+	}
+	if q.txPort, err = bind("event-channel"); err != nil {
+		q.close()
+		return nil, err
+	}
+	q.rxPort = q.txPort
+	return q, nil
+}
+
+func (q *beQueue) start() {
+	if q.split {
+		q.wg.Add(2)
+		go q.loop(q.txPort, true, false)
+		go q.loop(q.rxPort, false, true)
+		return
+	}
+	q.wg.Add(1)
+	go q.loop(q.txPort, true, true)
+}
+
+// close stops the queue's goroutines, closes its ports and unmaps its rings.
+func (q *beQueue) close() {
+	q.once.Do(func() {
+		q.cancel()
+		q.wg.Wait()
+		ev := q.nb.dom.EventChannels()
+		if q.txPort != 0 {
+			_ = ev.Close(q.txPort)
+		}
+		if q.rxPort != 0 && q.rxPort != q.txPort {
+			_ = ev.Close(q.rxPort)
+		}
+		// Take the locks so no DeliverFrames is still writing through the mapping.
+		q.rxMu.Lock()
+		if q.rxMap != nil {
+			q.rxMap.Unmap()
+		}
+		q.rxMu.Unlock()
+		q.txMu.Lock()
+		if q.txMap != nil {
+			q.txMap.Unmap()
+		}
+		q.txMu.Unlock()
+	})
+}
+
+func (q *beQueue) loop(port xenfront.Port, doTx, doRx bool) {
+	defer q.wg.Done()
+	ev := q.nb.dom.EventChannels()
+	for {
+		if doTx {
+			if err := q.processTx(); err != nil {
+				q.nb.log.Warn("netback: bad TX request; queue stopped", "err", err)
+				return
+			}
+		}
+		if doRx {
+			select {
+			case q.rxKick <- struct{}{}:
+			default:
+			}
+		}
+		if err := ev.Wait(q.ctx, port); err != nil {
+			return
+		}
+	}
+}
+
+var errFrontend = errors.New("xentest: front end broke the netif protocol")
+
+// processTx consumes TX requests, copies each packet out of the front end's grants and sends
+// it on the outer link (netback's xenvif_tx_build_gops and xenvif_tx_submit).
+func (q *beQueue) processTx() error {
+	q.txMu.Lock()
+	defer q.txMu.Unlock()
+	nb := q.nb
+	for {
+		rp, err := q.tx.Produced()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errFrontend, err)
+		}
+		for q.tx.ReqCons != rp {
+			if err := q.txPacket(rp); err != nil {
+				return err
+			}
+		}
+		if q.tx.Push() {
+			_ = nb.dom.EventChannels().Notify(q.txPort)
+		}
+		if !q.tx.FinalCheck() {
+			return nil
+		}
+	}
+}
+
+// txPacket handles the packet starting at ReqCons (txMu held).
+func (q *beQueue) txPacket(rp uint32) error {
+	nb, fe := q.nb, q.nb.cfg.Frontend
+	i := q.tx.ReqCons
+	first := q.tx.Request(i)
+	i++
+	var ids [xenfront.NetifNrSlotsMin + 1]xenfront.TxRequest
+	reqs := ids[:0]
+	reqs = append(reqs, first)
+	extras := 0
+	var off netstack.Offload
+	if first.Flags&xenfront.TxfExtraInfo != 0 {
+		for {
+			if i == rp {
+				return fmt.Errorf("%w: missing extra info", errFrontend)
+			}
+			r := q.tx.Request(i)
+			i++
+			extras++
+			e := xenfront.TxExtra(&r)
+			if e.Type == xenfront.ExtraTypeGSO {
+				mss, t := e.GSO()
+				off.GSOSize = mss
+				switch t {
+				case xenfront.GSOTypeTCPv4:
+					off.GSOType = netstack.GSOTCPv4
+				case xenfront.GSOTypeTCPv6:
+					off.GSOType = netstack.GSOTCPv6
+				}
+			}
+			if e.Flags&xenfront.ExtraFlagMore == 0 || extras > xenfront.ExtraTypeMax {
+				break
+			}
+		}
+	}
+	last := first
+	for last.Flags&xenfront.TxfMoreData != 0 {
+		if i == rp {
+			return fmt.Errorf("%w: packet runs past req_prod", errFrontend)
+		}
+		if len(reqs) > xenfront.NetifNrSlotsMin {
+			return fmt.Errorf("%w: too many slots", errFrontend)
+		}
+		last = q.tx.Request(i)
+		i++
+		reqs = append(reqs, last)
+	}
+	q.tx.ReqCons = i
+	// The first slot's own length is the total minus the other slots (netback's
+	// xenvif_count_requests).
+	rest := 0
+	for _, r := range reqs[1:] {
+		rest += int(r.Size)
+	}
+	status := int16(xenfront.RspOkay)
+	total := int(first.Size)
+	if rest > total {
+		status = xenfront.RspError
+	}
+	pos := 0
+	for k, r := range reqs {
+		if status != xenfront.RspOkay {
+			break
+		}
+		n := int(r.Size)
+		if k == 0 {
+			n = total - rest
+		}
+		if int(r.Offset)+n > xenfront.PageSize {
+			status = xenfront.RspError
+			break
+		}
+		if err := nb.dom.CopyFrom(fe, r.Gref, int(r.Offset), q.txBuf[pos:pos+n]); err != nil {
+			status = xenfront.RspError
+			break
+		}
+		pos += n
+	}
+	mis := nb.misbehaveNow(TxBadID | TxRepeatID | TxUnknownID | TxKeepGrant)
+	for k, r := range reqs {
+		rsp := xenfront.TxResponse{ID: r.ID, Status: status}
+		if mis && k == 0 {
+			switch {
+			case nb.cfg.Misbehave&TxBadID != 0:
+				rsp.ID = 300
+			case nb.cfg.Misbehave&TxUnknownID != 0:
+				rsp.ID = q.lastID
+			case nb.cfg.Misbehave&TxKeepGrant != 0:
+				if m, err := nb.dom.Map(fe, r.Gref, false); err == nil {
+					nb.mu.Lock()
+					nb.maps = append(nb.maps, m)
+					nb.mu.Unlock()
+				}
+			}
+		}
+		q.tx.PutResponse(&rsp)
+		if k == 0 {
+			for range extras {
+				q.tx.PutResponse(&xenfront.TxResponse{ID: 0xffff, Status: xenfront.RspNull})
+			}
+		}
+		if mis && k == 0 && nb.cfg.Misbehave&TxRepeatID != 0 {
+			q.tx.PutResponse(&rsp)
+		}
+	}
+	q.lastID = first.ID
+	if status != xenfront.RspOkay {
+		return nil
+	}
+	if first.Flags&xenfront.TxfCsumBlank != 0 || off.GSOType != netstack.GSONone {
+		if start, co, hdr, _, ok := ethhdr.L4(q.txBuf[:pos]); ok {
+			off.Flags = netstack.FlagNeedsCsum
+			off.CsumStart, off.CsumOffset = start, co
+			off.HdrLen = hdr
+		} else {
+			return nil // a checksum the back end cannot place: dropped like a bad packet
+		}
+	} else if first.Flags&xenfront.TxfDataValidated != 0 {
+		off.Flags = netstack.FlagDataValid
+	}
+	if off.GSOType == netstack.GSONone {
+		off.HdrLen = 0
+	}
+	q.txSeg[0] = q.txBuf[:pos]
+	q.txFrame[0] = netstack.Frame{Segments: q.txSeg[:], Offload: off}
+	_, _ = nb.link.Transmit(q.txFrame[:])
+	q.txSeg[0] = nil
+	return nil
+}
+
+// receive copies one frame from the outer link into the front end's posted RX buffers
+// (netback's xenvif_rx_action), waiting briefly for buffers.
+func (q *beQueue) receive(f *netstack.Frame) {
+	nb, fe := q.nb, q.nb.cfg.Frontend
+	size := f.Len()
+	nb.mu.Lock()
+	sg, gso := nb.feSG, nb.feGSO
+	nb.mu.Unlock()
+	hasGSO := f.Offload.GSOType != netstack.GSONone
+	if (hasGSO && !gso) || (size > xenfront.PageSize && !sg) || size > netstack.MaxGSOSize {
+		return
+	}
+	slots := (size + xenfront.PageSize - 1) / xenfront.PageSize
+	need := slots
+	if hasGSO {
+		need++
+	}
+	mis := Misbehaviour(0)
+	if nb.misbehaveNow(RxBadOffset | RxBadSize | RxTooManySlots | RxBadID | RxBadExtra | ProducerJump) {
+		mis = nb.cfg.Misbehave
+	}
+	if mis&RxTooManySlots != 0 {
+		need = xenfront.NetifNrSlotsMin + 3
+	}
+	q.rxMu.Lock()
+	defer q.rxMu.Unlock()
+	var deadline *time.Timer
+	for {
+		if q.ctx.Err() != nil {
+			return
+		}
+		rp, err := q.rx.Produced()
+		if err != nil {
+			return
+		}
+		if int(rp-q.rx.ReqCons) >= need {
+			break
+		}
+		if q.rx.FinalCheck() {
+			continue
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(rxWait)
+			defer deadline.Stop()
+		}
+		q.rxMu.Unlock()
+		select {
+		case <-q.rxKick:
+		case <-deadline.C:
+			q.rxMu.Lock()
+			return
+		case <-q.ctx.Done():
+		}
+		q.rxMu.Lock()
+	}
+	var flags uint16
+	switch {
+	case f.Offload.Flags&netstack.FlagNeedsCsum != 0:
+		flags = xenfront.RxfCsumBlank | xenfront.RxfDataValidated
+	case f.Offload.Flags&netstack.FlagDataValid != 0:
+		flags = xenfront.RxfDataValidated
+	}
+	if mis&RxTooManySlots != 0 {
+		for k := range need {
+			req := q.rx.Request(q.rx.ReqCons)
+			q.rx.ReqCons++
+			rsp := xenfront.RxResponse{ID: req.ID, Status: 1, Flags: xenfront.RxfMoreData}
+			if k == need-1 {
+				rsp.Flags = 0
+			}
+			q.rx.PutResponse(&rsp)
+		}
+		q.push()
+		return
+	}
+	seg, segOff := 0, 0
+	for s := range slots {
+		req := q.rx.Request(q.rx.ReqCons)
+		q.rx.ReqCons++
+		n := min(size-s*xenfront.PageSize, xenfront.PageSize)
+		// Copy the slot's bytes from the frame's segments with grant copies.
+		status := int16(n)
+		done := 0
+		for done < n && seg < len(f.Segments) {
+			k := min(n-done, len(f.Segments[seg])-segOff)
+			if err := nb.dom.CopyTo(fe, req.Gref, done, f.Segments[seg][segOff:segOff+k]); err != nil {
+				status = xenfront.RspError
+				break
+			}
+			done += k
+			segOff += k
+			if segOff == len(f.Segments[seg]) {
+				seg, segOff = seg+1, 0
+			}
+		}
+		rsp := xenfront.RxResponse{ID: req.ID, Status: status}
+		if s == 0 {
+			rsp.Flags = flags
+			if hasGSO {
+				rsp.Flags |= xenfront.RxfExtraInfo
+			}
+			switch {
+			case mis&RxBadOffset != 0:
+				rsp.Offset = xenfront.PageSize - 10
+			case mis&RxBadSize != 0:
+				rsp.Status = xenfront.PageSize + 100
+			case mis&RxBadID != 0:
+				rsp.ID = req.ID + 1
+			}
+		}
+		if s < slots-1 {
+			rsp.Flags |= xenfront.RxfMoreData
+		}
+		if s == 0 && mis&RxBadExtra != 0 && !hasGSO {
+			rsp.Flags |= xenfront.RxfExtraInfo
+		}
+		q.rx.PutResponse(&rsp)
+		if s == 0 && (hasGSO || mis&RxBadExtra != 0) {
+			ereq := q.rx.Request(q.rx.ReqCons)
+			q.rx.ReqCons++
+			t := uint8(xenfront.GSOTypeTCPv4)
+			if f.Offload.GSOType&^netstack.GSOECN == netstack.GSOTCPv6 {
+				t = xenfront.GSOTypeTCPv6
+			}
+			mss := f.Offload.GSOSize
+			if mis&RxBadExtra != 0 {
+				mss = 0
+			}
+			_ = ereq // an extra slot uses up a request; its response is the extra itself
+			ersp := xenfront.RxResponseFromExtra(xenfront.GSOExtra(mss, t))
+			q.rx.PutResponse(&ersp)
+		}
+	}
+	if mis&ProducerJump != 0 {
+		q.rx.SetResponseProducer(q.rx.RspProdPvt + 1000)
+		_ = nb.dom.EventChannels().Notify(q.rxPort)
+		return
+	}
+	q.push()
+}
+
+func (q *beQueue) push() {
+	if q.rx.Push() {
+		_ = q.nb.dom.EventChannels().Notify(q.rxPort)
+	}
+}

@@ -1,0 +1,355 @@
+package xentest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/xenfront"
+)
+
+// rxWait is how long the back end waits for the front end to post RX buffers before it drops
+// a frame (Linux netback's rx_drain_timeout is 10 s; in-process a shorter stall suffices).
+const rxWait = time.Second
+
+// NetbackConfig configures a simulated netback. The zero value means: back end dom0, front
+// end dom1, device 0, every feature on, up to 4 queues, no misbehaviour.
+type NetbackConfig struct {
+	Backend, Frontend xenfront.DomID
+	DevID             int
+	// MAC is the front end's address the toolstack writes; default 00:16:3e:00:00:01.
+	MAC net.HardwareAddr
+	// Feature switches: what the back end does not advertise.
+	NoSG, NoGSO, NoSplit bool
+	// MaxQueues is multi-queue-max-queues; 0 means 4, 1 means no multi-queue key.
+	MaxQueues int
+	// Misbehave makes the back end break the protocol (see Misbehaviour).
+	Misbehave Misbehaviour
+	// MisbehaveAfter is how many frames pass correctly before the misbehaviour.
+	MisbehaveAfter int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Netback simulates Linux xen-netback for one vif: the toolstack's xenstore keys, the back
+// end's XenbusState machine, and the data path. Frames the front end transmits go to an
+// outer netstack.Link and frames received on that link go to the front end, each copied with
+// grant copies, as Linux netback does. It is the outer link's Receiver.
+type Netback struct {
+	h      *Hypervisor
+	dom    *Domain
+	cfg    NetbackConfig
+	st     xenfront.Store
+	feDir  string
+	beDir  string
+	link   netstack.Link
+	log    *slog.Logger
+	seed   maphash.Seed
+	frames int // frames handled, for MisbehaveAfter; guarded by mu
+
+	mu     sync.Mutex
+	queues []*beQueue
+	feGSO  bool
+	feSG   bool
+	mis    bool // misbehaviour already fired
+	maps   []*Mapping
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	kick    chan struct{} // wakes the state machine (Restart)
+	restart bool
+}
+
+// NewNetback writes the toolstack's keys for the vif, starts the back end's state machine
+// and starts the outer link with the back end as its receiver.
+func NewNetback(h *Hypervisor, link netstack.Link, cfg *NetbackConfig) (*Netback, error) {
+	c := NetbackConfig{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Frontend == 0 && c.Backend == 0 {
+		c.Frontend = 1
+	}
+	if c.MAC == nil {
+		c.MAC = net.HardwareAddr{0x00, 0x16, 0x3e, 0, 0, 1}
+	}
+	if c.MaxQueues == 0 {
+		c.MaxQueues = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	nb := &Netback{h: h, dom: h.Domain(c.Backend), cfg: c, link: link, seed: maphash.MakeSeed(),
+		done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	nb.st = nb.dom.Store()
+	nb.log = c.Logger.With("netback", c.DevID)
+	nb.feDir = fmt.Sprintf("/local/domain/%d/device/vif/%d", c.Frontend, c.DevID)
+	nb.beDir = fmt.Sprintf("/local/domain/%d/backend/vif/%d/%d", c.Backend, c.Frontend, c.DevID)
+	tool := h.Domain(0).Store()
+	for k, v := range map[string]string{
+		nb.feDir + "/backend": nb.beDir, nb.feDir + "/backend-id": strconv.Itoa(int(c.Backend)),
+		nb.feDir + "/mac": c.MAC.String(), nb.feDir + "/handle": strconv.Itoa(c.DevID),
+		nb.feDir + "/state":    "1",
+		nb.beDir + "/frontend": nb.feDir, nb.beDir + "/frontend-id": strconv.Itoa(int(c.Frontend)),
+		nb.beDir + "/state": "1",
+	} {
+		if err := tool.Write(0, k, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := nb.advertise(); err != nil {
+		return nil, err
+	}
+	nb.ctx, nb.cancel = context.WithCancel(context.Background())
+	if err := link.Start(nb); err != nil {
+		nb.cancel()
+		return nil, err
+	}
+	go nb.run()
+	return nb, nil
+}
+
+// Dir returns the front end's device directory, relative to its domain's home.
+func (nb *Netback) Dir() string { return "device/vif/" + strconv.Itoa(nb.cfg.DevID) }
+
+// advertise writes the back end's features and switches to InitWait (netback_probe).
+func (nb *Netback) advertise() error {
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	keys := [][2]string{{"feature-rx-copy", "1"}, {"feature-rx-flip", "0"},
+		{"feature-sg", b(!nb.cfg.NoSG)}, {"feature-gso-tcpv4", b(!nb.cfg.NoGSO)},
+		{"feature-gso-tcpv6", b(!nb.cfg.NoGSO)}, {"feature-ipv6-csum-offload", "1"},
+		{"feature-split-event-channels", b(!nb.cfg.NoSplit)}}
+	if nb.cfg.MaxQueues > 1 {
+		keys = append(keys, [2]string{"multi-queue-max-queues", strconv.Itoa(nb.cfg.MaxQueues)})
+	}
+	for _, kv := range keys {
+		if err := nb.st.Write(0, nb.beDir+"/"+kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nb.setState(xenfront.StateInitWait)
+}
+
+func (nb *Netback) setState(s xenfront.XenbusState) error {
+	return nb.st.Write(0, nb.beDir+"/state", strconv.Itoa(int(s)))
+}
+
+func (nb *Netback) state(path string) xenfront.XenbusState {
+	v, err := nb.st.Read(0, path)
+	if err != nil {
+		return xenfront.StateUnknown
+	}
+	s, _ := xenfront.ParseState(v)
+	return s
+}
+
+// State returns the back end's XenbusState.
+func (nb *Netback) State() xenfront.XenbusState { return nb.state(nb.beDir + "/state") }
+
+// Restart simulates the back end going away and coming back (a driver domain restart): it
+// switches to Closing, and once the front end answered Closed, to Closed and then InitWait
+// for a fresh connection.
+func (nb *Netback) Restart() {
+	nb.mu.Lock()
+	nb.restart = true
+	nb.mu.Unlock()
+	select {
+	case nb.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the back end's state machine (netback's frontend_changed).
+func (nb *Netback) run() {
+	defer close(nb.done)
+	w, err := nb.st.Watch(nb.feDir + "/state")
+	if err != nil {
+		nb.log.Error("netback: watch", "err", err)
+		return
+	}
+	defer w.Close()
+	for {
+		select {
+		case <-nb.ctx.Done():
+			nb.disconnect()
+			return
+		case <-w.C:
+		case <-nb.kick:
+		}
+		nb.mu.Lock()
+		restart := nb.restart
+		nb.restart = false
+		nb.mu.Unlock()
+		be, fe := nb.State(), nb.state(nb.feDir+"/state")
+		if restart && be == xenfront.StateConnected {
+			nb.disconnect()
+			_ = nb.setState(xenfront.StateClosing)
+			continue
+		}
+		switch fe {
+		case xenfront.StateInitialised, xenfront.StateConnected:
+			if be == xenfront.StateInitWait {
+				if err := nb.connect(); err != nil {
+					nb.log.Warn("netback: connect failed", "err", err)
+					nb.disconnect()
+					_ = nb.setState(xenfront.StateClosing)
+				} else {
+					_ = nb.setState(xenfront.StateConnected)
+				}
+			}
+		case xenfront.StateClosing:
+			nb.disconnect()
+			if be != xenfront.StateClosed {
+				_ = nb.setState(xenfront.StateClosing)
+			}
+		case xenfront.StateClosed, xenfront.StateUnknown:
+			nb.disconnect()
+			if be != xenfront.StateClosed {
+				_ = nb.setState(xenfront.StateClosed)
+			}
+		case xenfront.StateInitialising:
+			if be == xenfront.StateClosed {
+				_ = nb.advertise()
+			}
+		}
+	}
+}
+
+// readKey reads an untrusted number from the front end's directory.
+func (nb *Netback) readKey(key string, max uint64) (uint64, error) {
+	v, err := nb.st.Read(0, nb.feDir+"/"+key)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return xenfront.ParseUint(v, max)
+}
+
+func (nb *Netback) flag(key string) bool {
+	n, err := nb.readKey(key, 1)
+	return err == nil && n == 1
+}
+
+// connect maps the front end's rings and binds its event channels (netback's connect).
+func (nb *Netback) connect() error {
+	if !nb.flag("request-rx-copy") {
+		return errors.New("front end did not request rx-copy")
+	}
+	nq := 1
+	if nb.cfg.MaxQueues > 1 {
+		if n, err := nb.readKey("multi-queue-num-queues", uint64(nb.cfg.MaxQueues)); err == nil {
+			nq = int(n)
+		}
+	}
+	nb.mu.Lock()
+	nb.feSG = nb.flag("feature-sg")
+	nb.feGSO = nb.flag("feature-gso-tcpv4") && nb.feSG
+	nb.mu.Unlock()
+	var qs []*beQueue
+	for i := range nq {
+		prefix := ""
+		if nq > 1 {
+			prefix = "queue-" + strconv.Itoa(i) + "/"
+		}
+		q, err := nb.newQueue(i, prefix)
+		if err != nil {
+			for _, q := range qs {
+				q.close()
+			}
+			return err
+		}
+		qs = append(qs, q)
+	}
+	nb.mu.Lock()
+	nb.queues = qs
+	nb.mu.Unlock()
+	for _, q := range qs {
+		q.start()
+	}
+	return nil
+}
+
+// disconnect stops the queues, unmaps the rings and closes the ports.
+func (nb *Netback) disconnect() {
+	nb.mu.Lock()
+	qs := nb.queues
+	nb.queues = nil
+	nb.mu.Unlock()
+	for _, q := range qs {
+		q.close()
+	}
+}
+
+// Close stops the back end and closes the outer link. It is idempotent.
+func (nb *Netback) Close() error {
+	nb.once.Do(func() {
+		nb.cancel()
+		<-nb.done
+		nb.mu.Lock()
+		for _, m := range nb.maps {
+			m.Unmap()
+		}
+		nb.maps = nil
+		nb.mu.Unlock()
+		_ = nb.link.Close()
+	})
+	return nil
+}
+
+// LinkStateChanged implements netstack.Receiver.
+func (nb *Netback) LinkStateChanged(bool) {}
+
+// DeliverFrames implements netstack.Receiver: frames from the outer link go to the front end.
+// It waits up to a second for RX buffers and drops a frame the front end has no room for.
+func (nb *Netback) DeliverFrames(frames []netstack.Frame) {
+	defer nb.link.Release(frames)
+	nb.mu.Lock()
+	qs := nb.queues
+	nb.mu.Unlock()
+	for i := range frames {
+		if len(qs) == 0 {
+			return
+		}
+		q := qs[0]
+		if len(qs) > 1 {
+			q = qs[nb.pick(&frames[i], len(qs))]
+		}
+		q.receive(&frames[i])
+	}
+}
+
+func (nb *Netback) pick(f *netstack.Frame, n int) int {
+	if len(f.Segments) == 0 || len(f.Segments[0]) < 38 {
+		return 0
+	}
+	return int(maphash.Bytes(nb.seed, f.Segments[0][26:38]) % uint64(n))
+}
+
+// misbehaveNow reports whether this frame is the one to misbehave on.
+func (nb *Netback) misbehaveNow(m Misbehaviour) bool {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	if nb.cfg.Misbehave&m == 0 || nb.mis {
+		return false
+	}
+	nb.frames++
+	if nb.frames <= nb.cfg.MisbehaveAfter {
+		return false
+	}
+	nb.mis = true
+	nb.log.Info("netback: misbehaving", "how", m)
+	return true
+}
