@@ -59,16 +59,16 @@ func validPrefix(prefix string) bool { return prefix == "" || ValidKey(prefix) }
 // longer than MaxKeyLen or have a segment longer than MaxSegmentLen.
 //
 // A path that names the root ("", "/", "/./") gives "" and no error; "" is a valid prefix
-// for List but never a key of an entry. A path that is already in normal form, or is one
-// after removing a single leading slash, is returned without allocating.
+// for List but never a key of an entry. A path that is in normal form once its leading and
+// trailing slashes are removed ("/about/") gives its substring, without allocating.
 //
 // CleanKey is idempotent, and its result is "" or satisfies ValidKey.
 func CleanKey(path string) (string, error) {
 	if ValidKey(path) {
 		return path, nil
 	}
-	if len(path) > 1 && path[0] == '/' && ValidKey(path[1:]) {
-		return path[1:], nil
+	if trimmed := strings.Trim(path, "/"); len(trimmed) < len(path) && ValidKey(trimmed) {
+		return trimmed, nil
 	}
 	if len(path) > 4*MaxKeyLen {
 		return "", ErrInvalidKey

@@ -116,6 +116,19 @@ func (s *Snapshot) Lookup(key string) (*Entry, error) {
 	return nil, miss(key)
 }
 
+// LookupBytes is Lookup with the key in a byte slice, which it does not retain: a server
+// that tries several candidates for one request ("about", "about.html", "about/index.html")
+// builds each in a reusable buffer and looks it up without allocating.
+func (s *Snapshot) LookupBytes(key []byte) (*Entry, error) {
+	if e, ok := s.entries[string(key)]; ok {
+		return e, nil
+	}
+	if !ValidKey(string(key)) {
+		return nil, ErrInvalidKey
+	}
+	return nil, ErrNotFound
+}
+
 // Get implements Store.
 func (s *Snapshot) Get(key string) ([]byte, error) {
 	if e, ok := s.entries[key]; ok {
