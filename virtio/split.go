@@ -1,0 +1,362 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Split virtqueue layout (VIRTIO 1.2 section 2.7): sizes and offsets, pinned by tests.
+const (
+	// DescSize is the size of struct virtq_desc: le64 addr, le32 len, le16 flags, le16 next.
+	DescSize = 16
+	// UsedElemSize is the size of struct virtq_used_elem: le32 id, le32 len.
+	UsedElemSize = 8
+
+	// Descriptor flags.
+	DescFNext     = 1 // VIRTQ_DESC_F_NEXT
+	DescFWrite    = 2 // VIRTQ_DESC_F_WRITE
+	DescFIndirect = 4 // VIRTQ_DESC_F_INDIRECT
+
+	// AvailFNoInterrupt (VIRTQ_AVAIL_F_NO_INTERRUPT) asks the device not to interrupt.
+	AvailFNoInterrupt = 1
+	// UsedFNoNotify (VIRTQ_USED_F_NO_NOTIFY) tells the driver not to notify.
+	UsedFNoNotify = 1
+
+	// MaxQueueSize is the largest queue size the specification allows.
+	MaxQueueSize = 32768
+)
+
+// SplitAvailSize returns the size of the available ring (driver area) of a queue of size q:
+// le16 flags, le16 idx, le16 ring[q], le16 used_event.
+func SplitAvailSize(q int) int { return 6 + 2*q }
+
+// SplitUsedSize returns the size of the used ring (device area) of a queue of size q: le16
+// flags, le16 idx, virtq_used_elem ring[q], le16 avail_event.
+func SplitUsedSize(q int) int { return 6 + 8*q }
+
+// ErrDeviceBroken is wrapped by every error that reports a device breaking the protocol: the
+// queue or driver that saw it stops using the device.
+var ErrDeviceBroken = errors.New("virtio: device broke the protocol")
+
+// ErrQueueFull is returned by [SplitQueue.Add] when there are not enough free descriptors.
+var ErrQueueFull = errors.New("virtio: virtqueue full")
+
+// Buffer is one element of a scatter-gather list posted to a virtqueue.
+type Buffer struct {
+	Addr uint64 // device address
+	Len  uint32
+	// Write marks a device-writable buffer; device-readable buffers come first in a chain.
+	Write bool
+}
+
+// SplitConfig configures a [SplitQueue]. The zero value is a queue without indirect
+// descriptors or event indexes.
+type SplitConfig struct {
+	// EventIdx is set when VIRTIO_F_EVENT_IDX was negotiated.
+	EventIdx bool
+	// Indirect is the number of entries of each indirect descriptor table when
+	// VIRTIO_F_INDIRECT_DESC was negotiated; zero disables indirect descriptors. Chains of
+	// more than one buffer and at most Indirect buffers then take a single ring descriptor.
+	Indirect int
+}
+
+// descState is the driver's private record of an outstanding chain, keyed by its head.
+type descState struct {
+	token    uint64
+	writable uint64 // total length of the device-writable buffers
+	ndesc    uint16 // ring descriptors the chain occupies
+	active   bool
+}
+
+// SplitQueue is the driver side of a split virtqueue. Its methods are not safe for concurrent
+// use: a driver serialises access to each queue. The device may run concurrently.
+//
+// The driver's view of the chains it posted (free list, links, lengths, tokens) lives in
+// private memory; the shared rings are only written, never read back, except the fields the
+// device owns (used ring and avail_event), which are read once and validated.
+type SplitQueue struct {
+	size uint16
+	mask uint16
+	desc DMA // descriptor table, 16*size bytes
+	// avail and used are allocated with slack so that the 16-bit event fields can be accessed
+	// with 32-bit atomics.
+	avail DMA
+	used  DMA
+
+	eventIdx bool
+	indirect int
+	tables   DMA // size indirect tables of indirect entries each, table i for head i
+
+	next     []uint16 // private copy of each descriptor's next link
+	state    []descState
+	freeHead uint16
+	numFree  int
+	inflight int // chains outstanding
+
+	availIdx   uint16 // shadow of avail.idx
+	availFlags uint16 // shadow of avail.flags
+	kickedIdx  uint16 // avail.idx at the last KickPrepare
+	lastUsed   uint16
+
+	err error
+}
+
+// NewSplitQueue allocates a split virtqueue of size entries (a power of two from 2 to
+// [MaxQueueSize]) from mem.
+func NewSplitQueue(mem Memory, size int, cfg *SplitConfig) (*SplitQueue, error) {
+	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
+		return nil, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
+	}
+	var c SplitConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Indirect < 0 || c.Indirect > size {
+		return nil, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
+	}
+	q := &SplitQueue{size: uint16(size), mask: uint16(size - 1), eventIdx: c.EventIdx, indirect: c.Indirect}
+	var err error
+	if q.desc, err = mem.Alloc(DescSize*size, 16); err != nil {
+		return nil, err
+	}
+	if q.avail, err = mem.Alloc(SplitAvailSize(size)+2, 4); err != nil {
+		return nil, err
+	}
+	if q.used, err = mem.Alloc(SplitUsedSize(size)+2, 4); err != nil {
+		return nil, err
+	}
+	if c.Indirect > 0 {
+		if q.tables, err = mem.Alloc(DescSize*c.Indirect*size, 16); err != nil {
+			return nil, err
+		}
+	}
+	q.next = make([]uint16, size)
+	q.state = make([]descState, size)
+	for i := range q.next {
+		q.next[i] = uint16(i + 1) // the last link is never followed: numFree bounds the walk
+	}
+	q.numFree = size
+	return q, nil
+}
+
+// Size returns the number of descriptors.
+func (q *SplitQueue) Size() int { return int(q.size) }
+
+// NumFree returns the number of free descriptors.
+func (q *SplitQueue) NumFree() int { return q.numFree }
+
+// Addrs returns the device addresses of the descriptor area, the driver area (available
+// ring) and the device area (used ring), for the transport's queue setup.
+func (q *SplitQueue) Addrs() (desc, driver, device uint64) {
+	return q.desc.Addr, q.avail.Addr, q.used.Addr
+}
+
+// Err returns the error that broke the queue, or nil.
+func (q *SplitQueue) Err() error { return q.err }
+
+// word returns the 32-bit word at off of b for atomic access; off is 4-aligned and b's
+// first byte is 4-aligned (Memory guarantees 8).
+func word(b []byte, off int) *uint32 {
+	if off < 0 || off+4 > len(b) {
+		panic("virtio: atomic word outside its area") // unreachable: areas are sized for it
+	}
+	return (*uint32)(unsafe.Pointer(unsafe.SliceData(b[off:])))
+}
+
+func putDesc(b []byte, i int, addr uint64, n uint32, flags, next uint16) {
+	d := b[i*DescSize : i*DescSize+DescSize]
+	binary.LittleEndian.PutUint64(d[0:], addr)
+	binary.LittleEndian.PutUint32(d[8:], n)
+	binary.LittleEndian.PutUint16(d[12:], flags)
+	binary.LittleEndian.PutUint16(d[14:], next)
+}
+
+// Add posts a chain of buffers with the driver's token and makes it available to the device
+// (the avail index is published at once; call [SplitQueue.KickPrepare] to decide whether to
+// notify). Device-readable buffers must come before device-writable ones. It returns the
+// chain's head descriptor index, or ErrQueueFull when there are not enough free descriptors.
+// It does not allocate.
+func (q *SplitQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
+	if len(bufs) == 0 {
+		return 0, errors.New("virtio: empty buffer chain")
+	}
+	var writable uint64
+	seenWrite := false
+	for _, b := range bufs {
+		if b.Write {
+			seenWrite = true
+			writable += uint64(b.Len)
+		} else if seenWrite {
+			return 0, errors.New("virtio: device-readable buffer after a device-writable one")
+		}
+	}
+	useIndirect := len(bufs) > 1 && len(bufs) <= q.indirect
+	need := len(bufs)
+	if useIndirect {
+		need = 1
+	}
+	if need > q.numFree {
+		return 0, ErrQueueFull
+	}
+	head := q.freeHead
+	if useIndirect {
+		q.freeHead = q.next[head]
+		q.numFree--
+		table := q.tables.Slice(int(head)*q.indirect*DescSize, q.indirect*DescSize)
+		for i, b := range bufs {
+			var flags uint16
+			if b.Write {
+				flags |= DescFWrite
+			}
+			if i < len(bufs)-1 {
+				flags |= DescFNext
+			}
+			putDesc(table.Buf, i, b.Addr, b.Len, flags, uint16(i+1))
+		}
+		putDesc(q.desc.Buf, int(head), table.Addr, uint32(len(bufs)*DescSize), DescFIndirect, 0)
+	} else {
+		i := head
+		for k, b := range bufs {
+			var flags uint16
+			if b.Write {
+				flags |= DescFWrite
+			}
+			n := q.next[i]
+			if k < len(bufs)-1 {
+				flags |= DescFNext
+			}
+			putDesc(q.desc.Buf, int(i), b.Addr, b.Len, flags, n)
+			if k < len(bufs)-1 {
+				i = n
+			} else {
+				q.freeHead = n
+			}
+		}
+		q.numFree -= len(bufs)
+	}
+	q.state[head] = descState{token: token, writable: writable, ndesc: uint16(need), active: true}
+	q.inflight++
+	binary.LittleEndian.PutUint16(q.avail.Buf[4+2*int(q.availIdx&q.mask):], head)
+	q.availIdx++
+	// Release store: descriptors and the ring entry are visible before the index.
+	atomic.StoreUint32(word(q.avail.Buf, 0), uint32(q.availIdx)<<16|uint32(q.availFlags))
+	return head, nil
+}
+
+// KickPrepare reports whether the device must be notified about the chains added since the
+// last call, following the device's avail_event (VIRTIO_F_EVENT_IDX) or its NO_NOTIFY flag.
+func (q *SplitQueue) KickPrepare() bool {
+	old, new := q.kickedIdx, q.availIdx
+	q.kickedIdx = new
+	if old == new {
+		return false
+	}
+	// The index store in Add was a sequentially consistent atomic: it is ordered before
+	// this load (the full barrier of section 2.7.13).
+	if q.eventIdx {
+		ev := uint16(atomic.LoadUint32(word(q.used.Buf, 4+8*int(q.size))))
+		return needEvent(ev, new, old)
+	}
+	return atomic.LoadUint32(word(q.used.Buf, 0))&UsedFNoNotify == 0
+}
+
+// needEvent is vring_need_event of section 2.7.10: whether moving an index from old to new
+// crossed the other side's event index ev.
+func needEvent(ev, new, old uint16) bool { return new-ev-1 < new-old }
+
+// AvailIdx returns the driver's avail index, the value of VIRTIO_F_NOTIFICATION_DATA.
+func (q *SplitQueue) AvailIdx() uint16 { return q.availIdx }
+
+// Used is one completed chain.
+type Used struct {
+	Token uint64 // the token given to Add
+	Head  uint16 // the chain's head descriptor
+	// Len is the number of bytes the device wrote, validated against the chain's writable
+	// length; zero for chains without writable buffers (whose used length is meaningless).
+	Len uint32
+}
+
+// Get returns the next completed chain and frees its descriptors. ok is false when there is
+// none. A device that breaks the protocol (index moved by more than the queue size, id out of
+// range or not an outstanding head, length beyond the chain's writable buffers) breaks the
+// queue: Get returns an error wrapping [ErrDeviceBroken] now and on every later call.
+func (q *SplitQueue) Get() (u Used, ok bool, err error) {
+	if q.err != nil {
+		return Used{}, false, q.err
+	}
+	usedIdx := uint16(atomic.LoadUint32(word(q.used.Buf, 0)) >> 16) // acquire
+	pending := usedIdx - q.lastUsed
+	if pending == 0 {
+		return Used{}, false, nil
+	}
+	if int(pending) > q.inflight {
+		return Used{}, false, q.fail("used index moved from %d to %d with %d chains outstanding", q.lastUsed, usedIdx, q.inflight)
+	}
+	e := q.used.Buf[4+UsedElemSize*int(q.lastUsed&q.mask):]
+	id := binary.LittleEndian.Uint32(e[0:]) // each field read exactly once
+	n := binary.LittleEndian.Uint32(e[4:])
+	if id >= uint32(q.size) {
+		return Used{}, false, q.fail("used id %d out of range", id)
+	}
+	st := q.state[id]
+	if !st.active {
+		return Used{}, false, q.fail("used id %d is not the head of an outstanding chain", id)
+	}
+	if st.writable == 0 {
+		n = 0
+	} else if uint64(n) > st.writable {
+		return Used{}, false, q.fail("used length %d exceeds the %d writable bytes of chain %d", n, st.writable, id)
+	}
+	q.lastUsed++
+	q.inflight--
+	q.free(uint16(id), st.ndesc)
+	return Used{Token: st.token, Head: uint16(id), Len: n}, true, nil
+}
+
+// free returns the ndesc descriptors of the chain at head to the free list, following the
+// private links.
+func (q *SplitQueue) free(head, ndesc uint16) {
+	q.state[head] = descState{}
+	tail := head
+	for k := uint16(1); k < ndesc; k++ {
+		tail = q.next[tail]
+	}
+	q.next[tail] = q.freeHead
+	q.freeHead = head
+	q.numFree += int(ndesc)
+}
+
+func (q *SplitQueue) fail(format string, args ...any) error {
+	q.err = fmt.Errorf("%w: "+format, append([]any{ErrDeviceBroken}, args...)...)
+	return q.err
+}
+
+// DisableInterrupts asks the device not to interrupt for used buffers (a hint). With
+// EVENT_IDX this is implicit: the used_event is simply not advanced.
+func (q *SplitQueue) DisableInterrupts() {
+	if q.eventIdx || q.availFlags&AvailFNoInterrupt != 0 {
+		return
+	}
+	q.availFlags |= AvailFNoInterrupt
+	atomic.StoreUint32(word(q.avail.Buf, 0), uint32(q.availIdx)<<16|uint32(q.availFlags))
+}
+
+// EnableInterrupts asks the device to interrupt when it uses the next buffer and reports
+// whether used buffers are already pending, in which case the caller must keep reaping
+// instead of sleeping (the device may have completed them before it saw the request).
+func (q *SplitQueue) EnableInterrupts() (pending bool) {
+	if q.eventIdx {
+		atomic.StoreUint32(word(q.avail.Buf, 4+2*int(q.size)), uint32(q.lastUsed))
+	} else if q.availFlags&AvailFNoInterrupt != 0 {
+		q.availFlags &^= AvailFNoInterrupt
+		atomic.StoreUint32(word(q.avail.Buf, 0), uint32(q.availIdx)<<16|uint32(q.availFlags))
+	}
+	// Full barrier (the atomic store above) before re-reading the used index.
+	return uint16(atomic.LoadUint32(word(q.used.Buf, 0))>>16) != q.lastUsed
+}
