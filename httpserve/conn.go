@@ -31,7 +31,8 @@ type conn struct {
 
 	wbuf []byte   // serialised response heads (and multipart framing)
 	segs []outSeg // queued responses: wbuf[a:b] then body
-	bufs net.Buffers
+	iov  [][]byte    // the gather list of a flush, keeping its capacity
+	bufs net.Buffers // iov as consumed by WriteTo
 
 	sc  scratch
 	req request
@@ -99,7 +100,7 @@ func (c *conn) serve() {
 	c.rbuf = make([]byte, s.cfg.MaxHeaderBytes)
 	c.wbuf = make([]byte, 0, 4096)
 	c.segs = make([]outSeg, 0, maxPendingSegs+1)
-	c.bufs = make(net.Buffers, 0, 2*maxPendingSegs+2)
+	c.iov = make([][]byte, 0, 2*maxPendingSegs+2)
 	c.sc.path = make([]byte, 0, 256)
 	c.sc.ranges = make([]byteRange, 0, s.cfg.MaxRanges)
 	c.date = make([]byte, 0, 64)
@@ -338,13 +339,14 @@ func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
 	}
-	c.bufs = c.bufs[:0]
+	c.iov = c.iov[:0]
 	for _, sg := range c.segs {
-		c.bufs = append(c.bufs, c.wbuf[sg.a:sg.b])
+		c.iov = append(c.iov, c.wbuf[sg.a:sg.b])
 		if len(sg.body) > 0 {
-			c.bufs = append(c.bufs, sg.body)
+			c.iov = append(c.iov, sg.body)
 		}
 	}
+	c.bufs = c.iov
 	if d := c.srv.cfg.WriteTimeout; d > 0 {
 		now := c.now
 		if now.IsZero() {
