@@ -15,13 +15,13 @@ const (
 
 // Feature bits shared by all device types (section 6, "Reserved Feature Bits").
 const (
-	FeatureIndirectDesc  = 1 << 28 // VIRTIO_F_INDIRECT_DESC
-	FeatureEventIdx      = 1 << 29 // VIRTIO_F_EVENT_IDX
-	FeatureVersion1      = 1 << 32 // VIRTIO_F_VERSION_1
+	FeatureIndirectDesc   = 1 << 28 // VIRTIO_F_INDIRECT_DESC
+	FeatureEventIdx       = 1 << 29 // VIRTIO_F_EVENT_IDX
+	FeatureVersion1       = 1 << 32 // VIRTIO_F_VERSION_1
 	FeatureAccessPlatform = 1 << 33 // VIRTIO_F_ACCESS_PLATFORM
-	FeatureRingPacked    = 1 << 34 // VIRTIO_F_RING_PACKED
-	FeatureInOrder       = 1 << 35 // VIRTIO_F_IN_ORDER
-	FeatureOrderPlatform = 1 << 36 // VIRTIO_F_ORDER_PLATFORM
+	FeatureRingPacked     = 1 << 34 // VIRTIO_F_RING_PACKED
+	FeatureInOrder        = 1 << 35 // VIRTIO_F_IN_ORDER
+	FeatureOrderPlatform  = 1 << 36 // VIRTIO_F_ORDER_PLATFORM
 )
 
 // Feature bits of the network device (section 5.1.3).

@@ -80,10 +80,10 @@ type Net struct {
 	rxMu   sync.Mutex
 	rx     *SplitQueue // +checklocks:rxMu
 	rxBufs DMA
-	rxSize int           // bytes per receive buffer
-	rxNext []int32       // +checklocks:rxMu; next buffer of a lent merged frame, -1 at the end
-	rxLent []bool        // +checklocks:rxMu
-	rxSegs [][][]byte    // per first buffer, the segments of the lent frame
+	rxSize int        // bytes per receive buffer
+	rxNext []int32    // +checklocks:rxMu; next buffer of a lent merged frame, -1 at the end
+	rxLent []bool     // +checklocks:rxMu
+	rxSegs [][][]byte // per first buffer, the segments of the lent frame
 	frames []netstack.Frame
 	merge  int // largest number of buffers in one frame
 

@@ -442,3 +442,9 @@ func (q *Queue) SetUsedIdx(idx uint16) {
 	q.mu.Unlock()
 	q.dev.raise(1)
 }
+
+// CountInterrupts makes q's device count its interrupts in *n (for single-goroutine tests).
+func CountInterrupts(q *Queue, n *int) { q.dev.SetInterrupt(func() { *n++ }) }
+
+// OnInterrupt sets f as the interrupt handler of q's device.
+func OnInterrupt(q *Queue, f func()) { q.dev.SetInterrupt(f) }
