@@ -277,7 +277,7 @@ func (r *imageReader) u64() uint64 {
 // made of it, duplicate files) are stored once.
 func WriteImage(w io.Writer, s Store) error {
 	snap := s.Snapshot()
-	if snap.Len() > math.MaxUint32 {
+	if uint64(snap.Len()) > math.MaxUint32 {
 		return fmt.Errorf("kv: %d entries are too many for an image", snap.Len())
 	}
 	// Lay out the data: every distinct byte string once, in key order.

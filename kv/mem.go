@@ -31,7 +31,8 @@ type Mem struct {
 	dirs    map[string]int // directory key (not the root) -> number of entries below it
 	gen     uint64
 
-	snap atomic.Pointer[Snapshot] // the current content's snapshot; nil until built
+	snap    atomic.Pointer[Snapshot] // the current content's snapshot; nil until built
+	buildMu sync.Mutex               // one Snapshot builds at a time; the others wait for it
 }
 
 var _ ReadWriter = (*Mem)(nil)
@@ -109,6 +110,13 @@ func (m *Mem) Generation() uint64 {
 
 // Snapshot implements Store.
 func (m *Mem) Snapshot() *Snapshot {
+	if s := m.snap.Load(); s != nil {
+		return s
+	}
+	// Many readers may find the snapshot gone after a change: one builds, the rest wait
+	// for it instead of each copying the index.
+	m.buildMu.Lock()
+	defer m.buildMu.Unlock()
 	if s := m.snap.Load(); s != nil {
 		return s
 	}
