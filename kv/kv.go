@@ -28,9 +28,12 @@ var (
 
 // Content encodings of precompressed variants, as written in HTTP's Content-Encoding.
 const (
-	EncodingGzip   = "gzip"
+	// EncodingGzip is gzip (RFC 1952), which every client accepts.
+	EncodingGzip = "gzip"
+	// EncodingBrotli is brotli (RFC 7932), smaller than gzip; browsers accept it over HTTPS.
 	EncodingBrotli = "br"
-	EncodingZstd   = "zstd"
+	// EncodingZstd is Zstandard (RFC 8878), with a window of at most 8 MiB as browsers need.
+	EncodingZstd = "zstd"
 )
 
 // Digest is the SHA-256 digest of an entry's content (or of a variant's encoded bytes).

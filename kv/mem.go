@@ -308,6 +308,7 @@ type OpError struct {
 	Err error
 }
 
+// Error returns "kv: OP "KEY": cause".
 func (e *OpError) Error() string {
 	return "kv: " + e.Op + " " + fmt.Sprintf("%q", e.Key) + ": " + e.Err.Error()
 }
