@@ -202,6 +202,10 @@ func (r *BackRing[Req, Rsp]) SetResponseProducer(v uint32) {
 	atomic.StoreUint32(&r.s.hdr.rspProd, v)
 }
 
+// ResponseEvent loads rsp_event: the front end has consumed every response before it when it
+// is rsp_prod+1 after a final check.
+func (r *BackRing[Req, Rsp]) ResponseEvent() uint32 { return atomic.LoadUint32(&r.s.hdr.rspEvent) }
+
 // FinalCheck re-arms req_event for the next request and reports whether requests arrived
 // meanwhile (RING_FINAL_CHECK_FOR_REQUESTS).
 func (r *BackRing[Req, Rsp]) FinalCheck() bool {

@@ -294,12 +294,18 @@ func (l *Link) supervise(c *connection) {
 			return s != xenfront.StateConnected
 		})
 		w.Close()
+		if l.Err() != nil {
+			// Ask the back end to let go of the rings before revoking them; pages it keeps
+			// mapped anyway are leaked, never reused.
+			l.up.Store(false)
+			_ = l.setState(xenfront.StateClosing)
+			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
+			l.teardown(c)
+			_ = l.setState(xenfront.StateClosed)
+			return
+		}
 		l.teardown(c)
-		if err != nil || l.Err() != nil || l.closing.Load() {
-			if l.Err() != nil {
-				_ = l.setState(xenfront.StateClosing)
-				_ = l.setState(xenfront.StateClosed)
-			}
+		if err != nil || l.closing.Load() {
 			return
 		}
 		l.log.Info("netfront: back end left Connected; reconnecting", "state", s)
@@ -347,6 +353,18 @@ func (l *Link) awaitBackendReset() error {
 	return err
 }
 
+// awaitBackend waits up to closeTimeout for the back end's state to satisfy ok.
+func (l *Link) awaitBackend(ok func(xenfront.XenbusState) bool) {
+	w, err := l.cfg.Store.Watch(l.dev.backend + "/state")
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_, _ = waitState(ctx, l.cfg.Store, w, l.dev.backend+"/state", ok)
+}
+
 // waitStateOrFail is waitState that also returns when a queue reported a failure or the link
 // is closed.
 func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
@@ -376,14 +394,7 @@ func (l *Link) Close() error {
 		c := l.conn.Load()
 		if c != nil && l.Err() == nil {
 			_ = l.setState(xenfront.StateClosing)
-			if w, err := l.cfg.Store.Watch(l.dev.backend + "/state"); err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-				_, _ = waitState(ctx, l.cfg.Store, w, l.dev.backend+"/state", func(s xenfront.XenbusState) bool {
-					return s >= xenfront.StateClosing || s < xenfront.StateInitWait
-				})
-				cancel()
-				w.Close()
-			}
+			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
 		}
 		l.cancel()
 		<-l.done

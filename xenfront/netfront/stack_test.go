@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,11 +49,17 @@ func xenPair(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) (s1
 	return s1, s2, lb
 }
 
-// transfer sends size pseudo-random bytes from s1 to s2 and back is not needed: it returns the
-// SHA-256 of what was sent and of what arrived.
+// nextPort gives each transfer its own listening port.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(5000) }
+
+// transfer sends size pseudo-random bytes over TCP from s1 to s2 and returns the SHA-256 of
+// what was sent and of what arrived.
 func transfer(tb testing.TB, s1, s2 *netstack.Stack, size int) (sent, got [32]byte) {
 	tb.Helper()
-	ln, err := s2.Listen("tcp", ":5001")
+	port := strconv.Itoa(int(nextPort.Add(1)))
+	ln, err := s2.Listen("tcp", ":"+port)
 	require.NoError(tb, err)
 	defer ln.Close()
 	type result struct {
@@ -77,7 +84,7 @@ func transfer(tb testing.TB, s1, s2 *netstack.Stack, size int) (sent, got [32]by
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := s1.Dial(ctx, "tcp", "10.0.0.2:5001")
+	c, err := s1.Dial(ctx, "tcp", "10.0.0.2:"+port)
 	require.NoError(tb, err)
 	src := rand.NewChaCha8([32]byte{7})
 	h := sha256.New()
@@ -143,5 +150,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
-var _ net.Conn

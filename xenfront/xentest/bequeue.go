@@ -25,7 +25,6 @@ type beQueue struct {
 	txBuf   []byte
 	txFrame [1]netstack.Frame
 	txSeg   [1][]byte
-	lastID  uint16
 
 	rxMu   sync.Mutex
 	rx     *xenfront.RxBackRing
@@ -144,6 +143,10 @@ func (q *beQueue) loop(port xenfront.Port, doTx, doRx bool) {
 	}
 }
 
+// txRingHalf shifts a TX id to one the front end has no request for: with few packets in
+// flight, the id half a ring away is free.
+const txRingHalf = 128
+
 var errFrontend = errors.New("xentest: front end broke the netif protocol")
 
 // processTx consumes TX requests, copies each packet out of the front end's grants and sends
@@ -257,7 +260,7 @@ func (q *beQueue) txPacket(rp uint32) error {
 			case nb.cfg.Misbehave&TxBadID != 0:
 				rsp.ID = 300
 			case nb.cfg.Misbehave&TxUnknownID != 0:
-				rsp.ID = q.lastID
+				rsp.ID = (r.ID + txRingHalf) % 256
 			case nb.cfg.Misbehave&TxKeepGrant != 0:
 				if m, err := nb.dom.Map(fe, r.Gref, false); err == nil {
 					nb.mu.Lock()
@@ -276,7 +279,6 @@ func (q *beQueue) txPacket(rp uint32) error {
 			q.tx.PutResponse(&rsp)
 		}
 	}
-	q.lastID = first.ID
 	if status != xenfront.RspOkay {
 		return nil
 	}
@@ -446,4 +448,62 @@ func (q *beQueue) push() {
 	if q.rx.Push() {
 		_ = q.nb.dom.EventChannels().Notify(q.rxPort)
 	}
+}
+
+// InjectRx writes rsps, unchecked, into queue qi's next RX response slots and publishes the
+// response producer index jump entries further than that: a fuzzer's malicious back end.
+// Consumed reports when the front end has taken them.
+func (nb *Netback) InjectRx(qi int, rsps []xenfront.RxResponse, jump uint32) error {
+	q, err := nb.queue(qi)
+	if err != nil {
+		return err
+	}
+	q.rxMu.Lock()
+	for i := range rsps {
+		q.rx.PutResponse(&rsps[i])
+	}
+	q.rx.ReqCons = q.rx.RspProdPvt
+	q.rx.SetResponseProducer(q.rx.RspProdPvt + jump)
+	q.rxMu.Unlock()
+	return nb.dom.EventChannels().Notify(q.rxPort)
+}
+
+// InjectTx is InjectRx for the TX ring.
+func (nb *Netback) InjectTx(qi int, rsps []xenfront.TxResponse, jump uint32) error {
+	q, err := nb.queue(qi)
+	if err != nil {
+		return err
+	}
+	q.txMu.Lock()
+	for i := range rsps {
+		q.tx.PutResponse(&rsps[i])
+	}
+	q.tx.SetResponseProducer(q.tx.RspProdPvt + jump)
+	q.txMu.Unlock()
+	return nb.dom.EventChannels().Notify(q.txPort)
+}
+
+// Consumed reports whether the front end has consumed every response on queue qi's rings and
+// re-armed its event index (rsp_event = rsp_prod + 1), as the ring protocol shows it.
+func (nb *Netback) Consumed(qi int) bool {
+	q, err := nb.queue(qi)
+	if err != nil {
+		return false
+	}
+	q.rxMu.Lock()
+	rx := q.rx.ResponseEvent() == q.rx.RspProdPvt+1
+	q.rxMu.Unlock()
+	q.txMu.Lock()
+	tx := q.tx.ResponseEvent() == q.tx.RspProdPvt+1 || q.tx.RspProdPvt == 0
+	q.txMu.Unlock()
+	return rx && tx
+}
+
+func (nb *Netback) queue(i int) (*beQueue, error) {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	if i < 0 || i >= len(nb.queues) {
+		return nil, errors.New("xentest: no such queue, or not connected")
+	}
+	return nb.queues[i], nil
 }

@@ -59,6 +59,7 @@ type Netback struct {
 	feGSO  bool
 	feSG   bool
 	mis    bool // misbehaviour already fired
+	conns  int  // connections made
 	maps   []*Mapping
 
 	ctx     context.Context
@@ -159,6 +160,13 @@ func (nb *Netback) state(path string) xenfront.XenbusState {
 
 // State returns the back end's XenbusState.
 func (nb *Netback) State() xenfront.XenbusState { return nb.state(nb.beDir + "/state") }
+
+// Connections returns how many times a front end connected.
+func (nb *Netback) Connections() int {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	return nb.conns
+}
 
 // Restart simulates the back end going away and coming back (a driver domain restart): it
 // switches to Closing, and once the front end answered Closed, to Closed and then InitWait
@@ -275,6 +283,7 @@ func (nb *Netback) connect() error {
 	}
 	nb.mu.Lock()
 	nb.queues = qs
+	nb.conns++
 	nb.mu.Unlock()
 	for _, q := range qs {
 		q.start()
