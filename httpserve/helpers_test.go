@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -146,3 +147,5 @@ func both(t *testing.T, srv *Server, addr, method, target string, hdr ...string)
 	}
 	return fast
 }
+
+func leaktestCount() int { return runtime.NumGoroutine() }
