@@ -72,6 +72,9 @@ type Link struct {
 	closing atomic.Bool   // Close has begun: the supervisor must not reconnect
 	failCh  chan struct{} // a queue found the back end broken
 
+	// deliverMu serialises DeliverFrames across queues, as the Link contract requires.
+	deliverMu sync.Mutex
+
 	mu       sync.Mutex
 	recv     netstack.Receiver
 	err      error                  // first failure; the link stays down

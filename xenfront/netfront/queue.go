@@ -78,18 +78,17 @@ type queue struct {
 	txBroken  bool
 	txSpace   chan struct{}
 
-	rxMu     sync.Mutex
-	rx       *xenfront.RxFrontRing
-	rxBuf    [rxSize]buffer
-	rxSlot   [rxSize]int32 // buffer posted in each ring slot, or -1
-	rxLent   [rxSize]bool
-	rxFree   []uint16
-	lent     [rxSize]lentRec
-	recFree  []uint16
-	dead     bool
-	spurious int
-	frames   [rxBatch]netstack.Frame
-	segs     [rxBatch][maxRxSlots][]byte
+	rxMu    sync.Mutex
+	rx      *xenfront.RxFrontRing
+	rxBuf   [rxSize]buffer
+	rxSlot  [rxSize]int32 // buffer posted in each ring slot, or -1
+	rxLent  [rxSize]bool
+	rxFree  []uint16
+	lent    [rxSize]lentRec
+	recFree []uint16
+	dead    bool
+	frames  [rxBatch]netstack.Frame
+	segs    [rxBatch][maxRxSlots][]byte
 }
 
 // newConnection grants the ring pages and page pools and allocates the event channels.
@@ -255,6 +254,7 @@ func (q *queue) loop(port xenfront.Port, doRx, doTx bool) {
 			return
 		}
 	}
+	spurious := 0
 	for {
 		work := false
 		if doTx {
@@ -281,8 +281,8 @@ func (q *queue) loop(port xenfront.Port, doRx, doTx bool) {
 			work = work || did
 		}
 		if work {
-			q.spurious = 0
-		} else if q.spurious++; q.spurious > spuriousLimit {
+			spurious = 0
+		} else if spurious++; spurious > spuriousLimit {
 			select {
 			case <-time.After(spuriousDelay):
 			case <-ctx.Done():
@@ -512,7 +512,9 @@ func (q *queue) drainRx() (bool, error) {
 			q.l.counters.Received(n, bytes)
 			q.c.lent.Add(int64(n))
 			if recv != nil {
+				q.l.deliverMu.Lock()
 				recv.DeliverFrames(q.frames[:n])
+				q.l.deliverMu.Unlock()
 			}
 		}
 		if n < rxBatch && !more {
