@@ -14,9 +14,9 @@ import (
 func TestLayout(t *testing.T) {
 	require.Equal(t, 16, virtio.DescSize)
 	require.Equal(t, 8, virtio.UsedElemSize)
-	require.Equal(t, 518, virtio.SplitAvailSize(256))  // 6 + 2*256
-	require.Equal(t, 2054, virtio.SplitUsedSize(256))  // 6 + 8*256
-	require.Equal(t, 4096, virtio.DescSize*256)        // descriptor table of 256
+	require.Equal(t, 518, virtio.SplitAvailSize(256)) // 6 + 2*256
+	require.Equal(t, 2054, virtio.SplitUsedSize(256)) // 6 + 8*256
+	require.Equal(t, 4096, virtio.DescSize*256)       // descriptor table of 256
 	require.Equal(t, 1, virtio.DescFNext)
 	require.Equal(t, 2, virtio.DescFWrite)
 	require.Equal(t, 4, virtio.DescFIndirect)

@@ -190,7 +190,10 @@ func TestMaliciousUsed(t *testing.T) {
 		{"id out of range", func(dq *virtiotest.Queue, _ uint16) { dq.InjectUsed(8, 0) }, "out of range"},
 		{"id huge", func(dq *virtiotest.Queue, _ uint16) { dq.InjectUsed(0xffffffff, 0) }, "out of range"},
 		{"not a head", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head+2)%8, 0) }, "not the head"},
-		{"repeated id", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head), 4); dq.InjectUsed(uint32(head), 4) }, "not the head"},
+		{"repeated id", func(dq *virtiotest.Queue, head uint16) {
+			dq.InjectUsed(uint32(head), 4)
+			dq.InjectUsed(uint32(head), 4)
+		}, "not the head"},
 		{"length too large", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head), 65) }, "exceeds"},
 		{"index jumps", func(dq *virtiotest.Queue, _ uint16) { dq.SetUsedIdx(1000) }, "outstanding"},
 		{"index backwards", func(dq *virtiotest.Queue, _ uint16) { dq.SetUsedIdx(0xffff) }, "outstanding"},

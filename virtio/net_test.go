@@ -1,0 +1,433 @@
+package virtio_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
+	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link/pipe"
+	"github.com/unikit/unikit/virtio"
+	"github.com/unikit/unikit/virtio/virtiotest"
+)
+
+const offloads = netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
+	netstack.FeatureRxCsum | netstack.FeatureRxGRO
+
+// recorder is a Receiver that counts and releases frames and records link state changes.
+type recorder struct {
+	l      netstack.Link
+	frames atomic.Int64
+	bytes  atomic.Int64
+	mu     sync.Mutex
+	states []bool
+	check  func(f *netstack.Frame)
+}
+
+func (r *recorder) DeliverFrames(frames []netstack.Frame) {
+	for i := range frames {
+		if r.check != nil {
+			r.check(&frames[i])
+		}
+		r.bytes.Add(int64(frames[i].Len()))
+	}
+	r.frames.Add(int64(len(frames)))
+	r.l.Release(frames)
+}
+
+func (r *recorder) LinkStateChanged(up bool) {
+	r.mu.Lock()
+	r.states = append(r.states, up)
+	r.mu.Unlock()
+}
+
+func (r *recorder) lastState() (bool, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.states) == 0 {
+		return false, false
+	}
+	return r.states[len(r.states)-1], true
+}
+
+// netPair returns a loopback driver whose device model's wire is pipe end a, and pipe end b
+// with a recorder started on it. The driver is not started.
+func netPair(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfig) (*virtiotest.Loopback, *pipe.Link, *recorder) {
+	tb.Helper()
+	a, b, err := pipe.New(pcfg)
+	require.NoError(tb, err)
+	l, err := virtiotest.NewLoopback(a, lcfg)
+	require.NoError(tb, err)
+	rb := &recorder{l: b}
+	require.NoError(tb, b.Start(rb))
+	tb.Cleanup(func() { l.Close(); b.Close() })
+	return l, b, rb
+}
+
+func eventually(tb testing.TB, cond func() bool, what string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func frame(n int, fill byte) netstack.Frame {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = fill + byte(i)
+	}
+	return netstack.Frame{Segments: [][]byte{b[:14], b[14:]}}
+}
+
+func TestNetNegotiation(t *testing.T) {
+	l, _, _ := netPair(t, &pipe.Config{Features: offloads, MTU: 9000}, nil)
+	f := l.NegotiatedFeatures()
+	for _, want := range []uint64{virtio.FeatureVersion1, virtio.FeatureEventIdx, virtio.NetFMAC, virtio.NetFStatus,
+		virtio.NetFMTU, virtio.NetFCsum, virtio.NetFGuestCsum, virtio.NetFHostTSO4, virtio.NetFHostTSO6,
+		virtio.NetFGuestTSO4, virtio.NetFGuestTSO6, virtio.NetFMrgRxbuf} {
+		require.NotZero(t, f&want, "feature %#x", want)
+	}
+	require.Equal(t, 9000, l.MTU())
+	require.Equal(t, offloads, l.Features())
+	require.Equal(t, "02:00:00:00:00:0a", l.MAC().String())
+	require.True(t, l.Up())
+}
+
+// TestNetFrames sends frames both ways, with segments, offloads and merged receive buffers.
+func TestNetFrames(t *testing.T) {
+	l, b, rb := netPair(t, &pipe.Config{Features: offloads}, nil)
+	var got []netstack.Frame
+	var mu sync.Mutex
+	rl := &recorder{l: l, check: func(f *netstack.Frame) {
+		var buf []byte
+		for _, s := range f.Segments {
+			buf = append(buf, s...)
+		}
+		mu.Lock()
+		got = append(got, netstack.Frame{Segments: [][]byte{buf}, Offload: f.Offload})
+		mu.Unlock()
+	}}
+	require.NoError(t, l.Start(rl))
+
+	// Driver to pipe.
+	n, err := l.Transmit([]netstack.Frame{frame(60, 1), frame(1514, 2)})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	eventually(t, func() bool { return rb.frames.Load() == 2 }, "two frames at the pipe")
+	require.Equal(t, int64(60+1514), rb.bytes.Load())
+
+	// Pipe to driver: a GSO frame spans many 2 KiB receive buffers (MRG_RXBUF).
+	big := frame(40000, 3)
+	big.Offload = netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: netstack.GSOTCPv4,
+		HdrLen: 54, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
+	_, err = b.Transmit([]netstack.Frame{frame(60, 4), big})
+	require.NoError(t, err)
+	eventually(t, func() bool { return rl.frames.Load() == 2 }, "two frames at the driver")
+	mu.Lock()
+	defer mu.Unlock()
+	want := frame(40000, 3)
+	require.Equal(t, append(append([]byte(nil), want.Segments[0]...), want.Segments[1]...), got[1].Segments[0])
+	require.Equal(t, big.Offload, got[1].Offload)
+	st := l.Stats()
+	require.Equal(t, uint64(2), st.TxFrames)
+	require.Equal(t, uint64(2), st.RxFrames)
+	require.Zero(t, st.RxDropped)
+}
+
+// TestNetMaliciousDevice breaks the protocol from the device side while the driver runs: the
+// driver fails with a clear error, reports the link down and refuses to transmit.
+func TestNetMaliciousDevice(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		inject func(l *virtiotest.Loopback)
+		want   error
+	}{
+		{"rx id out of range", func(l *virtiotest.Loopback) { l.Device.Queue(0).InjectUsed(4096, 0) }, virtio.ErrDeviceBroken},
+		{"rx length beyond buffer", func(l *virtiotest.Loopback) { l.Device.Queue(0).InjectUsed(3, 1<<20) }, virtio.ErrDeviceBroken},
+		{"rx index jumps", func(l *virtiotest.Loopback) { l.Device.Queue(0).SetUsedIdx(40000) }, virtio.ErrDeviceBroken},
+		{"needs reset", func(l *virtiotest.Loopback) { l.Device.NeedsReset() }, virtio.ErrNeedsReset},
+		{"config never settles", func(l *virtiotest.Loopback) {
+			l.Device.ChurnGeneration(1 << 30)
+			l.Device.SetConfig(6, []byte{1, 0})
+		}, virtio.ErrDeviceBroken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _, _ := netPair(t, nil, nil)
+			r := &recorder{l: l}
+			require.NoError(t, l.Start(r))
+			tc.inject(l)
+			eventually(t, func() bool { return l.Err() != nil }, "the driver to fail")
+			require.ErrorIs(t, l.Err(), tc.want)
+			t.Logf("driver error: %v", l.Err())
+			require.False(t, l.Up())
+			_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
+			require.ErrorIs(t, err, tc.want)
+			eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
+			require.NotZero(t, l.Device.Status()&virtio.StatusFailed, "driver set FAILED")
+		})
+	}
+}
+
+// TestNetTxReclaimMalicious: a bad used entry on the transmit queue is caught when the driver
+// reclaims transmit buffers.
+func TestNetTxReclaimMalicious(t *testing.T) {
+	l, _, _ := netPair(t, nil, &virtiotest.LoopbackConfig{Driver: &virtio.NetConfig{QueueSize: 4}})
+	l.Device.Queue(1).InjectUsed(77, 0)
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		_, err = l.Transmit([]netstack.Frame{frame(60, 0)})
+	}
+	require.ErrorIs(t, err, virtio.ErrDeviceBroken)
+	require.ErrorContains(t, err, "out of range")
+}
+
+// TestNetLinkStatus: VIRTIO_NET_S_LINK_UP changes reach the receiver.
+func TestNetLinkStatus(t *testing.T) {
+	l, _, _ := netPair(t, nil, nil)
+	r := &recorder{l: l}
+	require.NoError(t, l.Start(r))
+	l.Device.SetConfig(6, []byte{0, 0})
+	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
+	require.False(t, l.Up())
+	_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
+	require.ErrorIs(t, err, netstack.ErrLinkDown)
+	l.Device.SetConfig(6, []byte{1, 0})
+	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up")
+	require.NoError(t, l.Err())
+}
+
+// TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.
+func TestNetTxOffloadChecks(t *testing.T) {
+	l, _, rb := netPair(t, nil, nil) // no offloads on the pipe: no CSUM, no TSO
+	bad := []netstack.Frame{frame(60, 0), frame(2000, 0), {Segments: [][]byte{make([]byte, 10)}}, frame(60, 0)}
+	bad[0].Offload = netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 34, CsumOffset: 16}
+	bad[3].Offload = netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 100}
+	n, err := l.Transmit(bad)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.Equal(t, uint64(4), l.Stats().TxDropped)
+	require.Zero(t, rb.frames.Load())
+}
+
+// TestNetAllocs proves that both directions allocate nothing per frame in steady state: the
+// driver, the device model and the pipe together.
+func TestNetAllocs(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	l, b, rb := netPair(t, &pipe.Config{Features: offloads}, nil)
+	rl := &recorder{l: l}
+	require.NoError(t, l.Start(rl))
+	batch := make([]netstack.Frame, 32)
+	for i := range batch {
+		batch[i] = frame(1514, byte(i))
+	}
+	sent := int64(0)
+	tx := func() {
+		if _, err := l.Transmit(batch); err != nil {
+			panic(err)
+		}
+		sent += int64(len(batch))
+		for rb.frames.Load() < sent {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	for range 100 {
+		tx()
+	}
+	require.Zero(t, allocs.Min(200, 0, tx), "transmit path")
+	got := int64(0)
+	rx := func() {
+		if _, err := b.Transmit(batch); err != nil {
+			panic(err)
+		}
+		got += int64(len(batch))
+		for rl.frames.Load() < got {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	for range 100 {
+		rx()
+	}
+	require.Zero(t, allocs.Min(200, 0, rx), "receive path")
+}
+
+// BenchmarkNetTx measures 60-byte frames per second from the driver through the transmit
+// virtqueue and the device model to the pipe's far end.
+func BenchmarkNetTx(b *testing.B) { benchNet(b, true) }
+
+// BenchmarkNetRx measures 60-byte frames per second from the pipe's far end through the device
+// model and the receive virtqueue to the driver's receiver.
+func BenchmarkNetRx(b *testing.B) { benchNet(b, false) }
+
+func benchNet(b *testing.B, tx bool) {
+	l, pb, rb := netPair(b, nil, nil)
+	rl := &recorder{l: l}
+	require.NoError(b, l.Start(rl))
+	batch := make([]netstack.Frame, 64)
+	for i := range batch {
+		batch[i] = frame(60, byte(i))
+	}
+	link, counter := netstack.Link(l), &rb.frames
+	if !tx {
+		link, counter = pb, &rl.frames
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(batch) * 60))
+	start := time.Now()
+	want := int64(0)
+	for b.Loop() {
+		if _, err := link.Transmit(batch); err != nil {
+			b.Fatal(err)
+		}
+		want += int64(len(batch))
+	}
+	for counter.Load() < want {
+		time.Sleep(10 * time.Microsecond)
+	}
+	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "frames/s")
+}
+
+// FuzzUsedRing lets a malicious device write arbitrary used entries and indexes: the driver
+// never panics, only returns tokens of chains it posted with lengths within their writable
+// buffers, and stays broken once it has reported ErrDeviceBroken.
+func FuzzUsedRing(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 10, 0})
+	f.Add([]byte{0, 9, 0, 0, 0, 10, 0, 1, 0xff, 0xff})
+	f.Add([]byte{0, 1, 0, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		q, dq, mem := queuePair(t, 8, virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 3})
+		buf, _ := mem.Alloc(256, 8)
+		writable := map[uint64]uint32{}
+		outstanding := map[uint64]bool{}
+		token := uint64(0)
+		broken := false
+		for len(ops) > 0 {
+			// Keep chains posted: 1 to 3 buffers, some writable.
+			for q.NumFree() > 2 {
+				w := uint32(token%5) * 16
+				chain := []virtio.Buffer{{Addr: buf.Addr, Len: 8}}
+				if w > 0 {
+					chain = append(chain, virtio.Buffer{Addr: buf.Addr + 64, Len: w, Write: true})
+				}
+				if token%3 == 0 {
+					chain = append(chain, virtio.Buffer{Addr: buf.Addr + 128, Len: 8, Write: true})
+					w += 8
+				}
+				if _, err := q.Add(chain, token); err != nil {
+					require.ErrorIs(t, err, virtio.ErrDeviceBroken)
+					break
+				}
+				writable[token], outstanding[token] = w, true
+				token++
+			}
+			op := ops[0]
+			ops = ops[1:]
+			switch op % 2 {
+			case 0: // a used entry: id (u32), len (u16 scaled)
+				if len(ops) < 6 {
+					return
+				}
+				dq.InjectUsed(binary.LittleEndian.Uint32(ops), uint32(binary.LittleEndian.Uint16(ops[4:])))
+				ops = ops[6:]
+			case 1: // a raw used index
+				if len(ops) < 2 {
+					return
+				}
+				dq.SetUsedIdx(binary.LittleEndian.Uint16(ops))
+				ops = ops[2:]
+			}
+			for {
+				u, ok, err := q.Get()
+				if err != nil {
+					require.ErrorIs(t, err, virtio.ErrDeviceBroken)
+					broken = true
+					break
+				}
+				require.False(t, broken, "a broken queue returned an entry")
+				if !ok {
+					break
+				}
+				require.True(t, outstanding[u.Token], "token %d not outstanding", u.Token)
+				require.LessOrEqual(t, u.Len, writable[u.Token])
+				delete(outstanding, u.Token)
+			}
+		}
+	})
+}
+
+// FuzzNetRx lets a malicious device fill receive buffers with arbitrary bytes (virtio_net_hdr
+// included), used lengths and num_buffers: the driver never panics and delivers only frames
+// whose length and offload metadata are consistent.
+func FuzzNetRx(f *testing.F) {
+	hdr := func(flags, gso byte, hdrLen, gsoSize, start, off, num uint16) []byte {
+		b := make([]byte, 12)
+		b[0], b[1] = flags, gso
+		binary.LittleEndian.PutUint16(b[2:], hdrLen)
+		binary.LittleEndian.PutUint16(b[4:], gsoSize)
+		binary.LittleEndian.PutUint16(b[6:], start)
+		binary.LittleEndian.PutUint16(b[8:], off)
+		binary.LittleEndian.PutUint16(b[10:], num)
+		return b
+	}
+	pad := func(b []byte, n int) []byte { return append(b, make([]byte, n)...) }
+	f.Add(pad(hdr(0, 0, 0, 0, 0, 0, 1), 60), uint16(72), uint16(0))
+	f.Add(pad(hdr(1, 1, 54, 1448, 34, 16, 1), 100), uint16(112), uint16(0))
+	f.Add(pad(hdr(1, 0, 0, 0, 1000, 16, 1), 60), uint16(72), uint16(0))
+	f.Add(pad(hdr(0, 0, 0, 0, 0, 0, 3), 60), uint16(72), uint16(2048))
+	f.Add(pad(hdr(0, 0, 0, 0, 0, 0, 0), 60), uint16(72), uint16(0))
+	f.Add(pad(hdr(0, 0x85, 0, 0, 0, 0, 1), 60), uint16(9000), uint16(5))
+	f.Fuzz(func(t *testing.T, data []byte, len0, len1 uint16) {
+		l, _, _ := netPair(t, &pipe.Config{Features: offloads},
+			&virtiotest.LoopbackConfig{Driver: &virtio.NetConfig{QueueSize: 16}, MemorySize: 4 << 20})
+		dq := l.Device.Queue(virtio.NetRxQueue)
+		// The malicious device takes two receive buffers and writes data across them.
+		for i, n := range []uint16{len0, len1} {
+			var c virtiotest.Chain
+			ok, err := dq.Pop(&c)
+			require.NoError(t, err)
+			require.True(t, ok)
+			if i == 0 {
+				copy(c.Writable[0], data)
+			} else if len(data) > len(c.Writable[0]) {
+				copy(c.Writable[0], data[len(c.Writable[0]):])
+			}
+			dq.Push(c.Head, uint32(n))
+		}
+		dq.Flush()
+		l.ReapRx(func(frames []netstack.Frame) {
+			for i := range frames {
+				fr := &frames[i]
+				n := fr.Len()
+				require.GreaterOrEqual(t, n, netstack.EthernetHeaderLen)
+				require.LessOrEqual(t, n, netstack.MaxGSOSize)
+				o := fr.Offload
+				if o.Flags&netstack.FlagNeedsCsum != 0 {
+					require.LessOrEqual(t, int(o.CsumStart)+int(o.CsumOffset)+2, n)
+				}
+				if o.GSOType == netstack.GSONone {
+					require.LessOrEqual(t, n, netstack.EthernetHeaderLen+l.MTU())
+				} else {
+					require.NotZero(t, o.GSOSize)
+					require.NotZero(t, o.Flags&netstack.FlagNeedsCsum)
+				}
+			}
+			l.Release(frames)
+		})
+		if err := l.Err(); err != nil {
+			require.True(t, errors.Is(err, virtio.ErrDeviceBroken), "%v", err)
+			require.False(t, l.Up())
+		}
+	})
+}
