@@ -29,8 +29,8 @@ type conn struct {
 	rbuf []byte // request bytes; rbuf[r:w] is unread. len(rbuf) = MaxHeaderBytes
 	r, w int
 
-	wbuf []byte   // serialised response heads (and multipart framing)
-	segs []outSeg // queued responses: wbuf[a:b] then body
+	wbuf []byte      // serialised response heads (and multipart framing)
+	segs []outSeg    // queued responses: wbuf[a:b] then body
 	iov  [][]byte    // the gather list of a flush, keeping its capacity
 	bufs net.Buffers // iov as consumed by WriteTo
 

@@ -131,7 +131,7 @@ func TestRanges(t *testing.T) {
 
 	for _, tc := range []struct {
 		rng, contentRange, body string
-		status              int
+		status                  int
 	}{
 		{"bytes=-5", "bytes 9995-9999/10000", big[9995:], 206},
 		{"bytes=9990-", "bytes 9990-9999/10000", big[9990:], 206},
