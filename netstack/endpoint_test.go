@@ -141,6 +141,9 @@ func FuzzDeliverFrames(f *testing.F) {
 }
 
 func TestWritePacketsDoesNotAllocate(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("under -race sync.Pool drops a quarter of what it is given")
+	}
 	s, l := newRecordingStack(t, FeatureTxCsum|FeatureTxTSO4|FeatureTxTSO6)
 	ep := s.nics[0].ep
 	var pkts stack.PacketBufferList

@@ -45,7 +45,7 @@ type Link interface {
 
 	// Transmit sends frames and returns how many it took. The frames are borrowed for the
 	// duration of the call. It returns [ErrClosed] after Close and [ErrLinkDown] while the
-	// link is down.
+	// link is down. It may be called from several goroutines at once.
 	Transmit(frames []Frame) (int, error)
 
 	// Release gives received frames back to the link. Each frame must have come from a

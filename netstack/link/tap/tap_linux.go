@@ -55,13 +55,46 @@ type Link struct {
 	maxRead  int  // largest frame (without header) the reader accepts
 	complete bool // finish partial checksums before delivery (Config.CompleteChecksums)
 
-	// Transmit state, guarded by txMu.
-	txMu    sync.Mutex
-	txHdr   [netstack.VirtioNetHdrLen]byte
-	iov     []unix.Iovec
-	txN     int
-	txErrno syscall.Errno
-	writeFn func(fd uintptr) bool
+	// Transmit keeps no shared state: every call takes its header and iovecs from txPool, so
+	// concurrent transmitters do not queue behind one another's system calls. They write on
+	// the raw descriptor directly, under fdMu's read lock, which Close takes for writing
+	// before it closes the descriptor, so that a number the kernel reuses is never written.
+	fdMu  sync.RWMutex
+	rawFD int
+}
+
+// txState is one Transmit call's scratch: the virtio_net_hdr and the iovec array, kept in
+// txPool so that transmitting allocates nothing in steady state.
+type txState struct {
+	hdr   [netstack.VirtioNetHdrLen]byte
+	iov   []unix.Iovec
+	errno syscall.Errno
+	// write is the RawConn.Write callback used when the kernel's queue is full.
+	write func(fd uintptr) bool
+}
+
+var txPool = sync.Pool{New: func() any {
+	ts := &txState{iov: make([]unix.Iovec, 1, 8)}
+	ts.iov[0].Base = &ts.hdr[0]
+	ts.iov[0].SetLen(len(ts.hdr))
+	ts.write = func(fd uintptr) bool { return ts.writev(fd) }
+	return ts
+}}
+
+// writev writes the frame described by iov, retrying on EINTR; it reports false on EAGAIN (the
+// kernel's queue is full) and records any other error in errno.
+func (ts *txState) writev(fd uintptr) bool {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&ts.iov[0])), uintptr(len(ts.iov)))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		ts.errno = e
+		return true
+	}
 }
 
 var _ netstack.Link = (*Link)(nil)
@@ -130,8 +163,6 @@ func Open(name string, cfg *Config) (*Link, error) {
 		free:     make(chan uint32, c.Buffers),
 		owned:    make([]uint32, 0, c.Batch),
 		frames:   make([]netstack.Frame, c.Batch),
-		iov:      make([]unix.Iovec, 1, 8),
-
 		complete: c.CompleteChecksums,
 	}
 	l.maxRead = c.MTU + netstack.EthernetHeaderLen + vlanHeaderLen
@@ -146,9 +177,10 @@ func Open(name string, cfg *Config) (*Link, error) {
 		l.free <- uint32(i)
 	}
 	l.readFn = l.readSome
-	l.writeFn = l.writeOne
-	l.iov[0].Base = &l.txHdr[0]
-	l.iov[0].SetLen(len(l.txHdr))
+	if err := rc.Control(func(fd uintptr) { l.rawFD = int(fd) }); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("tap: %w", err)
+	}
 	l.up.Store(true)
 	return l, nil
 }
@@ -383,8 +415,8 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	if l.closed.Load() {
 		return 0, netstack.ErrClosed
 	}
-	l.txMu.Lock()
-	defer l.txMu.Unlock()
+	ts := txPool.Get().(*txState)
+	defer txPool.Put(ts)
 	sent, bytes := 0, 0
 	defer func() { l.counters.Sent(sent, bytes) }()
 	for k := range frames {
@@ -398,27 +430,26 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 			l.counters.TxDropped(1)
 			continue
 		}
-		netstack.PutVirtioNetHdr(l.txHdr[:], f.Offload)
-		l.iov = l.iov[:1]
+		netstack.PutVirtioNetHdr(ts.hdr[:], f.Offload)
+		ts.iov = ts.iov[:1]
 		for _, s := range f.Segments {
 			if len(s) == 0 {
 				continue
 			}
 			v := unix.Iovec{Base: &s[0]}
 			v.SetLen(len(s))
-			l.iov = append(l.iov, v) // grows only the first time a frame has this many segments
+			ts.iov = append(ts.iov, v) // grows only the first time a frame has this many segments
 		}
-		l.txN = len(l.iov)
-		err := l.rc.Write(l.writeFn)
-		for j := 1; j < len(l.iov); j++ {
-			l.iov[j].Base = nil // keep no reference to the borrowed frame
+		err := l.write(ts)
+		for j := 1; j < len(ts.iov); j++ {
+			ts.iov[j].Base = nil // keep no reference to the borrowed frame
 		}
 		if err != nil {
 			l.counters.Sent(sent, bytes)
 			sent, bytes = 0, 0
 			return k, netstack.ErrClosed
 		}
-		switch l.txErrno {
+		switch ts.errno {
 		case 0:
 			sent++
 			bytes += n
@@ -442,27 +473,32 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	return len(frames), nil
 }
 
-// writeOne writes the frame described by iov[:txN]. It runs inside RawConn.Write: returning
-// false waits for the fd to be writable.
-func (l *Link) writeOne(fd uintptr) bool {
-	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&l.iov[0])), uintptr(l.txN))
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		l.txErrno = e
-		return true
+// write writes the frame in ts with one writev on the raw descriptor, without the runtime
+// poller's write lock; only when the kernel's queue is full does it wait through the poller
+// (RawConn.Write), which is safe against Close by itself. It returns an error only once the
+// link is closed; the system call's own error is left in ts.errno.
+func (l *Link) write(ts *txState) error {
+	ts.errno = 0
+	l.fdMu.RLock()
+	if l.closed.Load() {
+		l.fdMu.RUnlock()
+		return netstack.ErrClosed
 	}
+	done := ts.writev(uintptr(l.rawFD))
+	l.fdMu.RUnlock()
+	if done {
+		return nil
+	}
+	return l.rc.Write(ts.write)
 }
 
 // Close implements [netstack.Link.Close]: it closes the device, which unblocks the reader, and
 // waits for the reader to end. It must not be called from within DeliverFrames.
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
+		l.fdMu.Lock() // no direct write is using the descriptor once this is held
 		l.closed.Store(true)
+		l.fdMu.Unlock()
 		close(l.done)
 		l.closeErr = l.file.Close()
 		l.wg.Wait()

@@ -3,6 +3,7 @@ package tap
 import (
 	"encoding/binary"
 	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
 	"net"
 	"net/netip"
 	"runtime"
@@ -298,6 +299,9 @@ func TestLinkToKernel(t *testing.T) {
 
 // TestTransmitNoAllocs checks that Transmit does not allocate per frame.
 func TestTransmitNoAllocs(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("under -race sync.Pool, which holds Transmit's scratch, drops a quarter of what it is given")
+	}
 	l, _, kmac := kernelPeer(t, nil)
 	b, o := udpFrame(l.MAC(), kmac, 9997, make([]byte, 1000), true, false)
 	frames := []netstack.Frame{{Segments: [][]byte{b[:42], b[42:]}, Offload: o}, {Segments: [][]byte{b}, Offload: o}}
