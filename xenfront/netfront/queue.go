@@ -499,6 +499,19 @@ func (q *queue) drainRx() (bool, error) {
 		if err == nil && n < rxBatch {
 			more = q.rx.FinalCheck()
 		}
+		if err != nil {
+			// The frames collected before the violation are not delivered: take them back
+			// so that their pages are revoked with the rest.
+			for i := range n {
+				_, _, rec := splitCookie(q.frames[i].Cookie)
+				r := &q.lent[rec]
+				r.used = false
+				for k := range r.n {
+					q.rxLent[r.bufs[k]] = false
+				}
+				q.recFree = append(q.recFree, uint16(rec))
+			}
+		}
 		q.rxMu.Unlock()
 		if err != nil {
 			return any, err

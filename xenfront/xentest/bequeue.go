@@ -462,10 +462,13 @@ func (nb *Netback) InjectRx(qi int, rsps []xenfront.RxResponse, jump uint32) err
 	for i := range rsps {
 		q.rx.PutResponse(&rsps[i])
 	}
+	q.rx.RspProdPvt += jump
 	q.rx.ReqCons = q.rx.RspProdPvt
-	q.rx.SetResponseProducer(q.rx.RspProdPvt + jump)
+	q.rx.SetResponseProducer(q.rx.RspProdPvt)
 	q.rxMu.Unlock()
-	return nb.dom.EventChannels().Notify(q.rxPort)
+	// The front end may see the responses before the event, fail and close the channel.
+	_ = nb.dom.EventChannels().Notify(q.rxPort)
+	return nil
 }
 
 // InjectTx is InjectRx for the TX ring.
@@ -478,9 +481,11 @@ func (nb *Netback) InjectTx(qi int, rsps []xenfront.TxResponse, jump uint32) err
 	for i := range rsps {
 		q.tx.PutResponse(&rsps[i])
 	}
-	q.tx.SetResponseProducer(q.tx.RspProdPvt + jump)
+	q.tx.RspProdPvt += jump
+	q.tx.SetResponseProducer(q.tx.RspProdPvt)
 	q.txMu.Unlock()
-	return nb.dom.EventChannels().Notify(q.txPort)
+	_ = nb.dom.EventChannels().Notify(q.txPort)
+	return nil
 }
 
 // Consumed reports whether the front end has consumed every response on queue qi's rings and
