@@ -20,7 +20,8 @@ const (
 
 // NetSupported is every network feature [NewNet] can use; it accepts those the device offers.
 const NetSupported = NetFCsum | NetFGuestCsum | NetFMTU | NetFMAC | NetFGuestTSO4 | NetFGuestTSO6 |
-	NetFHostTSO4 | NetFHostTSO6 | NetFMrgRxbuf | NetFStatus | FeatureEventIdx | FeatureVersion1
+	NetFHostTSO4 | NetFHostTSO6 | NetFMrgRxbuf | NetFStatus | FeatureEventIdx | FeatureVersion1 |
+	FeatureRingPacked
 
 // Sizes of the network driver's buffers.
 const (
@@ -78,7 +79,8 @@ type Net struct {
 	up       atomic.Bool
 
 	rxMu   sync.Mutex
-	rx     *SplitQueue // +checklocks:rxMu
+	rx     Virtqueue // +checklocks:rxMu
+	rxBuf  []Buffer  // +checklocks:rxMu; scratch, so that Add through the interface does not allocate
 	rxBufs DMA
 	rxSize int        // bytes per receive buffer
 	rxNext []int32    // +checklocks:rxMu; next buffer of a lent merged frame, -1 at the end
@@ -88,7 +90,8 @@ type Net struct {
 	merge  int // largest number of buffers in one frame
 
 	txMu    sync.Mutex
-	tx      *SplitQueue // +checklocks:txMu
+	tx      Virtqueue // +checklocks:txMu
+	txBuf   []Buffer  // +checklocks:txMu; scratch
 	txBufs  DMA
 	txSlot  int
 	txFree  []uint16 // +checklocks:txMu; free transmit buffers
@@ -228,14 +231,14 @@ func (n *Net) setupQueues(mem Memory, size int) error {
 			size /= 2
 		}
 	}
-	qc := &SplitConfig{EventIdx: n.features&FeatureEventIdx != 0}
 	var err error
-	if n.rx, err = NewSplitQueue(mem, size, qc); err != nil {
+	if n.rx, err = NewVirtqueue(mem, size, n.features, 0); err != nil {
 		return err
 	}
-	if n.tx, err = NewSplitQueue(mem, size, qc); err != nil {
+	if n.tx, err = NewVirtqueue(mem, size, n.features, 0); err != nil {
 		return err
 	}
+	n.rxBuf, n.txBuf = make([]Buffer, 1), make([]Buffer, 1)
 
 	// Receive buffers: one descriptor each; the whole frame must fit in one buffer without
 	// MRG_RXBUF (section 5.1.6.3.1).
@@ -298,9 +301,8 @@ func (n *Net) setupQueues(mem Memory, size int) error {
 // postRx posts receive buffer b.
 // +checklocks:n.rxMu
 func (n *Net) postRx(b int) error {
-	var buf [1]Buffer
-	buf[0] = Buffer{Addr: n.rxBufs.Addr + uint64(b*n.rxSize), Len: uint32(n.rxSize), Write: true}
-	_, err := n.rx.Add(buf[:], uint64(b))
+	n.rxBuf[0] = Buffer{Addr: n.rxBufs.Addr + uint64(b*n.rxSize), Len: uint32(n.rxSize), Write: true}
+	_, err := n.rx.Add(n.rxBuf, uint64(b))
 	return err
 }
 
@@ -606,9 +608,8 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 		for _, s := range f.Segments {
 			off += copy(buf[off:], s)
 		}
-		var d [1]Buffer
-		d[0] = Buffer{Addr: n.txBufs.Addr + uint64(int(slot)*n.txSlot), Len: uint32(off)}
-		if _, err := n.tx.Add(d[:], uint64(slot)); err != nil {
+		n.txBuf[0] = Buffer{Addr: n.txBufs.Addr + uint64(int(slot)*n.txSlot), Len: uint32(off)}
+		if _, err := n.tx.Add(n.txBuf, uint64(slot)); err != nil {
 			n.fail(err)
 			return i, err
 		}

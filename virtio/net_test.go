@@ -106,7 +106,15 @@ func TestNetNegotiation(t *testing.T) {
 
 // TestNetFrames sends frames both ways, with segments, offloads and merged receive buffers.
 func TestNetFrames(t *testing.T) {
-	l, b, rb := netPair(t, &pipe.Config{Features: offloads}, nil)
+	for _, packed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "split", true: "packed"}[packed], func(t *testing.T) { testNetFrames(t, packed) })
+	}
+}
+
+func testNetFrames(t *testing.T, packed bool) {
+	l, b, rb := netPair(t, &pipe.Config{Features: offloads},
+		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
+	require.Equal(t, packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
 	var got []netstack.Frame
 	var mu sync.Mutex
 	rl := &recorder{l: l, check: func(f *netstack.Frame) {
@@ -226,7 +234,14 @@ func TestNetAllocs(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation counts differ under -race")
 	}
-	l, b, rb := netPair(t, &pipe.Config{Features: offloads}, nil)
+	for _, packed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "split", true: "packed"}[packed], func(t *testing.T) { testNetAllocs(t, packed) })
+	}
+}
+
+func testNetAllocs(t *testing.T, packed bool) {
+	l, b, rb := netPair(t, &pipe.Config{Features: offloads},
+		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	rl := &recorder{l: l}
 	require.NoError(t, l.Start(rl))
 	batch := make([]netstack.Frame, 32)
@@ -265,14 +280,20 @@ func TestNetAllocs(t *testing.T) {
 
 // BenchmarkNetTx measures 60-byte frames per second from the driver through the transmit
 // virtqueue and the device model to the pipe's far end.
-func BenchmarkNetTx(b *testing.B) { benchNet(b, true) }
+func BenchmarkNetTx(b *testing.B) {
+	b.Run("split", func(b *testing.B) { benchNet(b, true, false) })
+	b.Run("packed", func(b *testing.B) { benchNet(b, true, true) })
+}
 
 // BenchmarkNetRx measures 60-byte frames per second from the pipe's far end through the device
 // model and the receive virtqueue to the driver's receiver.
-func BenchmarkNetRx(b *testing.B) { benchNet(b, false) }
+func BenchmarkNetRx(b *testing.B) {
+	b.Run("split", func(b *testing.B) { benchNet(b, false, false) })
+	b.Run("packed", func(b *testing.B) { benchNet(b, false, true) })
+}
 
-func benchNet(b *testing.B, tx bool) {
-	l, pb, rb := netPair(b, nil, nil)
+func benchNet(b *testing.B, tx, packed bool) {
+	l, pb, rb := netPair(b, nil, &virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	rl := &recorder{l: l}
 	require.NoError(b, l.Start(rl))
 	batch := make([]netstack.Frame, 64)

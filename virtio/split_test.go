@@ -2,6 +2,7 @@ package virtio_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 
 // queuePair sets up queue 0 of a modelled device through virtio-mmio with the given features
 // and returns the driver and device sides and the shared memory.
-func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.SplitConfig) (*virtio.SplitQueue, *virtiotest.Queue, *virtio.Arena) {
+func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.SplitConfig) (virtio.Virtqueue, *virtiotest.Queue, *virtio.Arena) {
 	tb.Helper()
 	mem := virtio.NewArena(1<<20, 0x100000)
 	dev := virtiotest.NewDevice(mem, 42, features|virtio.FeatureVersion1, make([]byte, 16), 1, size)
@@ -24,7 +25,12 @@ func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.SplitConfig
 	got, err := virtio.Negotiate(tr, func(o uint64) uint64 { return o })
 	require.NoError(tb, err)
 	require.Equal(tb, features|virtio.FeatureVersion1, got)
-	q, err := virtio.NewSplitQueue(mem, size, cfg)
+	var q virtio.Virtqueue
+	if features&virtio.FeatureRingPacked != 0 {
+		q, err = virtio.NewPackedQueue(mem, size, cfg)
+	} else {
+		q, err = virtio.NewSplitQueue(mem, size, cfg)
+	}
 	require.NoError(tb, err)
 	d, dr, dv := q.Addrs()
 	require.NoError(tb, tr.EnableQueue(0, size, d, dr, dv))
@@ -32,9 +38,18 @@ func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.SplitConfig
 	return q, dev.Queue(0), mem
 }
 
-func TestSplitRoundTrip(t *testing.T) {
+// kinds are the two ring layouts: split, and packed (VIRTIO_F_RING_PACKED).
+var kinds = map[string]uint64{"split": 0, "packed": virtio.FeatureRingPacked}
+
+func TestRoundTrip(t *testing.T) {
+	for name, kind := range kinds {
+		t.Run(name, func(t *testing.T) { testRoundTrip(t, kind) })
+	}
+}
+
+func testRoundTrip(t *testing.T, kind uint64) {
 	for _, indirect := range []int{0, 4} {
-		q, dq, mem := queuePair(t, 8, virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: indirect})
+		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: indirect})
 		bufs, err := mem.Alloc(4096, 64)
 		require.NoError(t, err)
 		// Wrap the 16-bit indexes several times.
@@ -77,8 +92,14 @@ func TestSplitRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSplitFullAndOrder(t *testing.T) {
-	q, dq, mem := queuePair(t, 4, 0, nil)
+func TestFullAndOrder(t *testing.T) {
+	for name, kind := range kinds {
+		t.Run(name, func(t *testing.T) { testFullAndOrder(t, kind) })
+	}
+}
+
+func testFullAndOrder(t *testing.T, kind uint64) {
+	q, dq, mem := queuePair(t, 4, kind, nil)
 	b, _ := mem.Alloc(64, 8)
 	for i := range 4 {
 		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8, Write: true}}, uint64(i))
@@ -182,6 +203,12 @@ func TestNoInterruptFlag(t *testing.T) {
 // TestMaliciousUsed injects used entries that break the protocol: every one breaks the queue
 // with ErrDeviceBroken, and the queue stays broken.
 func TestMaliciousUsed(t *testing.T) {
+	for name, kind := range kinds {
+		t.Run(name, func(t *testing.T) { testMaliciousUsed(t, kind) })
+	}
+}
+
+func testMaliciousUsed(t *testing.T, kind uint64) {
 	for _, tc := range []struct {
 		name   string
 		inject func(dq *virtiotest.Queue, head uint16)
@@ -189,17 +216,20 @@ func TestMaliciousUsed(t *testing.T) {
 	}{
 		{"id out of range", func(dq *virtiotest.Queue, _ uint16) { dq.InjectUsed(8, 0) }, "out of range"},
 		{"id huge", func(dq *virtiotest.Queue, _ uint16) { dq.InjectUsed(0xffffffff, 0) }, "out of range"},
-		{"not a head", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head+2)%8, 0) }, "not the head"},
+		{"not a head", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head+2)%8, 0) }, "outstanding"},
 		{"repeated id", func(dq *virtiotest.Queue, head uint16) {
 			dq.InjectUsed(uint32(head), 4)
 			dq.InjectUsed(uint32(head), 4)
-		}, "not the head"},
+		}, "outstanding"},
 		{"length too large", func(dq *virtiotest.Queue, head uint16) { dq.InjectUsed(uint32(head), 65) }, "exceeds"},
 		{"index jumps", func(dq *virtiotest.Queue, _ uint16) { dq.SetUsedIdx(1000) }, "outstanding"},
 		{"index backwards", func(dq *virtiotest.Queue, _ uint16) { dq.SetUsedIdx(0xffff) }, "outstanding"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, dq, mem := queuePair(t, 8, 0, nil)
+			if kind != 0 && strings.HasPrefix(tc.name, "index") {
+				t.Skip("packed rings have no used index")
+			}
+			q, dq, mem := queuePair(t, 8, kind, nil)
 			b, _ := mem.Alloc(64, 8)
 			head, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 64, Write: true}}, 1)
 			require.NoError(t, err)
@@ -225,7 +255,13 @@ func TestMaliciousUsed(t *testing.T) {
 // TestConcurrentDevice runs the device side in another goroutine: the indexes' atomics order
 // descriptor and buffer contents (run with -race).
 func TestConcurrentDevice(t *testing.T) {
-	q, dq, mem := queuePair(t, 64, virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	for name, kind := range kinds {
+		t.Run(name, func(t *testing.T) { testConcurrentDevice(t, kind) })
+	}
+}
+
+func testConcurrentDevice(t *testing.T, kind uint64) {
+	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
 	const n = 100000
 	bufs, _ := mem.Alloc(64*8, 8)
 	kick := make(chan struct{}, 1)
@@ -294,11 +330,17 @@ func TestConcurrentDevice(t *testing.T) {
 	wg.Wait()
 }
 
-func TestSplitAllocs(t *testing.T) {
+func TestQueueAllocs(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation counts differ under -race")
 	}
-	q, dq, mem := queuePair(t, 64, virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 4})
+	for name, kind := range kinds {
+		t.Run(name, func(t *testing.T) { testQueueAllocs(t, kind) })
+	}
+}
+
+func testQueueAllocs(t *testing.T, kind uint64) {
+	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 4})
 	b, _ := mem.Alloc(64, 8)
 	chain := []virtio.Buffer{{Addr: b.Addr, Len: 8}, {Addr: b.Addr + 8, Len: 8, Write: true}}
 	var c virtiotest.Chain
@@ -320,8 +362,14 @@ func TestSplitAllocs(t *testing.T) {
 	require.Zero(t, got)
 }
 
-func BenchmarkSplitRoundTrip(b *testing.B) {
-	q, dq, mem := queuePair(b, 256, virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+func BenchmarkRoundTrip(b *testing.B) {
+	for name, kind := range kinds {
+		b.Run(name, func(b *testing.B) { benchRoundTrip(b, kind) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, kind uint64) {
+	q, dq, mem := queuePair(b, 256, kind|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
 	buf, _ := mem.Alloc(64, 8)
 	chain := []virtio.Buffer{{Addr: buf.Addr, Len: 64, Write: true}}
 	var c virtiotest.Chain
@@ -334,4 +382,46 @@ func BenchmarkSplitRoundTrip(b *testing.B) {
 		dq.Flush()
 		_, _, _ = q.Get()
 	}
+}
+
+// TestPackedEventSuppression checks the packed ring's event suppression structures.
+func TestPackedEventSuppression(t *testing.T) {
+	q, dq, mem := queuePair(t, 8, virtio.FeatureRingPacked|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	b, _ := mem.Alloc(64, 8)
+	add := func() {
+		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8, Write: true}}, 0)
+		require.NoError(t, err)
+	}
+	add()
+	require.True(t, q.KickPrepare(), "device event starts as ENABLE")
+	var c virtiotest.Chain
+	ok, err := dq.Pop(&c)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, dq.EnableNotify(), "ring drained; device asks for a kick at position 1")
+	add()
+	require.True(t, q.KickPrepare())
+	add()
+	require.False(t, q.KickPrepare(), "position 1 already passed")
+
+	irqs := 0
+	virtiotest.CountInterrupts(dq, &irqs)
+	q.DisableInterrupts()
+	dq.Push(c.Head, 8)
+	dq.Flush()
+	require.Zero(t, irqs, "interrupts disabled")
+	require.True(t, q.EnableInterrupts(), "a used buffer is pending")
+	u, ok, err := q.Get()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint32(8), u.Len)
+	require.False(t, q.EnableInterrupts())
+	for range 2 {
+		ok, err := dq.Pop(&c)
+		require.NoError(t, err)
+		require.True(t, ok)
+		dq.Push(c.Head, 0)
+	}
+	dq.Flush()
+	require.Equal(t, 1, irqs, "one interrupt for the batch crossing the driver's event")
 }

@@ -220,25 +220,52 @@ type Queue struct {
 	mu        sync.Mutex
 	on        bool // +checklocks:mu
 	descB     []byte
-	availB    []byte
-	usedB     []byte
+	availB    []byte // split: available ring; packed: driver event suppression
+	usedB     []byte // split: used ring; packed: device event suppression
 	eventIdx  bool
-	lastAvail uint16 // +checklocks:mu
-	usedIdx   uint16 // +checklocks:mu; shadow, published by flush
+	lastAvail uint16 // +checklocks:mu; split: avail index; packed: ring position
+	usedIdx   uint16 // +checklocks:mu; split: shadow, published by flush; packed: position
 	published uint16 // +checklocks:mu
+
+	// Packed ring state (VIRTIO_F_RING_PACKED).
+	packed    bool
+	availWrap bool     // +checklocks:mu
+	usedWrap  bool     // +checklocks:mu
+	idDesc    []uint16 // +checklocks:mu; descriptors per outstanding buffer id
+	unflushed uint16   // +checklocks:mu; used slots written since the last flush
+	heldBack  bool     // +checklocks:mu; the first used descriptor of a batch is not yet visible
+	heldPos   int      // +checklocks:mu
+	heldWord  uint32   // +checklocks:mu
 }
 
 func (q *Queue) reset() {
 	q.mu.Lock()
 	q.on = false
-	q.lastAvail, q.usedIdx, q.published = 0, 0, 0
+	q.lastAvail, q.usedIdx, q.published, q.unflushed, q.heldBack = 0, 0, 0, 0, false
+	q.availWrap, q.usedWrap = true, true
 	q.mu.Unlock()
 	q.size, q.desc, q.driver, q.device, q.ready = 0, 0, 0, 0, false
 }
 
 // enable maps the queue's areas when the driver sets it ready; called with dev.mu held.
-func (q *Queue) enable(eventIdx bool) error {
+func (q *Queue) enable(eventIdx, packed bool) error {
 	n := q.size
+	if packed {
+		if n < 1 || n > q.max {
+			return fmt.Errorf("queue %d: bad size %d", q.index, n)
+		}
+		descB, ok1 := q.dev.mem.Slice(q.desc, uint32(16*n))
+		drv, ok2 := q.dev.mem.Slice(q.driver, virtio.PackedEventSize)
+		dev, ok3 := q.dev.mem.Slice(q.device, virtio.PackedEventSize)
+		if !ok1 || !ok2 || !ok3 || q.desc%16 != 0 || q.driver%4 != 0 || q.device%4 != 0 {
+			return fmt.Errorf("queue %d: areas outside memory or misaligned", q.index)
+		}
+		q.mu.Lock()
+		q.descB, q.availB, q.usedB, q.eventIdx, q.on, q.packed = descB, drv, dev, eventIdx, true, true
+		q.availWrap, q.usedWrap, q.idDesc = true, true, make([]uint16, n)
+		q.mu.Unlock()
+		return nil
+	}
 	if n < 1 || n > q.max || n&(n-1) != 0 {
 		return fmt.Errorf("queue %d: bad size %d", q.index, n)
 	}
@@ -249,7 +276,7 @@ func (q *Queue) enable(eventIdx bool) error {
 		return fmt.Errorf("queue %d: areas outside memory or misaligned", q.index)
 	}
 	q.mu.Lock()
-	q.descB, q.availB, q.usedB, q.eventIdx, q.on = descB, availB, usedB, eventIdx, true
+	q.descB, q.availB, q.usedB, q.eventIdx, q.on, q.packed = descB, availB, usedB, eventIdx, true, false
 	q.mu.Unlock()
 	return nil
 }
@@ -292,6 +319,9 @@ func (q *Queue) Pop(c *Chain) (ok bool, err error) {
 func (q *Queue) pop(c *Chain) (bool, error) {
 	if !q.on {
 		return false, errQueueOff
+	}
+	if q.packed {
+		return q.popPacked(c)
 	}
 	n := len(q.descB) / 16
 	avail := uint16(atomic.LoadUint32(word(q.availB, 0)) >> 16)
@@ -366,6 +396,10 @@ func (q *Queue) push(head uint16, n uint32) {
 	if !q.on {
 		return
 	}
+	if q.packed {
+		q.pushPacked(head, n)
+		return
+	}
 	size := len(q.descB) / 16
 	e := q.usedB[4+8*(int(q.usedIdx)%size):]
 	binary.LittleEndian.PutUint32(e, uint32(head))
@@ -386,6 +420,9 @@ func (q *Queue) Flush() {
 
 // +checklocks:q.mu
 func (q *Queue) flush() bool {
+	if q.on && q.packed {
+		return q.flushPacked()
+	}
 	if !q.on || q.published == q.usedIdx {
 		return false
 	}
@@ -408,6 +445,9 @@ func (q *Queue) EnableNotify() bool {
 	if !q.on {
 		return false
 	}
+	if q.packed {
+		return q.enableNotifyPacked()
+	}
 	if q.eventIdx {
 		atomic.StoreUint32(word(q.usedB, 4+8*(len(q.descB)/16)), uint32(q.lastAvail))
 	}
@@ -418,7 +458,12 @@ func (q *Queue) EnableNotify() bool {
 // device would, and raises the interrupt.
 func (q *Queue) InjectUsed(id, n uint32) {
 	q.mu.Lock()
-	if q.on {
+	if q.on && q.packed {
+		q.writeUsedPacked(uint16(id), n)
+		q.publishUsed()
+		q.advanceUsed(1)
+		q.unflushed = 0
+	} else if q.on {
 		size := len(q.descB) / 16
 		e := q.usedB[4+8*(int(q.usedIdx)%size):]
 		binary.LittleEndian.PutUint32(e, id)
@@ -432,10 +477,10 @@ func (q *Queue) InjectUsed(id, n uint32) {
 }
 
 // SetUsedIdx publishes an arbitrary used index (jumping or moving backwards) and raises the
-// interrupt.
+// interrupt. Packed rings have no used index; for them it does nothing but interrupt.
 func (q *Queue) SetUsedIdx(idx uint16) {
 	q.mu.Lock()
-	if q.on {
+	if q.on && !q.packed {
 		q.usedIdx, q.published = idx, idx
 		atomic.StoreUint32(word(q.usedB, 0), uint32(idx)<<16)
 	}

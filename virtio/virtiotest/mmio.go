@@ -79,7 +79,7 @@ func (r mmioRegs) write(off uint32, v uint32) {
 		}
 	case virtio.MMIOQueueReady:
 		if q != nil && v == 1 && !q.ready {
-			if err := q.enable(d.driverFeat&virtio.FeatureEventIdx != 0); err == nil {
+			if err := q.enable(d.driverFeat&virtio.FeatureEventIdx != 0, d.driverFeat&virtio.FeatureRingPacked != 0); err == nil {
 				q.ready = true
 			}
 		}

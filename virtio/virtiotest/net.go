@@ -20,6 +20,8 @@ type NetConfig struct {
 	QueueMax int
 	// MAC overrides the MAC in the configuration space; nil means the backend's.
 	MAC net.HardwareAddr
+	// Packed offers VIRTIO_F_RING_PACKED (off by default, as in QEMU).
+	Packed bool
 }
 
 // NetDevice models a virtio-net device (VIRTIO 1.2 section 5.1) with one queue pair whose wire
@@ -79,6 +81,9 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 	}
 	if bf.Has(netstack.FeatureRxGRO) {
 		offered |= virtio.NetFGuestTSO4 | virtio.NetFGuestTSO6
+	}
+	if c.Packed {
+		offered |= virtio.FeatureRingPacked
 	}
 	if c.Features != 0 {
 		offered &= c.Features | virtio.FeatureVersion1

@@ -119,19 +119,24 @@ func TestStackTransfer(t *testing.T) {
 		transport virtiotest.Transport
 		driver    *virtio.NetConfig
 		wantFeat  netstack.Features
+		packed    bool
 	}{
-		{"mmio/offloads", pipe.Config{Features: offloads}, virtiotest.TransportMMIO, nil, offloads},
-		{"pci/offloads", pipe.Config{Features: offloads}, virtiotest.TransportPCI, nil, offloads},
-		{"mmio/no-offloads", pipe.Config{}, virtiotest.TransportMMIO, nil, netstack.FeatureRxCsum},
+		{"mmio/packed/offloads", pipe.Config{Features: offloads}, virtiotest.TransportMMIO, nil, offloads, true},
+		{"pci/packed/no-offloads", pipe.Config{}, virtiotest.TransportPCI, nil, netstack.FeatureRxCsum, true},
+		{"mmio/offloads", pipe.Config{Features: offloads}, virtiotest.TransportMMIO, nil, offloads, false},
+		{"pci/offloads", pipe.Config{Features: offloads}, virtiotest.TransportPCI, nil, offloads, false},
+		{"mmio/no-offloads", pipe.Config{}, virtiotest.TransportMMIO, nil, netstack.FeatureRxCsum, false},
 		// The pipe delivers partial checksums the minimal driver did not negotiate: the
 		// device model completes them.
 		{"pci/driver-minimal", pipe.Config{Features: netstack.FeatureTxCsum | netstack.FeatureRxCsum}, virtiotest.TransportPCI,
-			&virtio.NetConfig{Features: virtio.NetFMAC}, 0},
+			&virtio.NetConfig{Features: virtio.NetFMAC}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
 			func() {
-				s1, s2, l := virtioPair(t, &tc.pipe, &virtiotest.LoopbackConfig{Transport: tc.transport, Driver: tc.driver})
+				s1, s2, l := virtioPair(t, &tc.pipe, &virtiotest.LoopbackConfig{
+					Transport: tc.transport, Driver: tc.driver, Device: &virtiotest.NetConfig{Packed: tc.packed}})
+				require.Equal(t, tc.packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
 				require.Equal(t, tc.wantFeat, l.Features())
 				start := time.Now()
 				transfer(t, s1, s2, size)

@@ -1,0 +1,308 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// Packed virtqueue layout (VIRTIO 1.2 section 2.8), pinned by tests.
+const (
+	// PackedDescFAvail (VIRTQ_DESC_F_AVAIL) and PackedDescFUsed (VIRTQ_DESC_F_USED) are the
+	// packed ring's ownership bits in a descriptor's flags.
+	PackedDescFAvail = 1 << 7
+	PackedDescFUsed  = 1 << 15
+
+	// Event suppression flags (struct pvirtq_event_suppress, flags field).
+	PackedEventEnable  = 0 // RING_EVENT_FLAGS_ENABLE
+	PackedEventDisable = 1 // RING_EVENT_FLAGS_DISABLE
+	PackedEventDesc    = 2 // RING_EVENT_FLAGS_DESC (needs VIRTIO_F_EVENT_IDX)
+
+	// PackedEventSize is the size of struct pvirtq_event_suppress: le16 desc (offset and wrap
+	// counter in bit 15), le16 flags.
+	PackedEventSize = 4
+)
+
+// PackedQueue is the driver side of a packed virtqueue (VIRTIO_F_RING_PACKED). Its methods
+// are not safe for concurrent use; the device may run concurrently. Like [SplitQueue] it keeps
+// its own record of every posted chain and validates what the device writes.
+//
+// Each descriptor's id and flags fields form the 32-bit word at offset 12, which the driver
+// writes atomically to publish a chain (release) and reads atomically to see a used one
+// (acquire); the other fields are ordered by those accesses.
+type PackedQueue struct {
+	size     uint16
+	desc     DMA
+	driverEv DMA // written by the driver
+	deviceEv DMA // written by the device
+
+	eventIdx bool
+	indirect int
+	tables   DMA // one indirect table per buffer id
+
+	idNext   []uint16
+	freeID   uint16
+	numFree  int // free descriptor slots
+	state    []descState
+	inflight int
+
+	nextAvail uint16
+	availWrap bool
+	nextUsed  uint16
+	usedWrap  bool
+	numAdded  uint16 // slots made available since the last KickPrepare
+	evFlags   uint16 // shadow of the driver event flags
+
+	err error
+}
+
+// NewPackedQueue allocates a packed virtqueue of size entries (a power of two from 2 to
+// [MaxQueueSize]; the specification allows any size, this driver keeps to powers of two) from
+// mem. cfg is interpreted as for [NewSplitQueue].
+func NewPackedQueue(mem Memory, size int, cfg *SplitConfig) (*PackedQueue, error) {
+	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
+		return nil, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
+	}
+	var c SplitConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Indirect < 0 || c.Indirect > size {
+		return nil, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
+	}
+	q := &PackedQueue{size: uint16(size), eventIdx: c.EventIdx, indirect: c.Indirect,
+		availWrap: true, usedWrap: true, numFree: size}
+	var err error
+	if q.desc, err = mem.Alloc(DescSize*size, 16); err != nil {
+		return nil, err
+	}
+	if q.driverEv, err = mem.Alloc(PackedEventSize, 4); err != nil {
+		return nil, err
+	}
+	if q.deviceEv, err = mem.Alloc(PackedEventSize, 4); err != nil {
+		return nil, err
+	}
+	if c.Indirect > 0 {
+		if q.tables, err = mem.Alloc(DescSize*c.Indirect*size, 16); err != nil {
+			return nil, err
+		}
+	}
+	q.idNext = make([]uint16, size)
+	for i := range q.idNext {
+		q.idNext[i] = uint16(i + 1)
+	}
+	q.state = make([]descState, size)
+	return q, nil
+}
+
+// Size returns the number of descriptors.
+func (q *PackedQueue) Size() int { return int(q.size) }
+
+// NumFree returns the number of free descriptor slots.
+func (q *PackedQueue) NumFree() int { return q.numFree }
+
+// Addrs returns the device addresses of the descriptor ring, the driver event suppression
+// structure and the device event suppression structure.
+func (q *PackedQueue) Addrs() (desc, driver, device uint64) {
+	return q.desc.Addr, q.driverEv.Addr, q.deviceEv.Addr
+}
+
+// Err returns the error that broke the queue, or nil.
+func (q *PackedQueue) Err() error { return q.err }
+
+// wrapFlags returns AVAIL/USED bits that make a descriptor available in a lap with wrap w.
+func wrapFlags(w bool) uint16 {
+	if w {
+		return PackedDescFAvail
+	}
+	return PackedDescFUsed
+}
+
+// Add posts a chain, as [SplitQueue.Add] does. The chain's buffer id is its head index in
+// the returned value.
+func (q *PackedQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
+	if len(bufs) == 0 {
+		return 0, errors.New("virtio: empty buffer chain")
+	}
+	var writable uint64
+	seenWrite := false
+	for _, b := range bufs {
+		if b.Write {
+			seenWrite = true
+			writable += uint64(b.Len)
+		} else if seenWrite {
+			return 0, errors.New("virtio: device-readable buffer after a device-writable one")
+		}
+	}
+	useIndirect := len(bufs) > 1 && len(bufs) <= q.indirect
+	need := len(bufs)
+	if useIndirect {
+		need = 1
+	}
+	if need > q.numFree {
+		return 0, ErrQueueFull
+	}
+	id := q.freeID
+	q.freeID = q.idNext[id]
+	head, headWrap := q.nextAvail, q.availWrap
+	var headFlags uint16
+	if useIndirect {
+		table := q.tables.Slice(int(id)*q.indirect*DescSize, q.indirect*DescSize)
+		for i, b := range bufs {
+			var f uint16
+			if b.Write {
+				f = DescFWrite
+			}
+			putPacked(table.Buf, i, b.Addr, b.Len, 0, f)
+		}
+		q.putDescBody(head, table.Addr, uint32(len(bufs)*DescSize))
+		headFlags = DescFIndirect
+		q.advance()
+	} else {
+		for k, b := range bufs {
+			var f uint16
+			if b.Write {
+				f |= DescFWrite
+			}
+			if k < len(bufs)-1 {
+				f |= DescFNext
+			}
+			if k == 0 {
+				q.putDescBody(head, b.Addr, b.Len)
+				headFlags = f
+			} else {
+				putPacked(q.desc.Buf, int(q.nextAvail), b.Addr, b.Len, id, f|wrapFlags(q.availWrap))
+			}
+			q.advance()
+		}
+	}
+	q.numFree -= need
+	q.numAdded += uint16(need)
+	q.state[id] = descState{token: token, writable: writable, ndesc: uint16(need), active: true}
+	q.inflight++
+	// Publish: the head's id and flags last, with a release store.
+	atomic.StoreUint32(word(q.desc.Buf, int(head)*DescSize+12), uint32(id)|uint32(headFlags|wrapFlags(headWrap))<<16)
+	return id, nil
+}
+
+func (q *PackedQueue) advance() {
+	q.nextAvail++
+	if q.nextAvail == q.size {
+		q.nextAvail = 0
+		q.availWrap = !q.availWrap
+	}
+}
+
+func (q *PackedQueue) putDescBody(i uint16, addr uint64, n uint32) {
+	d := q.desc.Buf[int(i)*DescSize:]
+	binary.LittleEndian.PutUint64(d[0:], addr)
+	binary.LittleEndian.PutUint32(d[8:], n)
+}
+
+// putPacked writes a whole pvirtq_desc: le64 addr, le32 len, le16 id, le16 flags.
+func putPacked(b []byte, i int, addr uint64, n uint32, id, flags uint16) {
+	d := b[i*DescSize : i*DescSize+DescSize]
+	binary.LittleEndian.PutUint64(d[0:], addr)
+	binary.LittleEndian.PutUint32(d[8:], n)
+	binary.LittleEndian.PutUint16(d[12:], id)
+	binary.LittleEndian.PutUint16(d[14:], flags)
+}
+
+// KickPrepare reports whether the device must be notified, following the device event
+// suppression structure (section 2.8.10).
+func (q *PackedQueue) KickPrepare() bool {
+	added := q.numAdded
+	q.numAdded = 0
+	if added == 0 {
+		return false
+	}
+	ev := atomic.LoadUint32(word(q.deviceEv.Buf, 0)) // after the release store in Add: full barrier
+	flags := uint16(ev>>16) & 3
+	if flags != PackedEventDesc || !q.eventIdx {
+		return flags != PackedEventDisable
+	}
+	offWrap := uint16(ev)
+	evIdx := offWrap & 0x7fff
+	if (offWrap>>15 != 0) != q.availWrap {
+		evIdx -= q.size
+	}
+	new := q.nextAvail
+	return needEvent(evIdx, new, new-added)
+}
+
+// Get returns the next used chain, as [SplitQueue.Get] does.
+func (q *PackedQueue) Get() (u Used, ok bool, err error) {
+	if q.err != nil {
+		return Used{}, false, q.err
+	}
+	w := atomic.LoadUint32(word(q.desc.Buf, int(q.nextUsed)*DescSize+12)) // acquire
+	flags := uint16(w >> 16)
+	avail, used := flags&PackedDescFAvail != 0, flags&PackedDescFUsed != 0
+	if avail != used || used != q.usedWrap {
+		return Used{}, false, nil
+	}
+	id := uint16(w)
+	n := binary.LittleEndian.Uint32(q.desc.Buf[int(q.nextUsed)*DescSize+8:])
+	if id >= q.size {
+		return Used{}, false, q.fail("used id %d out of range", id)
+	}
+	st := q.state[id]
+	if !st.active {
+		return Used{}, false, q.fail("used id %d is not an outstanding buffer", id)
+	}
+	if st.writable == 0 {
+		n = 0
+	} else if uint64(n) > st.writable {
+		return Used{}, false, q.fail("used length %d exceeds the %d writable bytes of buffer %d", n, st.writable, id)
+	}
+	q.nextUsed += st.ndesc
+	if q.nextUsed >= q.size {
+		q.nextUsed -= q.size
+		q.usedWrap = !q.usedWrap
+	}
+	q.state[id] = descState{}
+	q.idNext[id] = q.freeID
+	q.freeID = id
+	q.numFree += int(st.ndesc)
+	q.inflight--
+	return Used{Token: st.token, Head: id, Len: n}, true, nil
+}
+
+func (q *PackedQueue) fail(format string, args ...any) error {
+	q.err = fmt.Errorf("%w: "+format, append([]any{ErrDeviceBroken}, args...)...)
+	return q.err
+}
+
+func (q *PackedQueue) setDriverEvent(off uint16, flags uint16) {
+	q.evFlags = flags
+	atomic.StoreUint32(word(q.driverEv.Buf, 0), uint32(off)|uint32(flags)<<16)
+}
+
+// DisableInterrupts asks the device not to interrupt for used buffers.
+func (q *PackedQueue) DisableInterrupts() {
+	if q.evFlags != PackedEventDisable {
+		q.setDriverEvent(0, PackedEventDisable)
+	}
+}
+
+// EnableInterrupts asks the device to interrupt for the next used buffer and reports whether
+// one is already pending.
+func (q *PackedQueue) EnableInterrupts() (pending bool) {
+	if q.eventIdx {
+		off := q.nextUsed
+		if q.usedWrap {
+			off |= 1 << 15
+		}
+		q.setDriverEvent(off, PackedEventDesc)
+	} else if q.evFlags != PackedEventEnable {
+		q.setDriverEvent(0, PackedEventEnable)
+	}
+	w := atomic.LoadUint32(word(q.desc.Buf, int(q.nextUsed)*DescSize+12))
+	flags := uint16(w >> 16)
+	avail, used := flags&PackedDescFAvail != 0, flags&PackedDescFUsed != 0
+	return avail == used && used == q.usedWrap
+}
