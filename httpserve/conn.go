@@ -212,10 +212,6 @@ func (c *conn) fill() bool {
 	n, err := c.nc.Read(c.rbuf[c.w:])
 	c.idle.Store(false)
 	c.w += n
-	if n > 0 && c.rdMode == 1 && c.w < len(c.rbuf) {
-		// A new request started; its head is due within ReadHeaderTimeout, not IdleTimeout,
-		// which matters only if it is incomplete (handled on the next fill).
-	}
 	if err != nil && n == 0 {
 		return false
 	}

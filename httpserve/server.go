@@ -93,7 +93,9 @@ type Config struct {
 	// to a net/http Server that the Server runs inside, and stays with it: from then on,
 	// its static requests too are answered through ServeHTTP (correct, but not the
 	// allocation-free path). This keeps all of net/http's request-body and streaming
-	// semantics for dynamic routes while static traffic keeps its fast path.
+	// semantics for dynamic routes while static traffic keeps its fast path. On such a
+	// connection over TLS, the handler's Request.TLS is nil (the connection reaches net/http
+	// already decrypted); HTTP/2 requests carry it.
 	Fallback http.Handler
 
 	// TLS, if set, makes Serve speak TLS (crypto/tls); HTTP/2 is offered through ALPN
