@@ -21,7 +21,7 @@ const (
 // NetSupported is every network feature [NewNet] can use; it accepts those the device offers.
 const NetSupported = NetFCsum | NetFGuestCsum | NetFMTU | NetFMAC | NetFGuestTSO4 | NetFGuestTSO6 |
 	NetFHostTSO4 | NetFHostTSO6 | NetFMrgRxbuf | NetFStatus | FeatureEventIdx | FeatureVersion1 |
-	FeatureRingPacked
+	FeatureRingPacked | NetFCtrlVQ | NetFMQ
 
 // Sizes of the network driver's buffers.
 const (
@@ -97,6 +97,10 @@ type Net struct {
 	txFree  []uint16 // +checklocks:txMu; free transmit buffers
 	txLimit int      // largest frame without GSO
 
+	ctrl      Virtqueue // control queue, with VIRTIO_NET_F_CTRL_VQ; used during NewNet only
+	ctrlBuf   DMA
+	ctrlIndex int
+
 	irq    chan struct{} // receive/config work pending
 	txWake chan struct{} // transmit completions pending
 
@@ -131,6 +135,7 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 	if c.Features != 0 {
 		mask &= c.Features | FeatureVersion1
 	}
+	maxPairs := 1
 	features, err := Negotiate(t, func(offered uint64) uint64 {
 		f := offered & mask
 		// Dependencies of section 5.1.3.1.
@@ -140,6 +145,21 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 		if f&NetFGuestCsum == 0 || f&NetFMrgRxbuf == 0 {
 			// Without merged buffers GUEST_TSO needs 64 KiB receive buffers; not worth it.
 			f &^= NetFGuestTSO4 | NetFGuestTSO6
+		}
+		if f&NetFCtrlVQ == 0 {
+			f &^= NetFMQ
+		}
+		if f&NetFMQ != 0 {
+			// Section 5.1.4.1: max_virtqueue_pairs must be in 1..0x8000; otherwise do
+			// without MQ (config may be read during negotiation).
+			var b [2]byte
+			if ReadConfigConsistent(t, netConfigPairsOff, b[:]) != nil {
+				f &^= NetFMQ
+			} else if p := binary.LittleEndian.Uint16(b[:]); p < 1 || p > 0x8000 {
+				f &^= NetFMQ
+			} else {
+				maxPairs = int(p)
+			}
 		}
 		return f
 	})
@@ -157,9 +177,24 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 		Fail(t)
 		return nil, err
 	}
+	if features&NetFCtrlVQ != 0 {
+		if err := n.setupCtrl(mem, 2*maxPairs); err != nil {
+			Fail(t)
+			return nil, err
+		}
+	}
 	if err := DriverOK(t); err != nil {
 		Fail(t)
 		return nil, err
+	}
+	if features&NetFMQ != 0 {
+		// One queue pair is used; say so explicitly (section 5.1.6.5.5).
+		var pairs [2]byte
+		binary.LittleEndian.PutUint16(pairs[:], 1)
+		if err := n.ctrlCommand(ctrlClassMQ, ctrlMQPairsSet, pairs[:]); err != nil {
+			Fail(t)
+			return nil, err
+		}
 	}
 	n.rxMu.Lock()
 	if n.rx.KickPrepare() {

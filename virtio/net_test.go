@@ -452,3 +452,31 @@ func FuzzNetRx(f *testing.F) {
 		}
 	})
 }
+
+// TestNetControlQueue: with CTRL_VQ and MQ offered the driver sets up the control queue after
+// the device's queue pairs and tells the device it uses one pair.
+func TestNetControlQueue(t *testing.T) {
+	for _, packed := range []bool{false, true} {
+		l, _, rb := netPair(t, nil, &virtiotest.LoopbackConfig{Transport: virtiotest.TransportPCI,
+			Device: &virtiotest.NetConfig{MaxPairs: 4, Packed: packed}})
+		f := l.NegotiatedFeatures()
+		require.NotZero(t, f&virtio.NetFCtrlVQ)
+		require.NotZero(t, f&virtio.NetFMQ)
+		require.Equal(t, 1, l.Device.Pairs())
+		_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
+		require.NoError(t, err)
+		eventually(t, func() bool { return rb.frames.Load() == 1 }, "a frame through pair 0")
+	}
+}
+
+// TestNetControlTimeout: a device that never completes a control command cannot hang the
+// driver.
+func TestNetControlTimeout(t *testing.T) {
+	a, b, err := pipe.New(nil)
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = virtiotest.NewLoopback(a, &virtiotest.LoopbackConfig{
+		Device: &virtiotest.NetConfig{MaxPairs: 2, CtrlNoAnswer: true}})
+	require.ErrorIs(t, err, virtio.ErrDeviceBroken)
+	require.ErrorContains(t, err, "not completed")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/virtio"
@@ -22,6 +23,11 @@ type NetConfig struct {
 	MAC net.HardwareAddr
 	// Packed offers VIRTIO_F_RING_PACKED (off by default, as in QEMU).
 	Packed bool
+	// MaxPairs, if not zero, offers VIRTIO_NET_F_CTRL_VQ and VIRTIO_NET_F_MQ with this many
+	// queue pairs (only the first carries traffic) and a control queue after them.
+	MaxPairs int
+	// CtrlNoAnswer makes the device never complete control commands.
+	CtrlNoAnswer bool
 }
 
 // NetDevice models a virtio-net device (VIRTIO 1.2 section 5.1) with one queue pair whose wire
@@ -53,6 +59,12 @@ type NetDevice struct {
 	// Receive path, used by DeliverFrames only (the backend never calls it concurrently).
 	rxChains []Chain
 	rxUsed   []int
+
+	ctrlIdx   int
+	ctrlMute  bool
+	ctrlMu    sync.Mutex
+	ctrlChain Chain
+	pairs     atomic.Int32 // the last VQ_PAIRS_SET value
 }
 
 const netBatch = 64
@@ -85,6 +97,11 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 	if c.Packed {
 		offered |= virtio.FeatureRingPacked
 	}
+	nq := 2
+	if c.MaxPairs > 0 {
+		offered |= virtio.NetFCtrlVQ | virtio.NetFMQ
+		nq = 2*c.MaxPairs + 1
+	}
 	if c.Features != 0 {
 		offered &= c.Features | virtio.FeatureVersion1
 	}
@@ -103,10 +120,12 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 	if backend.Up() {
 		binary.LittleEndian.PutUint16(config[6:], 1)
 	}
-	binary.LittleEndian.PutUint16(config[8:], 1)
+	binary.LittleEndian.PutUint16(config[8:], uint16(max(c.MaxPairs, 1)))
 	binary.LittleEndian.PutUint16(config[10:], uint16(backend.MTU()))
 	d := &NetDevice{
-		Device:   NewDevice(mem, virtio.DeviceNet, offered, config, 2, c.QueueMax),
+		Device:   NewDevice(mem, virtio.DeviceNet, offered, config, nq, c.QueueMax),
+		ctrlIdx:  nq - 1,
+		ctrlMute: c.CtrlNoAnswer,
 		backend:  backend,
 		txKick:   make(chan struct{}, 1),
 		rxKick:   make(chan struct{}, 1),
@@ -136,6 +155,10 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 func (d *NetDevice) Counters() netstack.LinkStats { return d.counters.Snapshot() }
 
 func (d *NetDevice) notified(q int) {
+	if q == d.ctrlIdx && d.ctrlIdx > virtio.NetTxQueue {
+		d.control()
+		return
+	}
 	ch := d.txKick
 	if q == virtio.NetRxQueue {
 		ch = d.rxKick
@@ -454,4 +477,46 @@ func (w *chainWriter) completeChecksum(start, at int) {
 			}
 		}
 	})
+}
+
+// Pairs returns the queue pair count the driver last set with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+// or 0.
+func (d *NetDevice) Pairs() int { return int(d.pairs.Load()) }
+
+// control processes control commands (section 5.1.6.5): MQ VQ_PAIRS_SET is accepted for 1 to
+// max_virtqueue_pairs pairs; everything else is answered VIRTIO_NET_ERR.
+func (d *NetDevice) control() {
+	if d.ctrlMute {
+		return
+	}
+	d.ctrlMu.Lock()
+	defer d.ctrlMu.Unlock()
+	q := d.queues[d.ctrlIdx]
+	c := &d.ctrlChain
+	for {
+		ok, err := q.Pop(c)
+		if err != nil || !ok {
+			break
+		}
+		var cmd [4]byte
+		n := 0
+		for _, b := range c.Readable {
+			n += copy(cmd[min(n, len(cmd)):], b)
+		}
+		ack := byte(1) // VIRTIO_NET_ERR
+		maxPairs := (len(d.queues) - 1) / 2
+		if n == 4 && cmd[0] == 4 && cmd[1] == 0 {
+			if p := int(binary.LittleEndian.Uint16(cmd[2:])); p >= 1 && p <= maxPairs {
+				d.pairs.Store(int32(p))
+				ack = 0
+			}
+		}
+		var w uint32
+		if len(c.Writable) > 0 && len(c.Writable[0]) > 0 {
+			c.Writable[0][0] = ack
+			w = 1
+		}
+		q.Push(c.Head, w)
+	}
+	q.Flush()
 }
