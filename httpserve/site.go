@@ -27,6 +27,9 @@ type site struct {
 	mu     sync.RWMutex
 	byRaw  map[string]*route // raw request path (before the query) → route
 	byPath map[string]*route // clean path → route
+
+	pagesMu sync.Mutex
+	pages   map[string]*route // 404 pages by key, shared by the paths without _headers rules
 }
 
 // routeKind says how a route answers.
@@ -273,9 +276,7 @@ func (s *site) notFound(p string) *route {
 		for {
 			if !hiddenPath([]byte(dir)) || s.srv.cfg.Resolve.ShowDotfiles {
 				if e := s.lookup(dir[1:] + page); e != nil {
-					r := s.contentRoute(http.StatusNotFound, e, p)
-					r.miss = true
-					return r
+					return s.notFoundPage(e, p)
 				}
 			}
 			if dir == "/" {
@@ -285,6 +286,32 @@ func (s *site) notFound(p string) *route {
 		}
 	}
 	return s.srv.missRoute
+}
+
+// notFoundPage prepares the 404 page e for path p. Paths that no _headers rule matches share
+// one prepared route per page, so requests for endless missing paths cost a cache entry each,
+// not a prepared page each.
+func (s *site) notFoundPage(e *kv.Entry, p string) *route {
+	shared := len(headersFor(s.headers, p)) == 0
+	if shared {
+		s.pagesMu.Lock()
+		r := s.pages[e.Key]
+		s.pagesMu.Unlock()
+		if r != nil {
+			return r
+		}
+	}
+	r := s.contentRoute(http.StatusNotFound, e, p)
+	r.miss = true
+	if shared {
+		s.pagesMu.Lock()
+		if s.pages == nil {
+			s.pages = make(map[string]*route)
+		}
+		s.pages[e.Key] = r
+		s.pagesMu.Unlock()
+	}
+	return r
 }
 
 // builtin returns a short plain-text answer with the given status.
