@@ -68,6 +68,8 @@ func BenchmarkWrk(b *testing.B) {
 	type result struct {
 		rps, cpuPerReq float64
 	}
+	var summary []string
+	defer func() { b.Log("\n" + strings.Join(summary, "\n")) }()
 	run := func(name string, start func(addr string) *exec.Cmd) result {
 		addr := freeAddr(b)
 		cmd := start(addr)
@@ -85,8 +87,8 @@ func BenchmarkWrk(b *testing.B) {
 		reqs := wrkRequests(b, out)
 		rps := wrkRPS(b, out)
 		cpu := (after - before).Seconds() / reqs
-		b.Logf("%s: %.0f requests/s, %.1f µs server CPU per request (%.0f requests, %.2fs CPU)\n%s",
-			name, rps, cpu*1e6, reqs, (after - before).Seconds(), out)
+		summary = append(summary, fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU per request (%.0f requests, %.2fs CPU)",
+			name, rps, cpu*1e6, reqs, (after-before).Seconds()))
 		return result{rps, cpu}
 	}
 	self, err := os.Executable()
