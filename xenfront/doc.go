@@ -36,12 +36,14 @@
 //     it and wakes the waiter; events coalesce, so one bit per port is enough.
 //
 //   - Store: the xenstore ring page (HVM_PARAM_STORE_PFN) and its event channel
-//     (HVM_PARAM_STORE_EVTCHN) give a StoreRing, and NewXsClient on it is the Store:
+//     (HVM_PARAM_STORE_EVTCHN) give a StoreRing, and NewXsClient on it is the Store.
 //
-//     ring, err := xenfront.NewStoreRing(storePage, events, storePort, false)
-//     store := xenfront.NewXsClient(ring)
-//     link, err := netfront.Open(ctx, &netfront.Config{Grants: grants, Events: events, Store: store})
-//     nic, err := stack.AddNIC(link, nil)
+// Wired together:
+//
+//	ring, err := xenfront.NewStoreRing(storePage, events, storePort, false)
+//	store := xenfront.NewXsClient(ring)
+//	link, err := netfront.Open(ctx, &netfront.Config{Grants: grants, Events: events, Store: store})
+//	nic, err := stack.AddNIC(link, nil)
 //
 // On Linux in a Xen domain the same interfaces map onto /dev/xen/gntalloc, /dev/xen/evtchn and
 // /dev/xen/xenbus (the last is a message stream for NewXsClient); that implementation is not

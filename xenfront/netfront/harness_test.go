@@ -2,6 +2,7 @@ package netfront_test
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,7 +57,7 @@ func newRig(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) *rig
 	tb.Helper()
 	a, b, err := pipe.New(pcfg)
 	require.NoError(tb, err)
-	lb, err := xentest.OpenLoopback(a, lcfg)
+	lb, err := xentest.OpenLoopback(a, quiet(lcfg))
 	require.NoError(tb, err)
 	r := &rig{lb: lb, peer: b, front: &sink{link: lb}, peerSink: &sink{link: b}}
 	require.NoError(tb, lb.Start(r.front))
@@ -87,6 +88,16 @@ func udpFrame(n int, seed byte) []byte {
 		f[i] = seed + byte(i)
 	}
 	return f
+}
+
+// quiet returns cfg with logging discarded: misbehaving back ends are expected here.
+func quiet(cfg *xentest.LoopbackConfig) *xentest.LoopbackConfig {
+	c := xentest.LoopbackConfig{}
+	if cfg != nil {
+		c = *cfg
+	}
+	c.Netback.Logger = slog.New(slog.DiscardHandler)
+	return &c
 }
 
 func eventually(tb testing.TB, what string, cond func() bool) {

@@ -270,13 +270,18 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 }
 
 // teardown stops c's goroutines and gives back its grants and ports.
+// Frames the receiver releases meanwhile find c through the draining map: c is entered there
+// before it stops being the current connection.
 func (l *Link) teardown(c *connection) {
+	l.mu.Lock()
+	l.draining[c.gen] = c
+	l.mu.Unlock()
 	l.conn.Store(nil)
 	l.setUp(false)
 	c.stop()
-	if c.release() {
+	if !c.release() {
 		l.mu.Lock()
-		l.draining[c.gen] = c
+		delete(l.draining, c.gen)
 		l.mu.Unlock()
 	}
 }

@@ -29,7 +29,7 @@ func xenPair(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) (s1
 	tb.Helper()
 	a, b, err := pipe.New(pcfg)
 	require.NoError(tb, err)
-	lb, err = xentest.OpenLoopback(a, lcfg)
+	lb, err = xentest.OpenLoopback(a, quiet(lcfg))
 	require.NoError(tb, err)
 	s1, err = netstack.New(nil)
 	require.NoError(tb, err)
