@@ -1,0 +1,415 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// vhost-user message ids (qemu docs/interop/vhost-user.rst).
+const (
+	vhuGetFeatures  = 1
+	vhuSetFeatures  = 2
+	vhuSetOwner     = 3
+	vhuSetMemTable  = 5
+	vhuSetVringNum  = 8
+	vhuSetVringAddr = 9
+	vhuSetVringBase = 10
+	vhuGetVringBase = 11
+	vhuSetVringKick = 12
+	vhuSetVringCall = 13
+
+	vhuVersion = 1   // flags bits 0-1
+	vhuReply   = 0x4 // flags: reply
+	vhuHdrLen  = 12
+
+	// vhuProtocolFeatures is VHOST_USER_F_PROTOCOL_FEATURES (bit 30), which this frontend
+	// does not negotiate: its rings are then enabled as soon as they are started.
+	vhuProtocolFeatures = 1 << 30
+
+	// vhuLocalFeatures are emulated by the frontend itself: vhost-user backends have no
+	// configuration space, so MAC and link status come from the frontend's configuration.
+	vhuLocalFeatures = NetFMAC | NetFStatus | NetFMTU
+
+	vhuQueueMax = 1024
+)
+
+// VhostUserConfig configures [DialVhostUser]. The zero value means the defaults.
+type VhostUserConfig struct {
+	// Net configures the driver; nil means the defaults.
+	Net *NetConfig
+	// MAC is the MAC the device reports (vhost-user backends have none); nil means a random
+	// locally administered address.
+	MAC net.HardwareAddr
+	// MTU is the MTU the device reports; zero means 1500.
+	MTU int
+	// MemorySize is the size of the shared memory for rings and buffers; zero means 8 MiB.
+	MemorySize int
+	// Timeout bounds the connection and every reply; zero means 5 seconds.
+	Timeout time.Duration
+}
+
+// VhostUser is the virtio-net driver as a vhost-user frontend: the rings and packet buffers
+// live in a memfd shared with the backend (identity-mapped: device addresses are the
+// frontend's virtual addresses), kicks and interrupts travel over eventfds. It implements
+// netstack.Link through the embedded driver.
+type VhostUser struct {
+	*Net
+	t *vhostUserTransport
+}
+
+// DialVhostUser connects to the vhost-user backend listening on the UNIX socket path (for
+// example DPDK's net_vhost, QEMU's vhost-user-net backends or a vhost-user switch), sets up a
+// virtio-net device over it and returns the driver.
+func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
+	var c VhostUserConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.MemorySize == 0 {
+		c.MemorySize = 8 << 20
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.MTU == 0 {
+		c.MTU = 1500
+	}
+	t, err := newVhostUserTransport(path, &c)
+	if err != nil {
+		return nil, err
+	}
+	n, err := NewNet(t, t.arena, c.Net)
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.setHandler(n.Interrupt)
+	return &VhostUser{Net: n, t: t}, nil
+}
+
+// Close stops the driver, stops the backend's rings, closes the connection and unmaps the
+// shared memory. It is idempotent.
+func (v *VhostUser) Close() error {
+	err := v.Net.Close()
+	v.t.close()
+	return err
+}
+
+// vhostUserTransport implements Transport over vhost-user messages.
+type vhostUserTransport struct {
+	conn     *net.UnixConn
+	timeout  time.Duration
+	mem      []byte
+	memfd    int
+	arena    *Arena
+	backend  uint64 // features the backend offers
+	driver   uint64
+	status   Status
+	config   [12]byte
+	queues   []*vhuQueue
+	handler  func()
+	handleMu sync.RWMutex
+	wg       sync.WaitGroup
+	once     sync.Once
+	msgMu    sync.Mutex
+}
+
+type vhuQueue struct {
+	kick, call *os.File
+	one        [8]byte
+}
+
+func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTransport, err error) {
+	t = &vhostUserTransport{timeout: c.Timeout, memfd: -1}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	d := net.Dialer{Timeout: c.Timeout}
+	nc, err := d.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("virtio: vhost-user: %w", err)
+	}
+	t.conn = nc.(*net.UnixConn)
+	if t.memfd, err = unix.MemfdCreate("unikit-virtio", unix.MFD_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("virtio: memfd_create: %w", err)
+	}
+	size := (c.MemorySize + 0xfff) &^ 0xfff
+	if err = unix.Ftruncate(t.memfd, int64(size)); err != nil {
+		return nil, fmt.Errorf("virtio: ftruncate: %w", err)
+	}
+	if t.mem, err = unix.Mmap(t.memfd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		return nil, fmt.Errorf("virtio: mmap: %w", err)
+	}
+	base := uint64(uintptrOf(t.mem))
+	t.arena = NewArenaOver(t.mem, base)
+
+	mac := c.MAC
+	if len(mac) != 6 {
+		mac = make(net.HardwareAddr, 6)
+		_, _ = randRead(mac)
+		mac[0] = mac[0]&^1 | 2
+	}
+	copy(t.config[0:6], mac)
+	binary.LittleEndian.PutUint16(t.config[netConfigStatOff:], netStatusLinkUp)
+	binary.LittleEndian.PutUint16(t.config[netConfigPairsOff:], 1)
+	binary.LittleEndian.PutUint16(t.config[netConfigMTUOff:], uint16(c.MTU))
+
+	if err = t.send(vhuSetOwner, nil); err != nil {
+		return nil, err
+	}
+	reply, err := t.request(vhuGetFeatures, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(reply) < 8 {
+		return nil, fmt.Errorf("%w: vhost-user GET_FEATURES reply of %d bytes", ErrDeviceBroken, len(reply))
+	}
+	t.backend = binary.LittleEndian.Uint64(reply)
+	for range 2 {
+		q := &vhuQueue{}
+		binary.LittleEndian.PutUint64(q.one[:], 1)
+		for _, f := range []**os.File{&q.kick, &q.call} {
+			fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+			if err != nil {
+				return nil, fmt.Errorf("virtio: eventfd: %w", err)
+			}
+			*f = os.NewFile(uintptr(fd), "eventfd") // non-blocking: reads use the poller
+		}
+		t.queues = append(t.queues, q)
+	}
+	return t, nil
+}
+
+// send writes one message with optional file descriptors.
+func (t *vhostUserTransport) send(req uint32, payload []byte, fds ...int) error {
+	t.msgMu.Lock()
+	defer t.msgMu.Unlock()
+	return t.sendLocked(req, payload, fds...)
+}
+
+func (t *vhostUserTransport) sendLocked(req uint32, payload []byte, fds ...int) error {
+	msg := make([]byte, vhuHdrLen+len(payload))
+	binary.LittleEndian.PutUint32(msg[0:], req)
+	binary.LittleEndian.PutUint32(msg[4:], vhuVersion)
+	binary.LittleEndian.PutUint32(msg[8:], uint32(len(payload)))
+	copy(msg[vhuHdrLen:], payload)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	if _, _, err := t.conn.WriteMsgUnix(msg, oob, nil); err != nil {
+		return fmt.Errorf("virtio: vhost-user request %d: %w", req, err)
+	}
+	return nil
+}
+
+// request sends a message and reads its reply's payload, checking that it answers it.
+func (t *vhostUserTransport) request(req uint32, payload []byte) ([]byte, error) {
+	t.msgMu.Lock()
+	defer t.msgMu.Unlock()
+	if err := t.sendLocked(req, payload); err != nil {
+		return nil, err
+	}
+	_ = t.conn.SetReadDeadline(time.Now().Add(t.timeout))
+	var hdr [vhuHdrLen]byte
+	if _, err := readFull(t.conn, hdr[:]); err != nil {
+		return nil, fmt.Errorf("virtio: vhost-user reply to %d: %w", req, err)
+	}
+	r, flags, size := binary.LittleEndian.Uint32(hdr[0:]), binary.LittleEndian.Uint32(hdr[4:]), binary.LittleEndian.Uint32(hdr[8:])
+	if r != req || flags&vhuReply == 0 || size > 256 {
+		return nil, fmt.Errorf("%w: vhost-user reply (request %d flags %#x size %d) to request %d",
+			ErrDeviceBroken, r, flags, size, req)
+	}
+	body := make([]byte, size)
+	if _, err := readFull(t.conn, body); err != nil {
+		return nil, fmt.Errorf("virtio: vhost-user reply to %d: %w", req, err)
+	}
+	return body, nil
+}
+
+func readFull(c *net.UnixConn, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := c.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (t *vhostUserTransport) setHandler(f func()) {
+	t.handleMu.Lock()
+	t.handler = f
+	t.handleMu.Unlock()
+}
+
+// callLoop turns call-eventfd signals of one queue into interrupts.
+func (t *vhostUserTransport) callLoop(f *os.File) {
+	defer t.wg.Done()
+	var b [8]byte
+	for {
+		if _, err := f.Read(b[:]); err != nil {
+			return // closed
+		}
+		t.handleMu.RLock()
+		h := t.handler
+		t.handleMu.RUnlock()
+		if h != nil {
+			h()
+		}
+	}
+}
+
+// DeviceID implements [Transport].
+func (t *vhostUserTransport) DeviceID() uint32 { return DeviceNet }
+
+// Status implements [Transport]: the status is the frontend's own.
+func (t *vhostUserTransport) Status() Status { return t.status }
+
+// SetStatus implements [Transport]. FEATURES_OK sends SET_FEATURES and the memory table;
+// 0 stops the rings (GET_VRING_BASE).
+func (t *vhostUserTransport) SetStatus(s Status) {
+	old := t.status
+	if s == 0 {
+		if old&StatusDriverOK != 0 {
+			for i := range t.queues {
+				var st [8]byte
+				binary.LittleEndian.PutUint32(st[:], uint32(i))
+				_, _ = t.request(vhuGetVringBase, st[:])
+			}
+		}
+		t.status = 0
+		return
+	}
+	if s&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
+		var f [8]byte
+		binary.LittleEndian.PutUint64(f[:], t.driver&t.backend&^vhuProtocolFeatures)
+		if t.send(vhuSetFeatures, f[:]) != nil || t.sendMemTable() != nil {
+			s &^= StatusFeaturesOK
+		}
+	}
+	t.status = s
+}
+
+func (t *vhostUserTransport) sendMemTable() error {
+	var p [8 + 32]byte
+	binary.LittleEndian.PutUint32(p[0:], 1) // one region
+	base := t.arena.Base()
+	binary.LittleEndian.PutUint64(p[8:], base)                // guest_phys_addr
+	binary.LittleEndian.PutUint64(p[16:], uint64(len(t.mem))) // memory_size
+	binary.LittleEndian.PutUint64(p[24:], base)               // userspace_addr
+	binary.LittleEndian.PutUint64(p[32:], 0)                  // mmap_offset
+	return t.send(vhuSetMemTable, p[:], t.memfd)
+}
+
+// DeviceFeatures implements [Transport]: the backend's features without the protocol
+// feature bit, plus the configuration features the frontend emulates.
+func (t *vhostUserTransport) DeviceFeatures() uint64 {
+	return t.backend&^(vhuProtocolFeatures|NetFCtrlVQ|NetFMQ) | vhuLocalFeatures
+}
+
+// SetDriverFeatures implements [Transport].
+func (t *vhostUserTransport) SetDriverFeatures(f uint64) { t.driver = f }
+
+// ConfigGeneration implements [Transport].
+func (t *vhostUserTransport) ConfigGeneration() uint32 { return 0 }
+
+// ReadConfig implements [Transport] from the frontend's own configuration.
+func (t *vhostUserTransport) ReadConfig(off uint32, p []byte) {
+	clear(p)
+	if int(off) < len(t.config) {
+		copy(p, t.config[off:])
+	}
+}
+
+// NumQueues implements [Transport].
+func (t *vhostUserTransport) NumQueues() int { return len(t.queues) }
+
+// QueueMax implements [Transport].
+func (t *vhostUserTransport) QueueMax(i int) int {
+	if i < len(t.queues) {
+		return vhuQueueMax
+	}
+	return 0
+}
+
+// EnableQueue implements [Transport]: SET_VRING_NUM, _BASE, _ADDR, _CALL and finally _KICK,
+// which starts the ring.
+func (t *vhostUserTransport) EnableQueue(i, size int, desc, driver, device uint64) error {
+	if i >= len(t.queues) {
+		return fmt.Errorf("virtio: vhost-user queue %d", i)
+	}
+	q := t.queues[i]
+	var st [8]byte
+	binary.LittleEndian.PutUint32(st[0:], uint32(i))
+	binary.LittleEndian.PutUint32(st[4:], uint32(size))
+	if err := t.send(vhuSetVringNum, st[:]); err != nil {
+		return err
+	}
+	base := uint32(0)
+	if t.driver&FeatureRingPacked != 0 {
+		base = 0x80008000 // both wrap counters 1
+	}
+	binary.LittleEndian.PutUint32(st[4:], base)
+	if err := t.send(vhuSetVringBase, st[:]); err != nil {
+		return err
+	}
+	var addr [40]byte
+	binary.LittleEndian.PutUint32(addr[0:], uint32(i))
+	binary.LittleEndian.PutUint64(addr[8:], desc)
+	binary.LittleEndian.PutUint64(addr[16:], device) // used
+	binary.LittleEndian.PutUint64(addr[24:], driver) // avail
+	if err := t.send(vhuSetVringAddr, addr[:]); err != nil {
+		return err
+	}
+	var idx [8]byte
+	binary.LittleEndian.PutUint64(idx[:], uint64(i))
+	if err := t.send(vhuSetVringCall, idx[:], int(q.call.Fd())); err != nil {
+		return err
+	}
+	t.wg.Add(1)
+	go t.callLoop(q.call)
+	return t.send(vhuSetVringKick, idx[:], int(q.kick.Fd()))
+}
+
+// Notify implements [Transport]: a write to the queue's kick eventfd. It does not allocate.
+func (t *vhostUserTransport) Notify(i int, _ uint32) {
+	if i < len(t.queues) {
+		q := t.queues[i]
+		_, _ = unix.Write(int(q.kick.Fd()), q.one[:])
+	}
+}
+
+// AckInterrupt implements [Transport]: call eventfds only signal used buffers.
+func (t *vhostUserTransport) AckInterrupt() uint32 { return 1 }
+
+func (t *vhostUserTransport) close() {
+	t.once.Do(func() {
+		if t.conn != nil {
+			t.conn.Close()
+		}
+		for _, q := range t.queues {
+			q.kick.Close()
+			q.call.Close()
+		}
+		t.wg.Wait()
+		if t.mem != nil {
+			_ = unix.Munmap(t.mem)
+		}
+		if t.memfd >= 0 {
+			unix.Close(t.memfd)
+		}
+	})
+}
+
