@@ -412,4 +412,3 @@ func (t *vhostUserTransport) close() {
 		}
 	})
 }
-
