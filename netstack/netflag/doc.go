@@ -16,8 +16,10 @@
 //	-gw ADDR               default gateway with -ip
 //	-pcap FILE             write every frame of the stack's link to FILE (pcap format)
 //
-// vhost-user:PATH and user,nic=virtio|xen are reserved for the virtio and Xen drivers and
-// are rejected with [ErrNotSupported] until they exist.
+// user,nic=xen puts the Xen netfront driver, against a simulated hypervisor and netback
+// (xenfront/xentest), between the stack and the user-mode network, so the stack talks to it
+// through grant tables, event channels and shared rings exactly as on Xen. vhost-user:PATH
+// and user,nic=virtio are rejected with [ErrNotSupported] until they are wired in.
 //
 // Typical use:
 //

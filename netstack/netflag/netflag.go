@@ -77,7 +77,7 @@ type Flags struct {
 func Register(fs *flag.FlagSet) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Net, "net", "user",
-		"network: user, tap:NAME, socket:PATH, socket-listen:PATH or kernel")
+		"network: user, user,nic=xen, tap:NAME, socket:PATH, socket-listen:PATH or kernel")
 	fs.StringVar(&f.Listen, "listen", DefaultListen,
 		"host address forwarded to the service port (-net user) or listened on (-net kernel)")
 	fs.StringVar(&f.IP, "ip", "", "static address of the stack as CIDR, e.g. 10.0.2.15/24 (default: DHCP)")
@@ -99,6 +99,9 @@ type Spec struct {
 	Gateway netip.Addr
 	// Pcap is the capture file, or empty.
 	Pcap string
+	// Driver names the NIC driver put between the stack and the user-mode network with
+	// -net user,nic=DRIVER ("xen"); empty for the stack attached directly.
+	Driver string
 }
 
 // Parse checks the flag values and returns what they mean, without opening anything.
@@ -112,10 +115,14 @@ func (f *Flags) Parse() (Spec, error) {
 		s.Kind = Kernel
 	case strings.HasPrefix(v, "user,"):
 		opt := strings.TrimPrefix(v, "user,")
-		if opt == "nic=virtio" || opt == "nic=xen" {
-			return s, fmt.Errorf("%w: -net %s (the %s driver is not part of unikit yet)", ErrNotSupported, v, strings.TrimPrefix(opt, "nic="))
+		switch opt {
+		case "nic=xen":
+			s.Kind, s.Driver = User, "xen"
+		case "nic=virtio":
+			return s, fmt.Errorf("%w: -net %s (the virtio driver is not wired in yet)", ErrNotSupported, v)
+		default:
+			return s, fmt.Errorf("%w: -net %q: unknown user option %q (nic=xen or nic=virtio)", ErrBadFlag, v, opt)
 		}
-		return s, fmt.Errorf("%w: -net %q: unknown user option %q (nic=virtio and nic=xen are planned)", ErrBadFlag, v, opt)
 	case strings.HasPrefix(v, "vhost-user:"):
 		return s, fmt.Errorf("%w: -net %s (the vhost-user frontend is not part of unikit yet)", ErrNotSupported, v)
 	case strings.HasPrefix(v, "tap:"):
@@ -257,6 +264,11 @@ func (n *Network) open(ctx context.Context, log *slog.Logger) error {
 		}
 		n.user = u
 		link = u.Link()
+		if spec.Driver != "" {
+			if link, err = driverLink(spec.Driver, link); err != nil {
+				return fmt.Errorf("netflag: -net user,nic=%s: %w", spec.Driver, err)
+			}
+		}
 		if spec.Prefix.IsValid() {
 			nicCfg.Gateway = u.Gateway()
 			nicCfg.DNS = []netip.Addr{u.DNS()}
@@ -342,6 +354,10 @@ func (n *Network) Mode() string {
 	switch n.spec.Kind {
 	case TAP, Socket, SocketListen:
 		return n.spec.Kind.String() + ":" + n.spec.Path
+	case User:
+		if n.spec.Driver != "" {
+			return "user,nic=" + n.spec.Driver
+		}
 	}
 	return n.spec.Kind.String()
 }

@@ -52,7 +52,7 @@ func TestParse(t *testing.T) {
 				Gateway: netip.MustParseAddr("fd00::1")}, nil},
 
 		{[]string{"-net", "user,nic=virtio"}, netflag.Spec{}, netflag.ErrNotSupported},
-		{[]string{"-net", "user,nic=xen"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "user,nic=xen"}, netflag.Spec{Kind: netflag.User, Listen: netflag.DefaultListen, Driver: "xen"}, nil},
 		{[]string{"-net", "vhost-user:/tmp/vhost.sock"}, netflag.Spec{}, netflag.ErrNotSupported},
 		{[]string{"-net", "user,nic=e1000"}, netflag.Spec{}, netflag.ErrBadFlag},
 		{[]string{"-net", "slirp"}, netflag.Spec{}, netflag.ErrBadFlag},
@@ -136,11 +136,13 @@ func TestOpenServesFromLoopback(t *testing.T) {
 		name  string
 		args  []string
 		guest string // the stack's address; empty for kernel
+		mode  string
 	}{
-		{"user-dhcp", []string{"-net", "user", "-listen", "127.0.0.1:0"}, "10.0.2.15/24"},
-		{"user-static", []string{"-listen", "127.0.0.1:0", "-ip", "10.0.2.20/24"}, "10.0.2.20/24"},
-		{"user-other-subnet", []string{"-listen", "127.0.0.1:0", "-ip", "192.168.77.5/24", "-gw", "192.168.77.1"}, "192.168.77.5/24"},
-		{"kernel", []string{"-net", "kernel", "-listen", "127.0.0.1:0"}, ""},
+		{"user-dhcp", []string{"-net", "user", "-listen", "127.0.0.1:0"}, "10.0.2.15/24", "user"},
+		{"user-static", []string{"-listen", "127.0.0.1:0", "-ip", "10.0.2.20/24"}, "10.0.2.20/24", "user"},
+		{"user-other-subnet", []string{"-listen", "127.0.0.1:0", "-ip", "192.168.77.5/24", "-gw", "192.168.77.1"}, "192.168.77.5/24", "user"},
+		{"user-xen-dhcp", []string{"-net", "user,nic=xen", "-listen", "127.0.0.1:0"}, "10.0.2.15/24", "user,nic=xen"},
+		{"kernel", []string{"-net", "kernel", "-listen", "127.0.0.1:0"}, "", "kernel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
@@ -151,6 +153,7 @@ func TestOpenServesFromLoopback(t *testing.T) {
 				require.True(t, n.Addr().Addr().IsLoopback(), "reachable at %v", n.Addr())
 				require.NotZero(t, n.Addr().Port())
 				require.Equal(t, "hello "+tc.name, get(t, "http://"+n.Addr().String()+"/"))
+				require.Equal(t, tc.mode, n.Mode())
 				if tc.guest == "" {
 					require.Nil(t, n.Stack())
 				} else {
