@@ -22,7 +22,7 @@ import (
 	"github.com/unikit/unikit/netstack/netflag"
 )
 
-func parse(t *testing.T, args ...string) (*netflag.Flags, error) {
+func parse(t testing.TB, args ...string) (*netflag.Flags, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
