@@ -7,8 +7,9 @@
 //   - Memory the device can reach: [DMA] pairs a byte slice with the address the device uses
 //     for it, and a [Memory] hands such regions out. [Arena] is one contiguous region with
 //     addresses base+offset; a unikernel runtime implements Memory over its physical pages.
-//   - Virtqueues, driver side: [SplitQueue] (spec section 2.7) with indirect descriptors and
-//     VIRTIO_F_EVENT_IDX notification suppression. Everything the driver writes into shared
+//   - Virtqueues, driver side ([Virtqueue]): [SplitQueue] (spec section 2.7) and [PackedQueue]
+//     (section 2.8, VIRTIO_F_RING_PACKED), with indirect descriptors and VIRTIO_F_EVENT_IDX
+//     notification suppression. Everything the driver writes into shared
 //     memory is shadowed privately and never read back; everything the device writes is
 //     validated once, copied into locals, and a device that breaks the rules moves the queue
 //     to a failed state ([ErrDeviceBroken]) instead of making the driver panic or touch memory
@@ -18,8 +19,11 @@
 //     map (section 4.2) and [NewPCI] the virtio-pci modern capabilities (section 4.1), both
 //     over the small [Registers] interface, so a runtime plugs in its MMIO or PCI access by
 //     implementing three methods per width. [Negotiate] runs the initialisation sequence of
-//     section 3.1.1.
-//   - Devices: [NewNet] is a virtio-net driver (section 5.1) that implements netstack.Link.
+//     section 3.1.1. [DialVhostUser] (Linux) is the same driver as a vhost-user frontend: rings
+//     and buffers in a memfd shared with the backend, kicks and interrupts over eventfds.
+//   - Devices: [NewNet] is a virtio-net driver (section 5.1) that implements netstack.Link,
+//     with checksum offload, TSO/GRO, merged receive buffers, link status, the MTU and, where
+//     offered, the control queue and multiqueue negotiation (one queue pair is used).
 //
 // # Plugging in a runtime
 //
