@@ -588,6 +588,9 @@ func (n *Net) rxOffload(hdr []byte, frameLen int) (netstack.Offload, bool) {
 func (n *Net) Release(frames []netstack.Frame) {
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
+	if n.closed.Load() {
+		return // the device is reset and its memory may be gone
+	}
 	for i := range frames {
 		b := frames[i].Cookie
 		if b >= uint64(len(n.rxLent)) || !n.rxLent[b] {
@@ -746,8 +749,12 @@ func (n *Net) Close() error {
 		if started {
 			<-n.exited
 		}
+		// With both queue locks held no Transmit or Release is touching the rings, and none
+		// will after this: they check closed under the same locks.
 		n.txMu.Lock()
+		n.rxMu.Lock()
 		n.t.SetStatus(0)
+		n.rxMu.Unlock()
 		n.txMu.Unlock()
 	})
 	return nil

@@ -327,8 +327,16 @@ func FuzzUsedRing(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 10, 0})
 	f.Add([]byte{0, 9, 0, 0, 0, 10, 0, 1, 0xff, 0xff})
 	f.Add([]byte{0, 1, 0, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x80, 0, 0, 0, 0, 0, 10, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		q, dq, mem := queuePair(t, 8, virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 3})
+		if len(ops) == 0 {
+			return
+		}
+		kind := uint64(0) // the first byte's top bit picks the packed ring
+		if ops[0]&0x80 != 0 {
+			kind = virtio.FeatureRingPacked
+		}
+		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 3})
 		buf, _ := mem.Alloc(256, 8)
 		writable := map[uint64]uint32{}
 		outstanding := map[uint64]bool{}
