@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -93,6 +94,9 @@ func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
 	return &VhostUser{Net: n, t: t}, nil
 }
 
+// Reconnects returns how many times the frontend reconnected to a restarted backend.
+func (v *VhostUser) Reconnects() int64 { return v.t.reconnects.Load() }
+
 // Close stops the driver, stops the backend's rings, closes the connection and unmaps the
 // shared memory. It is idempotent.
 func (v *VhostUser) Close() error {
@@ -118,15 +122,28 @@ type vhostUserTransport struct {
 	wg       sync.WaitGroup
 	once     sync.Once
 	msgMu    sync.Mutex
+
+	path       string
+	linkUp     atomic.Bool
+	isr        atomic.Uint32 // pending interrupt bits for AckInterrupt
+	closing    chan struct{}
+	monitoring bool
+	// Reconnects counts successful reconnections to a restarted backend.
+	reconnects atomic.Int64
 }
 
 type vhuQueue struct {
 	kick, call *os.File
 	one        [8]byte
+
+	enabled              bool
+	size                 int
+	desc, driver, device uint64
 }
 
 func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTransport, err error) {
-	t = &vhostUserTransport{timeout: c.Timeout, memfd: -1}
+	t = &vhostUserTransport{timeout: c.Timeout, memfd: -1, path: path, closing: make(chan struct{})}
+	t.linkUp.Store(true)
 	defer func() {
 		if err != nil {
 			t.close()
@@ -158,21 +175,12 @@ func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTranspo
 		mac[0] = mac[0]&^1 | 2
 	}
 	copy(t.config[0:6], mac)
-	binary.LittleEndian.PutUint16(t.config[netConfigStatOff:], netStatusLinkUp)
 	binary.LittleEndian.PutUint16(t.config[netConfigPairsOff:], 1)
 	binary.LittleEndian.PutUint16(t.config[netConfigMTUOff:], uint16(c.MTU))
 
-	if err = t.send(vhuSetOwner, nil); err != nil {
+	if t.backend, err = t.hello(); err != nil {
 		return nil, err
 	}
-	reply, err := t.request(vhuGetFeatures, nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(reply) < 8 {
-		return nil, fmt.Errorf("%w: vhost-user GET_FEATURES reply of %d bytes", ErrDeviceBroken, len(reply))
-	}
-	t.backend = binary.LittleEndian.Uint64(reply)
 	for range 2 {
 		q := &vhuQueue{}
 		binary.LittleEndian.PutUint64(q.one[:], 1)
@@ -186,6 +194,21 @@ func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTranspo
 		t.queues = append(t.queues, q)
 	}
 	return t, nil
+}
+
+// hello takes ownership of the backend (SET_OWNER) and returns its features.
+func (t *vhostUserTransport) hello() (uint64, error) {
+	if err := t.send(vhuSetOwner, nil); err != nil {
+		return 0, err
+	}
+	reply, err := t.request(vhuGetFeatures, nil)
+	if err != nil {
+		return 0, err
+	}
+	if len(reply) < 8 {
+		return 0, fmt.Errorf("%w: vhost-user GET_FEATURES reply of %d bytes", ErrDeviceBroken, len(reply))
+	}
+	return binary.LittleEndian.Uint64(reply), nil
 }
 
 // send writes one message with optional file descriptors.
@@ -282,7 +305,7 @@ func (t *vhostUserTransport) Status() Status { return t.status }
 func (t *vhostUserTransport) SetStatus(s Status) {
 	old := t.status
 	if s == 0 {
-		if old&StatusDriverOK != 0 {
+		if old&StatusDriverOK != 0 && t.linkUp.Load() {
 			for i := range t.queues {
 				var st [8]byte
 				binary.LittleEndian.PutUint32(st[:], uint32(i))
@@ -293,13 +316,22 @@ func (t *vhostUserTransport) SetStatus(s Status) {
 		return
 	}
 	if s&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
-		var f [8]byte
-		binary.LittleEndian.PutUint64(f[:], t.driver&t.backend&^vhuProtocolFeatures)
-		if t.send(vhuSetFeatures, f[:]) != nil || t.sendMemTable() != nil {
+		if t.sendFeatures() != nil || t.sendMemTable() != nil {
 			s &^= StatusFeaturesOK
 		}
 	}
+	if s&StatusDriverOK != 0 && !t.monitoring {
+		t.monitoring = true
+		t.wg.Add(1)
+		go t.monitor()
+	}
 	t.status = s
+}
+
+func (t *vhostUserTransport) sendFeatures() error {
+	var f [8]byte
+	binary.LittleEndian.PutUint64(f[:], t.driver&t.backend&^vhuProtocolFeatures)
+	return t.send(vhuSetFeatures, f[:])
 }
 
 func (t *vhostUserTransport) sendMemTable() error {
@@ -325,11 +357,16 @@ func (t *vhostUserTransport) SetDriverFeatures(f uint64) { t.driver = f }
 // ConfigGeneration implements [Transport].
 func (t *vhostUserTransport) ConfigGeneration() uint32 { return 0 }
 
-// ReadConfig implements [Transport] from the frontend's own configuration.
+// ReadConfig implements [Transport] from the frontend's own configuration; the link is up
+// while the backend is connected.
 func (t *vhostUserTransport) ReadConfig(off uint32, p []byte) {
+	cfg := t.config
+	if t.linkUp.Load() {
+		binary.LittleEndian.PutUint16(cfg[netConfigStatOff:], netStatusLinkUp)
+	}
 	clear(p)
-	if int(off) < len(t.config) {
-		copy(p, t.config[off:])
+	if int(off) < len(cfg) {
+		copy(p, cfg[off:])
 	}
 }
 
@@ -351,16 +388,26 @@ func (t *vhostUserTransport) EnableQueue(i, size int, desc, driver, device uint6
 		return fmt.Errorf("virtio: vhost-user queue %d", i)
 	}
 	q := t.queues[i]
-	var st [8]byte
-	binary.LittleEndian.PutUint32(st[0:], uint32(i))
-	binary.LittleEndian.PutUint32(st[4:], uint32(size))
-	if err := t.send(vhuSetVringNum, st[:]); err != nil {
-		return err
-	}
+	q.enabled, q.size, q.desc, q.driver, q.device = true, size, desc, driver, device
 	base := uint32(0)
 	if t.driver&FeatureRingPacked != 0 {
 		base = 0x80008000 // both wrap counters 1
 	}
+	t.wg.Add(1)
+	go t.callLoop(q.call)
+	return t.startRing(i, base)
+}
+
+// startRing sends a queue's ring configuration and its eventfds; the kick fd starts it.
+func (t *vhostUserTransport) startRing(i int, base uint32) error {
+	q := t.queues[i]
+	var st [8]byte
+	binary.LittleEndian.PutUint32(st[0:], uint32(i))
+	binary.LittleEndian.PutUint32(st[4:], uint32(q.size))
+	if err := t.send(vhuSetVringNum, st[:]); err != nil {
+		return err
+	}
+	desc, driver, device := q.desc, q.driver, q.device
 	binary.LittleEndian.PutUint32(st[4:], base)
 	if err := t.send(vhuSetVringBase, st[:]); err != nil {
 		return err
@@ -378,8 +425,6 @@ func (t *vhostUserTransport) EnableQueue(i, size int, desc, driver, device uint6
 	if err := t.send(vhuSetVringCall, idx[:], int(q.call.Fd())); err != nil {
 		return err
 	}
-	t.wg.Add(1)
-	go t.callLoop(q.call)
 	return t.send(vhuSetVringKick, idx[:], int(q.kick.Fd()))
 }
 
@@ -391,14 +436,125 @@ func (t *vhostUserTransport) Notify(i int, _ uint32) {
 	}
 }
 
-// AckInterrupt implements [Transport]: call eventfds only signal used buffers.
-func (t *vhostUserTransport) AckInterrupt() uint32 { return 1 }
+// AckInterrupt implements [Transport]: call eventfds signal used buffers; a lost or restored
+// backend connection is a configuration change (link status).
+func (t *vhostUserTransport) AckInterrupt() uint32 { return t.isr.Swap(0) | 1 }
+
+// raiseConfig signals a configuration change to the driver.
+func (t *vhostUserTransport) raiseConfig() {
+	t.isr.Or(2)
+	t.handleMu.RLock()
+	h := t.handler
+	t.handleMu.RUnlock()
+	if h != nil {
+		h()
+	}
+}
+
+// monitorPoll is how often the connection is checked for a hang-up.
+const monitorPoll = 200 * time.Millisecond
+
+// monitor watches the connection for the backend going away (without reading from it, so
+// that replies are left to request), takes the link down, and reconnects to the same socket
+// when the backend comes back: the rings resume where the backend left them.
+func (t *vhostUserTransport) monitor() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.closing:
+			return
+		default:
+		}
+		t.msgMu.Lock()
+		c := t.conn
+		t.msgMu.Unlock()
+		if !hungUp(c) {
+			continue
+		}
+		t.linkUp.Store(false)
+		t.raiseConfig()
+		for !t.reconnect() {
+			select {
+			case <-t.closing:
+				return
+			case <-time.After(monitorPoll):
+			}
+		}
+		t.reconnects.Add(1)
+		t.linkUp.Store(true)
+		t.raiseConfig()
+	}
+}
+
+// hungUp waits up to monitorPoll for c to report a hang-up.
+func hungUp(c *net.UnixConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	hup := false
+	cerr := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, int(monitorPoll/time.Millisecond)); err == nil && n > 0 {
+			hup = fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+		}
+	})
+	return hup || cerr != nil
+}
+
+// reconnect dials the socket again and replays the device setup. Split rings resume at the
+// used index in shared memory: everything after it is still available to the new backend.
+// Packed rings are not resumed (their state cannot be recovered from memory alone).
+func (t *vhostUserTransport) reconnect() bool {
+	if t.driver&FeatureRingPacked != 0 {
+		return false
+	}
+	d := net.Dialer{Timeout: t.timeout}
+	nc, err := d.Dial("unix", t.path)
+	if err != nil {
+		return false
+	}
+	t.msgMu.Lock()
+	old := t.conn
+	t.conn = nc.(*net.UnixConn)
+	t.msgMu.Unlock()
+	old.Close()
+	features, err := t.hello()
+	negotiated := t.driver & t.backend &^ vhuProtocolFeatures
+	if err != nil || features&negotiated != negotiated {
+		return false
+	}
+	if t.sendFeatures() != nil || t.sendMemTable() != nil {
+		return false
+	}
+	for i, q := range t.queues {
+		if !q.enabled {
+			continue
+		}
+		used, ok := t.arena.Slice(q.device, 4)
+		if !ok {
+			return false
+		}
+		base := atomic.LoadUint32(word(used, 0)) >> 16
+		if t.startRing(i, base) != nil {
+			return false
+		}
+	}
+	// Buffers made available while the backend was away need a kick.
+	for i := range t.queues {
+		t.Notify(i, uint32(i))
+	}
+	return true
+}
 
 func (t *vhostUserTransport) close() {
 	t.once.Do(func() {
+		close(t.closing)
+		t.msgMu.Lock()
 		if t.conn != nil {
 			t.conn.Close()
 		}
+		t.msgMu.Unlock()
 		for _, q := range t.queues {
 			q.kick.Close()
 			q.call.Close()

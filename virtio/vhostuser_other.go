@@ -28,6 +28,9 @@ type VhostUser struct {
 	*Net
 }
 
+// Reconnects returns how many times the frontend reconnected to a restarted backend.
+func (v *VhostUser) Reconnects() int64 { return 0 }
+
 // DialVhostUser is not implemented on this OS: vhost-user needs memfd and eventfd.
 func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
 	return nil, fmt.Errorf("%w: vhost-user is not implemented on %s", ErrUnsupported, runtime.GOOS)
