@@ -21,6 +21,12 @@ func TestLayout(t *testing.T) {
 	require.Equal(t, 2, virtio.DescFWrite)
 	require.Equal(t, 4, virtio.DescFIndirect)
 
+	// Packed ring (section 2.8): pvirtq_desc flags and struct pvirtq_event_suppress.
+	require.Equal(t, 0x80, virtio.PackedDescFAvail)
+	require.Equal(t, 0x8000, virtio.PackedDescFUsed)
+	require.Equal(t, []int{0, 1, 2}, []int{virtio.PackedEventEnable, virtio.PackedEventDisable, virtio.PackedEventDesc})
+	require.Equal(t, 4, virtio.PackedEventSize)
+
 	require.Equal(t, uint64(1)<<28, uint64(virtio.FeatureIndirectDesc))
 	require.Equal(t, uint64(1)<<29, uint64(virtio.FeatureEventIdx))
 	require.Equal(t, uint64(1)<<32, uint64(virtio.FeatureVersion1))
@@ -86,4 +92,24 @@ func TestDescriptorBytes(t *testing.T) {
 	require.Equal(t, uint16(0), binary.LittleEndian.Uint16(avail[0:]), "avail.flags")
 	require.Equal(t, uint16(1), binary.LittleEndian.Uint16(avail[2:]), "avail.idx")
 	require.Equal(t, head, binary.LittleEndian.Uint16(avail[4:]), "avail.ring[0]")
+}
+
+// TestPackedDescriptorBytes checks what a packed queue writes: addr at 0, len at 8, buffer id
+// at 12, flags at 14 with AVAIL set and USED clear in the first lap.
+func TestPackedDescriptorBytes(t *testing.T) {
+	mem := virtio.NewArena(1<<16, 0x10000)
+	q, err := virtio.NewPackedQueue(mem, 8, nil)
+	require.NoError(t, err)
+	id, err := q.Add([]virtio.Buffer{{Addr: 0x1122334455667788, Len: 100}, {Addr: 0x3000, Len: 64, Write: true}}, 1)
+	require.NoError(t, err)
+	descAddr, _, _ := q.Addrs()
+	desc, ok := mem.Slice(descAddr, 16*8)
+	require.True(t, ok)
+	require.Equal(t, uint64(0x1122334455667788), binary.LittleEndian.Uint64(desc[0:]))
+	require.Equal(t, uint32(100), binary.LittleEndian.Uint32(desc[8:]))
+	require.Equal(t, id, binary.LittleEndian.Uint16(desc[12:]))
+	require.Equal(t, uint16(virtio.DescFNext|virtio.PackedDescFAvail), binary.LittleEndian.Uint16(desc[14:]))
+	require.Equal(t, uint64(0x3000), binary.LittleEndian.Uint64(desc[16:]))
+	require.Equal(t, id, binary.LittleEndian.Uint16(desc[28:]), "buffer id in the last descriptor")
+	require.Equal(t, uint16(virtio.DescFWrite|virtio.PackedDescFAvail), binary.LittleEndian.Uint16(desc[30:]))
 }
