@@ -8,16 +8,20 @@ func (d *Device) MMIO() virtio.Registers { return mmioRegs{d} }
 type mmioRegs struct{ d *Device }
 
 // Read8 implements virtio.Registers.
-func (r mmioRegs) Read8(off uint32) uint8   { return uint8(r.read(off, 1)) }
+func (r mmioRegs) Read8(off uint32) uint8 { return uint8(r.read(off, 1)) }
+
 // Read16 implements virtio.Registers.
 func (r mmioRegs) Read16(off uint32) uint16 { return uint16(r.read(off, 2)) }
+
 // Read32 implements virtio.Registers.
 func (r mmioRegs) Read32(off uint32) uint32 { return r.read(off, 4) }
 
 // Write8 implements virtio.Registers.
-func (r mmioRegs) Write8(off uint32, v uint8)   { r.write(off, uint32(v)) }
+func (r mmioRegs) Write8(off uint32, v uint8) { r.write(off, uint32(v)) }
+
 // Write16 implements virtio.Registers.
 func (r mmioRegs) Write16(off uint32, v uint16) { r.write(off, uint32(v)) }
+
 // Write32 implements virtio.Registers.
 func (r mmioRegs) Write32(off uint32, v uint32) { r.write(off, v) }
 

@@ -94,31 +94,40 @@ func (r pciCfgRegs) read(off uint32, n int) uint32 {
 }
 
 // Read8 implements virtio.Registers.
-func (r pciCfgRegs) Read8(off uint32) uint8   { return uint8(r.read(off, 1)) }
+func (r pciCfgRegs) Read8(off uint32) uint8 { return uint8(r.read(off, 1)) }
+
 // Read16 implements virtio.Registers.
 func (r pciCfgRegs) Read16(off uint32) uint16 { return uint16(r.read(off, 2)) }
+
 // Read32 implements virtio.Registers.
 func (r pciCfgRegs) Read32(off uint32) uint32 { return r.read(off, 4) }
+
 // Write8 implements virtio.Registers.
-func (r pciCfgRegs) Write8(uint32, uint8)     {}
+func (r pciCfgRegs) Write8(uint32, uint8) {}
+
 // Write16 implements virtio.Registers.
-func (r pciCfgRegs) Write16(uint32, uint16)   {}
+func (r pciCfgRegs) Write16(uint32, uint16) {}
+
 // Write32 implements virtio.Registers.
-func (r pciCfgRegs) Write32(uint32, uint32)   {}
+func (r pciCfgRegs) Write32(uint32, uint32) {}
 
 type barRegs struct{ d *Device }
 
 // Read8 implements virtio.Registers.
-func (r barRegs) Read8(off uint32) uint8   { return uint8(r.read(off, 1)) }
+func (r barRegs) Read8(off uint32) uint8 { return uint8(r.read(off, 1)) }
+
 // Read16 implements virtio.Registers.
 func (r barRegs) Read16(off uint32) uint16 { return uint16(r.read(off, 2)) }
+
 // Read32 implements virtio.Registers.
 func (r barRegs) Read32(off uint32) uint32 { return r.read(off, 4) }
 
 // Write8 implements virtio.Registers.
-func (r barRegs) Write8(off uint32, v uint8)   { r.write(off, 1, uint32(v)) }
+func (r barRegs) Write8(off uint32, v uint8) { r.write(off, 1, uint32(v)) }
+
 // Write16 implements virtio.Registers.
 func (r barRegs) Write16(off uint32, v uint16) { r.write(off, 2, uint32(v)) }
+
 // Write32 implements virtio.Registers.
 func (r barRegs) Write32(off uint32, v uint32) { r.write(off, 4, v) }
 
