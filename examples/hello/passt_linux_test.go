@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/unikit/unikit/internal/apptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ import (
 // namespace made for the test, whose only route leads to a veth pair inside it, so passt has
 // an interface to mirror and no way out.
 func TestHelloThroughPasst(t *testing.T) {
-	bin := build(t)
+	bin := apptest.Build(t)
 	peers.Root(t)
 	passt := peers.Program(t, "passt", "passt")
 	curl := peers.Program(t, "curl", "curl")
@@ -50,11 +51,12 @@ func TestHelloThroughPasst(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "UNIX domain socket bound") },
 		10*time.Second, 10*time.Millisecond, "passt did not bind its socket")
 
-	url, cmd := startCmd(t, ns.Command(context.Background(), bin, "-net", "socket:"+sock))
+	cmd := ns.Command(context.Background(), bin, "-net", "socket:"+sock)
+	url := apptest.Start(t, cmd)
 	// The stack serves on the address passt leased to it: passt mirrors uk0's address.
 	require.Equal(t, "http://10.214.0.2:80", url)
 	page := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://127.0.0.1:"+strconv.Itoa(hostPort)+"/")
 	require.Contains(t, page, "hello from unikit")
 	require.Contains(t, page, "(-net socket:"+sock+")")
-	interrupt(t, cmd)
+	apptest.Interrupt(t, cmd)
 }
