@@ -164,24 +164,35 @@ func readRegular(fsys fs.FS, path string) ([]byte, fs.FileInfo, error) {
 	if !info.Mode().IsRegular() {
 		return nil, nil, nil
 	}
-	// Read into a buffer of the size the file claims; if it grew meanwhile, keep reading.
+	// Read into a buffer of exactly the size the file claims, then look for more with a probe
+	// byte: growing the buffer to find EOF would double the memory every entry keeps (the
+	// content stays referenced for the life of the snapshot). If the file grew meanwhile,
+	// keep reading.
 	size := info.Size()
 	if size < 0 || int64(int(size)) != size {
 		size = 0
 	}
-	data := make([]byte, 0, int(size))
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
-		}
-		n, err := f.Read(data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if err == io.EOF {
+	data := make([]byte, int(size))
+	n, err := io.ReadFull(f, data)
+	data = data[:n]
+	switch err {
+	case nil:
+		var probe [1]byte
+		m, perr := f.Read(probe[:])
+		if m == 0 && perr == io.EOF {
 			break
 		}
-		if err != nil {
-			return nil, nil, err
+		if perr != nil && perr != io.EOF {
+			return nil, nil, perr
 		}
+		rest, rerr := io.ReadAll(f)
+		if rerr != nil {
+			return nil, nil, rerr
+		}
+		data = append(append(data, probe[:m]...), rest...)
+	case io.EOF, io.ErrUnexpectedEOF: // the file shrank meanwhile
+	default:
+		return nil, nil, err
 	}
 	data = data[:len(data):len(data)]
 	return data, info, nil
