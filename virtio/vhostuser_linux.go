@@ -144,9 +144,11 @@ type vhuQueue struct {
 func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTransport, err error) {
 	t = &vhostUserTransport{timeout: c.Timeout, memfd: -1, path: path, closing: make(chan struct{})}
 	t.linkUp.Store(true)
+	// The error returns below set the named result t to nil; close the transport built here.
+	built := t
 	defer func() {
 		if err != nil {
-			t.close()
+			built.close()
 		}
 	}()
 	d := net.Dialer{Timeout: c.Timeout}
