@@ -15,7 +15,7 @@ import (
 //
 //	go test ./netstack/netflag -run '^$' -bench UserBulk -benchtime 256x
 func BenchmarkUserBulk(b *testing.B) {
-	for _, mode := range []string{"user", "user,nic=xen"} {
+	for _, mode := range []string{"user", "user,nic=virtio", "user,nic=xen"} {
 		b.Run(mode, func(b *testing.B) {
 			f, err := parse(b, "-net", mode, "-listen", "127.0.0.1:0")
 			require.NoError(b, err)

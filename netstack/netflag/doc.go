@@ -16,10 +16,13 @@
 //	-gw ADDR               default gateway with -ip
 //	-pcap FILE             write every frame of the stack's link to FILE (pcap format)
 //
-// user,nic=xen puts the Xen netfront driver, against a simulated hypervisor and netback
-// (xenfront/xentest), between the stack and the user-mode network, so the stack talks to it
-// through grant tables, event channels and shared rings exactly as on Xen. vhost-user:PATH
-// and user,nic=virtio are rejected with [ErrNotSupported] until they are wired in.
+// user,nic=virtio and user,nic=xen put a NIC driver between the stack and the user-mode
+// network, against its in-process device model: the virtio-net driver over virtqueues
+// (virtio/virtiotest), or the Xen netfront driver over grant tables, event channels and
+// shared rings with a simulated netback (xenfront/xentest). The stack then talks to the
+// driver exactly as on KVM or Xen. vhost-user:PATH runs the virtio driver as a vhost-user
+// frontend against a backend listening at PATH (DPDK's net_vhost, for example); such a
+// backend has no DHCP server, so give -ip.
 //
 // Typical use:
 //

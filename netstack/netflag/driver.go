@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/virtio/virtiotest"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
@@ -13,6 +14,9 @@ import (
 // link owns backend.
 func driverLink(driver string, backend netstack.Link) (netstack.Link, error) {
 	switch driver {
+	case "virtio":
+		// The virtio-net driver over split virtqueues against the in-process device model.
+		return virtiotest.NewLoopbackDevice(backend)
 	case "xen":
 		// netfront over a simulated hypervisor and netback: grant tables, event channels,
 		// xenstore handshake and shared rings.

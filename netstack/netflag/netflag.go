@@ -17,6 +17,7 @@ import (
 	"github.com/unikit/unikit/netstack/link/socket"
 	"github.com/unikit/unikit/netstack/link/tap"
 	"github.com/unikit/unikit/netstack/usernet"
+	"github.com/unikit/unikit/virtio"
 )
 
 // DefaultListen is the default of -listen.
@@ -26,9 +27,6 @@ const DefaultListen = "127.0.0.1:8080"
 var (
 	// ErrBadFlag is returned for a flag value that cannot be used.
 	ErrBadFlag = errors.New("netflag: invalid flag value")
-	// ErrNotSupported is returned for a -net value reserved for a driver that does not exist
-	// yet (vhost-user, user,nic=virtio, user,nic=xen).
-	ErrNotSupported = errors.New("netflag: not yet supported")
 )
 
 // Kind is the kind of network a -net value selects.
@@ -41,6 +39,7 @@ const (
 	Socket                   // QEMU stream protocol, connecting to a UNIX socket
 	SocketListen             // QEMU stream protocol, listening on a UNIX socket
 	Kernel                   // host sockets, no userspace stack
+	VhostUser                // the virtio driver as a vhost-user frontend
 )
 
 // String returns the -net keyword of k.
@@ -56,6 +55,8 @@ func (k Kind) String() string {
 		return "socket-listen"
 	case Kernel:
 		return "kernel"
+	case VhostUser:
+		return "vhost-user"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -77,7 +78,7 @@ type Flags struct {
 func Register(fs *flag.FlagSet) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Net, "net", "user",
-		"network: user, user,nic=xen, tap:NAME, socket:PATH, socket-listen:PATH or kernel")
+		"network: user, user,nic=virtio, user,nic=xen, tap:NAME, socket:PATH, socket-listen:PATH, vhost-user:PATH or kernel")
 	fs.StringVar(&f.Listen, "listen", DefaultListen,
 		"host address forwarded to the service port (-net user) or listened on (-net kernel)")
 	fs.StringVar(&f.IP, "ip", "", "static address of the stack as CIDR, e.g. 10.0.2.15/24 (default: DHCP)")
@@ -116,15 +117,13 @@ func (f *Flags) Parse() (Spec, error) {
 	case strings.HasPrefix(v, "user,"):
 		opt := strings.TrimPrefix(v, "user,")
 		switch opt {
-		case "nic=xen":
-			s.Kind, s.Driver = User, "xen"
-		case "nic=virtio":
-			return s, fmt.Errorf("%w: -net %s (the virtio driver is not wired in yet)", ErrNotSupported, v)
+		case "nic=xen", "nic=virtio":
+			s.Kind, s.Driver = User, strings.TrimPrefix(opt, "nic=")
 		default:
 			return s, fmt.Errorf("%w: -net %q: unknown user option %q (nic=xen or nic=virtio)", ErrBadFlag, v, opt)
 		}
 	case strings.HasPrefix(v, "vhost-user:"):
-		return s, fmt.Errorf("%w: -net %s (the vhost-user frontend is not part of unikit yet)", ErrNotSupported, v)
+		s.Kind, s.Path = VhostUser, strings.TrimPrefix(v, "vhost-user:")
 	case strings.HasPrefix(v, "tap:"):
 		s.Kind, s.Path = TAP, strings.TrimPrefix(v, "tap:")
 		if s.Path == "" || len(s.Path) > 15 || strings.ContainsAny(s.Path, "/ \t\n") {
@@ -294,6 +293,12 @@ func (n *Network) open(ctx context.Context, log *slog.Logger) error {
 			return fmt.Errorf("netflag: -net socket-listen:%s: %w", spec.Path, err)
 		}
 		link = l
+	case VhostUser:
+		l, err := virtio.DialVhostUser(spec.Path, nil)
+		if err != nil {
+			return fmt.Errorf("netflag: -net vhost-user:%s: %w", spec.Path, err)
+		}
+		link = l
 	}
 
 	if spec.Pcap != "" {
@@ -352,7 +357,7 @@ func (n *Network) Addr() netip.AddrPort { return n.addr }
 // Mode returns the -net value the network was opened with.
 func (n *Network) Mode() string {
 	switch n.spec.Kind {
-	case TAP, Socket, SocketListen:
+	case TAP, Socket, SocketListen, VhostUser:
 		return n.spec.Kind.String() + ":" + n.spec.Path
 	case User:
 		if n.spec.Driver != "" {

@@ -51,9 +51,9 @@ func TestParse(t *testing.T) {
 			netflag.Spec{Kind: netflag.Socket, Path: "/s", Prefix: netip.MustParsePrefix("fd00::2/64"),
 				Gateway: netip.MustParseAddr("fd00::1")}, nil},
 
-		{[]string{"-net", "user,nic=virtio"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "user,nic=virtio"}, netflag.Spec{Kind: netflag.User, Listen: netflag.DefaultListen, Driver: "virtio"}, nil},
 		{[]string{"-net", "user,nic=xen"}, netflag.Spec{Kind: netflag.User, Listen: netflag.DefaultListen, Driver: "xen"}, nil},
-		{[]string{"-net", "vhost-user:/tmp/vhost.sock"}, netflag.Spec{}, netflag.ErrNotSupported},
+		{[]string{"-net", "vhost-user:/tmp/vhost.sock", "-ip", "10.1.0.2/24"}, netflag.Spec{Kind: netflag.VhostUser, Path: "/tmp/vhost.sock", Prefix: netip.MustParsePrefix("10.1.0.2/24")}, nil},
 		{[]string{"-net", "user,nic=e1000"}, netflag.Spec{}, netflag.ErrBadFlag},
 		{[]string{"-net", "slirp"}, netflag.Spec{}, netflag.ErrBadFlag},
 		{[]string{"-net", ""}, netflag.Spec{}, netflag.ErrBadFlag},
@@ -87,11 +87,14 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestNotSupportedMessage(t *testing.T) {
-	f, err := parse(t, "-net", "vhost-user:/x")
+func TestVhostUserWithoutBackend(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("vhost-user is Linux only")
+	}
+	f, err := parse(t, "-net", "vhost-user:"+t.TempDir()+"/none.sock", "-ip", "10.1.0.2/24")
 	require.NoError(t, err)
 	_, err = f.Open(context.Background(), 80)
-	require.ErrorContains(t, err, "not yet supported")
+	require.ErrorContains(t, err, "vhost-user:")
 }
 
 // serve serves a page on n's listener until the test ends.
@@ -142,6 +145,7 @@ func TestOpenServesFromLoopback(t *testing.T) {
 		{"user-static", []string{"-listen", "127.0.0.1:0", "-ip", "10.0.2.20/24"}, "10.0.2.20/24", "user"},
 		{"user-other-subnet", []string{"-listen", "127.0.0.1:0", "-ip", "192.168.77.5/24", "-gw", "192.168.77.1"}, "192.168.77.5/24", "user"},
 		{"user-xen-dhcp", []string{"-net", "user,nic=xen", "-listen", "127.0.0.1:0"}, "10.0.2.15/24", "user,nic=xen"},
+		{"user-virtio-dhcp", []string{"-net", "user,nic=virtio", "-listen", "127.0.0.1:0"}, "10.0.2.15/24", "user,nic=virtio"},
 		{"kernel", []string{"-net", "kernel", "-listen", "127.0.0.1:0"}, "", "kernel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
