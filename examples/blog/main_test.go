@@ -96,11 +96,17 @@ func TestBlogUserNetwork(t *testing.T) {
 	apptest.Interrupt(t, cmd)
 }
 
-func TestBlogThroughXenNetfront(t *testing.T) {
+// TestBlogThroughDrivers serves the blog with the virtio and Xen drivers, against their
+// device models, between the stack and the user-mode network.
+func TestBlogThroughDrivers(t *testing.T) {
 	bin := apptest.Build(t)
-	cmd := exec.Command(bin, "-net", "user,nic=xen", "-listen", "127.0.0.1:0")
-	checkBlog(t, client, apptest.Start(t, cmd))
-	apptest.Interrupt(t, cmd)
+	for _, nic := range []string{"virtio", "xen"} {
+		t.Run(nic, func(t *testing.T) {
+			cmd := exec.Command(bin, "-net", "user,nic="+nic, "-listen", "127.0.0.1:0")
+			checkBlog(t, client, apptest.Start(t, cmd))
+			apptest.Interrupt(t, cmd)
+		})
+	}
 }
 
 func TestBlogKernel(t *testing.T) {
