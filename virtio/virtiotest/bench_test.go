@@ -91,4 +91,3 @@ func plainPair(tb testing.TB, cfg *pipe.Config) (s1, s2 *netstack.Stack) {
 	}
 	return s1, s2
 }
-
