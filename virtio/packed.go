@@ -246,7 +246,7 @@ func (q *PackedQueue) Get() (u Used, ok bool, err error) {
 		return Used{}, false, nil
 	}
 	id := uint16(w)
-	n := binary.LittleEndian.Uint32(q.desc.Buf[int(q.nextUsed)*DescSize+8:])
+	n := atomic.LoadUint32(word(q.desc.Buf, int(q.nextUsed)*DescSize+8)) // the device may be writing it
 	if id >= q.size {
 		return Used{}, false, q.fail("used id %d out of range", id)
 	}

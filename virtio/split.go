@@ -298,9 +298,12 @@ func (q *SplitQueue) Get() (u Used, ok bool, err error) {
 	if int(pending) > q.inflight {
 		return Used{}, false, q.fail("used index moved from %d to %d with %d chains outstanding", q.lastUsed, usedIdx, q.inflight)
 	}
-	e := q.used.Buf[4+UsedElemSize*int(q.lastUsed&q.mask):]
-	id := binary.LittleEndian.Uint32(e[0:]) // each field read exactly once
-	n := binary.LittleEndian.Uint32(e[4:])
+	// Each field is read exactly once, and atomically: the device may be writing the element
+	// at this moment (a misbehaving one can publish an index before its entries), and what
+	// is read is validated below, never re-read.
+	e := 4 + UsedElemSize*int(q.lastUsed&q.mask)
+	id := atomic.LoadUint32(word(q.used.Buf, e))
+	n := atomic.LoadUint32(word(q.used.Buf, e+4))
 	if id >= uint32(q.size) {
 		return Used{}, false, q.fail("used id %d out of range", id)
 	}
