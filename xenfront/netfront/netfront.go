@@ -423,7 +423,9 @@ func (l *Link) Close() error {
 // the back end is not connected or after the link failed, and netstack.ErrClosed after Close.
 func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	c := l.conn.Load()
-	if c == nil {
+	// A failed link is marked down before its connection is torn down: it must not take
+	// frames in between.
+	if c == nil || !l.up.Load() {
 		if l.ctx.Err() != nil {
 			return 0, netstack.ErrClosed
 		}
