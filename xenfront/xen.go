@@ -195,4 +195,5 @@ var (
 // "ENOENT", "EACCES", "EAGAIN" or "EINVAL".
 type StoreError string
 
+// Error implements error.
 func (e StoreError) Error() string { return "xenstore: " + string(e) }
