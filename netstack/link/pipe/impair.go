@@ -44,29 +44,11 @@ func (q *queue) decide(n int) decision {
 // metadata is kept: the receiver takes a corrupted super-frame as one large segment.
 func corrupt(b []byte, o netstack.Offload, at int, x byte) netstack.Offload {
 	if o.Flags&netstack.FlagNeedsCsum != 0 {
-		finalizeChecksum(b, o)
+		netstack.CompleteChecksum(b, o)
 	}
 	o.Flags = 0
 	b[at] ^= x
 	return o
-}
-
-// finalizeChecksum completes the partial checksum of a frame with FlagNeedsCsum, as a NIC or
-// Linux's skb_checksum_help does: the Internet checksum of b[CsumStart:], whose checksum field
-// holds the pseudo-header sum, is stored at CsumStart+CsumOffset. Metadata pointing outside b
-// leaves b unchanged and reports false.
-func finalizeChecksum(b []byte, o netstack.Offload) bool {
-	start := int(o.CsumStart)
-	at := start + int(o.CsumOffset)
-	if at+2 > len(b) || start > len(b) {
-		return false
-	}
-	sum := ^onesSum(b[start:])
-	if sum == 0 {
-		sum = 0xffff // UDP's "no checksum" value must not appear; for TCP both mean zero
-	}
-	binary.BigEndian.PutUint16(b[at:], sum)
-	return true
 }
 
 // onesSum returns the 16-bit one's-complement sum of b (RFC 1071), an odd last byte padded

@@ -245,7 +245,7 @@ func (q *queue) pushWire(from *Link, segs [][]byte, n int, off netstack.Offload)
 func (q *queue) rxOffload(b []byte, o netstack.Offload) netstack.Offload {
 	if !q.rxCsum && o.Flags != 0 {
 		if o.Flags&netstack.FlagNeedsCsum != 0 {
-			finalizeChecksum(b, o)
+			netstack.CompleteChecksum(b, o)
 		}
 		o.Flags = 0
 	}

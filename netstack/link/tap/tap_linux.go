@@ -367,7 +367,7 @@ func (l *Link) accept(i uint32, b []byte) bool {
 	if o.Flags&netstack.FlagNeedsCsum != 0 {
 		l.rxNeedsCsum.Add(1)
 		if l.complete {
-			completeChecksum(frame, int(o.CsumStart), int(o.CsumOffset))
+			netstack.CompleteChecksum(frame, o)
 			o.Flags, o.CsumStart, o.CsumOffset = netstack.FlagDataValid, 0, 0
 		}
 	}
