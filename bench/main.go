@@ -1,0 +1,281 @@
+// Command bench runs unikit's benchmarks side by side with their anchors (Linux over veth,
+// nginx, -net user, DPDK) on this machine, pinned to cores and repeated, and writes the
+// medians, spreads and ratios to bench/results/results.md and a chart of the ratios against
+// their targets to bench/results/results.svg:
+//
+//	go run ./bench          # full mode, about 10 minutes
+//	go run ./bench -quick   # under two minutes
+//
+// It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
+// checks for the programs they need and for root, and skips the rows that cannot run.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/unikit/unikit/bench/internal/gobench"
+)
+
+// tools are the programs rows may need, with the Debian package that installs each.
+var tools = []struct{ name, pkg, use string }{
+	{"taskset", "util-linux", "pinning to cores"},
+	{"wrk", "wrk", "HTTP client for httpserve and HTTP4K"},
+	{"nginx", "nginx-light", "anchor for httpserve"},
+	{"iperf3", "iperf3", "veth anchor, iperf3 variant"},
+	{"dpdk-testpmd", "dpdk", "vhost-user backend and DPDK virtio-user anchor"},
+}
+
+// outcome is what one run produced.
+type outcome struct {
+	run      run
+	cmd      string
+	skipped  string // why the run did not run, if it did not
+	err      string
+	results  []gobench.Result
+	skips    []gobench.Skip
+	duration time.Duration
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "fewer rows, counts and shorter benchtimes (under two minutes)")
+	cpu := flag.String("cpu", "", "CPU list (taskset -c) for single-process micro-benchmarks (default: the last CPU)")
+	cpus := flag.String("cpus", "", "CPU list for benchmarks that run their client and server as children (default: CPUs 0-1)")
+	only := flag.String("only", "", "comma-separated run ids to run (default: all); ids: "+runIDs())
+	out := flag.String("o", "bench/results", "directory for results.md, results.svg and raw.txt")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("bench: ")
+
+	root, err := moduleRoot()
+	if err != nil {
+		log.Fatal(err)
+	}
+	n := runtime.NumCPU()
+	if *cpu == "" {
+		*cpu = fmt.Sprint(n - 1)
+	}
+	if *cpus == "" {
+		*cpus = fmt.Sprintf("0-%d", min(n, 2)-1)
+	}
+	m := machineInfo()
+	m.command = strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " ")
+	log.Printf("%s; load average %s", m.summary(), m.loadStart)
+
+	have := map[string]bool{}
+	var missing []string
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.name); err == nil {
+			have[t.name] = true
+		} else {
+			missing = append(missing, fmt.Sprintf("%s (%s): DEBIAN_FRONTEND=noninteractive apt-get install -y %s", t.name, t.use, t.pkg))
+		}
+	}
+	for _, s := range missing {
+		log.Printf("missing %s", s)
+	}
+	isRoot := os.Geteuid() == 0
+	if !isRoot {
+		log.Printf("not root: the TAP, veth and HTTP4K rows are skipped (they create network namespaces)")
+	}
+
+	want := map[string]bool{}
+	for _, id := range strings.Split(*only, ",") {
+		if id != "" {
+			want[id] = true
+		}
+	}
+	var raw bytes.Buffer
+	outcomes := map[string]*outcome{}
+	var order []*outcome
+	began := time.Now()
+	for _, r := range runs {
+		s := r.full
+		if *quick {
+			s = r.quick
+		}
+		o := &outcome{run: r}
+		outcomes[r.id] = o
+		order = append(order, o)
+		switch {
+		case len(want) > 0 && !want[r.id]:
+			o.skipped = "not selected (-only)"
+		case s.count == 0:
+			o.skipped = "not run in -quick mode"
+		case r.root && !isRoot:
+			o.skipped = "needs root"
+		case r.pin != pinSelf && !have["taskset"]:
+			o.skipped = "needs taskset (util-linux)"
+		}
+		for _, t := range r.tools {
+			if o.skipped == "" && !have[t] {
+				o.skipped = "needs " + t + " (" + pkgOf(t) + ")"
+			}
+		}
+		if o.skipped != "" {
+			log.Printf("%-9s skipped: %s", r.id, o.skipped)
+			continue
+		}
+		args := []string{"test", "-run", "^$", "-bench", r.bench, "-benchtime", s.benchtime,
+			"-count", fmt.Sprint(s.count), "-timeout", "20m"}
+		switch r.pin {
+		case pinOne:
+			args = append(args, "-exec", "taskset -c "+*cpu)
+		case pinPair:
+			args = append(args, "-exec", "taskset -c "+*cpus)
+		}
+		args = append(args, r.pkg)
+		var env []string
+		if r.env != nil {
+			env = r.env(*quick)
+		}
+		o.cmd = strings.TrimSpace(strings.Join(env, " ") + " go " + shellJoin(args))
+		log.Printf("%-9s %s", r.id, o.cmd)
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), env...)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		t0 := time.Now()
+		err := cmd.Run()
+		o.duration = time.Since(t0).Round(100 * time.Millisecond)
+		fmt.Fprintf(&raw, "## %s (%s)\n$ %s\n%s\n", r.id, o.duration, o.cmd, buf.String())
+		o.results, o.skips, _ = gobench.Parse(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			o.err = lastLines(buf.String(), 3)
+			log.Printf("%-9s failed after %s: %v\n%s", r.id, o.duration, err, lastLines(buf.String(), 15))
+		} else {
+			log.Printf("%-9s %d results in %s", r.id, len(o.results), o.duration)
+		}
+	}
+	m.loadEnd = loadAvg()
+	m.elapsed = time.Since(began).Round(time.Second)
+
+	rows := buildRows(outcomes)
+	dir := filepath.Join(root, *out)
+	if filepath.IsAbs(*out) {
+		dir = *out
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	md := renderMarkdown(m, rows, order, missing, isRoot, *quick, *cpu, *cpus)
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "raw.txt"), raw.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := drawChart(filepath.Join(dir, "results.svg"), rows, m); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(md)
+	log.Printf("wrote %s/results.md, results.svg and raw.txt in %s", *out, m.elapsed)
+}
+
+func runIDs() string {
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.id)
+	}
+	return strings.Join(ids, ",")
+}
+
+func pkgOf(tool string) string {
+	for _, t := range tools {
+		if t.name == tool {
+			return "Debian package " + t.pkg
+		}
+	}
+	return tool
+}
+
+// moduleRoot is the directory of the main module's go.mod.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run bench inside the unikit module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " ^$|()*?[]\"'\\&;<>") {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		} else {
+			q[i] = a
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// machine describes where the figures came from.
+type machine struct {
+	nproc                            int
+	model, kernel, goVersion, memory string
+	date, command                    string
+	loadStart, loadEnd               string
+	elapsed                          time.Duration
+}
+
+func machineInfo() *machine {
+	m := &machine{nproc: runtime.NumCPU(), date: time.Now().UTC().Format("2006-01-02 15:04 MST"), loadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		m.memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+	}
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.goVersion = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+func (m *machine) summary() string {
+	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s, %s", m.nproc, m.model, m.memory, m.kernel, m.goVersion)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

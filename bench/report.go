@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/unikit/unikit/bench/internal/gobench"
+)
+
+// row is one figure measured: its values over the repetitions and its anchor's.
+type row struct {
+	fig            figure
+	vals, anchor   []float64
+	med, lo, hi    float64
+	aMed, aLo, aHi float64
+	ratio          float64 // median / anchor median; NaN without an anchor
+	rLo, rHi       float64 // worst and best ratio over the spreads
+	status         string  // "" when measured, else why not
+	met            string  // "yes", "no" or ""
+}
+
+// values collects the metric unit of the result named bench over every repetition.
+func values(o *outcome, bench, unit string, scale float64) []float64 {
+	var vs []float64
+	for _, r := range o.results {
+		if r.Name != bench {
+			continue
+		}
+		if v, ok := r.Metrics[unit]; ok {
+			vs = append(vs, v*scale)
+		}
+	}
+	return vs
+}
+
+func skipReason(o *outcome, bench string) string {
+	switch {
+	case o == nil:
+		return "no run"
+	case o.skipped != "":
+		return "skipped: " + o.skipped
+	}
+	for _, s := range o.skips {
+		if s.Name == bench || strings.HasPrefix(bench, s.Name+"/") {
+			return "skipped by the benchmark: " + s.Reason
+		}
+	}
+	if o.err != "" {
+		return "failed (see raw.txt)"
+	}
+	return "no result"
+}
+
+func buildRows(outcomes map[string]*outcome) []*row {
+	var rows []*row
+	for _, f := range figures {
+		if f.scale == 0 {
+			f.scale = 1
+		}
+		if f.show == "" {
+			f.show = f.unit
+		}
+		r := &row{fig: f, ratio: math.NaN()}
+		rows = append(rows, r)
+		o := outcomes[f.run]
+		if o == nil || o.skipped != "" {
+			r.status = skipReason(o, f.bench)
+			continue
+		}
+		r.vals = values(o, f.bench, f.unit, f.scale)
+		if len(r.vals) == 0 {
+			r.status = skipReason(o, f.bench)
+			continue
+		}
+		r.med, r.lo, r.hi = gobench.Stats(r.vals)
+		if f.anchor != "" {
+			ao := o
+			if f.aRun != "" {
+				ao = outcomes[f.aRun]
+			}
+			if ao != nil && ao.skipped == "" {
+				r.anchor = values(ao, f.aBench, f.aUnit, f.scale)
+			}
+			if len(r.anchor) > 0 {
+				r.aMed, r.aLo, r.aHi = gobench.Stats(r.anchor)
+				if r.aMed > 0 {
+					r.ratio = r.med / r.aMed
+				}
+				if r.aLo > 0 && r.aHi > 0 {
+					r.rLo, r.rHi = r.lo/r.aHi, r.hi/r.aLo
+				}
+			}
+		}
+		if t := f.target; t != nil {
+			v := r.med
+			if t.ofRatio {
+				v = r.ratio
+			}
+			switch {
+			case math.IsNaN(v):
+			case t.atMost && v <= t.value, !t.atMost && v >= t.value:
+				r.met = "yes"
+			default:
+				r.met = "no"
+			}
+		}
+	}
+	return rows
+}
+
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case v == 0:
+		return "0"
+	case a >= 10000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string, isRoot, quick bool, cpu, cpus string) string {
+	var b strings.Builder
+	mode := "full"
+	if quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(&b, "# unikit benchmarks against their anchors\n\n")
+	fmt.Fprintf(&b, "- command: `%s` (%s mode, %s)\n", m.command, mode, m.elapsed)
+	fmt.Fprintf(&b, "- date: %s\n", m.date)
+	fmt.Fprintf(&b, "- machine: %d CPUs, %s, %s RAM, %s, %s\n", m.nproc, m.model, m.memory, m.kernel, m.goVersion)
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at start: %s, at end: %s", m.loadStart, m.loadEnd)
+	if l := firstLoad(m.loadStart); l > 0.5 {
+		fmt.Fprintf(&b, " — the machine was shared with other work and loaded while these were taken; read the figures as ranges")
+	}
+	fmt.Fprintf(&b, "\n- pinning: micro-benchmarks run under `taskset -c %s` (one core; GOMAXPROCS follows); benchmarks whose client and server are both children of the test binary (TAP/veth bulk, HTTP4K, -net user bulk, blog) under `taskset -c %s`; httpserve's Wrk pins wrk to CPU 0 and each server to CPU 1 itself; the DPDK rows pin testpmd with its -l lcore list\n", cpu, cpus)
+	fmt.Fprintf(&b, "- each point is repeated (-count); median is the median over the repetitions, min–max their spread; ratio = median / anchor median, with the range (worst min/max … best max/min) in parentheses\n")
+	if !isRoot {
+		fmt.Fprintf(&b, "- not run as root: rows that create network namespaces were skipped\n")
+	}
+	for _, s := range missing {
+		fmt.Fprintf(&b, "- missing %s\n", s)
+	}
+	fmt.Fprintf(&b, "\n| figure | unit | median | min–max | n | anchor | anchor median | ratio | target | met? |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		f := r.fig
+		tgt := ""
+		if f.target != nil {
+			tgt = f.target.text
+		}
+		if r.status != "" {
+			fmt.Fprintf(&b, "| %s | %s | — | — | 0 | %s | | | %s | %s |\n", f.name, f.show, f.anchor, tgt, r.status)
+			continue
+		}
+		anchor, aMed, ratio := f.anchor, "", ""
+		if len(r.anchor) > 0 {
+			aMed = fmt.Sprintf("%s (%s–%s)", num(r.aMed), num(r.aLo), num(r.aHi))
+			ratio = fmt.Sprintf("%.2f× (%.2f–%.2f)", r.ratio, r.rLo, r.rHi)
+		} else if anchor != "" {
+			anchor += " (not measured)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s–%s | %d | %s | %s | %s | %s | %s |\n",
+			f.name, f.show, num(r.med), num(r.lo), num(r.hi), len(r.vals), anchor, aMed, ratio, tgt, r.met)
+	}
+	fmt.Fprintf(&b, "\n![ratios against their targets](results.svg)\n\n## Runs\n\n| id | command | time | outcome |\n|---|---|---|---|\n")
+	for _, o := range order {
+		res := fmt.Sprintf("%d result lines", len(o.results))
+		switch {
+		case o.skipped != "":
+			res = "skipped: " + o.skipped
+		case o.err != "":
+			res = "failed: " + strings.ReplaceAll(strings.ReplaceAll(o.err, "\n", " "), "|", "\\|")
+		}
+		cmd := strings.ReplaceAll(o.cmd, "|", "\\|")
+		if cmd != "" {
+			cmd = "`" + cmd + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", o.run.id, cmd, o.duration, res)
+	}
+	fmt.Fprintf(&b, "\nThe full `go test` output of every run is in raw.txt.\n")
+	return b.String()
+}
+
+func firstLoad(s string) float64 {
+	var v float64
+	fmt.Sscanf(s, "%g", &v)
+	return v
+}

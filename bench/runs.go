@@ -1,0 +1,153 @@
+package main
+
+// pinning says how a run's test binary is placed on cores.
+type pinning int
+
+const (
+	pinOne  pinning = iota // taskset -c <-cpu>: in-process micro-benchmarks, one core
+	pinPair                // taskset -c <-cpus>: benchmarks whose client and server are both children of the test binary
+	pinSelf                // the benchmark pins its own processes (httpserve's Wrk, testpmd's -l)
+)
+
+// run is one `go test -bench` invocation; it produces the results several figures read.
+type run struct {
+	id        string
+	pkg       string
+	bench     string
+	quick     settings // count 0: not run in -quick mode
+	full      settings
+	pin       pinning
+	tools     []string // programs the benchmark needs (see tools)
+	root      bool     // needs root (namespaces, TAP)
+	env       func(quick bool) []string
+	pinDetail string // for pinSelf: how the benchmark pins itself
+}
+
+// settings are -benchtime and -count for one mode.
+type settings struct {
+	benchtime string
+	count     int
+}
+
+// target is what a figure, or its ratio to the anchor, must reach.
+type target struct {
+	atMost  bool // "≤" rather than "≥"
+	value   float64
+	ofRatio bool // compares the ratio to the anchor rather than the median
+	text    string
+}
+
+// figure is one row of the table.
+type figure struct {
+	run    string // run id
+	name   string
+	bench  string // result name, e.g. "BenchmarkTAPBulk/offload/stack-to-kernel"
+	unit   string // metric unit in the result line
+	scale  float64
+	show   string // unit shown (defaults to unit)
+	anchor string // label of the anchor, empty if none
+	aRun   string // anchor's run id (defaults to run)
+	aBench string
+	aUnit  string
+	target *target
+}
+
+func atLeast(v float64, ratio bool, text string) *target {
+	return &target{value: v, ofRatio: ratio, text: text}
+}
+
+func atMost(v float64, ratio bool, text string) *target {
+	return &target{atMost: true, value: v, ofRatio: ratio, text: text}
+}
+
+var runs = []run{
+	{id: "pipe", pkg: "./netstack/link/pipe", bench: "^BenchmarkStackToStack$",
+		quick: settings{"200x", 3}, full: settings{"2s", 5}, pin: pinOne},
+	{id: "tapbulk", pkg: "./netstack/link/tap", bench: "^BenchmarkTAPBulk$/^offload$",
+		quick: settings{"100x", 2}, full: settings{"300x", 5}, pin: pinPair, root: true},
+	{id: "vethbulk", pkg: "./netstack/link/tap", bench: "^BenchmarkVethBulk$/^go$",
+		quick: settings{"100x", 2}, full: settings{"300x", 5}, pin: pinPair, root: true},
+	{id: "iperf3", pkg: "./netstack/link/tap", bench: "^BenchmarkVethBulk$/^iperf3$",
+		full: settings{"1x", 3}, pin: pinPair, root: true, tools: []string{"iperf3"}},
+	{id: "http4k", pkg: "./netstack/link/tap", bench: "^BenchmarkHTTP4K$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, root: true, tools: []string{"wrk"}},
+	{id: "wrk", pkg: "./httpserve", bench: "^BenchmarkWrk$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "nginx", "taskset"},
+		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
+		env: func(quick bool) []string {
+			if quick {
+				return []string{"UNIKIT_WRK_SECONDS=2"}
+			}
+			return []string{"UNIKIT_WRK_SECONDS=5"}
+		}},
+	{id: "cached", pkg: "./httpserve", bench: "^BenchmarkServeCached$",
+		quick: settings{"20000x", 3}, full: settings{"1s", 5}, pin: pinOne},
+	{id: "start", pkg: "./examples/blog", bench: "^BenchmarkStartToFirstResponse$",
+		quick: settings{"3x", 1}, full: settings{"5x", 3}, pin: pinPair},
+	{id: "rss", pkg: "./examples/blog", bench: "^BenchmarkResidentMemory$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair},
+	{id: "userbulk", pkg: "./netstack/netflag", bench: "^BenchmarkUserBulk$",
+		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair},
+	{id: "virtio", pkg: "./virtio", bench: "^BenchmarkNet(Tx|Rx)$/^split$",
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+	{id: "xen", pkg: "./xenfront/netfront", bench: "^Benchmark(Transmit|Receive)$/^64B$",
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+	{id: "socket", pkg: "./netstack/link/socket", bench: "^BenchmarkThroughput$/^1514B$",
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+	{id: "vhost", pkg: "./virtio", bench: "^BenchmarkVhostUserMacswap$",
+		full: settings{"2s", 3}, pin: pinSelf, tools: []string{"dpdk-testpmd"},
+		pinDetail: "testpmd forwards on the lcores it is given (-l 0,1); the driver is not pinned"},
+	{id: "dpdk", pkg: "./virtio", bench: "^BenchmarkDPDKVirtioUserTxonly$",
+		full: settings{"1x", 3}, pin: pinSelf, tools: []string{"dpdk-testpmd"},
+		pinDetail: "backend testpmd -l 0,1, virtio-user testpmd -l 1,0"},
+}
+
+var figures = []figure{
+	{run: "pipe", name: "stack ↔ stack over the pipe link, TSO/GRO", bench: "BenchmarkStackToStack/tso", unit: "Gbit/s",
+		target: atLeast(5, false, "≥ 5 Gbit/s")},
+	{run: "pipe", name: "stack ↔ stack over the pipe link, MTU 1500", bench: "BenchmarkStackToStack/mtu1500", unit: "Gbit/s"},
+	{run: "tapbulk", name: "bulk TCP stack → Linux over TAP", bench: "BenchmarkTAPBulk/offload/stack-to-kernel", unit: "Gbit/s",
+		anchor: "kernel ↔ kernel over veth (Go)", aRun: "vethbulk", aBench: "BenchmarkVethBulk/go", aUnit: "Gbit/s",
+		target: atLeast(0.5, true, "≥ 0.5× veth")},
+	{run: "tapbulk", name: "bulk TCP Linux → stack over TAP", bench: "BenchmarkTAPBulk/offload/kernel-to-stack", unit: "Gbit/s",
+		anchor: "kernel ↔ kernel over veth (Go)", aRun: "vethbulk", aBench: "BenchmarkVethBulk/go", aUnit: "Gbit/s",
+		target: atLeast(0.5, true, "≥ 0.5× veth")},
+	{run: "vethbulk", name: "kernel ↔ kernel over veth, Go endpoints (anchor)", bench: "BenchmarkVethBulk/go", unit: "Gbit/s"},
+	{run: "iperf3", name: "kernel ↔ kernel over veth, iperf3 (anchor)", bench: "BenchmarkVethBulk/iperf3", unit: "Gbit/s"},
+	{run: "http4k", name: "4 KiB HTTP over TAP (net/http on the stack), wrk 50 conns", bench: "BenchmarkHTTP4K/tap-stack", unit: "req/s",
+		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "req/s",
+		target: atLeast(0.7, true, "≥ 0.7× veth-kernel")},
+	{run: "http4k", name: "  p99 latency, same", bench: "BenchmarkHTTP4K/tap-stack", unit: "p99-ms", show: "ms",
+		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "p99-ms"},
+	{run: "wrk", name: "httpserve 4 KiB, kernel loopback, wrk 50 conns, one core", bench: "BenchmarkWrk", unit: "httpserve-req/s", show: "req/s",
+		anchor: "nginx (1 worker, sendfile, open_file_cache)", aBench: "BenchmarkWrk", aUnit: "nginx-req/s",
+		target: atLeast(1, true, "≥ 1.0× nginx")},
+	{run: "wrk", name: "httpserve server CPU per request", bench: "BenchmarkWrk", unit: "httpserve-cpu-µs/req", show: "µs",
+		anchor: "nginx", aBench: "BenchmarkWrk", aUnit: "nginx-cpu-µs/req",
+		target: atMost(0.85, true, "≤ 0.85× nginx")},
+	{run: "wrk", name: "Go http.FileServer, same", bench: "BenchmarkWrk", unit: "fileserver-req/s", show: "req/s",
+		anchor: "nginx", aBench: "BenchmarkWrk", aUnit: "nginx-req/s"},
+	{run: "cached", name: "httpserve cached GET over loopback (client included)", bench: "BenchmarkServeCached", unit: "ns/op", scale: 1e-3, show: "µs/op"},
+	{run: "cached", name: "  allocations per cached GET", bench: "BenchmarkServeCached", unit: "allocs/op",
+		target: atMost(0, false, "0 allocs")},
+	{run: "start", name: "blog start to first response, 1,000 files, directory", bench: "BenchmarkStartToFirstResponse/site-dir", unit: "ms-to-first-response", show: "ms",
+		target: atMost(100, false, "≤ 100 ms")},
+	{run: "start", name: "blog start to first response, content image", bench: "BenchmarkStartToFirstResponse/image", unit: "ms-to-first-response", show: "ms",
+		target: atMost(100, false, "≤ 100 ms")},
+	{run: "rss", name: "blog resident memory serving a 64 MiB site", bench: "BenchmarkResidentMemory", unit: "RSS-MiB", show: "MiB",
+		target: atMost(126, false, "≤ 1.5×64+30 = 126 MiB")},
+	{run: "userbulk", name: "bulk TCP through -net user (anchor)", bench: "BenchmarkUserBulk/user", unit: "MB/s"},
+	{run: "userbulk", name: "bulk TCP through -net user,nic=virtio", bench: "BenchmarkUserBulk/user,nic=virtio", unit: "MB/s",
+		anchor: "-net user", aBench: "BenchmarkUserBulk/user", aUnit: "MB/s", target: atLeast(0.5, true, "≥ 0.5× user")},
+	{run: "userbulk", name: "bulk TCP through -net user,nic=xen", bench: "BenchmarkUserBulk/user,nic=xen", unit: "MB/s",
+		anchor: "-net user", aBench: "BenchmarkUserBulk/user", aUnit: "MB/s", target: atLeast(0.5, true, "≥ 0.5× user")},
+	{run: "virtio", name: "virtio tx, 60 B frames through the device model", bench: "BenchmarkNetTx/split", unit: "frames/s", scale: 1e-6, show: "M frames/s"},
+	{run: "virtio", name: "virtio rx, same", bench: "BenchmarkNetRx/split", unit: "frames/s", scale: 1e-6, show: "M frames/s"},
+	{run: "virtio", name: "  allocations per virtio tx batch", bench: "BenchmarkNetTx/split", unit: "allocs/op", target: atMost(0, false, "0 allocs")},
+	{run: "xen", name: "xenfront tx, 64 B frames through the simulated netback", bench: "BenchmarkTransmit/64B", unit: "frames/s", scale: 1e-6, show: "M frames/s"},
+	{run: "xen", name: "xenfront rx, same", bench: "BenchmarkReceive/64B", unit: "frames/s", scale: 1e-6, show: "M frames/s"},
+	{run: "xen", name: "  allocations per xenfront tx frame", bench: "BenchmarkTransmit/64B", unit: "allocs/op", target: atMost(0, false, "0 allocs")},
+	{run: "socket", name: "socket link, UNIX socket, 1514 B frames", bench: "BenchmarkThroughput/1514B", unit: "frames/s", scale: 1e-6, show: "M frames/s"},
+	{run: "vhost", name: "virtio driver → DPDK vhost-user backend (testpmd), 60 B frames", bench: "BenchmarkVhostUserMacswap", unit: "tx-frames/s", scale: 1e-6, show: "M frames/s",
+		anchor: "DPDK virtio-user txonly, same backend", aRun: "dpdk", aBench: "BenchmarkDPDKVirtioUserTxonly", aUnit: "backend-rx-frames/s"},
+}
