@@ -3,19 +3,16 @@ package virtio_test
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/netstack"
@@ -28,7 +25,6 @@ import (
 // the digest is checked.
 func TestVhostUserKernelTCP(t *testing.T) {
 	peers.Root(t)
-	bin := peers.Program(t, "dpdk-testpmd", "dpdk-dev")
 	for _, tc := range []struct {
 		name string
 		cfg  *virtio.NetConfig
@@ -39,40 +35,8 @@ func TestVhostUserKernelTCP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := netns.New(t)
 			tap := netns.UniqueName("vht")
-			sock := filepath.Join(t.TempDir(), "vhost.sock")
-			stdin, keep, err := os.Pipe()
-			require.NoError(t, err)
-			t.Cleanup(func() { keep.Close() })
-			ctx, cancel := context.WithCancel(context.Background())
-			cmd := ns.Command(ctx, bin, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci",
-				"--file-prefix", fmt.Sprintf("unikitk%d", os.Getpid()),
-				"--vdev", "net_vhost0,iface="+sock, "--vdev", "net_tap0,iface="+tap, "--",
-				"--total-num-mbufs=16384", "--forward-mode=io", "--auto-start", "--stats-period=0")
-			out := new(netns.SyncBuffer)
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, out
-			cmd.WaitDelay = 5 * time.Second
-			require.NoError(t, cmd.Start())
-			stdin.Close()
-			t.Cleanup(func() {
-				keep.Close()
-				time.Sleep(200 * time.Millisecond)
-				cancel()
-				_ = cmd.Wait()
-				if t.Failed() {
-					t.Logf("testpmd:\n%s", out.String())
-				}
-			})
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				_, err := os.Stat(sock)
-				if err == nil && strings.Contains(ns.IP(t, "link", "show"), tap) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("testpmd did not start:\n%s", out.String())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			pmd := dpdk.Start(t, &dpdk.Options{NS: ns, TAP: tap, Mbufs: 16384})
+			sock := pmd.Socket
 			ns.AddAddr(t, tap, netip.MustParsePrefix("10.77.0.1/24"))
 			ns.LinkUp(t, tap)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/netstack"
@@ -75,6 +76,7 @@ func startTestpmd(tb testing.TB, vdev, mode, lcores string) (stop func() string)
 	}
 	tb.Cleanup(func() {
 		o := stop()
+		dpdk.RemoveRuntimeDir(prefix)
 		if tb.Failed() {
 			tb.Logf("testpmd output:\n%s", o)
 		}

@@ -166,9 +166,12 @@ func (p *Testpmd) Exited() bool {
 // Output returns what testpmd has printed so far.
 func (p *Testpmd) Output() string { return p.out.String() }
 
-// removeRuntimeDir removes the directory of DPDK's runtime files for this testpmd's prefix:
+// removeRuntimeDir removes the directory of DPDK's runtime files for this testpmd's prefix.
+func (p *Testpmd) removeRuntimeDir() { RemoveRuntimeDir(p.prefix) }
+
+// RemoveRuntimeDir removes the directory of runtime files DPDK leaves for a --file-prefix:
 // /var/run/dpdk/PREFIX for root, $XDG_RUNTIME_DIR/dpdk/PREFIX (or /tmp/dpdk/PREFIX) otherwise.
-func (p *Testpmd) removeRuntimeDir() {
+func RemoveRuntimeDir(prefix string) {
 	base := "/var/run"
 	if os.Geteuid() != 0 {
 		base = os.Getenv("XDG_RUNTIME_DIR")
@@ -176,5 +179,5 @@ func (p *Testpmd) removeRuntimeDir() {
 			base = os.TempDir()
 		}
 	}
-	_ = os.RemoveAll(filepath.Join(base, "dpdk", p.prefix))
+	_ = os.RemoveAll(filepath.Join(base, "dpdk", prefix))
 }
