@@ -404,3 +404,16 @@ func TestStoreOverSocketpair(t *testing.T) {
 	require.Error(t, <-served)
 	require.NoError(t, xsdSide.Close())
 }
+
+// TestOpenWithoutXen: outside a Xen domain (this repository's CI) Open fails cleanly with
+// ErrNoDevice and leaves nothing open.
+func TestOpenWithoutXen(t *testing.T) {
+	if _, err := os.Stat("/dev/xen/gntalloc"); err == nil {
+		t.Skip("a Xen domain: /dev/xen/gntalloc exists")
+	}
+	before := runtime.NumGoroutine()
+	d, err := Open()
+	require.ErrorIs(t, err, ErrNoDevice)
+	require.Nil(t, d)
+	leaktest.Settle(t, before)
+}
