@@ -46,6 +46,7 @@
 //	nic, err := stack.AddNIC(link, nil)
 //
 // On Linux in a Xen domain the same interfaces map onto /dev/xen/gntalloc, /dev/xen/evtchn and
-// /dev/xen/xenbus (the last is a message stream for NewXsClient); that implementation is not
-// written yet.
+// /dev/xen/xenbus (the last is a message stream for NewXsClient): package xenfront/linuxdom
+// implements them there (linuxdom.Open), checked against models of the kernel drivers but not
+// yet against a real Xen host.
 package xenfront
