@@ -383,8 +383,12 @@ func (l *Link) accept(i uint32, b []byte) bool {
 func (l *Link) deliver() {
 	bytes := 0
 	for k := range l.frames[:l.rn] {
-		l.lent[l.frames[k].Cookie].Store(true)
 		bytes += len(l.frames[k].Segments[0])
+	}
+	// Mark the buffers lent only after the last read of their slots: Release's
+	// CompareAndSwap then orders those reads before its own writes to them.
+	for k := range l.frames[:l.rn] {
+		l.lent[l.frames[k].Cookie].Store(true)
 	}
 	l.counters.Received(l.rn, bytes)
 	l.recv.DeliverFrames(l.frames[:l.rn])
