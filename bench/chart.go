@@ -20,12 +20,13 @@ type ratioSpread struct {
 
 func (s ratioSpread) XError(i int) (float64, float64) { return s.lo[i], s.hi[i] }
 
-// drawChart draws the ratio of every figure that has an anchor as a horizontal bar with its
-// range, and its target as a red mark.
+// drawChart draws the ratio of every figure whose target is a ratio to its anchor as a
+// horizontal bar with its range, and the target as a red mark; "(≤)" marks a lower-is-better
+// target.
 func drawChart(path string, rows []*row, m *machine) error {
 	var sel []*row
 	for _, r := range rows {
-		if !math.IsNaN(r.ratio) {
+		if t := r.fig.target; t != nil && t.ofRatio && !math.IsNaN(r.ratio) {
 			sel = append(sel, r)
 		}
 	}
@@ -45,16 +46,20 @@ func drawChart(path string, rows []*row, m *machine) error {
 	for i, r := range sel {
 		y := n - 1 - i
 		vals[y] = r.ratio
-		label := strings.TrimSpace(r.fig.name)
-		if len(label) > 48 {
-			label = label[:47] + "…"
+		label := r.fig.short
+		if label == "" {
+			label = strings.TrimSpace(r.fig.name)
+		}
+		if r.fig.target.atMost {
+			label += " (≤)"
+		}
+		if r.unstable {
+			label += " ⚠"
 		}
 		labels[y] = label
 		spread.XYs[y] = plotter.XY{X: r.ratio, Y: float64(y)}
 		spread.lo[y], spread.hi[y] = r.ratio-r.rLo, r.rHi-r.ratio
-		if t := r.fig.target; t != nil && t.ofRatio {
-			targets = append(targets, plotter.XY{X: t.value, Y: float64(y)})
-		}
+		targets = append(targets, plotter.XY{X: r.fig.target.value, Y: float64(y)})
 	}
 	bars, err := plotter.NewBarChart(vals, vg.Points(14))
 	if err != nil {
@@ -80,5 +85,12 @@ func drawChart(path string, rows []*row, m *machine) error {
 	}
 	p.NominalY(labels...)
 	p.X.Min = 0
+	for i, y := range spread.XYs {
+		p.X.Max = max(p.X.Max, y.X+spread.hi[i])
+	}
+	for _, t := range targets {
+		p.X.Max = max(p.X.Max, t.X)
+	}
+	p.X.Max *= 1.05
 	return p.Save(11*vg.Inch, vg.Length(1.2+0.35*float64(n))*vg.Inch, path)
 }

@@ -50,6 +50,7 @@ func main() {
 	cpu := flag.String("cpu", "", "CPU list (taskset -c) for single-process micro-benchmarks (default: the last CPU)")
 	cpus := flag.String("cpus", "", "CPU list for benchmarks that run their client and server as children (default: CPUs 0-1)")
 	only := flag.String("only", "", "comma-separated run ids to run (default: all); ids: "+runIDs())
+	png := flag.Bool("png", false, "also write the chart as results.png")
 	out := flag.String("o", "bench/results", "directory for results.md, results.svg and raw.txt")
 	flag.Parse()
 	log.SetFlags(0)
@@ -176,6 +177,11 @@ func main() {
 	}
 	if err := drawChart(filepath.Join(dir, "results.svg"), rows, m); err != nil {
 		log.Fatal(err)
+	}
+	if *png {
+		if err := drawChart(filepath.Join(dir, "results.png"), rows, m); err != nil {
+			log.Fatal(err)
+		}
 	}
 	fmt.Print(md)
 	log.Printf("wrote %s/results.md, results.svg and raw.txt in %s", *out, m.elapsed)

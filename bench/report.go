@@ -18,7 +18,12 @@ type row struct {
 	rLo, rHi       float64 // worst and best ratio over the spreads
 	status         string  // "" when measured, else why not
 	met            string  // "yes", "no" or ""
+	unstable       bool    // a spread wider than unstableSpread: the machine disturbed the run
 }
+
+// unstableSpread is the max/min spread beyond which a figure or its anchor is flagged as
+// unstable: on a quiet machine repetitions stay well within 2×.
+const unstableSpread = 3
 
 // values collects the metric unit of the result named bench over every repetition.
 func values(o *outcome, bench, unit string, scale float64) []float64 {
@@ -90,6 +95,7 @@ func buildRows(outcomes map[string]*outcome) []*row {
 				if r.aLo > 0 && r.aHi > 0 {
 					r.rLo, r.rHi = r.lo/r.aHi, r.hi/r.aLo
 				}
+				r.unstable = r.aLo <= 0 || r.aHi/r.aLo > unstableSpread || r.lo <= 0 || r.hi/r.lo > unstableSpread
 			}
 		}
 		if t := f.target; t != nil {
@@ -162,11 +168,24 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 		if len(r.anchor) > 0 {
 			aMed = fmt.Sprintf("%s (%s–%s)", num(r.aMed), num(r.aLo), num(r.aHi))
 			ratio = fmt.Sprintf("%.2f× (%.2f–%.2f)", r.ratio, r.rLo, r.rHi)
+			if r.unstable {
+				ratio += " ⚠ unstable"
+			}
 		} else if anchor != "" {
 			anchor += " (not measured)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s–%s | %d | %s | %s | %s | %s | %s |\n",
 			f.name, f.show, num(r.med), num(r.lo), num(r.hi), len(r.vals), anchor, aMed, ratio, tgt, r.met)
+	}
+	notes := ""
+	for _, r := range rows {
+		if r.fig.note != "" {
+			notes += "- " + strings.TrimSpace(r.fig.name) + ": " + r.fig.note + "\n"
+		}
+	}
+	fmt.Fprintf(&b, "\n⚠ unstable: the figure or its anchor varied more than %d× between repetitions, so the machine disturbed the run; rerun on a quiet machine before reading the ratio.\n", unstableSpread)
+	if notes != "" {
+		fmt.Fprintf(&b, "\nNotes:\n%s", notes)
 	}
 	fmt.Fprintf(&b, "\n![ratios against their targets](results.svg)\n\n## Runs\n\n| id | command | time | outcome |\n|---|---|---|---|\n")
 	for _, o := range order {

@@ -50,20 +50,32 @@ func ParseLine(line string) (r Result, ok bool) {
 }
 
 // Parse reads go test output and returns its result lines in order and the benchmarks that
-// skipped ("--- SKIP: BenchmarkX" followed by the indented message).
+// skipped ("--- SKIP: BenchmarkX" followed by the indented message). A result whose name and
+// figures were split by log output the benchmark printed in between ("BenchmarkX-2 <log
+// lines> 3 123 ns/op ...") is joined again.
 func Parse(rd io.Reader) ([]Result, []Skip, error) {
 	var res []Result
 	var skips []Skip
 	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	pending := -1
+	name := "" // a benchmark name printed before its figures
 	for sc.Scan() {
 		line := sc.Text()
 		t := strings.TrimSpace(line)
 		if r, ok := ParseLine(t); ok {
 			res = append(res, r)
-			pending = -1
+			pending, name = -1, ""
 			continue
+		}
+		if f := strings.Fields(t); len(f) > 0 && strings.HasPrefix(f[0], "Benchmark") {
+			name = f[0]
+		} else if name != "" {
+			if r, ok := ParseLine(name + " " + t); ok {
+				res = append(res, r)
+				name = ""
+				continue
+			}
 		}
 		if rest, ok := strings.CutPrefix(t, "--- SKIP: "); ok {
 			name := strings.Fields(rest)

@@ -15,11 +15,17 @@ BenchmarkUserBulk/user,nic=virtio-2 	 512	 300000 ns/op	 873.81 MB/s
 --- SKIP: BenchmarkVethBulk/iperf3
     bench_linux_test.go:12: iperf3 not found (install Debian package iperf3)
 BenchmarkBroken 12 notanumber ns/op
+BenchmarkUserBulk/user,nic=xen-2            	2026/11/26 15:56:54 INFO netfront: connected vif=device/vif/0
+2026/11/26 15:56:54 INFO netfront: connected vif=device/vif/0
+     128	    683465 ns/op	 383.55 MB/s
 PASS
 `
 	res, skips, err := Parse(strings.NewReader(out))
 	require.NoError(t, err)
-	require.Len(t, res, 3)
+	require.Len(t, res, 4)
+	require.Equal(t, "BenchmarkUserBulk/user,nic=xen", res[3].Name)
+	require.Equal(t, int64(128), res[3].Iterations)
+	require.InDelta(t, 383.55, res[3].Metrics["MB/s"], 1e-9)
 	require.Equal(t, "BenchmarkStackToStack/tso", res[0].Name)
 	require.Equal(t, int64(300), res[0].Iterations)
 	require.InDelta(t, 15.2, res[0].Metrics["Gbit/s"], 1e-9)
