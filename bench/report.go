@@ -183,7 +183,13 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 			notes += "- " + strings.TrimSpace(r.fig.name) + ": " + r.fig.note + "\n"
 		}
 	}
-	fmt.Fprintf(&b, "\n⚠ unstable: the figure or its anchor varied more than %d× between repetitions, so the machine disturbed the run; rerun on a quiet machine before reading the ratio.\n", unstableSpread)
+	unstable := false
+	for _, r := range rows {
+		unstable = unstable || r.unstable
+	}
+	if unstable {
+		fmt.Fprintf(&b, "\n⚠ unstable: the figure or its anchor varied more than %d× between repetitions, so the machine disturbed the run; rerun on a quiet machine before reading the ratio.\n", unstableSpread)
+	}
 	if notes != "" {
 		fmt.Fprintf(&b, "\nNotes:\n%s", notes)
 	}
