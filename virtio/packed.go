@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -125,26 +124,9 @@ func (q *PackedQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 	if q.err != nil {
 		return 0, q.err
 	}
-	if len(bufs) == 0 {
-		return 0, errors.New("virtio: empty buffer chain")
-	}
-	var writable uint64
-	seenWrite := false
-	for _, b := range bufs {
-		if b.Write {
-			seenWrite = true
-			writable += uint64(b.Len)
-		} else if seenWrite {
-			return 0, errors.New("virtio: device-readable buffer after a device-writable one")
-		}
-	}
-	useIndirect := len(bufs) > 1 && len(bufs) <= q.indirect
-	need := len(bufs)
-	if useIndirect {
-		need = 1
-	}
-	if need > q.numFree {
-		return 0, ErrQueueFull
+	writable, useIndirect, need, err := planChain(bufs, q.indirect, q.numFree)
+	if err != nil {
+		return 0, err
 	}
 	id := q.freeID
 	q.freeID = q.idNext[id]
