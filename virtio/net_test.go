@@ -12,14 +12,12 @@ import (
 
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
 )
-
-const offloads = netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-	netstack.FeatureRxCsum | netstack.FeatureRxGRO
 
 // recorder is a Receiver that counts and releases frames and records link state changes.
 type recorder struct {
@@ -91,7 +89,7 @@ func frame(n int, fill byte) netstack.Frame {
 }
 
 func TestNetNegotiation(t *testing.T) {
-	l, _, _ := netPair(t, &pipe.Config{Features: offloads, MTU: 9000}, nil)
+	l, _, _ := netPair(t, &pipe.Config{Features: stacktest.Offloads, MTU: 9000}, nil)
 	f := l.NegotiatedFeatures()
 	for _, want := range []uint64{virtio.FeatureVersion1, virtio.FeatureEventIdx, virtio.NetFMAC, virtio.NetFStatus,
 		virtio.NetFMTU, virtio.NetFCsum, virtio.NetFGuestCsum, virtio.NetFHostTSO4, virtio.NetFHostTSO6,
@@ -99,7 +97,7 @@ func TestNetNegotiation(t *testing.T) {
 		require.NotZero(t, f&want, "feature %#x", want)
 	}
 	require.Equal(t, 9000, l.MTU())
-	require.Equal(t, offloads, l.Features())
+	require.Equal(t, stacktest.Offloads, l.Features())
 	require.Equal(t, "02:00:00:00:00:0a", l.MAC().String())
 	require.True(t, l.Up())
 }
@@ -112,7 +110,7 @@ func TestNetFrames(t *testing.T) {
 }
 
 func testNetFrames(t *testing.T, packed bool) {
-	l, b, rb := netPair(t, &pipe.Config{Features: offloads},
+	l, b, rb := netPair(t, &pipe.Config{Features: stacktest.Offloads},
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	require.Equal(t, packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
 	var got []netstack.Frame
@@ -240,7 +238,7 @@ func TestNetAllocs(t *testing.T) {
 }
 
 func testNetAllocs(t *testing.T, packed bool) {
-	l, b, rb := netPair(t, &pipe.Config{Features: offloads},
+	l, b, rb := netPair(t, &pipe.Config{Features: stacktest.Offloads},
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	rl := &recorder{l: l}
 	require.NoError(t, l.Start(rl))
@@ -418,7 +416,7 @@ func FuzzNetRx(f *testing.F) {
 	f.Add(pad(hdr(0, 0, 0, 0, 0, 0, 0), 60), uint16(72), uint16(0))
 	f.Add(pad(hdr(0, 0x85, 0, 0, 0, 0, 1), 60), uint16(9000), uint16(5))
 	f.Fuzz(func(t *testing.T, data []byte, len0, len1 uint16) {
-		l, _, _ := netPair(t, &pipe.Config{Features: offloads},
+		l, _, _ := netPair(t, &pipe.Config{Features: stacktest.Offloads},
 			&virtiotest.LoopbackConfig{Driver: &virtio.NetConfig{QueueSize: 16}, MemorySize: 4 << 20})
 		dq := l.Device.Queue(virtio.NetRxQueue)
 		// The malicious device takes two receive buffers and writes data across them.

@@ -3,12 +3,12 @@ package virtiotest_test
 import (
 	"context"
 	"io"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio/virtiotest"
@@ -24,9 +24,9 @@ func BenchmarkStackTCP(b *testing.B) {
 		packed bool
 		feat   netstack.Features
 	}{
-		{"pipe/tso", false, false, offloads},
-		{"virtio-split/tso", true, false, offloads},
-		{"virtio-packed/tso", true, true, offloads},
+		{"pipe/tso", false, false, stacktest.Offloads},
+		{"virtio-split/tso", true, false, stacktest.Offloads},
+		{"virtio-packed/tso", true, true, stacktest.Offloads},
 		{"pipe/mtu1500", false, false, 0},
 		{"virtio-split/mtu1500", true, false, 0},
 		{"virtio-packed/mtu1500", true, true, 0},
@@ -76,18 +76,5 @@ func plainPair(tb testing.TB, cfg *pipe.Config) (s1, s2 *netstack.Stack) {
 	a, bl, err := pipe.New(cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { a.Close(); bl.Close() })
-	for i, l := range []netstack.Link{a, bl} {
-		s, err := netstack.New(nil)
-		require.NoError(tb, err)
-		tb.Cleanup(func() { s.Close() })
-		_, err = s.AddNIC(l, &netstack.NICConfig{
-			Addresses: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 24)}, NoDHCP: true})
-		require.NoError(tb, err)
-		if i == 0 {
-			s1 = s
-		} else {
-			s2 = s
-		}
-	}
-	return s1, s2
+	return stacktest.Pair(tb, a, bl)
 }

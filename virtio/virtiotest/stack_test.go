@@ -1,12 +1,7 @@
 package virtiotest_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"io"
-	"math/rand/v2"
 	"net"
-	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -14,15 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/leaktest"
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
 )
-
-// offloads are the pipe features that carry checksum-less TSO/GRO super-frames.
-const offloads = netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-	netstack.FeatureRxCsum | netstack.FeatureRxGRO
 
 // virtioPair joins two stacks over a pipe: 10.0.0.1 behind the virtio driver and the device
 // model (whose wire is pipe end a), 10.0.0.2 directly on pipe end b.
@@ -33,77 +25,8 @@ func virtioPair(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfi
 	l, err = virtiotest.NewLoopback(a, lcfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { l.Close(); b.Close() })
-	s1, err = netstack.New(nil)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { s1.Close() })
-	s2, err = netstack.New(nil)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { s2.Close() })
-	_, err = s1.AddNIC(l, &netstack.NICConfig{
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}, NoDHCP: true})
-	require.NoError(tb, err)
-	_, err = s2.AddNIC(b, &netstack.NICConfig{
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}, NoDHCP: true})
-	require.NoError(tb, err)
+	s1, s2 = stacktest.Pair(tb, l, b)
 	return s1, s2, l
-}
-
-// transfer sends size bytes in each direction between the stacks over TCP (s1 dials s2) and
-// checks their SHA-256 digests.
-func transfer(t *testing.T, s1, s2 *netstack.Stack, size int) {
-	ln, err := s2.Listen("tcp", ":5001")
-	require.NoError(t, err)
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		r.n, r.err = n, err
-		copy(r.sum[:], h.Sum(nil))
-		// Send the same amount back so both directions carry bulk data.
-		if err == nil {
-			_, r.err = io.Copy(c, io.LimitReader(rand.NewChaCha8([32]byte{9}), int64(size)))
-		}
-		done <- r
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := s1.Dial(ctx, "tcp", "10.0.0.2:5001")
-	require.NoError(t, err)
-	defer c.Close()
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(c, h), io.LimitReader(rand.NewChaCha8([32]byte{1}), int64(size)))
-	require.NoError(t, err)
-	require.NoError(t, c.(interface{ CloseWrite() error }).CloseWrite())
-	back := sha256.New()
-	wantBack := sha256.New()
-	_, _ = io.Copy(wantBack, io.LimitReader(rand.NewChaCha8([32]byte{9}), int64(size)))
-	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	nb, err := io.Copy(back, c)
-	require.NoError(t, err)
-	require.Equal(t, int64(size), nb)
-	require.Equal(t, wantBack.Sum(nil), back.Sum(nil), "SHA-256 of the reply")
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("server did not finish")
-	}
-	require.NoError(t, r.err)
-	require.Equal(t, int64(size), r.n)
-	require.Equal(t, [32]byte(h.Sum(nil)), r.sum, "SHA-256 of what arrived")
 }
 
 // TestStackTransfer runs TCP in both directions between a stack behind the virtio-net driver
@@ -121,10 +44,10 @@ func TestStackTransfer(t *testing.T) {
 		wantFeat  netstack.Features
 		packed    bool
 	}{
-		{"mmio/packed/offloads", pipe.Config{Features: offloads}, virtiotest.TransportMMIO, nil, offloads, true},
+		{"mmio/packed/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportMMIO, nil, stacktest.Offloads, true},
 		{"pci/packed/no-offloads", pipe.Config{}, virtiotest.TransportPCI, nil, netstack.FeatureRxCsum, true},
-		{"mmio/offloads", pipe.Config{Features: offloads}, virtiotest.TransportMMIO, nil, offloads, false},
-		{"pci/offloads", pipe.Config{Features: offloads}, virtiotest.TransportPCI, nil, offloads, false},
+		{"mmio/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportMMIO, nil, stacktest.Offloads, false},
+		{"pci/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportPCI, nil, stacktest.Offloads, false},
 		{"mmio/no-offloads", pipe.Config{}, virtiotest.TransportMMIO, nil, netstack.FeatureRxCsum, false},
 		// The pipe delivers partial checksums the minimal driver did not negotiate: the
 		// device model completes them.
@@ -139,7 +62,9 @@ func TestStackTransfer(t *testing.T) {
 				require.Equal(t, tc.packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
 				require.Equal(t, tc.wantFeat, l.Features())
 				start := time.Now()
-				transfer(t, s1, s2, size)
+				// size bytes each way: the receiver on s2 replies once the data ends.
+				stacktest.Transfer(t, s1, s2, "10.0.0.2:5001", size, &stacktest.Options{
+					Chunk: 32 << 10, Seed: [32]byte{1}, Reply: true})
 				el := time.Since(start)
 				st := l.Stats()
 				t.Logf("%s: 2 x %d MiB in %v; driver tx %d frames, rx %d frames, dropped rx %d tx %d",

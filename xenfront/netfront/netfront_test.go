@@ -11,6 +11,7 @@ import (
 
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront"
@@ -71,7 +72,7 @@ func TestHandshakeKeys(t *testing.T) {
 // TestFramesBothWays sends frames of every size class in both directions and compares bytes,
 // covering single-slot, multi-slot (scatter-gather) and GSO frames.
 func TestFramesBothWays(t *testing.T) {
-	r := newRig(t, &pipe.Config{Features: offloads}, nil)
+	r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
 	r.front.keep, r.peerSink.keep = true, true
 	for i, n := range []int{60, 1514, 4096, 4097, 9000, 65000} {
 		f := udpFrame(n, byte(i))
@@ -158,9 +159,8 @@ func TestMaliciousBackend(t *testing.T) {
 // TestReconnect restarts the back end in the middle of traffic: netfront goes down, gives
 // its rings back, and connects again with fresh rings; a TCP transfer then works again.
 func TestReconnect(t *testing.T) {
-	s1, s2, lb := xenPair(t, &pipe.Config{Features: offloads}, nil)
-	sent, got := transfer(t, s1, s2, 1<<20)
-	require.Equal(t, sent, got)
+	s1, s2, lb := xenPair(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+	transfer(t, s1, s2, 1<<20)
 	oldRef, err := lb.Hypervisor.Domain(1).Store().Read(0, "device/vif/0/tx-ring-ref")
 	require.NoError(t, err)
 	for i := range 2 {
@@ -174,8 +174,7 @@ func TestReconnect(t *testing.T) {
 	require.NotEqual(t, "", newRef)
 	_ = oldRef
 	// The listener port is reused: transfer listens anew on s2.
-	sent, got = transfer(t, s1, s2, 4<<20)
-	require.Equal(t, sent, got)
+	transfer(t, s1, s2, 4<<20)
 }
 
 // TestTransmitAllocs proves the per-frame path allocates nothing: copy into a pre-granted

@@ -2,24 +2,17 @@ package pipe_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 )
-
-// offloads are the features that let two stacks exchange checksum-less 64 KiB super-frames.
-const offloads = netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-	netstack.FeatureRxCsum | netstack.FeatureRxGRO
 
 // stackPair joins two stacks, 10.0.0.1 and 10.0.0.2, with a pipe configured by cfg. The
 // addresses exist only inside the two in-process stacks.
@@ -27,25 +20,12 @@ func stackPair(tb testing.TB, cfg *pipe.Config) (s1, s2 *netstack.Stack, a, b *p
 	tb.Helper()
 	a, b, err := pipe.New(cfg)
 	require.NoError(tb, err)
-	s1, err = netstack.New(nil)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { s1.Close() })
-	s2, err = netstack.New(nil)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { s2.Close() })
-	_, err = s1.AddNIC(a, &netstack.NICConfig{
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}, NoDHCP: true})
-	require.NoError(tb, err)
-	_, err = s2.AddNIC(b, &netstack.NICConfig{
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}, NoDHCP: true})
-	require.NoError(tb, err)
+	s1, s2 = stacktest.Pair(tb, a, b)
 	return s1, s2, a, b
 }
 
 // connect dials a TCP connection from s1 to a listener on s2 and hands the accepted end to
-// serve in a goroutine. It does not wait for the accept: with a lossy pipe the handshake's
-// last ACK may be lost, and a listener using SYN cookies then only completes the connection
-// when the client's first data arrives.
+// serve in a goroutine, for the benchmark, whose receiver discards rather than digests.
 func connect(tb testing.TB, s1, s2 *netstack.Stack, serve func(net.Conn)) net.Conn {
 	tb.Helper()
 	ln, err := s2.Listen("tcp", ":5001")
@@ -85,51 +65,12 @@ func TestImpairedTransfer(t *testing.T) {
 		cfg  pipe.Config
 	}{
 		{"mtu1500", pipe.Config{Impair: im}},
-		{"tso", pipe.Config{Features: offloads, Impair: im}},
+		{"tso", pipe.Config{Features: stacktest.Offloads, Impair: im}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s1, s2, a, b := stackPair(t, &tc.cfg)
-			type result struct {
-				n   int64
-				sum [32]byte
-				err error
-			}
-			done := make(chan result, 1)
-			client := connect(t, s1, s2, func(server net.Conn) {
-				var r result
-				if server == nil {
-					r.err = errors.New("accept failed")
-					done <- r
-					return
-				}
-				h := sha256.New()
-				r.n, r.err = io.Copy(h, server)
-				copy(r.sum[:], h.Sum(nil))
-				done <- r
-			})
-
-			start := time.Now()
-			src := rand.NewChaCha8([32]byte{1, 2, 3})
-			h := sha256.New()
-			buf := make([]byte, 256<<10)
-			for sent := 0; sent < size; sent += len(buf) {
-				_, _ = src.Read(buf)
-				h.Write(buf)
-				_, err := client.Write(buf)
-				require.NoError(t, err)
-			}
-			require.NoError(t, client.Close())
-			var r result
-			select {
-			case r = <-done:
-			case <-time.After(120 * time.Second):
-				t.Fatal("transfer did not finish")
-			}
-			elapsed := time.Since(start)
-			require.NoError(t, r.err)
-			require.Equal(t, int64(size), r.n)
-			require.Equal(t, [32]byte(h.Sum(nil)), r.sum, "SHA-256 of what arrived")
-
+			elapsed := stacktest.Transfer(t, s1, s2, "10.0.0.2:5001", size, &stacktest.Options{
+				Chunk: 256 << 10, Seed: [32]byte{1, 2, 3}, Wait: 120 * time.Second})
 			sa, sb := a.Stats(), b.Stats()
 			t.Logf("%s: 64 MiB in %v (%.2f Gbit/s); data direction: %d frames sent, %d dropped by the pipe; "+
 				"reverse: %d frames", tc.name, elapsed.Round(time.Millisecond),
@@ -146,7 +87,7 @@ func BenchmarkStackToStack(b *testing.B) {
 		name string
 		cfg  pipe.Config
 	}{
-		{"tso", pipe.Config{Features: offloads}},
+		{"tso", pipe.Config{Features: stacktest.Offloads}},
 		{"mtu1500", pipe.Config{}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
