@@ -53,24 +53,63 @@ func TestBenchServerProcess(t *testing.T) {
 //
 // It skips without wrk, nginx or taskset (or fails with UNIKIT_PEERS=require).
 func BenchmarkWrk(b *testing.B) {
-	wrk := peers.Program(b, "wrk", "wrk")
-	nginx := peers.Program(b, "nginx", "nginx-light")
-	taskset := peers.Program(b, "taskset", "util-linux")
-	dir := b.TempDir()
-	page := bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), 200)[:4096]
-	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), page, 0o644))
 	dur := 10 * time.Second
 	if s := os.Getenv("UNIKIT_WRK_SECONDS"); s != "" {
 		n, _ := strconv.Atoi(s)
 		dur = time.Duration(n) * time.Second
 	}
+	wrkCompare(b, 4096, 50, dur)
+}
 
-	type result struct {
-		rps, cpuPerReq float64
+// BenchmarkWrkMatrix runs BenchmarkWrk's comparison over the static HTTP matrix of issue 6:
+// 4 KiB, 64 KiB and 1 MiB files × 1, 50 and 500 connections, as sub-benchmarks named
+// SIZE/cCONNS (for example 64KiB/c500). Each server is measured for UNIKIT_WRK_SECONDS
+// (default 3) after a one-second warm-up. Besides BenchmarkWrk's metrics it reports wrk's
+// latency percentiles (SERVER-p50-ms, SERVER-p99-ms). Select one point with
+//
+//	go test -run '^$' -bench '^BenchmarkWrkMatrix$/^64KiB$/^c50$' -benchtime 1x ./httpserve
+func BenchmarkWrkMatrix(b *testing.B) {
+	dur := 3 * time.Second
+	if s := os.Getenv("UNIKIT_WRK_SECONDS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		dur = time.Duration(n) * time.Second
 	}
+	sizes := []struct {
+		name string
+		size int
+	}{{"4KiB", 4 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) {
+			for _, conns := range []int{1, 50, 500} {
+				b.Run("c"+strconv.Itoa(conns), func(b *testing.B) {
+					wrkCompare(b, sz.size, conns, dur)
+				})
+			}
+		})
+	}
+}
+
+// wrkResult is one server's figures under wrk.
+type wrkResult struct {
+	rps, cpuPerReq float64
+	p50, p99       time.Duration
+}
+
+// wrkCompare serves a size-byte page from httpserve, http.FileServer and nginx in turn, each
+// alone on CPU 1, loads it with one wrk thread on CPU 0 over conns connections for dur, and
+// reports each server's requests/s, server CPU time per request and latency percentiles.
+func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
+	wrk := peers.Program(b, "wrk", "wrk")
+	nginx := peers.Program(b, "nginx", "nginx-light")
+	taskset := peers.Program(b, "taskset", "util-linux")
+	dir := b.TempDir()
+	page := bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), size/30+1)[:size]
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), page, 0o644))
+	c := "-c" + strconv.Itoa(conns)
+
 	var summary []string
 	defer func() { b.Log("\n" + strings.Join(summary, "\n")) }()
-	run := func(name string, start func(addr string) *exec.Cmd) result {
+	run := func(name string, start func(addr string) *exec.Cmd) wrkResult {
 		addr := freeAddr(b)
 		cmd := start(addr)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -79,17 +118,17 @@ func BenchmarkWrk(b *testing.B) {
 		waitListening(b, addr)
 		url := "http://" + addr + "/page.html"
 		// Warm up (caches, JIT-free but page cache and open_file_cache).
-		exec.Command(taskset, "-c", "0", wrk, "-t1", "-c50", "-d1s", url).Run()
+		exec.Command(taskset, "-c", "0", wrk, "-t1", c, "-d1s", url).Run()
 		before := procCPU(b, cmd.Process.Pid)
-		out, err := exec.Command(taskset, "-c", "0", wrk, "-t1", "-c50", "-d"+strconv.Itoa(int(dur/time.Second))+"s", url).CombinedOutput()
+		out, err := exec.Command(taskset, "-c", "0", wrk, "-t1", c, "--latency", "-d"+strconv.Itoa(int(dur/time.Second))+"s", url).CombinedOutput()
 		require.NoError(b, err, "%s", out)
 		after := procCPU(b, cmd.Process.Pid)
 		reqs := wrkRequests(b, out)
-		rps := wrkRPS(b, out)
-		cpu := (after - before).Seconds() / reqs
-		summary = append(summary, fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU per request (%.0f requests, %.2fs CPU)",
-			name, rps, cpu*1e6, reqs, (after-before).Seconds()))
-		return result{rps, cpu}
+		r := wrkResult{rps: wrkRPS(b, out), cpuPerReq: (after - before).Seconds() / reqs,
+			p50: wrkPercentile(b, out, "50%"), p99: wrkPercentile(b, out, "99%")}
+		summary = append(summary, fmt.Sprintf("%s, %d B, %d conns: %.0f requests/s, %.1f µs server CPU per request (%.0f requests, %.2fs CPU), p50 %v, p99 %v",
+			name, size, conns, r.rps, r.cpuPerReq*1e6, reqs, (after-before).Seconds(), r.p50, r.p99))
+		return r
 	}
 	self, err := os.Executable()
 	require.NoError(b, err)
@@ -133,12 +172,15 @@ http {
 `, prefix, addr, dir)), 0o644))
 		return exec.Command(taskset, "-c", "1", nginx, "-p", prefix, "-c", conf)
 	})
-	b.ReportMetric(ours.rps, "httpserve-req/s")
-	b.ReportMetric(ours.cpuPerReq*1e6, "httpserve-cpu-µs/req")
-	b.ReportMetric(ng.rps, "nginx-req/s")
-	b.ReportMetric(ng.cpuPerReq*1e6, "nginx-cpu-µs/req")
-	b.ReportMetric(fs.rps, "fileserver-req/s")
-	b.ReportMetric(fs.cpuPerReq*1e6, "fileserver-cpu-µs/req")
+	for _, s := range []struct {
+		name string
+		r    wrkResult
+	}{{"httpserve", ours}, {"nginx", ng}, {"fileserver", fs}} {
+		b.ReportMetric(s.r.rps, s.name+"-req/s")
+		b.ReportMetric(s.r.cpuPerReq*1e6, s.name+"-cpu-µs/req")
+		b.ReportMetric(float64(s.r.p50)/1e6, s.name+"-p50-ms")
+		b.ReportMetric(float64(s.r.p99)/1e6, s.name+"-p99-ms")
+	}
 	b.ReportMetric(ours.rps/ng.rps, "rps-vs-nginx")
 	b.ReportMetric(ours.cpuPerReq/ng.cpuPerReq, "cpu-vs-nginx")
 }
@@ -185,6 +227,24 @@ func wrkRPS(t testing.TB, out []byte) float64 {
 	require.NotNil(t, m, "%s", out)
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
+}
+
+// wrkPercentileRe matches a line of wrk --latency's distribution, e.g. "     99%    1.23ms".
+var wrkPercentileRe = regexp.MustCompile(`(?m)^\s+([0-9.]+%)\s+([0-9.]+)(us|ms|s|m)\s*$`)
+
+// wrkPercentile returns the latency wrk --latency printed for percentile p ("50%", "99%").
+func wrkPercentile(t testing.TB, out []byte, p string) time.Duration {
+	for _, m := range wrkPercentileRe.FindAllSubmatch(out, -1) {
+		if string(m[1]) != p {
+			continue
+		}
+		v, err := strconv.ParseFloat(string(m[2]), 64)
+		require.NoError(t, err)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[string(m[3])]
+		return time.Duration(v * float64(unit))
+	}
+	t.Fatalf("no %s latency in wrk output:\n%s", p, out)
+	return 0
 }
 
 func wrkRequests(t testing.TB, out []byte) float64 {
