@@ -115,7 +115,32 @@ func main() {
 			log.Printf("%-9s skipped: %s", r.id, o.skipped)
 			continue
 		}
-		args := []string{"test", "-run", "^$", "-bench", r.bench, "-benchtime", s.benchtime,
+		if r.measure != nil {
+			o.cmd = r.cmd
+			log.Printf("%-9s %s", r.id, o.cmd)
+			t0 := time.Now()
+			res, err := r.measure(root)
+			o.duration = time.Since(t0).Round(100 * time.Millisecond)
+			o.results = res
+			fmt.Fprintf(&raw, "## %s (%s)\n$ %s\n", r.id, o.duration, o.cmd)
+			for _, x := range res {
+				fmt.Fprintf(&raw, "%s %v\n", x.Name, x.Metrics)
+			}
+			if err != nil {
+				o.err = lastLines(err.Error(), 3)
+				fmt.Fprintf(&raw, "%v\n", err)
+				log.Printf("%-9s failed after %s: %v", r.id, o.duration, err)
+			} else {
+				log.Printf("%-9s %d results in %s", r.id, len(o.results), o.duration)
+			}
+			fmt.Fprintln(&raw)
+			continue
+		}
+		bench := r.bench
+		if *quick && r.quickBench != "" {
+			bench = r.quickBench
+		}
+		args := []string{"test", "-run", "^$", "-bench", bench, "-benchtime", s.benchtime,
 			"-count", fmt.Sprint(s.count), "-timeout", "20m"}
 		switch r.pin {
 		case pinOne:

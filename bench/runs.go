@@ -1,5 +1,14 @@
 package main
 
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/unikit/unikit/bench/internal/gobench"
+)
+
 // pinning says how a run's test binary is placed on cores.
 type pinning int
 
@@ -21,6 +30,12 @@ type run struct {
 	root      bool     // needs root (namespaces, TAP)
 	env       func(quick bool) []string
 	pinDetail string // for pinSelf: how the benchmark pins itself
+	// quickBench, if set, is the -bench pattern in -quick mode (a subset of bench).
+	quickBench string
+	// measure, if set, replaces go test: bench computes the run's results itself in the
+	// module root; cmd says what it does.
+	measure func(root string) ([]gobench.Result, error)
+	cmd     string
 }
 
 // settings are -benchtime and -count for one mode.
@@ -82,12 +97,18 @@ var runs = []run{
 			}
 			return []string{"UNIKIT_WRK_SECONDS=5"}
 		}},
+	{id: "wrkmatrix", pkg: "./httpserve", bench: "^BenchmarkWrkMatrix$", quickBench: "^BenchmarkWrkMatrix$/^4KiB$/^c50$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "nginx", "taskset"},
+		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
+		env:       func(bool) []string { return []string{"UNIKIT_WRK_SECONDS=2"} }},
 	{id: "cached", pkg: "./httpserve", bench: "^BenchmarkServeCached$",
 		quick: settings{"20000x", 3}, full: settings{"1s", 5}, pin: pinOne},
 	{id: "start", pkg: "./examples/blog", bench: "^BenchmarkStartToFirstResponse$",
 		quick: settings{"3x", 1}, full: settings{"5x", 3}, pin: pinPair},
 	{id: "rss", pkg: "./examples/blog", bench: "^BenchmarkResidentMemory$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair},
+	{id: "size", quick: settings{"", 1}, full: settings{"", 1}, pin: pinSelf, pinDetail: "a build, not timed",
+		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize},
 	{id: "userbulk", pkg: "./netstack/netflag", bench: "^BenchmarkUserBulk$",
 		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair},
 	{id: "virtio", pkg: "./virtio", bench: "^BenchmarkNet(Tx|Rx)$/^split$",
@@ -138,6 +159,8 @@ var figures = []figure{
 		target: atMost(100, false, "≤ 100 ms")},
 	{run: "rss", name: "blog resident memory serving a 64 MiB site", bench: "BenchmarkResidentMemory", unit: "RSS-MiB", show: "MiB",
 		target: atMost(126, false, "≤ 1.5×64+30 = 126 MiB")},
+	{run: "size", name: "blog binary size (go build)", bench: "BinarySize/default", unit: "MiB"},
+	{run: "size", name: "blog binary size, stripped (-ldflags=-s -w)", bench: "BinarySize/stripped", unit: "MiB"},
 	{run: "userbulk", name: "bulk TCP through -net user (anchor)", bench: "BenchmarkUserBulk/user", unit: "MB/s"},
 	{run: "userbulk", name: "bulk TCP through -net user,nic=virtio", bench: "BenchmarkUserBulk/user,nic=virtio", unit: "MB/s",
 		anchor: "-net user", aBench: "BenchmarkUserBulk/user", aUnit: "MB/s", target: atLeast(0.5, true, "≥ 0.5× user")},
@@ -153,4 +176,70 @@ var figures = []figure{
 	{run: "vhost", name: "virtio driver → DPDK vhost-user backend (testpmd), 60 B frames", bench: "BenchmarkVhostUserMacswap", unit: "tx-frames/s", scale: 1e-6, show: "M frames/s",
 		anchor: "DPDK virtio-user txonly, same backend", aRun: "dpdk", aBench: "BenchmarkDPDKVirtioUserTxonly", aUnit: "backend-rx-frames/s",
 		note: "On a 2-core machine the DPDK anchor has reported only thousands to tens of thousands of frames/s in every run (see raw.txt), far below the Go driver, so this ratio does not compare the drivers there; a likely cause, not verified, is that its two busy-polling testpmd processes (backend and virtio-user front end, lcores 0 and 1) starve each other. Read this row on a machine with 4 or more idle cores. The figure is the frames/s the driver handed to the backend; echoed-frames/s in raw.txt is what came back."},
+}
+
+func init() {
+	// The static HTTP matrix goes after the 4 KiB × 50 rows of the wrk run.
+	last := 0
+	for i, f := range figures {
+		if f.run == "wrk" {
+			last = i
+		}
+	}
+	figures = append(figures[:last+1], append(matrixFigures(), figures[last+1:]...)...)
+}
+
+// matrixFigures are the rows of the static HTTP matrix (BenchmarkWrkMatrix): per file size and
+// connection count, httpserve's and http.FileServer's requests/s and server CPU per request and
+// httpserve's latency percentiles, each against nginx's.
+func matrixFigures() []figure {
+	var fs []figure
+	for _, size := range []struct{ name, show string }{{"4KiB", "4 KiB"}, {"64KiB", "64 KiB"}, {"1MiB", "1 MiB"}} {
+		for _, conns := range []int{1, 50, 500} {
+			bench := fmt.Sprintf("BenchmarkWrkMatrix/%s/c%d", size.name, conns)
+			point := fmt.Sprintf("%s × %d conns", size.show, conns)
+			row := func(name, unit, show, aUnit string) figure {
+				return figure{run: "wrkmatrix", name: name, bench: bench, unit: unit, show: show,
+					anchor: "nginx", aBench: bench, aUnit: aUnit}
+			}
+			fs = append(fs,
+				row("static HTTP "+point+": httpserve", "httpserve-req/s", "req/s", "nginx-req/s"),
+				row("  http.FileServer, same", "fileserver-req/s", "req/s", "nginx-req/s"),
+				row("  httpserve server CPU per request", "httpserve-cpu-µs/req", "µs", "nginx-cpu-µs/req"),
+				row("  http.FileServer server CPU per request", "fileserver-cpu-µs/req", "µs", "nginx-cpu-µs/req"),
+				row("  httpserve p50 latency", "httpserve-p50-ms", "ms", "nginx-p50-ms"),
+				row("  httpserve p99 latency", "httpserve-p99-ms", "ms", "nginx-p99-ms"),
+			)
+		}
+	}
+	return fs
+}
+
+// blogSize builds examples/blog as it ships and stripped, and reports both sizes in MiB.
+func blogSize(root string) ([]gobench.Result, error) {
+	dir, err := os.MkdirTemp("", "unikit-bench-size")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var rs []gobench.Result
+	for _, v := range []struct{ name, ldflags string }{{"default", ""}, {"stripped", "-s -w"}} {
+		bin := filepath.Join(dir, "blog-"+v.name)
+		args := []string{"build", "-o", bin}
+		if v.ldflags != "" {
+			args = append(args, "-ldflags="+v.ldflags)
+		}
+		cmd := exec.Command("go", append(args, "./examples/blog")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return rs, fmt.Errorf("go %v: %v\n%s", args, err, out)
+		}
+		st, err := os.Stat(bin)
+		if err != nil {
+			return rs, err
+		}
+		rs = append(rs, gobench.Result{Name: "BinarySize/" + v.name, Iterations: 1,
+			Metrics: map[string]float64{"MiB": float64(st.Size()) / (1 << 20), "bytes": float64(st.Size())}})
+	}
+	return rs, nil
 }
