@@ -30,6 +30,7 @@ type outcome struct {
 	cmd      string
 	skipped  string // why the run did not run, if it did not
 	err      string
+	subset   bool // ran only the run's quickBench subset (-quick)
 	results  []gobench.Result
 	skips    []gobench.Skip
 	duration time.Duration
@@ -138,7 +139,7 @@ func main() {
 		}
 		bench := r.bench
 		if *quick && r.quickBench != "" {
-			bench = r.quickBench
+			bench, o.subset = r.quickBench, true
 		}
 		args := []string{"test", "-run", "^$", "-bench", bench, "-benchtime", s.benchtime,
 			"-count", fmt.Sprint(s.count), "-timeout", "20m"}

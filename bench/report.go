@@ -54,6 +54,9 @@ func skipReason(o *outcome, bench string) string {
 	if o.err != "" {
 		return "failed (see raw.txt)"
 	}
+	if o.subset {
+		return "not in the -quick subset"
+	}
 	return "no result"
 }
 
