@@ -3,7 +3,7 @@
 // medians, spreads and ratios to bench/results/results.md and a chart of the ratios against
 // their targets to bench/results/results.svg:
 //
-//	go run ./bench          # full mode, about 4 minutes on 2 cores
+//	go run ./bench          # full mode, about 8 minutes on 2 cores
 //	go run ./bench -quick   # under two minutes
 //
 // It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
