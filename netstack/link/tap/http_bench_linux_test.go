@@ -2,12 +2,13 @@ package tap_test
 
 // BenchmarkHTTP4K measures the netstack issue's HTTP target: 4 KiB HTTP responses over TAP
 // (wrk, 50 keep-alive connections) at >= 0.7x the same server on kernel sockets over veth,
-// both measured side by side in the same run. Run it (root, wrk and iproute2 needed) with
+// both measured side by side in the same run, and httpserve serving the same page from a kv
+// store on the stack over TAP (the bench issue's static HTTP row on the netstack). Run it (root, wrk and iproute2 needed) with
 //
 //	go test ./netstack/link/tap -run '^$' -bench 'HTTP4K' -benchtime 1x -count 3 -v
 //
 // Each iteration is one `wrk -t2 -c50 -d5s --latency http://ADDR/` run; -benchtime 1x makes
-// one run per sub-benchmark, and the parent logs the ratio A/B after each pair (the testing
+// one run per sub-benchmark, and the parent logs the ratios after the sub-benchmarks (the testing
 // package prints a parent benchmark's log only with -v).
 // Like every benchmark it only runs with -bench, so `go test ./...` does not start it.
 
@@ -26,8 +27,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/httpserve"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
+	"github.com/unikit/unikit/kv"
 )
 
 // httpBodySize is the size of every response body in the HTTP benchmark.
@@ -37,13 +40,19 @@ const httpBodySize = 4096
 // the latency distribution printed.
 var wrkArgs = []string{"-t2", "-c50", "-d5s", "--latency"}
 
-// newHandler4K returns the handler both configurations serve: a fixed 4096-byte body with
-// Content-Length (and Content-Type, so net/http does not sniff the body).
-func newHandler4K() http.Handler {
+// body4K returns the 4096-byte page every configuration serves.
+func body4K() []byte {
 	body := []byte(strings.Repeat("unikit 4 KiB response body.....\n", httpBodySize/32))
 	if len(body) != httpBodySize {
 		panic("body size")
 	}
+	return body
+}
+
+// newHandler4K returns the handler the net/http configurations serve: body4K with
+// Content-Length (and Content-Type, so net/http does not sniff the body).
+func newHandler4K() http.Handler {
+	body := body4K()
 	length := []string{strconv.Itoa(len(body))}
 	ctype := []string{"application/octet-stream"}
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -58,6 +67,24 @@ func newHandler4K() http.Handler {
 func serveHTTP(t testing.TB, ln net.Listener) {
 	t.Helper()
 	srv := &http.Server{Handler: newHandler4K(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+}
+
+// serveHTTPServe serves body4K as "/" (the kv key "index.html") with httpserve on ln until
+// t ends.
+func serveHTTPServe(t testing.TB, ln net.Listener) {
+	t.Helper()
+	site := kv.NewMem(nil)
+	require.NoError(t, site.Set("index.html", body4K()))
+	srv := httpserve.New(&httpserve.Config{Store: site})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -180,25 +207,30 @@ func runWrk(b *testing.B, ns *netns.NS, url string) (reqPerSec float64, requests
 	return sum.ReqPerSec / n, sum.Requests
 }
 
-// BenchmarkHTTP4K serves 4 KiB responses with net/http to wrk in a namespace, in two
-// configurations with the same handler, and logs the ratio of their requests/s:
+// BenchmarkHTTP4K serves 4 KiB responses to wrk in a namespace, in three configurations,
+// and logs the ratios of their requests/s. Two serve the same net/http handler:
 //   - tap-stack (the target): the server listens on the stack, attached to a TAP link with
 //     offloads at MTU 1500 whose kernel side lives in the namespace wrk runs in;
 //   - veth-kernel (the anchor): the server listens on kernel sockets created in a second
 //     namespace, joined to wrk's namespace by a veth pair at MTU 1500.
 //
-// In both the server runs in this process and wrk in its own, so they share the machine the
+// The third serves the same page with httpserve (the kv key "index.html", answered for "/"):
+//   - tap-stack-httpserve: as tap-stack, with httpserve instead of net/http; its ratios to
+//     veth-kernel and to tap-stack are logged on a second line.
+//
+// In all of them the server runs in this process and wrk in its own, so they share the machine the
 // same way. The issue's target is tap-stack >= 0.7 × veth-kernel.
 func BenchmarkHTTP4K(b *testing.B) {
 	// With -count N each sub-benchmark runs N times (the parent once), so the rates are
 	// collected and the ratio is taken of their means.
-	var stackRates, kernelRates []float64
-	b.Run("tap-stack", func(b *testing.B) {
+	var stackRates, kernelRates, hsRates []float64
+	// tapStack measures the server serve starts on the stack over TAP.
+	tapStack := func(b *testing.B, serve func(testing.TB, net.Listener)) float64 {
 		peers.Program(b, "wrk", "wrk")
 		k := newKernelSegment(b, nil)
 		ln, err := k.stack.Listen("tcp4", netip.AddrPortFrom(stack4.Addr(), 80).String())
 		require.NoError(b, err)
-		serveHTTP(b, ln)
+		serve(b, ln)
 		before := k.link.Stats()
 		rate, requests := runWrk(b, k.ns, "http://"+stack4.Addr().String()+"/")
 		after := k.link.Stats()
@@ -207,7 +239,10 @@ func BenchmarkHTTP4K(b *testing.B) {
 		// each way); wrk's connection set-up is negligible against its requests.
 		b.ReportMetric(float64(after.TxFrames-before.TxFrames)/float64(requests), "tx-frames/req")
 		b.ReportMetric(float64(after.RxFrames-before.RxFrames)/float64(requests), "rx-frames/req")
-		stackRates = append(stackRates, rate)
+		return rate
+	}
+	b.Run("tap-stack", func(b *testing.B) {
+		stackRates = append(stackRates, tapStack(b, serveHTTP))
 	})
 	b.Run("veth-kernel", func(b *testing.B) {
 		peers.Program(b, "wrk", "wrk")
@@ -226,6 +261,14 @@ func BenchmarkHTTP4K(b *testing.B) {
 		sm, km := mean(stackRates), mean(kernelRates)
 		b.Logf("4 KiB HTTP: tap-stack %.0f req/s %.0f, veth-kernel %.0f req/s %.0f, ratio %.3f (target >= 0.7)",
 			sm, stackRates, km, kernelRates, sm/km)
+	}
+	b.Run("tap-stack-httpserve", func(b *testing.B) {
+		hsRates = append(hsRates, tapStack(b, serveHTTPServe))
+	})
+	if len(hsRates) > 0 && len(stackRates) > 0 && len(kernelRates) > 0 {
+		hm, sm, km := mean(hsRates), mean(stackRates), mean(kernelRates)
+		b.Logf("4 KiB HTTP: tap-stack-httpserve %.0f req/s %.0f, ratio %.3f to veth-kernel, %.3f to tap-stack (net/http)",
+			hm, hsRates, hm/km, hm/sm)
 	}
 }
 
