@@ -1,16 +1,8 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/unikit/unikit/internal/apptest"
+	"github.com/unikit/unikit/internal/tlstest"
 )
 
 // client does not follow redirects, so that they can be checked.
@@ -139,7 +132,9 @@ func TestBlogSiteDirectoryAndReload(t *testing.T) {
 // TestBlogTLS serves HTTPS with a certificate made for the test, over HTTP/2 and HTTP/1.1.
 func TestBlogTLS(t *testing.T) {
 	bin := apptest.Build(t)
-	certFile, keyFile, pool := selfSigned(t)
+	cert := tlstest.New(t)
+	certFile, keyFile := cert.WritePEM(t)
+	pool := cert.Pool
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile)
 	url := apptest.Start(t, cmd)
 	require.True(t, strings.HasPrefix(url, "https://127.0.0.1:"), url)
@@ -160,34 +155,4 @@ func TestBlogTLS(t *testing.T) {
 		tr.CloseIdleConnections()
 	}
 	apptest.Interrupt(t, cmd)
-}
-
-// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths and a pool
-// that trusts the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "unikit blog test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile, pool
 }
