@@ -127,35 +127,34 @@ type (
 )
 
 // TxExtra reinterprets a TX request slot's contents as the extra-info it carries.
-func TxExtra(req *TxRequest) ExtraInfo {
-	b := txBytes(req)
-	e := ExtraInfo{Type: b[0], Flags: b[1]}
-	copy(e.U[:], b[2:8])
-	return e
-}
+func TxExtra(req *TxRequest) ExtraInfo { return extraFrom(txBytes(req)[:]) }
 
 // TxRequestFromExtra returns a TX request slot whose first 8 bytes hold e.
 func TxRequestFromExtra(e ExtraInfo) TxRequest {
 	var r TxRequest
-	b := txBytes(&r)
-	b[0], b[1] = e.Type, e.Flags
-	copy(b[2:8], e.U[:])
+	putExtra(txBytes(&r)[:], e)
 	return r
 }
 
 // RxExtra reinterprets an RX response slot as the extra-info it carries.
-func RxExtra(rsp *RxResponse) ExtraInfo {
-	b := rxBytes(rsp)
+func RxExtra(rsp *RxResponse) ExtraInfo { return extraFrom(rxBytes(rsp)[:]) }
+
+// RxResponseFromExtra returns an RX response slot holding e.
+func RxResponseFromExtra(e ExtraInfo) RxResponse {
+	var r RxResponse
+	putExtra(rxBytes(&r)[:], e)
+	return r
+}
+
+// extraFrom reads the netif_extra_info held in the first 8 bytes of a ring slot.
+func extraFrom(b []byte) ExtraInfo {
 	e := ExtraInfo{Type: b[0], Flags: b[1]}
 	copy(e.U[:], b[2:8])
 	return e
 }
 
-// RxResponseFromExtra returns an RX response slot holding e.
-func RxResponseFromExtra(e ExtraInfo) RxResponse {
-	var r RxResponse
-	b := rxBytes(&r)
+// putExtra writes e into the first 8 bytes of a ring slot.
+func putExtra(b []byte, e ExtraInfo) {
 	b[0], b[1] = e.Type, e.Flags
 	copy(b[2:8], e.U[:])
-	return r
 }
