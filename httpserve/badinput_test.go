@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,11 +144,7 @@ func TestSlowloris(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 1,000 connections")
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 4096 {
-		lim.Cur = min(lim.Max, 4096)
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
+	raiseFileLimit(4096)
 	srv := New(&Config{Store: newTestStore(t), ReadHeaderTimeout: 5 * time.Second})
 	addr := startServer(t, srv)
 	const n = 1000

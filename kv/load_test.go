@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -55,7 +54,7 @@ func makeSite(t *testing.T) string {
 	} {
 		require.NoError(t, os.Symlink(target, filepath.Join(site, name)))
 	}
-	require.NoError(t, syscall.Mkfifo(filepath.Join(site, "fifo"), 0o644))
+	mkfifo(t, filepath.Join(site, "fifo"))
 	mod := time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
 	require.NoError(t, os.Chtimes(filepath.Join(site, "index.html"), mod, mod))
 	return site
