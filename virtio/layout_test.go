@@ -90,6 +90,8 @@ func TestDescriptorBytes(t *testing.T) {
 	avail, ok := mem.Slice(availAddr, uint32(virtio.SplitAvailSize(8)))
 	require.True(t, ok)
 	require.Equal(t, uint16(0), binary.LittleEndian.Uint16(avail[0:]), "avail.flags")
+	require.Equal(t, uint16(0), binary.LittleEndian.Uint16(avail[2:]), "avail.idx not published before KickPrepare")
+	q.KickPrepare()
 	require.Equal(t, uint16(1), binary.LittleEndian.Uint16(avail[2:]), "avail.idx")
 	require.Equal(t, head, binary.LittleEndian.Uint16(avail[4:]), "avail.ring[0]")
 }
@@ -107,6 +109,8 @@ func TestPackedDescriptorBytes(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, uint64(0x1122334455667788), binary.LittleEndian.Uint64(desc[0:]))
 	require.Equal(t, uint32(100), binary.LittleEndian.Uint32(desc[8:]))
+	require.Zero(t, binary.LittleEndian.Uint32(desc[12:]), "head not published before KickPrepare")
+	q.KickPrepare()
 	require.Equal(t, id, binary.LittleEndian.Uint16(desc[12:]))
 	require.Equal(t, uint16(virtio.DescFNext|virtio.PackedDescFAvail), binary.LittleEndian.Uint16(desc[14:]))
 	require.Equal(t, uint64(0x3000), binary.LittleEndian.Uint64(desc[16:]))

@@ -617,8 +617,9 @@ func (n *Net) Release(frames []netstack.Frame) {
 func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
-	sent := 0
+	sent, txFrames, txBytes := 0, 0, 0
 	defer func() {
+		n.counters.Sent(txFrames, txBytes) // once a batch: the counters are shared atomics
 		if sent > 0 && n.tx.KickPrepare() {
 			n.t.Notify(NetTxQueue, NetTxQueue)
 		}
@@ -652,7 +653,8 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 			return i, err
 		}
 		n.txFree = n.txFree[:len(n.txFree)-1]
-		n.counters.Sent(1, flen)
+		txFrames++
+		txBytes += flen
 		sent++
 	}
 	return len(frames), nil

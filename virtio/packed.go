@@ -29,7 +29,10 @@ const (
 //
 // Each descriptor's id and flags fields form the 32-bit word at offset 12, which the driver
 // writes atomically to publish a chain (release) and reads atomically to see a used one
-// (acquire); the other fields are ordered by those accesses.
+// (acquire); the other fields are ordered by those accesses. Chains are published a batch at
+// a time: Add writes every head but the batch's first in place, and KickPrepare stores the
+// first one's word last, so one fenced store makes the whole batch available (the device
+// reads the ring in order and cannot pass an unpublished head).
 type PackedQueue struct {
 	size     uint16
 	desc     DMA
@@ -51,7 +54,11 @@ type PackedQueue struct {
 	nextUsed  uint16
 	usedWrap  bool
 	numAdded  uint16 // slots made available since the last KickPrepare
-	evFlags   uint16 // shadow of the driver event flags
+	// pendHead is the first head added since the last KickPrepare, whose id and flags word
+	// pendWord KickPrepare publishes (valid while numAdded > 0).
+	pendHead uint16
+	pendWord uint32
+	evFlags  uint16 // shadow of the driver event flags
 
 	err error
 }
@@ -118,8 +125,9 @@ func wrapFlags(w bool) uint16 {
 	return PackedDescFUsed
 }
 
-// Add posts a chain, as [SplitQueue.Add] does. The chain's buffer id is its head index in
-// the returned value.
+// Add posts a chain, as [SplitQueue.Add] does: the device sees it once
+// [PackedQueue.KickPrepare] has published the batch. The chain's buffer id is the returned
+// value.
 func (q *PackedQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 	if q.err != nil {
 		return 0, q.err
@@ -163,11 +171,16 @@ func (q *PackedQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 		}
 	}
 	q.numFree -= need
-	q.numAdded += uint16(need)
 	q.state[id] = descState{token: token, writable: writable, ndesc: uint16(need), active: true}
 	q.inflight++
-	// Publish: the head's id and flags last, with a release store.
-	atomic.StoreUint32(word(q.desc.Buf, int(head)*DescSize+12), uint32(id)|uint32(headFlags|wrapFlags(headWrap))<<16)
+	w := uint32(id) | uint32(headFlags|wrapFlags(headWrap))<<16
+	if q.numAdded == 0 {
+		q.pendHead, q.pendWord = head, w // published by KickPrepare, after the rest
+	} else {
+		// Not yet visible: the device stops at pendHead until KickPrepare publishes it.
+		binary.LittleEndian.PutUint32(q.desc.Buf[int(head)*DescSize+12:], w)
+	}
+	q.numAdded += uint16(need)
 	return id, nil
 }
 
@@ -194,15 +207,19 @@ func putPacked(b []byte, i int, addr uint64, n uint32, id, flags uint16) {
 	binary.LittleEndian.PutUint16(d[14:], flags)
 }
 
-// KickPrepare reports whether the device must be notified, following the device event
-// suppression structure (section 2.8.10).
+// KickPrepare makes the chains added since the last call available to the device and reports
+// whether the device must be notified, following the device event suppression structure
+// (section 2.8.10).
 func (q *PackedQueue) KickPrepare() bool {
 	added := q.numAdded
 	q.numAdded = 0
 	if added == 0 {
 		return false
 	}
-	ev := atomic.LoadUint32(word(q.deviceEv.Buf, 0)) // after the release store in Add: full barrier
+	// Publish the batch: the first head's id and flags last, with a release store that, as
+	// a sequentially consistent atomic, is also ordered before the load below.
+	atomic.StoreUint32(word(q.desc.Buf, int(q.pendHead)*DescSize+12), q.pendWord)
+	ev := atomic.LoadUint32(word(q.deviceEv.Buf, 0))
 	flags := uint16(ev>>16) & 3
 	if flags != PackedEventDesc || !q.eventIdx {
 		return flags != PackedEventDisable

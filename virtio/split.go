@@ -174,9 +174,9 @@ func putDesc(b []byte, i int, addr uint64, n uint32, flags, next uint16) {
 	binary.LittleEndian.PutUint16(d[14:], next)
 }
 
-// Add posts a chain of buffers with the driver's token and makes it available to the device
-// (the avail index is published at once; call [SplitQueue.KickPrepare] to decide whether to
-// notify). Device-readable buffers must come before device-writable ones. It returns the
+// Add posts a chain of buffers with the driver's token. The device sees it once
+// [SplitQueue.KickPrepare] publishes the avail index, which it does once for all the chains
+// added since the last call (one fenced store a batch, not one a chain). Device-readable buffers must come before device-writable ones. It returns the
 // chain's head descriptor index, or ErrQueueFull when there are not enough free descriptors.
 // It does not allocate.
 func (q *SplitQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
@@ -227,21 +227,22 @@ func (q *SplitQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 	q.inflight++
 	binary.LittleEndian.PutUint16(q.avail.Buf[4+2*int(q.availIdx&q.mask):], head)
 	q.availIdx++
-	// Release store: descriptors and the ring entry are visible before the index.
-	atomic.StoreUint32(word(q.avail.Buf, 0), uint32(q.availIdx)<<16|uint32(q.availFlags))
 	return head, nil
 }
 
-// KickPrepare reports whether the device must be notified about the chains added since the
-// last call, following the device's avail_event (VIRTIO_F_EVENT_IDX) or its NO_NOTIFY flag.
+// KickPrepare makes the chains added since the last call available to the device, by
+// publishing the avail index, and reports whether the device must be notified about them,
+// following the device's avail_event (VIRTIO_F_EVENT_IDX) or its NO_NOTIFY flag.
 func (q *SplitQueue) KickPrepare() bool {
 	old, new := q.kickedIdx, q.availIdx
 	q.kickedIdx = new
 	if old == new {
 		return false
 	}
-	// The index store in Add was a sequentially consistent atomic: it is ordered before
-	// this load (the full barrier of section 2.7.13).
+	// Release store: descriptors and ring entries are visible before the index. Being a
+	// sequentially consistent atomic, it is also ordered before the load below (the full
+	// barrier of section 2.7.13).
+	atomic.StoreUint32(word(q.avail.Buf, 0), uint32(q.availIdx)<<16|uint32(q.availFlags))
 	if q.eventIdx {
 		ev := uint16(atomic.LoadUint32(word(q.used.Buf, 4+8*int(q.size))))
 		return needEvent(ev, new, old)

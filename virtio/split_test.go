@@ -62,6 +62,7 @@ func testRoundTrip(t *testing.T, kind uint64) {
 			copy(bufs.Buf, "0123456789")
 			head, err := q.Add(chain, uint64(round))
 			require.NoError(t, err)
+			q.KickPrepare() // publishes the chain
 			if indirect > 0 {
 				require.Equal(t, 7, q.NumFree(), "an indirect chain takes one ring descriptor")
 			} else {
@@ -109,6 +110,7 @@ func testFullAndOrder(t *testing.T, kind uint64) {
 	require.ErrorIs(t, err, virtio.ErrQueueFull)
 	_, err = q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8, Write: true}, {Addr: b.Addr, Len: 8}}, 9)
 	require.Error(t, err, "readable after writable")
+	q.KickPrepare()
 	// The device completes out of order; the driver gets them in used-ring order.
 	var chains [4]virtiotest.Chain
 	for i := range chains {
@@ -235,6 +237,7 @@ func testMaliciousUsed(t *testing.T, kind uint64) {
 			require.NoError(t, err)
 			_, err = q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 64, Write: true}}, 2)
 			require.NoError(t, err)
+			q.KickPrepare()
 			tc.inject(dq, head)
 			var gerr error
 			for range 3 {

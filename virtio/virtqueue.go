@@ -12,8 +12,10 @@ type Virtqueue interface {
 	// Err returns the error that broke the queue, or nil.
 	Err() error
 	// Add posts a chain of buffers with a token returned by Get when the device used it.
+	// The device does not see it before the next KickPrepare.
 	Add(bufs []Buffer, token uint64) (uint16, error)
-	// KickPrepare reports whether the device wants a notification for the chains added.
+	// KickPrepare makes the chains added since the last call available to the device, with
+	// one fenced store for the batch, and reports whether the device wants a notification.
 	KickPrepare() bool
 	// Get returns the next used chain, validated.
 	Get() (Used, bool, error)

@@ -24,7 +24,15 @@ type Options struct {
 	// NS is the network namespace testpmd runs in, where net_tap creates its TAP device;
 	// nil means the test process's own namespace.
 	NS *netns.NS
-	// VhostArgs are extra net_vhost0 devargs, each starting with a comma (",tso=1").
+	// Socket is the vhost-user socket's path; "" means a new one in a temporary directory.
+	// A test that restarts the backend passes the first one's Socket again.
+	Socket string
+	// Frontend makes testpmd DPDK's own virtio driver (a net_virtio_user port connecting to
+	// Socket, which must be set) instead of the vhost-user backend listening on it: the
+	// reference the Go driver is measured against.
+	Frontend bool
+	// VhostArgs are extra net_vhost0 (or net_virtio_user0) devargs, each starting with a
+	// comma (",tso=1").
 	VhostArgs string
 	// TAP, when set, adds a net_tap port whose kernel interface has this name; testpmd then
 	// forwards between the vhost-user port and the kernel. It needs root.
@@ -32,16 +40,23 @@ type Options struct {
 	// Mode is testpmd's forwarding mode; "" means io.
 	Mode string
 	// Lcores is testpmd's -l list, the main lcore first and then the forwarding one; "" means
-	// "0,1". Two testpmds on a two-core machine must forward on different cores, or their
+	// "0,1". The first is passed as --main-lcore, since DPDK otherwise makes the lowest the
+	// main one: two testpmds on a two-core machine must forward on different cores, or their
 	// busy polling starves both.
 	Lcores string
 	// Mbufs is --total-num-mbufs; 0 means 16384.
 	Mbufs int
+	// Commands are testpmd command-line commands run before forwarding starts (through
+	// --cmdline-file), such as "tso set 1448 1".
+	Commands []string
+	// Args are further testpmd application arguments ("--txpkts=64").
+	Args []string
 }
 
 // Testpmd is a running testpmd.
 type Testpmd struct {
-	// Socket is the path of the vhost-user socket testpmd listens on.
+	// Socket is the path of the vhost-user socket testpmd listens on (or, for a
+	// Frontend, connects to).
 	Socket string
 
 	cmd    *exec.Cmd
@@ -56,8 +71,8 @@ type Testpmd struct {
 var seq atomic.Int32
 
 // Start starts testpmd as o describes and waits until its vhost-user socket exists (and its
-// TAP interface, if any), or fails t after 20 s. testpmd is stopped when t ends, and its
-// output logged if t failed.
+// TAP interface, if any), or fails t after 20 s; a Frontend is waited for until it
+// forwards. testpmd is stopped when t ends, and its output logged if t failed.
 func Start(t testing.TB, o *Options) *Testpmd {
 	t.Helper()
 	if o == nil {
@@ -74,27 +89,44 @@ func Start(t testing.TB, o *Options) *Testpmd {
 	if mbufs == 0 {
 		mbufs = 16384
 	}
-	p := &Testpmd{Socket: filepath.Join(t.TempDir(), "vhost.sock"), out: new(netns.SyncBuffer),
+	p := &Testpmd{Socket: o.Socket, out: new(netns.SyncBuffer),
 		done: make(chan struct{}), prefix: fmt.Sprintf("unikit%d-%d", os.Getpid(), seq.Add(1))}
-	args := []string{"-l", lcores, "--no-huge", "-m", "512", "--no-pci",
+	if p.Socket == "" {
+		require.False(t, o.Frontend, "a frontend needs the backend's socket")
+		p.Socket = filepath.Join(t.TempDir(), "vhost.sock")
+	}
+	main, _, _ := strings.Cut(lcores, ",")
+	vdev := "net_vhost0,iface=" + p.Socket + o.VhostArgs
+	if o.Frontend {
+		vdev = "net_virtio_user0,path=" + p.Socket + o.VhostArgs
+	}
+	args := []string{"-l", lcores, "--main-lcore", main, "--no-huge", "-m", "512", "--no-pci",
 		// A unique prefix keeps concurrent testpmds from sharing runtime files.
-		"--file-prefix", p.prefix,
-		"--vdev", "net_vhost0,iface=" + p.Socket + o.VhostArgs}
+		"--file-prefix", p.prefix, "--vdev", vdev}
 	if o.TAP != "" {
 		args = append(args, "--vdev", "net_tap0,iface="+o.TAP)
 	}
 	args = append(args, "--", fmt.Sprintf("--total-num-mbufs=%d", mbufs), "--forward-mode="+mode,
 		"--auto-start", "--stats-period=0")
+	if len(o.Commands) > 0 {
+		file := filepath.Join(t.TempDir(), "testpmd.cmd")
+		require.NoError(t, os.WriteFile(file, []byte(strings.Join(o.Commands, "\n")+"\n"), 0o644))
+		args = append(args, "--cmdline-file="+file)
+	}
+	args = append(args, o.Args...)
 
 	stdin, keep, err := os.Pipe()
 	require.NoError(t, err)
 	p.keep = keep
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	// testpmd's standard output is a pipe, which C buffers fully; line buffering lets
+	// started see a frontend's "Press enter to exit" when it is printed.
+	args = append([]string{"-oL", bin}, args...)
 	if o.NS != nil {
-		p.cmd = o.NS.Command(ctx, bin, args...)
+		p.cmd = o.NS.Command(ctx, "stdbuf", args...)
 	} else {
-		p.cmd = exec.CommandContext(ctx, bin, args...)
+		p.cmd = exec.CommandContext(ctx, "stdbuf", args...)
 	}
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = stdin, p.out, p.out
 	p.cmd.WaitDelay = 5 * time.Second
@@ -115,8 +147,7 @@ func Start(t testing.TB, o *Options) *Testpmd {
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, err := os.Stat(p.Socket)
-		if err == nil && (o.TAP == "" || p.hasTAP(t, o)) {
+		if p.started(t, o) {
 			return p
 		}
 		if p.Exited() || time.Now().After(deadline) {
@@ -124,6 +155,16 @@ func Start(t testing.TB, o *Options) *Testpmd {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// started reports whether testpmd is ready: a backend's socket and TAP interface exist, a
+// frontend has begun forwarding.
+func (p *Testpmd) started(t testing.TB, o *Options) bool {
+	if o.Frontend {
+		return strings.Contains(p.out.String(), "Press enter to exit")
+	}
+	_, err := os.Stat(p.Socket)
+	return err == nil && (o.TAP == "" || p.hasTAP(t, o))
 }
 
 // hasTAP reports whether the TAP interface o.TAP exists yet.
