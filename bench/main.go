@@ -148,6 +148,8 @@ func main() {
 			args = append(args, "-exec", "taskset -c "+*cpu)
 		case pinPair:
 			args = append(args, "-exec", "taskset -c "+*cpus)
+		case pinDriver:
+			args = append(args, "-exec", "taskset -c 0")
 		}
 		args = append(args, r.pkg)
 		var env []string

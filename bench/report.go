@@ -148,7 +148,7 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 	if l := firstLoad(m.loadStart); l > 0.5 {
 		fmt.Fprintf(&b, " — the machine was shared with other work and loaded while these were taken; read the figures as ranges")
 	}
-	fmt.Fprintf(&b, "\n- pinning: micro-benchmarks run under `taskset -c %s` (one core; GOMAXPROCS follows); benchmarks whose client and server are both children of the test binary (TAP/veth bulk, HTTP4K, -net user bulk, blog) under `taskset -c %s`; httpserve's Wrk pins wrk to CPU 0 and each server to CPU 1 itself; the DPDK rows pin testpmd with its -l lcore list\n", cpu, cpus)
+	fmt.Fprintf(&b, "\n- pinning: micro-benchmarks run under `taskset -c %s` (one core; GOMAXPROCS follows); benchmarks whose client and server are both children of the test binary (TAP/veth bulk, HTTP4K, -net user bulk, blog) under `taskset -c %s`; httpserve's Wrk pins wrk to CPU 0 and each server to CPU 1 itself; the DPDK rows pin testpmd to CPU 1 with its -l lcore list and the test binary (our driver, or DPDK's virtio-user testpmd) to CPU 0\n", cpu, cpus)
 	fmt.Fprintf(&b, "- each point is repeated (-count); median is the median over the repetitions, min–max their spread; ratio = median / anchor median, with the range (worst min/max … best max/min) in parentheses\n")
 	if !isRoot {
 		fmt.Fprintf(&b, "- not run as root: rows that create network namespaces were skipped\n")

@@ -49,7 +49,8 @@ type VhostUserConfig struct {
 	MAC net.HardwareAddr
 	// MTU is the MTU the device reports; zero means 1500.
 	MTU int
-	// MemorySize is the size of the shared memory for rings and buffers; zero means 8 MiB.
+	// MemorySize is the size of the shared memory for rings and buffers; zero means 16 MiB,
+	// enough for the driver's largest default queues and buffers (about 9 MiB with TSO).
 	MemorySize int
 	// Timeout bounds the connection and every reply; zero means 5 seconds.
 	Timeout time.Duration
@@ -73,7 +74,7 @@ func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
 		c = *cfg
 	}
 	if c.MemorySize == 0 {
-		c.MemorySize = 8 << 20
+		c.MemorySize = 16 << 20
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second

@@ -34,6 +34,9 @@ type Options struct {
 	// VhostArgs are extra net_vhost0 (or net_virtio_user0) devargs, each starting with a
 	// comma (",tso=1").
 	VhostArgs string
+	// Pair adds a second vhost-user port, listening on Socket2, so that testpmd (in io
+	// mode) forwards between two frontends: a switch between two virtio drivers.
+	Pair bool
 	// TAP, when set, adds a net_tap port whose kernel interface has this name; testpmd then
 	// forwards between the vhost-user port and the kernel. It needs root.
 	TAP string
@@ -58,6 +61,8 @@ type Testpmd struct {
 	// Socket is the path of the vhost-user socket testpmd listens on (or, for a
 	// Frontend, connects to).
 	Socket string
+	// Socket2 is the second port's socket, with Options.Pair.
+	Socket2 string
 
 	cmd    *exec.Cmd
 	keep   *os.File // write end of testpmd's standard input: closing it stops testpmd
@@ -103,6 +108,10 @@ func Start(t testing.TB, o *Options) *Testpmd {
 	args := []string{"-l", lcores, "--main-lcore", main, "--no-huge", "-m", "512", "--no-pci",
 		// A unique prefix keeps concurrent testpmds from sharing runtime files.
 		"--file-prefix", p.prefix, "--vdev", vdev}
+	if o.Pair {
+		p.Socket2 = filepath.Join(t.TempDir(), "vhost2.sock")
+		args = append(args, "--vdev", "net_vhost1,iface="+p.Socket2+o.VhostArgs)
+	}
 	if o.TAP != "" {
 		args = append(args, "--vdev", "net_tap0,iface="+o.TAP)
 	}
@@ -163,8 +172,12 @@ func (p *Testpmd) started(t testing.TB, o *Options) bool {
 	if o.Frontend {
 		return strings.Contains(p.out.String(), "Press enter to exit")
 	}
-	_, err := os.Stat(p.Socket)
-	return err == nil && (o.TAP == "" || p.hasTAP(t, o))
+	for _, sock := range []string{p.Socket, p.Socket2} {
+		if _, err := os.Stat(sock); sock != "" && err != nil {
+			return false
+		}
+	}
+	return o.TAP == "" || p.hasTAP(t, o)
 }
 
 // hasTAP reports whether the TAP interface o.TAP exists yet.

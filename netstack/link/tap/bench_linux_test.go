@@ -3,7 +3,6 @@ package tap_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,42 +13,9 @@ import (
 
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
+	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link/tap"
 )
-
-// bulkChunk is what one benchmark iteration moves.
-const bulkChunk = 1 << 20
-
-// runBulk moves b.N chunks from src to dst over TCP and reports the throughput in Gbit/s. The
-// time runs until dst has read everything.
-func runBulk(b *testing.B, src, dst net.Conn) {
-	b.Helper()
-	b.SetBytes(bulkChunk)
-	b.ReportAllocs()
-	chunk := make([]byte, bulkChunk)
-	got := make(chan int64, 1)
-	go func() {
-		n, _ := io.CopyBuffer(io.Discard, dst, make([]byte, 1<<20))
-		got <- n
-	}()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		if _, err := src.Write(chunk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if cw, ok := src.(interface{ CloseWrite() error }); ok {
-		require.NoError(b, cw.CloseWrite())
-	} else {
-		require.NoError(b, src.Close())
-	}
-	n := <-got
-	elapsed := time.Since(start)
-	b.StopTimer()
-	require.Equal(b, int64(b.N)*bulkChunk, n)
-	b.ReportMetric(float64(n)*8/elapsed.Seconds()/1e9, "Gbit/s")
-}
 
 // BenchmarkTAPBulk measures bulk TCP between the stack and the Linux kernel over a TAP link at
 // MTU 1500 with offloads, in both directions. The kernel side is a Go sink or source on kernel
@@ -71,7 +37,7 @@ func BenchmarkTAPBulk(b *testing.B) {
 			kc, err := kln.Accept()
 			require.NoError(b, err)
 			defer kc.Close()
-			runBulk(b, sc, kc)
+			stacktest.RunBulk(b, sc, kc)
 			reportOffload(b, k.link)
 		})
 		b.Run(tc.name+"/kernel-to-stack", func(b *testing.B) {
@@ -83,7 +49,7 @@ func BenchmarkTAPBulk(b *testing.B) {
 			sc, err := ln.Accept()
 			require.NoError(b, err)
 			defer sc.Close()
-			runBulk(b, kc, sc)
+			stacktest.RunBulk(b, kc, sc)
 			reportOffload(b, k.link)
 		})
 	}
@@ -137,7 +103,7 @@ func BenchmarkVethBulk(b *testing.B) {
 		dst, err := ln.Accept()
 		require.NoError(b, err)
 		defer dst.Close()
-		runBulk(b, src, dst)
+		stacktest.RunBulk(b, src, dst)
 	})
 	b.Run("iperf3", func(b *testing.B) {
 		iperf := peers.Program(b, "iperf3", "iperf3")
