@@ -213,7 +213,40 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 		t.Notify(NetRxQueue, NetRxQueue)
 	}
 	n.rxMu.Unlock()
+	if r, ok := t.(resumer); ok {
+		r.setResumeBase(n.resumeBase)
+	}
 	return n, nil
+}
+
+// resumer is a transport whose device can be replaced under a running driver (vhost-user
+// reconnection) and which then asks the driver where each ring resumes.
+type resumer interface {
+	setResumeBase(func(queue int) (base uint32, ok bool))
+}
+
+// resumeBase returns where queue resumes with a new device, for packed rings (see
+// [PackedQueue.ResumeBase]); ok is false for split rings, whose used index in shared memory
+// says it.
+func (n *Net) resumeBase(queue int) (uint32, bool) {
+	var q Virtqueue
+	switch queue {
+	case NetRxQueue:
+		n.rxMu.Lock()
+		defer n.rxMu.Unlock()
+		q = n.rx
+	case NetTxQueue:
+		n.txMu.Lock()
+		defer n.txMu.Unlock()
+		q = n.tx
+	default:
+		return 0, false
+	}
+	p, ok := q.(*PackedQueue)
+	if !ok {
+		return 0, false
+	}
+	return p.ResumeBase(), true
 }
 
 // readConfig reads MAC, MTU and link status (section 5.1.4), distrusting the values.

@@ -271,6 +271,38 @@ func (q *PackedQueue) Get() (u Used, ok bool, err error) {
 	return Used{Token: st.token, Head: id, Len: n}, true, nil
 }
 
+// ResumeBase returns where a new device takes over the ring after the old one vanished (a
+// vhost-user backend that restarted), in the layout of VHOST_USER_SET_VRING_BASE for packed
+// rings: the next descriptor to process in bits 0-14 with its wrap counter in bit 15, and the
+// next used slot, the same, in bits 16-31. That is the slot after the last used element the
+// old device wrote, found by walking the used elements the driver has not taken yet: chains
+// made available after it are processed again by the new device (a transmitted frame may go
+// out twice, a receive buffer is filled afresh). A chain the old device had consumed but not
+// reported, while it reported later ones, is lost with it; DPDK's vhost library completes in
+// order, so that does not happen with it.
+func (q *PackedQueue) ResumeBase() uint32 {
+	pos, wrap := q.nextUsed, q.usedWrap
+	for range q.inflight {
+		w := atomic.LoadUint32(word(q.desc.Buf, int(pos)*DescSize+12))
+		flags := uint16(w >> 16)
+		avail, used := flags&PackedDescFAvail != 0, flags&PackedDescFUsed != 0
+		id := uint16(w)
+		if avail != used || used != wrap || id >= q.size || !q.state[id].active {
+			break
+		}
+		pos += q.state[id].ndesc
+		if pos >= q.size {
+			pos -= q.size
+			wrap = !wrap
+		}
+	}
+	base := uint32(pos)
+	if wrap {
+		base |= 1 << 15
+	}
+	return base | base<<16
+}
+
 func (q *PackedQueue) fail(format string, args ...any) error {
 	q.err = fmt.Errorf("%w: "+format, append([]any{ErrDeviceBroken}, args...)...)
 	return q.err

@@ -428,3 +428,43 @@ func TestPackedEventSuppression(t *testing.T) {
 	dq.Flush()
 	require.Equal(t, 1, irqs, "one interrupt for the batch crossing the driver's event")
 }
+
+// TestPackedResumeBase checks where a packed ring resumes with a new device: after the last
+// used element the old device wrote, whether or not the driver has taken it, with the wrap
+// counters of that lap.
+func TestPackedResumeBase(t *testing.T) {
+	q, dq, mem := queuePair(t, 4, virtio.FeatureRingPacked, nil)
+	pq := q.(*virtio.PackedQueue)
+	require.Equal(t, uint32(0x80008000), pq.ResumeBase(), "fresh ring: slot 0, wrap counters 1")
+	b, _ := mem.Alloc(64, 8)
+	use := func(n int) { // the device uses n chains in order
+		for range n {
+			var c virtiotest.Chain
+			ok, err := dq.Pop(&c)
+			require.NoError(t, err)
+			require.True(t, ok)
+			dq.Push(c.Head, 0)
+		}
+		dq.Flush()
+	}
+	for i := range 3 {
+		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8}}, uint64(i))
+		require.NoError(t, err)
+	}
+	q.KickPrepare()
+	use(2)
+	_, ok, err := q.Get()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint32(2|1<<15)*0x10001, pq.ResumeBase(), "after both used elements, one not yet taken")
+
+	// Into the second lap: slots 3, 0, 1 hold chains 4-6; the device uses two of them.
+	_, _, _ = q.Get()
+	for i := range 3 {
+		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8}}, uint64(10+i))
+		require.NoError(t, err)
+	}
+	q.KickPrepare()
+	use(3) // the third chain left from the first lap, then two new ones
+	require.Equal(t, uint32(1)*0x10001, pq.ResumeBase(), "slot 1 in the second lap: wrap counters 0")
+}

@@ -131,6 +131,14 @@ type vhostUserTransport struct {
 	monitoring bool
 	// Reconnects counts successful reconnections to a restarted backend.
 	reconnects atomic.Int64
+	// resumeBase, set by the driver, says where a packed ring resumes after a reconnection.
+	resumeBase func(queue int) (uint32, bool)
+}
+
+func (t *vhostUserTransport) setResumeBase(f func(queue int) (uint32, bool)) {
+	t.msgMu.Lock()
+	t.resumeBase = f
+	t.msgMu.Unlock()
 }
 
 type vhuQueue struct {
@@ -507,9 +515,15 @@ func hungUp(c *net.UnixConn) bool {
 
 // reconnect dials the socket again and replays the device setup. Split rings resume at the
 // used index in shared memory: everything after it is still available to the new backend.
-// Packed rings are not resumed (their state cannot be recovered from memory alone).
+// Packed rings resume where the driver says (Net's resumeBase: after the last used element
+// in the ring), as shared memory alone cannot tell used elements the driver has taken from
+// those it has not.
 func (t *vhostUserTransport) reconnect() bool {
-	if t.driver&FeatureRingPacked != 0 {
+	t.msgMu.Lock()
+	resume := t.resumeBase
+	t.msgMu.Unlock()
+	packed := t.driver&FeatureRingPacked != 0
+	if packed && resume == nil {
 		return false
 	}
 	d := net.Dialer{Timeout: t.timeout}
@@ -534,11 +548,20 @@ func (t *vhostUserTransport) reconnect() bool {
 		if !q.enabled {
 			continue
 		}
-		used, ok := t.arena.Slice(q.device, 4)
-		if !ok {
-			return false
+		var base uint32
+		if packed {
+			b, ok := resume(i)
+			if !ok {
+				return false
+			}
+			base = b
+		} else {
+			used, ok := t.arena.Slice(q.device, 4)
+			if !ok {
+				return false
+			}
+			base = atomic.LoadUint32(word(used, 0)) >> 16
 		}
-		base := atomic.LoadUint32(word(used, 0)) >> 16
 		if t.startRing(i, base) != nil {
 			return false
 		}

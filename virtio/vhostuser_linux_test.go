@@ -172,12 +172,25 @@ func backendRx(b *testing.B, backend *dpdk.Testpmd) int {
 
 // TestVhostUserReconnect stops testpmd under a running driver and starts a new one on the same
 // socket: the link goes down, comes back up once the frontend has reconnected and replayed
-// the device setup, and frames flow again (split rings resume at the used index).
+// the device setup, and frames flow again. Split rings resume at the used index in shared
+// memory, packed rings where the driver says; more frames than a ring holds cross before and
+// after, so both resume in a later lap than the first.
 func TestVhostUserReconnect(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  *virtio.NetConfig
+	}{
+		{"split", &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}},
+		{"packed", nil}, // DPDK offers packed rings: the default
+	} {
+		t.Run(tc.name, func(t *testing.T) { testVhostUserReconnect(t, tc.cfg) })
+	}
+}
+
+func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	first := dpdk.Start(t, &dpdk.Options{Mode: "macswap"})
 	sock := first.Socket
-	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{
-		Net: &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}})
+	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
 	require.NoError(t, err)
 	defer v.Close()
 	r := &recorder{l: v}
@@ -187,13 +200,16 @@ func TestVhostUserReconnect(t *testing.T) {
 	copy(f[6:], v.MAC())
 	f[12], f[13] = 0x88, 0xb5
 	send := func(want int64) {
+		deadline := time.Now().Add(20 * time.Second)
 		for r.frames.Load() < want {
 			_, err := v.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
 			require.NoError(t, err)
-			time.Sleep(time.Millisecond)
+			time.Sleep(100 * time.Microsecond)
+			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.frames.Load(), want)
 		}
 	}
-	send(10)
+	const lap = 600 // more than the 256 entries of each ring
+	send(lap)
 	first.Stop()
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down after the backend left")
 	require.False(t, v.Up())
@@ -204,9 +220,9 @@ func TestVhostUserReconnect(t *testing.T) {
 	dpdk.Start(t, &dpdk.Options{Socket: sock, Mode: "macswap"})
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up after reconnecting")
 	require.Equal(t, int64(1), v.Reconnects())
-	before := r.frames.Load()
-	send(before + 10)
+	send(r.frames.Load() + lap)
 	require.NoError(t, v.Err())
+	t.Logf("features %#x, stats %+v", v.NegotiatedFeatures(), v.Stats())
 }
 
 // BenchmarkVhostUserRx measures 64-byte frames per second received by the driver from DPDK's
