@@ -126,7 +126,7 @@ var runs = []run{
 	{id: "dpdk", pkg: "./virtio", bench: "^BenchmarkDPDKVirtioUserTxonly$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"dpdk-testpmd"},
 		pinDetail: "backend testpmd forwards on CPU 1, DPDK's virtio-user testpmd on CPU 0 (-l and --main-lcore)"},
-	{id: "vhostbulk", pkg: "./virtio", bench: "^BenchmarkVhostUserBulk$", quickBench: "^BenchmarkVhostUserBulk$/^tso$",
+	{id: "vhostbulk", pkg: "./virtio", bench: "^BenchmarkVhostUserBulk$/^(tso|mtu1500)$", quickBench: "^BenchmarkVhostUserBulk$/^tso$",
 		quick: settings{"200x", 1}, full: settings{"300x", 5}, pin: pinDriver, tools: []string{"dpdk-testpmd", "taskset"}},
 }
 

@@ -299,9 +299,10 @@ func (n *Net) readConfig(fallback net.HardwareAddr) error {
 }
 
 func (n *Net) setupQueues(mem Memory, size int) error {
+	gso := n.features&(NetFGuestTSO4|NetFGuestTSO6) != 0 // the device may send 64 KiB frames
 	if size == 0 {
 		size = DefaultNetQueueSize
-		if n.features&(NetFGuestTSO4|NetFGuestTSO6) != 0 {
+		if gso {
 			size = DefaultNetGSOQueueSize
 		}
 	}
@@ -326,7 +327,7 @@ func (n *Net) setupQueues(mem Memory, size int) error {
 	// Receive buffers: one descriptor each; the whole frame must fit in one buffer without
 	// MRG_RXBUF (section 5.1.6.3.1).
 	n.rxSize = netRxBufSize
-	if n.features&(NetFGuestTSO4|NetFGuestTSO6) != 0 {
+	if gso {
 		n.rxSize = netRxGSOBufSize
 	}
 	if n.features&NetFMrgRxbuf == 0 {
@@ -672,10 +673,10 @@ func (n *Net) Release(frames []netstack.Frame) {
 func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
-	sent, txFrames, txBytes := 0, 0, 0
+	txFrames, txBytes := 0, 0
 	defer func() {
 		n.counters.Sent(txFrames, txBytes) // once a batch: the counters are shared atomics
-		if sent > 0 && n.tx.KickPrepare() {
+		if txFrames > 0 && n.tx.KickPrepare() {
 			n.t.Notify(NetTxQueue, NetTxQueue)
 		}
 	}()
@@ -690,10 +691,9 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 			continue
 		}
 		for len(n.txFree) == 0 {
-			if err := n.txWait(sent > 0); err != nil {
+			if err := n.txWait(); err != nil {
 				return i, err
 			}
-			sent = 0
 		}
 		slot := n.txFree[len(n.txFree)-1]
 		buf := n.txBufs.Buf[int(slot)*n.txSlot : int(slot+1)*n.txSlot]
@@ -710,7 +710,6 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 		n.txFree = n.txFree[:len(n.txFree)-1]
 		txFrames++
 		txBytes += flen
-		sent++
 	}
 	return len(frames), nil
 }
@@ -764,11 +763,11 @@ func (n *Net) reclaimTx() error {
 	}
 }
 
-// txWait waits until a transmit buffer is free; kick notifies the device of frames added
-// so far first.
+// txWait waits until a transmit buffer is free, having first published the frames added so
+// far (KickPrepare does nothing when there are none).
 // +checklocks:n.txMu
-func (n *Net) txWait(kick bool) error {
-	if kick && n.tx.KickPrepare() {
+func (n *Net) txWait() error {
+	if n.tx.KickPrepare() {
 		n.t.Notify(NetTxQueue, NetTxQueue)
 	}
 	for {

@@ -67,19 +67,12 @@ type PackedQueue struct {
 // [MaxQueueSize]; the specification allows any size, this driver keeps to powers of two) from
 // mem. cfg is interpreted as for [NewSplitQueue].
 func NewPackedQueue(mem Memory, size int, cfg *SplitConfig) (*PackedQueue, error) {
-	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
-		return nil, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
-	}
-	var c SplitConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Indirect < 0 || c.Indirect > size {
-		return nil, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
+	c, err := queueConfig(size, cfg)
+	if err != nil {
+		return nil, err
 	}
 	q := &PackedQueue{size: uint16(size), eventIdx: c.EventIdx, indirect: c.Indirect,
 		availWrap: true, usedWrap: true, numFree: size}
-	var err error
 	if q.desc, err = mem.Alloc(DescSize*size, 16); err != nil {
 		return nil, err
 	}
@@ -89,16 +82,10 @@ func NewPackedQueue(mem Memory, size int, cfg *SplitConfig) (*PackedQueue, error
 	if q.deviceEv, err = mem.Alloc(PackedEventSize, 4); err != nil {
 		return nil, err
 	}
-	if c.Indirect > 0 {
-		if q.tables, err = mem.Alloc(DescSize*c.Indirect*size, 16); err != nil {
-			return nil, err
-		}
+	if q.tables, err = allocTables(mem, size, c.Indirect); err != nil {
+		return nil, err
 	}
-	q.idNext = make([]uint16, size)
-	for i := range q.idNext {
-		q.idNext[i] = uint16(i + 1)
-	}
-	q.state = make([]descState, size)
+	q.idNext, q.state = freeList(size), make([]descState, size)
 	return q, nil
 }
 

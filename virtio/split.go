@@ -107,18 +107,11 @@ type SplitQueue struct {
 // NewSplitQueue allocates a split virtqueue of size entries (a power of two from 2 to
 // [MaxQueueSize]) from mem.
 func NewSplitQueue(mem Memory, size int, cfg *SplitConfig) (*SplitQueue, error) {
-	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
-		return nil, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
-	}
-	var c SplitConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Indirect < 0 || c.Indirect > size {
-		return nil, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
+	c, err := queueConfig(size, cfg)
+	if err != nil {
+		return nil, err
 	}
 	q := &SplitQueue{size: uint16(size), mask: uint16(size - 1), eventIdx: c.EventIdx, indirect: c.Indirect}
-	var err error
 	if q.desc, err = mem.Alloc(DescSize*size, 16); err != nil {
 		return nil, err
 	}
@@ -128,18 +121,47 @@ func NewSplitQueue(mem Memory, size int, cfg *SplitConfig) (*SplitQueue, error) 
 	if q.used, err = mem.Alloc(SplitUsedSize(size)+2, 4); err != nil {
 		return nil, err
 	}
-	if c.Indirect > 0 {
-		if q.tables, err = mem.Alloc(DescSize*c.Indirect*size, 16); err != nil {
-			return nil, err
-		}
+	if q.tables, err = allocTables(mem, size, c.Indirect); err != nil {
+		return nil, err
 	}
-	q.next = make([]uint16, size)
-	q.state = make([]descState, size)
-	for i := range q.next {
-		q.next[i] = uint16(i + 1) // the last link is never followed: numFree bounds the walk
-	}
+	q.next, q.state = freeList(size), make([]descState, size)
 	q.numFree = size
 	return q, nil
+}
+
+// queueConfig checks a queue size (a power of two from 2 to [MaxQueueSize]) and the
+// indirect table size of cfg, and returns cfg's values (zero for nil).
+func queueConfig(size int, cfg *SplitConfig) (SplitConfig, error) {
+	var c SplitConfig
+	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
+		return c, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
+	}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Indirect < 0 || c.Indirect > size {
+		return c, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
+	}
+	return c, nil
+}
+
+// allocTables allocates one indirect table of indirect entries per descriptor, or nothing
+// when indirect is 0.
+func allocTables(mem Memory, size, indirect int) (DMA, error) {
+	if indirect == 0 {
+		return DMA{}, nil
+	}
+	return mem.Alloc(DescSize*indirect*size, 16)
+}
+
+// freeList returns a free list of size entries in which entry i links to i+1; the last link
+// is never followed, as the count of free entries bounds every walk.
+func freeList(size int) []uint16 {
+	l := make([]uint16, size)
+	for i := range l {
+		l[i] = uint16(i + 1)
+	}
+	return l
 }
 
 // Size returns the number of descriptors.
@@ -176,9 +198,9 @@ func putDesc(b []byte, i int, addr uint64, n uint32, flags, next uint16) {
 
 // Add posts a chain of buffers with the driver's token. The device sees it once
 // [SplitQueue.KickPrepare] publishes the avail index, which it does once for all the chains
-// added since the last call (one fenced store a batch, not one a chain). Device-readable buffers must come before device-writable ones. It returns the
-// chain's head descriptor index, or ErrQueueFull when there are not enough free descriptors.
-// It does not allocate.
+// added since the last call (one fenced store a batch, not one a chain). Device-readable
+// buffers must come before device-writable ones. It returns the chain's head descriptor
+// index, or ErrQueueFull when there are not enough free descriptors. It does not allocate.
 func (q *SplitQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 	if q.err != nil {
 		return 0, q.err

@@ -1,6 +1,7 @@
 package virtio_test
 
 import (
+	"net"
 	"os"
 	"regexp"
 	"runtime"
@@ -17,10 +18,38 @@ import (
 	"github.com/unikit/unikit/virtio"
 )
 
-// testpmd starts DPDK's testpmd with a vhost-user backend (net_vhost) forwarding in macswap
-// mode and returns the socket path. extra are additional net_vhost devargs.
-func testpmd(tb testing.TB, extra string) string {
-	return dpdk.Start(tb, &dpdk.Options{VhostArgs: extra, Mode: "macswap"}).Socket
+// ringKinds are the two ring layouts DPDK's vhost-user backend offers; packed is what the
+// driver negotiates by default.
+var ringKinds = []struct {
+	name string
+	cfg  *virtio.NetConfig
+}{
+	{"packed", nil},
+	{"split", &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}},
+}
+
+// echoDst is the made-up destination of echoFrame's frames.
+var echoDst = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+
+// echoFrame returns an n-byte frame from src to echoDst with a local experimental ethertype,
+// which testpmd's macswap sends back with the addresses swapped.
+func echoFrame(src net.HardwareAddr, n int) []byte {
+	f := make([]byte, n)
+	copy(f, echoDst)
+	copy(f[6:], src)
+	f[12], f[13] = 0x88, 0xb5
+	return f
+}
+
+// dialStarted connects the driver to the vhost-user backend at sock and starts it with a
+// recorder as its receiver. The caller closes the driver.
+func dialStarted(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *recorder) {
+	tb.Helper()
+	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
+	require.NoError(tb, err)
+	r := &recorder{l: v}
+	require.NoError(tb, v.Start(r))
+	return v, r
 }
 
 // TestVhostUserTestpmd sends frames through the driver to DPDK's vhost-user backend and checks
@@ -44,7 +73,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 		{"packed-tso", ",tso=1", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sock := testpmd(t, tc.devarg)
+			sock := dpdk.Start(t, &dpdk.Options{VhostArgs: tc.devarg, Mode: "macswap"}).Socket
 			v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: tc.cfg})
 			require.NoError(t, err)
 			defer v.Close()
@@ -63,13 +92,9 @@ func TestVhostUserTestpmd(t *testing.T) {
 			require.NoError(t, v.Start(r))
 			const n = 1000
 			src := v.MAC()
-			dst := []byte{0x02, 0, 0, 0, 0, 0x99}
 			sent := make(map[string]bool)
 			for i := range n {
-				fr := make([]byte, 60+i%1400)
-				copy(fr, dst)
-				copy(fr[6:], src)
-				fr[12], fr[13] = 0x88, 0xb5 // local experimental ethertype
+				fr := echoFrame(src, 60+i%1400)
 				for j := 14; j < len(fr); j++ {
 					fr[j] = byte(i + j)
 				}
@@ -87,7 +112,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 			defer mu.Unlock()
 			for _, b := range got {
 				require.Equal(t, []byte(src), b[0:6], "macswap: destination is our source")
-				require.Equal(t, dst, []byte(b[6:12]), "macswap: source is our destination")
+				require.Equal(t, []byte(echoDst), b[6:12], "macswap: source is our destination")
 				require.True(t, sent[string(b[14:])], "payload intact")
 			}
 			t.Logf("%s: %d of %d frames came back macswapped; stats %+v", tc.name, len(got), n, v.Stats())
@@ -101,31 +126,18 @@ func TestVhostUserTestpmd(t *testing.T) {
 // those the backend counted (the figure compared with BenchmarkDPDKVirtioUserTxonly) and
 // those that came back. Run it pinned to CPU 0 (taskset -c 0), as the reference is.
 func BenchmarkVhostUserMacswap(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		cfg  *virtio.NetConfig
-	}{
-		{"packed", nil}, // the default against DPDK, which offers packed rings
-		{"split", &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}},
-	} {
+	for _, bc := range ringKinds {
 		b.Run(bc.name, func(b *testing.B) { benchmarkVhostUserMacswap(b, bc.cfg) })
 	}
 }
 
 func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	backend := dpdk.Start(b, &dpdk.Options{Mode: "macswap", Lcores: "0,1"})
-	v, err := virtio.DialVhostUser(backend.Socket, &virtio.VhostUserConfig{Net: cfg})
-	require.NoError(b, err)
+	v, r := dialStarted(b, backend.Socket, cfg)
 	defer v.Close()
-	r := &recorder{l: v}
-	require.NoError(b, v.Start(r))
 	batch := make([]netstack.Frame, 32)
 	for i := range batch {
-		f := make([]byte, 64)
-		copy(f, []byte{2, 0, 0, 0, 0, 0x99})
-		copy(f[6:], v.MAC())
-		f[12], f[13] = 0x88, 0xb5
-		batch[i] = netstack.Frame{Segments: [][]byte{f}}
+		batch[i] = netstack.Frame{Segments: [][]byte{echoFrame(v.MAC(), 64)}}
 	}
 	b.ReportAllocs()
 	start := time.Now()
@@ -176,13 +188,7 @@ func backendRx(b *testing.B, backend *dpdk.Testpmd) int {
 // memory, packed rings where the driver says; more frames than a ring holds cross before and
 // after, so both resume in a later lap than the first.
 func TestVhostUserReconnect(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  *virtio.NetConfig
-	}{
-		{"split", &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}},
-		{"packed", nil}, // DPDK offers packed rings: the default
-	} {
+	for _, tc := range ringKinds {
 		t.Run(tc.name, func(t *testing.T) { testVhostUserReconnect(t, tc.cfg) })
 	}
 }
@@ -190,15 +196,9 @@ func TestVhostUserReconnect(t *testing.T) {
 func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	first := dpdk.Start(t, &dpdk.Options{Mode: "macswap"})
 	sock := first.Socket
-	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
-	require.NoError(t, err)
+	v, r := dialStarted(t, sock, cfg)
 	defer v.Close()
-	r := &recorder{l: v}
-	require.NoError(t, v.Start(r))
-	f := make([]byte, 60)
-	copy(f, []byte{2, 0, 0, 0, 0, 0x99})
-	copy(f[6:], v.MAC())
-	f[12], f[13] = 0x88, 0xb5
+	f := echoFrame(v.MAC(), 60)
 	send := func(want int64) {
 		deadline := time.Now().Add(20 * time.Second)
 		for r.frames.Load() < want {
@@ -213,7 +213,7 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	first.Stop()
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down after the backend left")
 	require.False(t, v.Up())
-	_, err = v.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+	_, err := v.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
 	require.ErrorIs(t, err, netstack.ErrLinkDown)
 
 	os.Remove(sock)
@@ -229,20 +229,11 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 // vhost-user backend generating them (testpmd txonly, forwarding on CPU 1), for packed and
 // split rings, against frames per second the backend sent. Run it pinned to CPU 0.
 func BenchmarkVhostUserRx(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		cfg  *virtio.NetConfig
-	}{
-		{"packed", nil},
-		{"split", &virtio.NetConfig{Features: virtio.NetSupported &^ virtio.FeatureRingPacked}},
-	} {
+	for _, bc := range ringKinds {
 		b.Run(bc.name, func(b *testing.B) {
 			backend := dpdk.Start(b, &dpdk.Options{Mode: "txonly", Lcores: "0,1", Args: []string{"--txpkts=64"}})
-			v, err := virtio.DialVhostUser(backend.Socket, &virtio.VhostUserConfig{Net: bc.cfg})
-			require.NoError(b, err)
+			v, r := dialStarted(b, backend.Socket, bc.cfg)
 			defer v.Close()
-			r := &recorder{l: v}
-			require.NoError(b, v.Start(r))
 			start := time.Now()
 			before := r.frames.Load()
 			for b.Loop() {

@@ -49,9 +49,6 @@ type Options struct {
 	Lcores string
 	// Mbufs is --total-num-mbufs; 0 means 16384.
 	Mbufs int
-	// Commands are testpmd command-line commands run before forwarding starts (through
-	// --cmdline-file), such as "tso set 1448 1".
-	Commands []string
 	// Args are further testpmd application arguments ("--txpkts=64").
 	Args []string
 }
@@ -117,11 +114,6 @@ func Start(t testing.TB, o *Options) *Testpmd {
 	}
 	args = append(args, "--", fmt.Sprintf("--total-num-mbufs=%d", mbufs), "--forward-mode="+mode,
 		"--auto-start", "--stats-period=0")
-	if len(o.Commands) > 0 {
-		file := filepath.Join(t.TempDir(), "testpmd.cmd")
-		require.NoError(t, os.WriteFile(file, []byte(strings.Join(o.Commands, "\n")+"\n"), 0o644))
-		args = append(args, "--cmdline-file="+file)
-	}
 	args = append(args, o.Args...)
 
 	stdin, keep, err := os.Pipe()
