@@ -120,6 +120,11 @@ func run(args []string, out io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught before the address is announced: whoever reads it may reload at once,
+	// and an uncaught SIGHUP would end the process.
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	defer signal.Stop(reload)
 	openCtx, cancel := context.WithTimeout(ctx, o.openTimeout)
 	n, err := nf.Open(openCtx, port)
 	cancel()
@@ -135,9 +140,6 @@ func run(args []string, out io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "serving %d files on %s://%s (-net %s)\n", content.Len(), scheme, n.Addr(), n.Mode())
 
-	reload := make(chan os.Signal, 1)
-	signal.Notify(reload, syscall.SIGHUP)
-	defer signal.Stop(reload)
 	for {
 		select {
 		case err := <-served:
