@@ -8,14 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/unikit/unikit/internal/peers"
+	"github.com/unikit/unikit/internal/httpload"
 	"github.com/unikit/unikit/kv"
 )
 
@@ -89,100 +88,40 @@ func BenchmarkWrkMatrix(b *testing.B) {
 	}
 }
 
-// wrkResult is one server's figures under wrk.
-type wrkResult struct {
-	rps, cpuPerReq float64
-	p50, p99       time.Duration
-}
-
 // wrkCompare serves a size-byte page from httpserve, http.FileServer and nginx in turn, each
 // alone on CPU 1, loads it with one wrk thread on CPU 0 over conns connections for dur, and
-// reports each server's requests/s, server CPU time per request and latency percentiles.
+// reports each server's requests/s, server CPU time per request, latency percentiles and
+// peak resident memory.
 func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
-	wrk := peers.Program(b, "wrk", "wrk")
-	nginx := peers.Program(b, "nginx", "nginx-light")
-	taskset := peers.Program(b, "taskset", "util-linux")
 	dir := b.TempDir()
 	page := bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), size/30+1)[:size]
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), page, 0o644))
-	c := "-c" + strconv.Itoa(conns)
+	self, err := os.Executable()
+	require.NoError(b, err)
 
 	var summary []string
 	defer func() { b.Log("\n" + strings.Join(summary, "\n")) }()
-	run := func(name string, start func(addr string) *exec.Cmd) wrkResult {
+	measure := func(name string, start func(addr string) *exec.Cmd) httpload.Measurement {
 		addr := freeAddr(b)
 		cmd := start(addr)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		require.NoError(b, cmd.Start())
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		waitListening(b, addr)
-		url := "http://" + addr + "/page.html"
-		// Warm up (caches, JIT-free but page cache and open_file_cache).
-		exec.Command(taskset, "-c", "0", wrk, "-t1", c, "-d1s", url).Run()
-		before := procCPU(b, cmd.Process.Pid)
-		out, err := exec.Command(taskset, "-c", "0", wrk, "-t1", c, "--latency", "-d"+strconv.Itoa(int(dur/time.Second))+"s", url).CombinedOutput()
-		require.NoError(b, err, "%s", out)
-		after := procCPU(b, cmd.Process.Pid)
-		reqs := wrkRequests(b, out)
-		r := wrkResult{rps: wrkRPS(b, out), cpuPerReq: (after - before).Seconds() / reqs,
-			p50: wrkPercentile(b, out, "50%"), p99: wrkPercentile(b, out, "99%")}
-		summary = append(summary, fmt.Sprintf("%s, %d B, %d conns: %.0f requests/s, %.1f µs server CPU per request (%.0f requests, %.2fs CPU), p50 %v, p99 %v",
-			name, size, conns, r.rps, r.cpuPerReq*1e6, reqs, (after-before).Seconds(), r.p50, r.p99))
-		return r
+		m := httpload.Measure(b, cmd.Process.Pid, size,
+			httpload.Load{URL: "http://" + addr + "/page.html", Conns: conns, Duration: dur, CPUs: "0"})
+		summary = append(summary, fmt.Sprintf("%d B, %d conns: %s", size, conns, httpload.Report(b, name, m)))
+		return m
 	}
-	self, err := os.Executable()
-	require.NoError(b, err)
 	goServer := func(mode string) func(addr string) *exec.Cmd {
 		return func(addr string) *exec.Cmd {
-			cmd := exec.Command(taskset, "-c", "1", self, "-test.run=^TestBenchServerProcess$", "-test.count=1", "-test.timeout=0")
+			cmd := httpload.Pinned(b, nil, "1", self, "-test.run=^TestBenchServerProcess$", "-test.count=1", "-test.timeout=0")
 			cmd.Env = append(os.Environ(), benchServerEnv+"="+mode+" "+dir+" "+addr)
-			return cmd
+			return httpload.Start(b, nil, addr, cmd)
 		}
 	}
-	ours := run("httpserve", goServer("httpserve"))
-	fs := run("http.FileServer", goServer("fileserver"))
-	ng := run("nginx", func(addr string) *exec.Cmd {
-		prefix := b.TempDir()
-		conf := filepath.Join(prefix, "nginx.conf")
-		require.NoError(b, os.WriteFile(conf, []byte(fmt.Sprintf(`
-daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  open_file_cache max=1000 inactive=60s;
-  keepalive_requests 1000000;
-  client_body_temp_path %[1]s;
-  proxy_temp_path %[1]s;
-  fastcgi_temp_path %[1]s;
-  uwsgi_temp_path %[1]s;
-  scgi_temp_path %[1]s;
-  types { text/html html; }
-  server {
-    listen %[2]s;
-    root %[3]s;
-  }
-}
-`, prefix, addr, dir)), 0o644))
-		return exec.Command(taskset, "-c", "1", nginx, "-p", prefix, "-c", conf)
-	})
-	for _, s := range []struct {
-		name string
-		r    wrkResult
-	}{{"httpserve", ours}, {"nginx", ng}, {"fileserver", fs}} {
-		b.ReportMetric(s.r.rps, s.name+"-req/s")
-		b.ReportMetric(s.r.cpuPerReq*1e6, s.name+"-cpu-µs/req")
-		b.ReportMetric(float64(s.r.p50)/1e6, s.name+"-p50-ms")
-		b.ReportMetric(float64(s.r.p99)/1e6, s.name+"-p99-ms")
-	}
-	b.ReportMetric(ours.rps/ng.rps, "rps-vs-nginx")
-	b.ReportMetric(ours.cpuPerReq/ng.cpuPerReq, "cpu-vs-nginx")
+	ours := measure("httpserve", goServer("httpserve"))
+	measure("fileserver", goServer("fileserver"))
+	ng := measure("nginx", func(addr string) *exec.Cmd { return httpload.StartNginx(b, nil, "1", addr, dir) })
+	b.ReportMetric(ours.ReqPerSec/ng.ReqPerSec, "rps-vs-nginx")
+	b.ReportMetric(float64(ours.CPUPerRequest)/float64(ng.CPUPerRequest), "cpu-vs-nginx")
 }
 
 func freeAddr(t testing.TB) string {
@@ -190,66 +129,4 @@ func freeAddr(t testing.TB) string {
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func waitListening(t testing.TB, addr string) {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s", addr)
-}
-
-// procCPU returns a process's user+system CPU time from /proc/<pid>/stat.
-func procCPU(t testing.TB, pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	require.NoError(t, err)
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat(5)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // sysconf(_SC_CLK_TCK) on Linux
-	return time.Duration(utime+stime) * time.Second / clkTck
-}
-
-var (
-	wrkRPSRe  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkReqsRe = regexp.MustCompile(`(\d+) requests in`)
-)
-
-func wrkRPS(t testing.TB, out []byte) float64 {
-	m := wrkRPSRe.FindSubmatch(out)
-	require.NotNil(t, m, "%s", out)
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
-}
-
-// wrkPercentileRe matches a line of wrk --latency's distribution, e.g. "     99%    1.23ms".
-var wrkPercentileRe = regexp.MustCompile(`(?m)^\s+([0-9.]+%)\s+([0-9.]+)(us|ms|s|m)\s*$`)
-
-// wrkPercentile returns the latency wrk --latency printed for percentile p ("50%", "99%").
-func wrkPercentile(t testing.TB, out []byte, p string) time.Duration {
-	for _, m := range wrkPercentileRe.FindAllSubmatch(out, -1) {
-		if string(m[1]) != p {
-			continue
-		}
-		v, err := strconv.ParseFloat(string(m[2]), 64)
-		require.NoError(t, err)
-		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[string(m[3])]
-		return time.Duration(v * float64(unit))
-	}
-	t.Fatalf("no %s latency in wrk output:\n%s", p, out)
-	return 0
-}
-
-func wrkRequests(t testing.TB, out []byte) float64 {
-	m := wrkReqsRe.FindSubmatch(out)
-	require.NotNil(t, m, "%s", out)
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
 }

@@ -13,13 +13,9 @@ package tap_test
 // Like every benchmark it only runs with -bench, so `go test ./...` does not start it.
 
 import (
-	"context"
-	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/httpserve"
+	"github.com/unikit/unikit/internal/httpload"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/kv"
@@ -36,9 +33,8 @@ import (
 // httpBodySize is the size of every response body in the HTTP benchmark.
 const httpBodySize = 4096
 
-// wrkArgs are wrk's arguments before the URL: 2 threads, 50 keep-alive connections, 5 s, with
-// the latency distribution printed.
-var wrkArgs = []string{"-t2", "-c50", "-d5s", "--latency"}
+// wrkLoad is every run's load: 2 threads, 50 keep-alive connections, 5 s.
+var wrkLoad = httpload.Load{Threads: 2, Conns: 50, Duration: 5 * time.Second}
 
 // body4K returns the 4096-byte page every configuration serves.
 func body4K() []byte {
@@ -96,102 +92,18 @@ func serveHTTPServe(t testing.TB, ln net.Listener) {
 	})
 }
 
-// wrkResult is what one wrk run reported.
-type wrkResult struct {
-	ReqPerSec float64       // "Requests/sec:"
-	Requests  int64         // "N requests in ..."
-	ReadBytes float64       // "..., X read" in bytes (wrk rounds it to two decimals of its unit)
-	P50, P99  time.Duration // "Latency Distribution" (only with --latency)
-	Errors    string        // "Non-2xx or 3xx responses:" and socket errors other than timeouts
-	Timeouts  int64         // requests without a response within wrk's timeout (2 s)
-}
-
-var (
-	reReqPerSec = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)\s*$`)
-	reRequests  = regexp.MustCompile(`(?m)^\s*(\d+) requests in [0-9.]+\w+, ([0-9.]+)([KMGT]?B) read\s*$`)
-	reLatency   = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s|m)\s*$`)
-	reErrors    = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses:.*)$`)
-	reSocket    = regexp.MustCompile(`(?m)^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)\s*$`)
-)
-
-// parseWrk extracts the figures from wrk's standard output.
-func parseWrk(out string) (wrkResult, error) {
-	var r wrkResult
-	m := reReqPerSec.FindStringSubmatch(out)
-	if m == nil {
-		return r, fmt.Errorf("no Requests/sec line in wrk output")
-	}
-	var err error
-	if r.ReqPerSec, err = strconv.ParseFloat(m[1], 64); err != nil {
-		return r, fmt.Errorf("requests/sec %q: %w", m[1], err)
-	}
-	if m = reRequests.FindStringSubmatch(out); m == nil {
-		return r, fmt.Errorf("no 'N requests in' line in wrk output")
-	}
-	if r.Requests, err = strconv.ParseInt(m[1], 10, 64); err != nil {
-		return r, fmt.Errorf("requests %q: %w", m[1], err)
-	}
-	v, err := strconv.ParseFloat(m[2], 64)
-	if err != nil {
-		return r, fmt.Errorf("bytes read %q: %w", m[2], err)
-	}
-	r.ReadBytes = v * math.Pow(1024, float64(strings.Index("BKMGT", m[3][:1])))
-	for _, lm := range reLatency.FindAllStringSubmatch(out, -1) {
-		d, err := strconv.ParseFloat(lm[2], 64)
-		if err != nil {
-			return r, fmt.Errorf("latency %q: %w", lm[2], err)
-		}
-		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond,
-			"s": time.Second, "m": time.Minute}[lm[3]]
-		switch lm[1] {
-		case "50":
-			r.P50 = time.Duration(d * float64(unit))
-		case "99":
-			r.P99 = time.Duration(d * float64(unit))
-		}
-	}
-	var errs []string
-	if sm := reSocket.FindStringSubmatch(out); sm != nil {
-		if sm[1] != "0" || sm[2] != "0" || sm[3] != "0" {
-			errs = append(errs, fmt.Sprintf("socket errors: connect %s, read %s, write %s", sm[1], sm[2], sm[3]))
-		}
-		r.Timeouts, _ = strconv.ParseInt(sm[4], 10, 64)
-	}
-	for _, em := range reErrors.FindAllStringSubmatch(out, -1) {
-		errs = append(errs, strings.TrimSpace(em[1]))
-	}
-	r.Errors = strings.Join(errs, "; ")
-	return r, nil
-}
-
-// runWrk runs wrk b.N times inside ns against url, checks that every response was a 4 KiB
-// 2xx without socket errors, reports the mean requests/s, latency percentiles and wrk's
-// timeouts, and returns the mean requests/s and the number of requests served.
-//
-// Timeouts (no response within 2 s) do not fail the benchmark: on a loaded machine they can
-// come from scheduling alone, and the figures show their cost. They are reported as a metric
-// and wrk's output is logged, because a server that stalls shows up as timeouts.
+// runWrk runs wrk (wrkLoad) b.N times inside ns against url, checks every run with
+// httpload.Check, reports the mean requests/s, latency percentiles and wrk's timeouts, and
+// returns the mean requests/s and the number of requests served.
 func runWrk(b *testing.B, ns *netns.NS, url string) (reqPerSec float64, requests int64) {
 	b.Helper()
-	wrk := peers.Program(b, "wrk", "wrk")
-	var sum wrkResult
+	load := wrkLoad
+	load.NS, load.URL = ns, url
+	var sum httpload.Result
 	b.ResetTimer()
 	for range b.N {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		out, err := ns.Command(ctx, wrk, append(wrkArgs, url)...).CombinedOutput()
-		cancel()
-		require.NoError(b, err, "wrk: %s", out)
-		r, err := parseWrk(string(out))
-		require.NoError(b, err, "wrk: %s", out)
-		require.Empty(b, r.Errors, "wrk: %s", out)
-		require.NotZero(b, r.Requests, "wrk: %s", out)
-		// Each response is the 4096-byte body plus about 120 bytes of headers.
-		per := r.ReadBytes / float64(r.Requests)
-		require.True(b, per > httpBodySize*0.99 && per < httpBodySize+512,
-			"%.0f bytes per response; wrk: %s", per, out)
-		if r.Timeouts > 0 {
-			b.Logf("wrk reported %d timeouts: %s", r.Timeouts, out)
-		}
+		r, out := httpload.Run(b, load)
+		httpload.Check(b, r, out, httpBodySize)
 		sum.Timeouts += r.Timeouts
 		sum.ReqPerSec += r.ReqPerSec
 		sum.Requests += r.Requests
@@ -278,43 +190,4 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
-}
-
-// TestParseWrk checks the wrk output parser the HTTP benchmark relies on.
-func TestParseWrk(t *testing.T) {
-	out := `Running 5s test @ http://10.78.0.2/
-  2 threads and 50 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     2.10ms    1.50ms  40.12ms   90.00%
-    Req/Sec    12.34k     1.01k   14.00k    70.00%
-  Latency Distribution
-     50%    1.75ms
-     75%    2.50ms
-     90%    3.40ms
-     99%  812.00us
-  122880 requests in 5.00s, 500.00MB read
-Requests/sec:  24576.00
-Transfer/sec:    100.00MB
-`
-	r, err := parseWrk(out)
-	require.NoError(t, err)
-	require.Equal(t, 24576.0, r.ReqPerSec)
-	require.Equal(t, int64(122880), r.Requests)
-	require.Equal(t, 500.0*1024*1024, r.ReadBytes)
-	require.Equal(t, 1750*time.Microsecond, r.P50)
-	require.Equal(t, 812*time.Microsecond, r.P99)
-	require.Empty(t, r.Errors)
-
-	r, err = parseWrk(strings.Replace(out, "Requests/sec", "  Socket errors: connect 0, read 3, write 0, timeout 12\n  Non-2xx or 3xx responses: 7\nRequests/sec", 1))
-	require.NoError(t, err)
-	require.Equal(t, "socket errors: connect 0, read 3, write 0; Non-2xx or 3xx responses: 7", r.Errors)
-	require.Equal(t, int64(12), r.Timeouts)
-
-	r, err = parseWrk(strings.Replace(out, "Requests/sec", "  Socket errors: connect 0, read 0, write 0, timeout 50\nRequests/sec", 1))
-	require.NoError(t, err)
-	require.Empty(t, r.Errors)
-	require.Equal(t, int64(50), r.Timeouts)
-
-	_, err = parseWrk("unable to connect to 10.78.0.2:80 Connection refused\n")
-	require.Error(t, err)
 }

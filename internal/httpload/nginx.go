@@ -1,0 +1,57 @@
+package httpload
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/netns"
+	"github.com/unikit/unikit/internal/peers"
+)
+
+// nginxConf is nginx configured as its users tune it for static files: one worker without a
+// master process (so the PID started is the one that serves), sendfile, open_file_cache, no
+// access log, unlimited keep-alive requests. Its arguments: the prefix directory, the
+// listen address, the document root.
+const nginxConf = `
+daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  open_file_cache max=1000 inactive=60s;
+  keepalive_requests 1000000;
+  client_body_temp_path %[1]s;
+  proxy_temp_path %[1]s;
+  fastcgi_temp_path %[1]s;
+  uwsgi_temp_path %[1]s;
+  scgi_temp_path %[1]s;
+  types { text/html html; }
+  server {
+    listen %[2]s;
+    root %[3]s;
+  }
+}
+`
+
+// StartNginx starts Debian's nginx-light serving root on listen (HOST:PORT), pinned to cpus,
+// inside ns when it is not nil, and waits until it accepts connections. It is stopped when t
+// ends.
+func StartNginx(t testing.TB, ns *netns.NS, cpus, listen, root string) *exec.Cmd {
+	t.Helper()
+	nginx := peers.Program(t, "nginx", "nginx-light")
+	prefix := t.TempDir()
+	conf := filepath.Join(prefix, "nginx.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, prefix, listen, root)), 0o644))
+	return Start(t, ns, listen, Pinned(t, ns, cpus, nginx, "-p", prefix, "-c", conf))
+}

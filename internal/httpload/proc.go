@@ -1,0 +1,65 @@
+package httpload
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/netns"
+	"github.com/unikit/unikit/internal/peers"
+)
+
+// Pinned returns a command that runs name with args under `taskset -c cpus`, inside ns when
+// it is not nil. Both taskset and `ip netns exec` exec the program in place, so the started
+// command's PID is the program's, for CPUTime and PeakRSS.
+func Pinned(t testing.TB, ns *netns.NS, cpus, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	args = append([]string{"-c", cpus, name}, args...)
+	taskset := peers.Program(t, "taskset", "util-linux")
+	if ns != nil {
+		return ns.Command(context.Background(), taskset, args...)
+	}
+	return exec.Command(taskset, args...)
+}
+
+// clockTicks is sysconf(_SC_CLK_TCK) on Linux, the unit of /proc/<pid>/stat's times.
+const clockTicks = 100
+
+// CPUTime returns the user and system CPU time the process has used, from /proc/<pid>/stat.
+func CPUTime(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	require.NoError(t, err)
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, err := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of proc_pid_stat(5)
+	require.NoError(t, err)
+	stime, err := strconv.ParseInt(f[12], 10, 64)
+	require.NoError(t, err)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// PeakRSS returns the process's peak resident set size in bytes (VmHWM in /proc/<pid>/status).
+func PeakRSS(t testing.TB, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	require.NoError(t, err)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kib << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
