@@ -18,7 +18,8 @@ import (
 // tools are the programs rows may need, with the Debian package that installs each.
 var tools = []struct{ name, pkg, use string }{
 	{"taskset", "util-linux", "pinning to cores"},
-	{"wrk", "wrk", "HTTP client for httpserve and HTTP4K"},
+	{"wrk", "wrk", "HTTP/1.1 client for httpserve, the blog and HTTP4K"},
+	{"h2load", "nghttp2-client", "HTTP/2 client for httpserve"},
 	{"nginx", "nginx-light", "anchor for httpserve"},
 	{"iperf3", "iperf3", "veth anchor, iperf3 variant"},
 	{"dpdk-testpmd", "dpdk", "vhost-user backend and DPDK virtio-user anchor"},
@@ -186,7 +187,7 @@ func main() {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	md := renderMarkdown(m, rows, order, missing, isRoot, *quick, *cpu, *cpus)
+	md := renderMarkdown(m, rows, outcomes, order, missing, isRoot, *quick, *cpu, *cpus)
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		log.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func num(v float64) string {
 	}
 }
 
-func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string, isRoot, quick bool, cpu, cpus string) string {
+func renderMarkdown(m *machine, rows []*row, outcomes map[string]*outcome, order []*outcome, missing []string, isRoot, quick bool, cpu, cpus string) string {
 	var b strings.Builder
 	mode := "full"
 	if quick {
@@ -148,7 +148,7 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 	if l := firstLoad(m.loadStart); l > 0.5 {
 		fmt.Fprintf(&b, " — the machine was shared with other work and loaded while these were taken; read the figures as ranges")
 	}
-	fmt.Fprintf(&b, "\n- pinning: micro-benchmarks run under `taskset -c %s` (one core; GOMAXPROCS follows); benchmarks whose client and server are both children of the test binary (TAP/veth bulk, HTTP4K, -net user bulk, blog) under `taskset -c %s`; httpserve's Wrk pins wrk to CPU 0 and each server to CPU 1 itself; the DPDK rows pin testpmd to CPU 1 with its -l lcore list and the test binary (our driver, or DPDK's virtio-user testpmd) to CPU 0\n", cpu, cpus)
+	fmt.Fprintf(&b, "\n- pinning: each run's is in the Runs table at the end; on two cores the client and the server of a comparison get one core each\n")
 	fmt.Fprintf(&b, "- each point is repeated (-count); median is the median over the repetitions, min–max their spread; ratio = median / anchor median, with the range (worst min/max … best max/min) in parentheses\n")
 	if !isRoot {
 		fmt.Fprintf(&b, "- not run as root: rows that create network namespaces were skipped\n")
@@ -196,7 +196,9 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 	if notes != "" {
 		fmt.Fprintf(&b, "\nNotes:\n%s", notes)
 	}
-	fmt.Fprintf(&b, "\n![ratios against their targets](results.svg)\n\n## Runs\n\n| id | command | time | outcome |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n![ratios against their targets](results.svg)\n")
+	renderGrids(&b, outcomes)
+	fmt.Fprintf(&b, "\n## Runs\n\n| id | command | pinning | time | outcome |\n|---|---|---|---|---|\n")
 	for _, o := range order {
 		res := fmt.Sprintf("%d result lines", len(o.results))
 		switch {
@@ -209,7 +211,7 @@ func renderMarkdown(m *machine, rows []*row, order []*outcome, missing []string,
 		if cmd != "" {
 			cmd = "`" + cmd + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", o.run.id, cmd, o.duration, res)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", o.run.id, cmd, o.run.pinning(cpu, cpus), o.duration, res)
 	}
 	fmt.Fprintf(&b, "\nThe full `go test` output of every run is in raw.txt.\n")
 	return b.String()

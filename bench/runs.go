@@ -42,6 +42,31 @@ type run struct {
 	cmd     string
 }
 
+// wrkSeconds sets UNIKIT_WRK_SECONDS (httpload.SecondsEnv), the length of each wrk or h2load
+// measurement, for -quick and full mode.
+func wrkSeconds(quick, full int) func(bool) []string {
+	return func(q bool) []string {
+		if q {
+			return []string{fmt.Sprintf("UNIKIT_WRK_SECONDS=%d", quick)}
+		}
+		return []string{fmt.Sprintf("UNIKIT_WRK_SECONDS=%d", full)}
+	}
+}
+
+// pinning says in words how the run is placed on cores, for the Runs table; cpu and cpus are
+// the -cpu and -cpus lists.
+func (r run) pinning(cpu, cpus string) string {
+	switch r.pin {
+	case pinOne:
+		return "test binary on CPU " + cpu
+	case pinPair:
+		return "test binary and its children on CPUs " + cpus
+	case pinDriver:
+		return "test binary (the driver) on CPU 0, testpmd forwarding on CPU 1"
+	}
+	return r.pinDetail
+}
+
 // settings are -benchtime and -count for one mode.
 type settings struct {
 	benchtime string
@@ -95,16 +120,19 @@ var runs = []run{
 	{id: "wrk", pkg: "./httpserve", bench: "^BenchmarkWrk$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "nginx", "taskset"},
 		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
-		env: func(quick bool) []string {
-			if quick {
-				return []string{"UNIKIT_WRK_SECONDS=2"}
-			}
-			return []string{"UNIKIT_WRK_SECONDS=5"}
-		}},
+		env:       wrkSeconds(2, 5)},
 	{id: "wrkmatrix", pkg: "./httpserve", bench: "^BenchmarkWrkMatrix$", quickBench: "^BenchmarkWrkMatrix$/^4KiB$/^c50$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "nginx", "taskset"},
 		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
-		env:       func(bool) []string { return []string{"UNIKIT_WRK_SECONDS=2"} }},
+		env:       wrkSeconds(2, 2)},
+	{id: "h2load", pkg: "./httpserve", bench: "^BenchmarkH2Load$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"h2load", "nginx", "taskset"},
+		pinDetail: "h2load on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
+		env:       wrkSeconds(2, 3)},
+	{id: "netmatrix", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$", quickBench: "^BenchmarkNetMatrix$/^(user|tap|vhost-user|nginx-veth)$/^4KiB$/^c50$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, root: true, tools: []string{"wrk", "nginx", "taskset"},
+		pinDetail: "wrk on CPU 0; the blog on CPU 1 (-net user, tap) or on CPU 0 beside wrk with testpmd forwarding on CPU 1 (vhost-user); nginx on CPU 1",
+		env:       wrkSeconds(1, 2)},
 	{id: "cached", pkg: "./httpserve", bench: "^BenchmarkServeCached$",
 		quick: settings{"20000x", 3}, full: settings{"1s", 5}, pin: pinOne},
 	{id: "start", pkg: "./examples/blog", bench: "^BenchmarkStartToFirstResponse$",
@@ -161,6 +189,20 @@ var figures = []figure{
 		target: atMost(0.85, true, "≤ 0.85× nginx")},
 	{run: "wrk", name: "Go http.FileServer, same", bench: "BenchmarkWrk", unit: "fileserver-req/s", show: "req/s",
 		anchor: "nginx", aBench: "BenchmarkWrk", aUnit: "nginx-req/s"},
+	{run: "h2load", name: "httpserve 4 KiB over HTTP/2 (h2c), kernel loopback, h2load 50 conns × 10 streams", bench: "BenchmarkH2Load", unit: "httpserve-req/s", show: "req/s",
+		anchor: "nginx, same (http2)", aBench: "BenchmarkH2Load", aUnit: "nginx-req/s",
+		note: "httpserve answers HTTP/2 through golang.org/x/net/http2's server and its Handler, not through the prepared-response fast path its HTTP/1.1 connections take."},
+	{run: "h2load", name: "  server CPU per request, same", bench: "BenchmarkH2Load", unit: "httpserve-cpu-µs/req", show: "µs",
+		anchor: "nginx", aBench: "BenchmarkH2Load", aUnit: "nginx-cpu-µs/req"},
+	{run: "h2load", name: "  mean time per request, same", bench: "BenchmarkH2Load", unit: "httpserve-mean-ms", show: "ms",
+		anchor: "nginx", aBench: "BenchmarkH2Load", aUnit: "nginx-mean-ms"},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack and -net user, wrk 50 conns", bench: "BenchmarkNetMatrix/user/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
+		anchor: "nginx, kernel loopback", aRun: "wrkmatrix", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s"},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over TAP, wrk 50 conns", bench: "BenchmarkNetMatrix/tap/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/nginx-veth/4KiB/c50", aUnit: "nginx-req/s"},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over vhost-user + testpmd, wrk 50 conns", bench: "BenchmarkNetMatrix/vhost-user/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/nginx-veth/4KiB/c50", aUnit: "nginx-req/s",
+		note: "The full matrix of these servers, with CPU per request, latency and memory, is under Static HTTP matrix below. On this VM the kernel's TCP over a 1500-byte-MTU veth costs nginx about 55 µs of CPU per 4 KiB request at 50 connections (7 µs on loopback, 65 536-byte MTU): a perf profile puts half of it in tcp_write_xmit and the wake-ups of the other CPU."},
 	{run: "cached", name: "httpserve cached GET over loopback (client included)", bench: "BenchmarkServeCached", unit: "ns/op", scale: 1e-3, show: "µs/op"},
 	{run: "cached", name: "  allocations per cached GET", bench: "BenchmarkServeCached", unit: "allocs/op",
 		target: atMost(0, false, "0 allocs")},
@@ -197,43 +239,6 @@ var figures = []figure{
 		target: atLeast(0.5, true, "≥ 0.5× TAP"),
 		note:   "Two stacks, each behind its own virtio driver, share CPU 0; testpmd switches between its two vhost-user ports on CPU 1 and copies each 64 KiB segment twice. The TAP anchor is one stack sending to the kernel on both cores."},
 	{run: "vhostbulk", name: "bulk TCP stack ↔ stack through vhost-user + testpmd, MTU 1500", bench: "BenchmarkVhostUserBulk/mtu1500", unit: "Gbit/s"},
-}
-
-func init() {
-	// The static HTTP matrix goes after the 4 KiB × 50 rows of the wrk run.
-	last := 0
-	for i, f := range figures {
-		if f.run == "wrk" {
-			last = i
-		}
-	}
-	figures = append(figures[:last+1], append(matrixFigures(), figures[last+1:]...)...)
-}
-
-// matrixFigures are the rows of the static HTTP matrix (BenchmarkWrkMatrix): per file size and
-// connection count, httpserve's and http.FileServer's requests/s and server CPU per request and
-// httpserve's latency percentiles, each against nginx's.
-func matrixFigures() []figure {
-	var fs []figure
-	for _, size := range []struct{ name, show string }{{"4KiB", "4 KiB"}, {"64KiB", "64 KiB"}, {"1MiB", "1 MiB"}} {
-		for _, conns := range []int{1, 50, 500} {
-			bench := fmt.Sprintf("BenchmarkWrkMatrix/%s/c%d", size.name, conns)
-			point := fmt.Sprintf("%s × %d conns", size.show, conns)
-			row := func(name, unit, show, aUnit string) figure {
-				return figure{run: "wrkmatrix", name: name, bench: bench, unit: unit, show: show,
-					anchor: "nginx", aBench: bench, aUnit: aUnit}
-			}
-			fs = append(fs,
-				row("static HTTP "+point+": httpserve", "httpserve-req/s", "req/s", "nginx-req/s"),
-				row("  http.FileServer, same", "fileserver-req/s", "req/s", "nginx-req/s"),
-				row("  httpserve server CPU per request", "httpserve-cpu-µs/req", "µs", "nginx-cpu-µs/req"),
-				row("  http.FileServer server CPU per request", "fileserver-cpu-µs/req", "µs", "nginx-cpu-µs/req"),
-				row("  httpserve p50 latency", "httpserve-p50-ms", "ms", "nginx-p50-ms"),
-				row("  httpserve p99 latency", "httpserve-p99-ms", "ms", "nginx-p99-ms"),
-			)
-		}
-	}
-	return fs
 }
 
 // blogSize builds examples/blog as it ships and stripped, and reports both sizes in MiB.

@@ -1,14 +1,12 @@
 package httpserve
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,10 +30,10 @@ func TestBenchServerProcess(t *testing.T) {
 	f := strings.Fields(spec)
 	mode, dir, addr := f[0], f[1], f[2]
 	switch mode {
-	case "httpserve":
+	case "httpserve", "httpserve-h2c":
 		snap, err := kv.LoadDir(dir, nil)
 		require.NoError(t, err)
-		srv := New(&Config{Store: snap})
+		srv := New(&Config{Store: snap, H2C: mode == "httpserve-h2c"})
 		t.Fatal(srv.ListenAndServe(addr))
 	case "fileserver":
 		t.Fatal(http.ListenAndServe(addr, http.FileServer(http.Dir(dir))))
@@ -52,39 +50,59 @@ func TestBenchServerProcess(t *testing.T) {
 //
 // It skips without wrk, nginx or taskset (or fails with UNIKIT_PEERS=require).
 func BenchmarkWrk(b *testing.B) {
-	dur := 10 * time.Second
-	if s := os.Getenv("UNIKIT_WRK_SECONDS"); s != "" {
-		n, _ := strconv.Atoi(s)
-		dur = time.Duration(n) * time.Second
-	}
-	wrkCompare(b, 4096, 50, dur)
+	wrkCompare(b, 4096, 50, httpload.Seconds(10*time.Second))
 }
 
-// BenchmarkWrkMatrix runs BenchmarkWrk's comparison over the static HTTP matrix of issue 6:
-// 4 KiB, 64 KiB and 1 MiB files × 1, 50 and 500 connections, as sub-benchmarks named
-// SIZE/cCONNS (for example 64KiB/c500). Each server is measured for UNIKIT_WRK_SECONDS
-// (default 3) after a one-second warm-up. Besides BenchmarkWrk's metrics it reports wrk's
-// latency percentiles (SERVER-p50-ms, SERVER-p99-ms). Select one point with
+// BenchmarkWrkMatrix runs BenchmarkWrk's comparison over the static HTTP matrix of issue 6
+// (httpload.Sizes × httpload.Conns), as sub-benchmarks named SIZE/cCONNS (for example
+// 64KiB/c500). Each server is measured for UNIKIT_WRK_SECONDS (default 3; 1 MiB × 500 at least
+// 10 s, httpload.PointDuration) after a one-second warm-up. Select one point with
 //
 //	go test -run '^$' -bench '^BenchmarkWrkMatrix$/^64KiB$/^c50$' -benchtime 1x ./httpserve
 func BenchmarkWrkMatrix(b *testing.B) {
-	dur := 3 * time.Second
-	if s := os.Getenv("UNIKIT_WRK_SECONDS"); s != "" {
-		n, _ := strconv.Atoi(s)
-		dur = time.Duration(n) * time.Second
+	dur := httpload.Seconds(3 * time.Second)
+	httpload.ForMatrix(b, func(b *testing.B, size httpload.Size, conns int) {
+		wrkCompare(b, size.Bytes, conns, httpload.PointDuration(dur, size, conns))
+	})
+}
+
+// BenchmarkH2Load compares httpserve and nginx serving a 4 KiB page over HTTP/2 with prior
+// knowledge on cleartext (h2c) to h2load on kernel loopback: 50 connections of 10 concurrent
+// streams each, h2load on CPU 0 and the server alone on CPU 1, for UNIKIT_WRK_SECONDS (default
+// 3) after a one-second warm-up. It reports requests/s, server CPU time per request, h2load's
+// mean time for request and peak resident memory; h2load prints no percentiles.
+//
+//	go test -run '^$' -bench H2Load -benchtime 1x ./httpserve
+func BenchmarkH2Load(b *testing.B) {
+	const size, conns, streams = 4096, 50, 10
+	dir := b.TempDir()
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), httpload.Page(size), 0o644))
+	load := httpload.Load{Conns: conns, Streams: streams, Duration: httpload.Seconds(3 * time.Second), CPUs: "0"}
+	measure := func(name string, start func(addr string) *exec.Cmd) httpload.Measurement {
+		addr := freeAddr(b)
+		cmd := start(addr)
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		l := load
+		l.URL = "http://" + addr + "/page.html"
+		m := httpload.Measure(b, cmd.Process.Pid, size, l)
+		b.Log(httpload.Report(b, name, m))
+		return m
 	}
-	sizes := []struct {
-		name string
-		size int
-	}{{"4KiB", 4 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
-	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) {
-			for _, conns := range []int{1, 50, 500} {
-				b.Run("c"+strconv.Itoa(conns), func(b *testing.B) {
-					wrkCompare(b, sz.size, conns, dur)
-				})
-			}
-		})
+	ours := measure("httpserve", benchServer(b, "httpserve-h2c", dir))
+	ng := measure("nginx", func(addr string) *exec.Cmd { return httpload.StartNginx(b, nil, "1", addr, dir, "http2") })
+	b.ReportMetric(ours.ReqPerSec/ng.ReqPerSec, "rps-vs-nginx")
+	b.ReportMetric(float64(ours.CPUPerRequest)/float64(ng.CPUPerRequest), "cpu-vs-nginx")
+}
+
+// benchServer returns a starter of this test binary as the server process mode ("httpserve",
+// "httpserve-h2c" or "fileserver") serving dir, pinned to CPU 1.
+func benchServer(b *testing.B, mode, dir string) func(addr string) *exec.Cmd {
+	self, err := os.Executable()
+	require.NoError(b, err)
+	return func(addr string) *exec.Cmd {
+		cmd := httpload.Pinned(b, nil, "1", self, "-test.run=^TestBenchServerProcess$", "-test.count=1", "-test.timeout=0")
+		cmd.Env = append(os.Environ(), benchServerEnv+"="+mode+" "+dir+" "+addr)
+		return httpload.Start(b, nil, addr, cmd)
 	}
 }
 
@@ -94,10 +112,7 @@ func BenchmarkWrkMatrix(b *testing.B) {
 // peak resident memory.
 func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 	dir := b.TempDir()
-	page := bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), size/30+1)[:size]
-	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), page, 0o644))
-	self, err := os.Executable()
-	require.NoError(b, err)
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), httpload.Page(size), 0o644))
 
 	var summary []string
 	defer func() { b.Log("\n" + strings.Join(summary, "\n")) }()
@@ -110,15 +125,8 @@ func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 		summary = append(summary, fmt.Sprintf("%d B, %d conns: %s", size, conns, httpload.Report(b, name, m)))
 		return m
 	}
-	goServer := func(mode string) func(addr string) *exec.Cmd {
-		return func(addr string) *exec.Cmd {
-			cmd := httpload.Pinned(b, nil, "1", self, "-test.run=^TestBenchServerProcess$", "-test.count=1", "-test.timeout=0")
-			cmd.Env = append(os.Environ(), benchServerEnv+"="+mode+" "+dir+" "+addr)
-			return httpload.Start(b, nil, addr, cmd)
-		}
-	}
-	ours := measure("httpserve", goServer("httpserve"))
-	measure("fileserver", goServer("fileserver"))
+	ours := measure("httpserve", benchServer(b, "httpserve", dir))
+	measure("fileserver", benchServer(b, "fileserver", dir))
 	ng := measure("nginx", func(addr string) *exec.Cmd { return httpload.StartNginx(b, nil, "1", addr, dir) })
 	b.ReportMetric(ours.ReqPerSec/ng.ReqPerSec, "rps-vs-nginx")
 	b.ReportMetric(float64(ours.CPUPerRequest)/float64(ng.CPUPerRequest), "cpu-vs-nginx")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -9,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/unikit/unikit/internal/apptest"
+	"github.com/unikit/unikit/internal/httpload"
 )
 
 // makeSite writes files pages of size bytes each under a fresh directory, in subdirectories
@@ -83,7 +82,7 @@ func BenchmarkResidentMemory(b *testing.B) {
 			resp.Body.Close()
 			require.Equal(b, http.StatusOK, resp.StatusCode)
 		}
-		rss := residentBytes(b, cmd.Process.Pid)
+		rss := float64(httpload.RSS(b, cmd.Process.Pid))
 		site := float64(files * size)
 		b.ReportMetric(rss/(1<<20), "RSS-MiB")
 		b.ReportMetric(site/(1<<20), "site-MiB")
@@ -91,24 +90,4 @@ func BenchmarkResidentMemory(b *testing.B) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
-}
-
-// residentBytes reads VmRSS of process pid from /proc.
-func residentBytes(b *testing.B, pid int) float64 {
-	b.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Skipf("no /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			require.NoError(b, err)
-			return float64(kb) * 1024
-		}
-	}
-	b.Fatal("no VmRSS in /proc status")
-	return 0
 }

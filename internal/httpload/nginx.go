@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,13 +46,14 @@ http {
 `
 
 // StartNginx starts Debian's nginx-light serving root on listen (HOST:PORT), pinned to cpus,
-// inside ns when it is not nil, and waits until it accepts connections. It is stopped when t
-// ends.
-func StartNginx(t testing.TB, ns *netns.NS, cpus, listen, root string) *exec.Cmd {
+// inside ns when it is not nil, and waits until it accepts connections. listenParams are
+// added to the listen directive ("http2": HTTP/2 with prior knowledge on cleartext). It is
+// stopped when t ends.
+func StartNginx(t testing.TB, ns *netns.NS, cpus, listen, root string, listenParams ...string) *exec.Cmd {
 	t.Helper()
 	nginx := peers.Program(t, "nginx", "nginx-light")
 	prefix := t.TempDir()
 	conf := filepath.Join(prefix, "nginx.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, prefix, listen, root)), 0o644))
+	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, prefix, strings.Join(append([]string{listen}, listenParams...), " "), root)), 0o644))
 	return Start(t, ns, listen, Pinned(t, ns, cpus, nginx, "-p", prefix, "-c", conf))
 }

@@ -48,18 +48,24 @@ func CPUTime(t testing.TB, pid int) time.Duration {
 }
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM in /proc/<pid>/status).
-func PeakRSS(t testing.TB, pid int) int64 {
+func PeakRSS(t testing.TB, pid int) int64 { return statusBytes(t, pid, "VmHWM:") }
+
+// RSS returns the process's resident set size in bytes (VmRSS in /proc/<pid>/status).
+func RSS(t testing.TB, pid int) int64 { return statusBytes(t, pid, "VmRSS:") }
+
+// statusBytes returns the size field (for example "VmRSS:") of /proc/<pid>/status, in bytes.
+func statusBytes(t testing.TB, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	require.NoError(t, err)
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			require.NoError(t, err)
 			return kib << 10
 		}
 	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }

@@ -22,5 +22,6 @@ func TestProcFigures(t *testing.T) {
 		buf[i] = byte(i)
 	}
 	require.GreaterOrEqual(t, PeakRSS(t, pid), int64(len(buf)))
+	require.GreaterOrEqual(t, RSS(t, pid), int64(len(buf)))
 	require.Equal(t, byte(255), buf[255])
 }

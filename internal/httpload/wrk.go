@@ -17,11 +17,13 @@ import (
 	"github.com/unikit/unikit/internal/peers"
 )
 
-// Load is one wrk run: where it runs and how hard it loads the server.
+// Load is one client run: where it runs and how hard it loads the server. The client is wrk
+// (HTTP/1.1), or h2load (HTTP/2) when Streams is set.
 type Load struct {
 	URL      string
-	Threads  int           // wrk -t; 0 means 1
-	Conns    int           // wrk -c: keep-alive connections
+	Threads  int           // -t; 0 means 1
+	Conns    int           // -c: keep-alive connections
+	Streams  int           // h2load -m: concurrent streams per connection; 0 means wrk
 	Duration time.Duration // wrk -d, whole seconds; 0 means 1 s
 	CPUs     string        // taskset -c list for wrk; "" leaves it unpinned
 	NS       *netns.NS     // namespace wrk runs in; nil means this one
@@ -31,21 +33,44 @@ type Load struct {
 type Result struct {
 	ReqPerSec float64       // "Requests/sec:"
 	Requests  int64         // "N requests in ..."
-	ReadBytes float64       // "..., X read" in bytes (wrk rounds it to two decimals of its unit)
+	ReadBytes float64       // "..., X read" in bytes (h2load: the response bodies' "data")
+	ReadSlack float64       // how far ReadBytes may be from the true count: wrk rounds it to two decimals of its unit
 	P50, P99  time.Duration // "Latency Distribution" (wrk --latency)
+	Mean      time.Duration // mean latency ("Latency" of wrk's thread stats)
 	Errors    string        // "Non-2xx or 3xx responses:" and socket errors other than timeouts
 	Timeouts  int64         // requests without a response within wrk's timeout (2 s)
 }
 
-// Run runs wrk as l says, with --latency, and returns its figures and its output. It fails t
-// if wrk fails, prints no figures or served no request; socket errors and non-2xx responses
-// are left in Result.Errors for the caller to judge.
+// Run runs wrk (with --latency) or h2load as l says, and returns its figures and its output.
+// It fails t if the client fails, prints no figures or served no request; socket errors and
+// non-2xx responses are left in Result.Errors for the caller to judge.
 func Run(t testing.TB, l Load) (Result, string) {
 	t.Helper()
-	wrk := peers.Program(t, "wrk", "wrk")
+	client, out, err := runClient(t, l)
+	require.NoError(t, err, "%s: %s", client, out)
+	parse := Parse
+	if l.Streams > 0 {
+		parse = ParseH2
+	}
+	r, err := parse(out)
+	require.NoError(t, err, "%s: %s", client, out)
+	require.NotZero(t, r.Requests, "%s: %s", client, out)
+	return r, out
+}
+
+// runClient runs wrk or h2load as l says and returns the client's name, its output and the
+// error of running it.
+func runClient(t testing.TB, l Load) (client, out string, err error) {
+	t.Helper()
 	secs := max(1, int(l.Duration/time.Second))
-	args := []string{wrk, "-t" + strconv.Itoa(max(1, l.Threads)), "-c" + strconv.Itoa(l.Conns),
-		"-d" + strconv.Itoa(secs) + "s", "--latency", l.URL}
+	var args []string
+	if l.Streams > 0 {
+		args = h2loadArgs(peers.Program(t, "h2load", "nghttp2-client"), l, secs)
+	} else {
+		args = []string{peers.Program(t, "wrk", "wrk"), "-t" + strconv.Itoa(max(1, l.Threads)), "-c" + strconv.Itoa(l.Conns),
+			"-d" + strconv.Itoa(secs) + "s", "--latency", l.URL}
+	}
+	client = args[0]
 	if l.CPUs != "" {
 		args = append([]string{peers.Program(t, "taskset", "util-linux"), "-c", l.CPUs}, args...)
 	}
@@ -57,18 +82,15 @@ func Run(t testing.TB, l Load) (Result, string) {
 	} else {
 		cmd = exec.CommandContext(ctx, args[0], args[1:]...)
 	}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "wrk: %s", out)
-	r, err := Parse(string(out))
-	require.NoError(t, err, "wrk: %s", out)
-	require.NotZero(t, r.Requests, "wrk: %s", out)
-	return r, string(out)
+	b, err := cmd.CombinedOutput()
+	return client, string(b), err
 }
 
 var (
 	reReqPerSec = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)\s*$`)
 	reRequests  = regexp.MustCompile(`(?m)^\s*(\d+) requests in [0-9.]+\w+, ([0-9.]+)([KMGT]?B) read\s*$`)
 	reLatency   = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s|m)\s*$`)
+	reMean      = regexp.MustCompile(`(?m)^\s+Latency\s+([0-9.]+)(us|ms|s|m)\s`)
 	reErrors    = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses:.*)$`)
 	reSocket    = regexp.MustCompile(`(?m)^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)\s*$`)
 )
@@ -98,7 +120,8 @@ func Parse(out string) (Result, error) {
 	if err != nil {
 		return r, fmt.Errorf("bytes read %q: %w", m[2], err)
 	}
-	r.ReadBytes = v * math.Pow(1024, float64(strings.Index("BKMGT", m[3][:1])))
+	unit := math.Pow(1024, float64(strings.Index("BKMGT", m[3][:1])))
+	r.ReadBytes, r.ReadSlack = v*unit, 0.005*unit
 	for _, lm := range reLatency.FindAllStringSubmatch(out, -1) {
 		d, err := strconv.ParseFloat(lm[2], 64)
 		if err != nil {
@@ -110,6 +133,13 @@ func Parse(out string) (Result, error) {
 		} else {
 			r.P99 = lat
 		}
+	}
+	if mm := reMean.FindStringSubmatch(out); mm != nil {
+		d, err := strconv.ParseFloat(mm[1], 64)
+		if err != nil {
+			return r, fmt.Errorf("mean latency %q: %w", mm[1], err)
+		}
+		r.Mean = time.Duration(d * float64(latencyUnits[mm[2]]))
 	}
 	var errs []string
 	if sm := reSocket.FindStringSubmatch(out); sm != nil {

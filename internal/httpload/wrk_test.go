@@ -31,6 +31,7 @@ Transfer/sec:    100.00MB
 	require.Equal(t, 500.0*1024*1024, r.ReadBytes)
 	require.Equal(t, 1750*time.Microsecond, r.P50)
 	require.Equal(t, 812*time.Microsecond, r.P99)
+	require.Equal(t, 2100*time.Microsecond, r.Mean)
 	require.Empty(t, r.Errors)
 
 	r, err = Parse(strings.Replace(out, "Requests/sec", "  Socket errors: connect 0, read 3, write 0, timeout 12\n  Non-2xx or 3xx responses: 7\nRequests/sec", 1))

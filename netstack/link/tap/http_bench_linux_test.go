@@ -103,7 +103,7 @@ func runWrk(b *testing.B, ns *netns.NS, url string) (reqPerSec float64, requests
 	b.ResetTimer()
 	for range b.N {
 		r, out := httpload.Run(b, load)
-		httpload.Check(b, r, out, httpBodySize)
+		httpload.Check(b, r, out, httpBodySize, load.Conns)
 		sum.Timeouts += r.Timeouts
 		sum.ReqPerSec += r.ReqPerSec
 		sum.Requests += r.Requests
