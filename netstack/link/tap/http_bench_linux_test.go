@@ -3,14 +3,16 @@ package tap_test
 // BenchmarkHTTP4K measures the netstack issue's HTTP target: 4 KiB HTTP responses over TAP
 // (wrk, 50 keep-alive connections) at >= 0.7x the same server on kernel sockets over veth,
 // both measured side by side in the same run, and httpserve serving the same page from a kv
-// store on the stack over TAP (the bench issue's static HTTP row on the netstack). Run it (root, wrk and iproute2 needed) with
+// store on the stack over TAP (the bench issue's static HTTP row on the netstack). Run it
+// (root, wrk and iproute2 needed) with
 //
 //	go test ./netstack/link/tap -run '^$' -bench 'HTTP4K' -benchtime 1x -count 3 -v
 //
-// Each iteration is one `wrk -t2 -c50 -d5s --latency http://ADDR/` run; -benchtime 1x makes
-// one run per sub-benchmark, and the parent logs the ratios after the sub-benchmarks (the testing
-// package prints a parent benchmark's log only with -v).
-// Like every benchmark it only runs with -bench, so `go test ./...` does not start it.
+// Each iteration is one `wrk -t2 -c50 -d5s --latency http://ADDR/` run (-d from
+// UNIKIT_WRK_SECONDS if set); -benchtime 1x makes one run per sub-benchmark, and the parent
+// logs the ratios after the sub-benchmarks (the testing package prints a parent benchmark's
+// log only with -v). Like every benchmark it only runs with -bench, so `go test ./...` does
+// not start it.
 
 import (
 	"net"
@@ -33,8 +35,9 @@ import (
 // httpBodySize is the size of every response body in the HTTP benchmark.
 const httpBodySize = 4096
 
-// wrkLoad is every run's load: 2 threads, 50 keep-alive connections, 5 s.
-var wrkLoad = httpload.Load{Threads: 2, Conns: 50, Duration: 5 * time.Second}
+// wrkLoad is every run's load: 2 threads, 50 keep-alive connections, for UNIKIT_WRK_SECONDS
+// (default 5).
+var wrkLoad = httpload.Load{Threads: 2, Conns: 50, Duration: httpload.Seconds(5 * time.Second)}
 
 // body4K returns the 4096-byte page every configuration serves.
 func body4K() []byte {
