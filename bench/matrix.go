@@ -83,7 +83,7 @@ func gridValues(outcomes map[string]*outcome, s gridServer, bench, suffix string
 
 // renderGrids writes the grids as Markdown tables.
 func renderGrids(b *strings.Builder, outcomes map[string]*outcome) {
-	fmt.Fprintf(b, "\n## Static HTTP matrix\n\nEach cell is the median over the repetitions with their min–max; × is the ratio of medians to the anchor at the same point (for CPU and p99, lower is better). A missing server says why under Runs.\n")
+	fmt.Fprintf(b, "\n## Static HTTP matrix\n\nEach cell is the median over the repetitions with their min–max; × is the ratio of medians to the anchor at the same point (for CPU and p99, lower is better). A missing server says why under Runs. Peak RSS is the server process's: the appliance's TCP/IP stack and its socket buffers are in it, a kernel server's socket buffers are not.\n")
 	for _, g := range grids {
 		fmt.Fprintf(b, "\n### %s\n\n%s\n\n| file × conns | server |", g.title, g.note)
 		sep := "|---|---|"
