@@ -42,9 +42,9 @@ type endpoint struct {
 	mtuMu sync.RWMutex
 	mtu   uint32
 
-	// rxViews holds one batch of copied frames between their release and their dispatch;
+	// rxCopies holds one batch of copied frames between their release and their dispatch;
 	// DeliverFrames is never called concurrently for one link.
-	rxViews [rxBatch]*buffer.View
+	rxCopies [rxBatch]rxCopy
 
 	onClose func()
 }
@@ -282,41 +282,75 @@ func (e *endpoint) DeliverFrames(frames []Frame) {
 		// Copy the whole batch out and give the link its buffers back before gVisor runs:
 		// a link whose receive pool is small gets its buffers back sooner, and a stack that
 		// transmits while handling a packet never waits on buffers it is itself holding.
-		views := e.rxViews[:0]
+		copies := e.rxCopies[:0]
 		for i := range batch {
-			if v := e.copyFrame(d, &batch[i]); v != nil {
-				views = append(views, v)
+			if c, ok := e.copyFrame(d, &batch[i]); ok {
+				copies = append(copies, c)
 			}
 		}
 		e.link.Release(batch)
-		for i, v := range views {
-			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+		for i, c := range copies {
+			buf := buffer.MakeWithView(c.head)
+			if c.rest != nil {
+				buf.Append(c.rest)
+			}
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf})
 			hdr, _ := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
 			d.DeliverNetworkPacket(header.Ethernet(hdr).Type(), pkt)
 			pkt.DecRef()
-			views[i] = nil
+			copies[i] = rxCopy{}
 		}
 	}
 }
 
-// copyFrame validates f and copies it into a pooled gVisor view, or counts it as dropped and
-// returns nil.
-func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *Frame) *buffer.View {
+// rxCopy is a received frame copied into pooled gVisor views: its first bytes in head and,
+// for a large frame, the rest in a view of its own.
+type rxCopy struct{ head, rest *buffer.View }
+
+// rxSplitMin and rxHeadLen: a frame of rxSplitMin bytes or more is copied into two views,
+// its first rxHeadLen bytes (room for Ethernet, IP and TCP headers with options) and the
+// rest. gVisor's IP layer holds a reference to the view of the network header while it
+// reads that header again, and reading a header out of a shared view copies the whole view
+// (buffer.PullUp): with the headers in a small view of their own, that copy is a few hundred
+// bytes instead of a 64 KiB segment, and the payload is never copied again.
+const (
+	rxSplitMin = 2048
+	rxHeadLen  = 256
+)
+
+// copyFrame validates f and copies it into pooled gVisor views, or counts it as dropped and
+// returns false.
+func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *Frame) (rxCopy, bool) {
 	n := f.Len()
 	if d == nil || !e.acceptable(f, n) {
 		e.counters.rxMalformed.Add(1)
-		return nil
+		return rxCopy{}, false
 	}
-	v := buffer.NewView(n)
+	// A frame whose checksums the stack verifies itself is checked in one contiguous view.
+	verify := e.rxCsum && f.Offload.Flags == 0
+	if verify || n < rxSplitMin {
+		v := buffer.NewView(n)
+		for _, s := range f.Segments {
+			v.Write(s)
+		}
+		if verify && !checksumsValid(v.AsSlice()) {
+			v.Release()
+			e.counters.rxBadChecksum.Add(1)
+			return rxCopy{}, false
+		}
+		return rxCopy{head: v}, true
+	}
+	c := rxCopy{head: buffer.NewView(rxHeadLen), rest: buffer.NewView(n - rxHeadLen)}
+	head := rxHeadLen
 	for _, s := range f.Segments {
-		v.Write(s)
+		if head > 0 {
+			k := min(head, len(s))
+			c.head.Write(s[:k])
+			s, head = s[k:], head-k
+		}
+		c.rest.Write(s)
 	}
-	if e.rxCsum && f.Offload.Flags == 0 && !checksumsValid(v.AsSlice()) {
-		v.Release()
-		e.counters.rxBadChecksum.Add(1)
-		return nil
-	}
-	return v
+	return c, true
 }
 
 // acceptable reports whether a received frame of n bytes may be handed to gVisor.
