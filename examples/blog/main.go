@@ -13,11 +13,11 @@
 //	go run github.com/unikit/unikit/kv/cmd/kvimage -o site.kvimg ./public
 //	go run ./examples/blog -image site.kvimg           # the same, verified and precompressed
 //
-// Every -net mode of package netstack/netflag works (user, user,nic=xen, tap:NAME,
-// socket:PATH, socket-listen:PATH, kernel). With -tls-cert and -tls-key it serves HTTPS (and
-// HTTP/2) on port 443 of its stack instead of HTTP on port 80. SIGHUP reloads -site or -image
-// and switches to the new content without failing a request; SIGINT or SIGTERM stops it
-// gracefully.
+// Every -net mode of package netstack/netflag works (user, user,nic=virtio, user,nic=xen,
+// tap:NAME, socket:PATH, socket-listen:PATH, vhost-user:PATH, kernel). With -tls-cert and
+// -tls-key it serves HTTPS (and HTTP/2) on port 443 of its stack instead of HTTP on port 80.
+// SIGHUP reloads -site or -image and switches to the new content without failing a request;
+// SIGINT or SIGTERM stops it gracefully.
 package main
 
 import (
