@@ -158,11 +158,16 @@ func Start(t testing.TB, o *Options) *Testpmd {
 	}
 }
 
-// started reports whether testpmd is ready: a backend's socket and TAP interface exist, a
-// frontend has begun forwarding.
+// started reports whether testpmd is ready: it has begun forwarding and, for a backend, its
+// sockets and TAP interface exist. A socket file exists from bind(); testpmd listens on it
+// only when it starts the port, before it starts forwarding, and a frontend dialing in
+// between is refused.
 func (p *Testpmd) started(t testing.TB, o *Options) bool {
+	if !strings.Contains(p.out.String(), "Press enter to exit") {
+		return false
+	}
 	if o.Frontend {
-		return strings.Contains(p.out.String(), "Press enter to exit")
+		return true
 	}
 	for _, sock := range []string{p.Socket, p.Socket2} {
 		if _, err := os.Stat(sock); sock != "" && err != nil {

@@ -327,6 +327,14 @@ func (q *beQueue) receive(f *netstack.Frame) {
 	if mis&RxTooManySlots != 0 {
 		need = xenfront.NetifNrSlotsMin + 3
 	}
+	// A frame dropped while waiting for buffers gives its misbehaviour back to the next one:
+	// otherwise a slow front end (a loaded machine) would never see it.
+	performed := false
+	defer func() {
+		if mis != 0 && !performed {
+			nb.unclaimMisbehaviour()
+		}
+	}()
 	q.rxMu.Lock()
 	defer q.rxMu.Unlock()
 	var deadline *time.Timer
@@ -358,6 +366,7 @@ func (q *beQueue) receive(f *netstack.Frame) {
 		}
 		q.rxMu.Lock()
 	}
+	performed = true
 	var flags uint16
 	switch {
 	case f.Offload.Flags&netstack.FlagNeedsCsum != 0:

@@ -347,6 +347,14 @@ func (nb *Netback) pick(f *netstack.Frame, n int) int {
 	return int(maphash.Bytes(nb.seed, f.Segments[0][26:38]) % uint64(n))
 }
 
+// unclaimMisbehaviour undoes the misbehaveNow that granted the misbehaviour to a frame the
+// back end then dropped, so that the next frame performs it.
+func (nb *Netback) unclaimMisbehaviour() {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	nb.mis = false
+}
+
 // misbehaveNow reports whether this frame is the one to misbehave on.
 func (nb *Netback) misbehaveNow(m Misbehaviour) bool {
 	nb.mu.Lock()
