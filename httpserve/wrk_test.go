@@ -46,7 +46,7 @@ func TestBenchServerProcess(t *testing.T) {
 // worker, sendfile and open_file_cache. Server CPU time comes from /proc/<pid>/stat. Run it
 // once, by itself:
 //
-//	go test -run '^$' -bench Wrk -benchtime 1x ./httpserve
+//	go test -run '^$' -bench '^BenchmarkWrk$' -benchtime 1x ./httpserve
 //
 // It skips without wrk, nginx or taskset (or fails with UNIKIT_PEERS=require).
 func BenchmarkWrk(b *testing.B) {
@@ -79,12 +79,7 @@ func BenchmarkH2Load(b *testing.B) {
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), httpload.Page(size), 0o644))
 	load := httpload.Load{Conns: conns, Streams: streams, Duration: httpload.Seconds(3 * time.Second), CPUs: "0"}
 	measure := func(name string, start func(addr string) *exec.Cmd) httpload.Measurement {
-		addr := freeAddr(b)
-		cmd := start(addr)
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		l := load
-		l.URL = "http://" + addr + "/page.html"
-		m := httpload.Measure(b, cmd.Process.Pid, size, l)
+		m := measureServer(b, size, load, start)
 		b.Log(httpload.Report(b, name, m))
 		return m
 	}
@@ -116,12 +111,9 @@ func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 
 	var summary []string
 	defer func() { b.Log("\n" + strings.Join(summary, "\n")) }()
+	load := httpload.Load{Conns: conns, Duration: dur, CPUs: "0"}
 	measure := func(name string, start func(addr string) *exec.Cmd) httpload.Measurement {
-		addr := freeAddr(b)
-		cmd := start(addr)
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		m := httpload.Measure(b, cmd.Process.Pid, size,
-			httpload.Load{URL: "http://" + addr + "/page.html", Conns: conns, Duration: dur, CPUs: "0"})
+		m := measureServer(b, size, load, start)
 		summary = append(summary, fmt.Sprintf("%d B, %d conns: %s", size, conns, httpload.Report(b, name, m)))
 		return m
 	}
@@ -130,6 +122,17 @@ func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 	ng := measure("nginx", func(addr string) *exec.Cmd { return httpload.StartNginx(b, nil, "1", addr, dir) })
 	b.ReportMetric(ours.ReqPerSec/ng.ReqPerSec, "rps-vs-nginx")
 	b.ReportMetric(float64(ours.CPUPerRequest)/float64(ng.CPUPerRequest), "cpu-vs-nginx")
+}
+
+// measureServer starts a server with start on a free loopback address, measures it under
+// load (its URL set to the server's /page.html, a size-byte page) and stops it, so that the
+// next server has CPU 1 to itself.
+func measureServer(b *testing.B, size int, load httpload.Load, start func(addr string) *exec.Cmd) httpload.Measurement {
+	addr := freeAddr(b)
+	cmd := start(addr)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	load.URL = "http://" + addr + "/page.html"
+	return httpload.Measure(b, cmd.Process.Pid, size, load)
 }
 
 func freeAddr(t testing.TB) string {
