@@ -31,20 +31,20 @@ func Measure(t testing.TB, pid, body int, l Load) Measurement {
 
 // Check fails t if the client run whose figures are r and output out saw a non-2xx response,
 // a socket error other than a timeout, or read too few or too many bytes for its requests to
-// have had bodies of body bytes: wrk also counts what it read of the responses still in flight
-// on its conns connections when it stopped, at most one each (h2load: one per stream). Timeouts (no response within
-// 2 s) are logged, not failed: on a loaded machine they can come from scheduling alone, and
-// the figures show their cost.
-func Check(t testing.TB, r Result, out string, body, conns int) {
+// have had bodies of body bytes. The client also counts what it read of the responses still
+// in flight when it stopped, at most inFlight of them (one per wrk connection, one per h2load
+// stream). Timeouts (no response within 2 s) are logged, not failed: on a loaded machine they
+// can come from scheduling alone, and the figures show their cost.
+func Check(t testing.TB, r Result, out string, body, inFlight int) {
 	t.Helper()
 	require.Empty(t, r.Errors, "client: %s", out)
 	// Each response is the body plus a few hundred bytes of headers (wrk counts them, h2load
 	// does not).
 	const headers = 512
 	least := float64(r.Requests) * float64(body)
-	most := float64(r.Requests+int64(conns)) * float64(body+headers)
+	most := float64(r.Requests+int64(inFlight)) * float64(body+headers)
 	require.True(t, r.ReadBytes+r.ReadSlack >= least && r.ReadBytes-r.ReadSlack <= most,
-		"%.0f bytes read for %d responses with %d-byte bodies over %d connections: %s", r.ReadBytes, r.Requests, body, conns, out)
+		"%.0f bytes read for %d responses with %d-byte bodies, %d in flight at most: %s", r.ReadBytes, r.Requests, body, inFlight, out)
 	if r.Timeouts > 0 {
 		t.Logf("%d requests timed out: %s", r.Timeouts, out)
 	}
