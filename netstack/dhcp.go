@@ -147,7 +147,9 @@ func (l *Lease) Expires() time.Time {
 }
 
 // Lease returns the NIC's current DHCPv4 lease, and false when the NIC has none: it has static
-// addresses, DHCP is disabled, or the client is still acquiring one.
+// addresses, DHCP is disabled, or the client is still acquiring one. A new lease is reported
+// just before its address is assigned, so a caller that saw it here and needs the address in
+// place waits with WaitConfigured.
 func (n *NIC) Lease() (Lease, bool) {
 	c := n.dhcp
 	if c == nil {

@@ -255,14 +255,15 @@ func newDHCPEnv(t *testing.T, srv *testDHCPServer, im pipe.Impairments) *dhcpEnv
 	return e
 }
 
-// bound waits until the client holds a lease for want and returns it.
+// bound waits until the client reports a lease of want and has assigned want to the NIC:
+// the client publishes the lease before it assigns the address, which comes last.
 func (e *dhcpEnv) bound(t *testing.T, want netip.Prefix) netstack.Lease {
 	t.Helper()
 	var l netstack.Lease
 	require.Eventually(t, func() bool {
 		var ok bool
 		l, ok = e.nic.Lease()
-		return ok && l.Address == want
+		return ok && l.Address == want && e.hasAddress(want)
 	}, 10*time.Second, time.Millisecond, "no lease for %s", want)
 	return l
 }
