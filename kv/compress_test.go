@@ -73,7 +73,7 @@ func BenchmarkCompress(b *testing.B) {
 func textOfSize(n int) []byte {
 	var b bytes.Buffer
 	for i := 0; b.Len() < n; i++ {
-		fmt.Fprintf(&b, "<p class=\"post\">Paragraph %d of the post, word %x and %d more.</p>\n", i, i*2654435761, i%97)
+		fmt.Fprintf(&b, "<p class=\"post\">Paragraph %d of the post, word %x and %d more.</p>\n", i, uint32(i)*2654435761, i%97)
 	}
 	return b.Bytes()[:n]
 }
