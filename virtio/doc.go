@@ -20,7 +20,10 @@
 //     over the small [Registers] interface, so a runtime plugs in its MMIO or PCI access by
 //     implementing three methods per width. [Negotiate] runs the initialisation sequence of
 //     section 3.1.1. [DialVhostUser] (Linux) is the same driver as a vhost-user frontend: rings
-//     and buffers in a memfd shared with the backend, kicks and interrupts over eventfds.
+//     and buffers in a memfd shared with the backend, kicks and interrupts over eventfds,
+//     protocol features where the backend offers them (REPLY_ACK, so that a backend that
+//     refuses part of the set-up fails it; MQ; NET_MTU), and reconnection to a restarted
+//     backend.
 //   - Devices: [NewNet] is a virtio-net driver (section 5.1) that implements netstack.Link,
 //     with checksum offload, TSO/GRO, merged receive buffers, link status, the MTU and, where
 //     offered, the control queue and multiqueue negotiation (one queue pair is used).

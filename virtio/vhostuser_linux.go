@@ -13,25 +13,57 @@ import (
 )
 
 // vhost-user message ids (qemu docs/interop/vhost-user.rst).
+// vhuRequest is a vhost-user message type (the frontend's requests).
+type vhuRequest uint32
+
 const (
-	vhuGetFeatures  = 1
-	vhuSetFeatures  = 2
-	vhuSetOwner     = 3
-	vhuSetMemTable  = 5
-	vhuSetVringNum  = 8
-	vhuSetVringAddr = 9
-	vhuSetVringBase = 10
-	vhuGetVringBase = 11
-	vhuSetVringKick = 12
-	vhuSetVringCall = 13
+	vhuGetFeatures         vhuRequest = 1
+	vhuSetFeatures         vhuRequest = 2
+	vhuSetOwner            vhuRequest = 3
+	vhuSetMemTable         vhuRequest = 5
+	vhuSetVringNum         vhuRequest = 8
+	vhuSetVringAddr        vhuRequest = 9
+	vhuSetVringBase        vhuRequest = 10
+	vhuGetVringBase        vhuRequest = 11
+	vhuSetVringKick        vhuRequest = 12
+	vhuSetVringCall        vhuRequest = 13
+	vhuGetProtocolFeatures vhuRequest = 15
+	vhuSetProtocolFeatures vhuRequest = 16
+	vhuGetQueueNum         vhuRequest = 17
+	vhuSetVringEnable      vhuRequest = 18
+	vhuNetSetMTU           vhuRequest = 20
+)
 
-	vhuVersion = 1   // flags bits 0-1
-	vhuReply   = 0x4 // flags: reply
-	vhuHdrLen  = 12
+var vhuRequestNames = map[vhuRequest]string{
+	vhuGetFeatures: "GET_FEATURES", vhuSetFeatures: "SET_FEATURES", vhuSetOwner: "SET_OWNER",
+	vhuSetMemTable: "SET_MEM_TABLE", vhuSetVringNum: "SET_VRING_NUM", vhuSetVringAddr: "SET_VRING_ADDR",
+	vhuSetVringBase: "SET_VRING_BASE", vhuGetVringBase: "GET_VRING_BASE", vhuSetVringKick: "SET_VRING_KICK",
+	vhuSetVringCall: "SET_VRING_CALL", vhuGetProtocolFeatures: "GET_PROTOCOL_FEATURES",
+	vhuSetProtocolFeatures: "SET_PROTOCOL_FEATURES", vhuGetQueueNum: "GET_QUEUE_NUM",
+	vhuSetVringEnable: "SET_VRING_ENABLE", vhuNetSetMTU: "NET_SET_MTU",
+}
 
-	// vhuProtocolFeatures is VHOST_USER_F_PROTOCOL_FEATURES (bit 30), which this frontend
-	// does not negotiate: its rings are then enabled as soon as they are started.
+// String returns the request's name in the vhost-user specification.
+func (r vhuRequest) String() string {
+	if n, ok := vhuRequestNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("request %d", uint32(r))
+}
+
+const (
+	vhuVersion   = 1   // flags bits 0-1
+	vhuReply     = 0x4 // flags: reply
+	vhuNeedReply = 0x8 // flags: acknowledge this message (REPLY_ACK)
+	vhuHdrLen    = 12
+
+	// vhuProtocolFeatures is VHOST_USER_F_PROTOCOL_FEATURES (bit 30). When the backend offers
+	// it, the frontend negotiates protocol features and acknowledges the bit in SET_FEATURES;
+	// its rings then start disabled and are enabled with SET_VRING_ENABLE.
 	vhuProtocolFeatures = 1 << 30
+
+	// vhuProtocolSupported are the protocol features this frontend uses.
+	vhuProtocolSupported = VhostUserProtocolMQ | VhostUserProtocolReplyAck | VhostUserProtocolNetMTU
 
 	// vhuLocalFeatures are emulated by the frontend itself: vhost-user backends have no
 	// configuration space, so MAC and link status come from the frontend's configuration.
@@ -39,22 +71,6 @@ const (
 
 	vhuQueueMax = 1024
 )
-
-// VhostUserConfig configures [DialVhostUser]. The zero value means the defaults.
-type VhostUserConfig struct {
-	// Net configures the driver; nil means the defaults.
-	Net *NetConfig
-	// MAC is the MAC the device reports (vhost-user backends have none); nil means a random
-	// locally administered address.
-	MAC net.HardwareAddr
-	// MTU is the MTU the device reports; zero means 1500.
-	MTU int
-	// MemorySize is the size of the shared memory for rings and buffers; zero means 16 MiB,
-	// enough for the driver's largest default queues and buffers (about 9 MiB with TSO).
-	MemorySize int
-	// Timeout bounds the connection and every reply; zero means 5 seconds.
-	Timeout time.Duration
-}
 
 // VhostUser is the virtio-net driver as a vhost-user frontend: the rings and packet buffers
 // live in a memfd shared with the backend (identity-mapped: device addresses are the
@@ -89,10 +105,29 @@ func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
 	n, err := NewNet(t, t.arena, c.Net)
 	if err != nil {
 		t.close()
+		if t.setupErr != nil {
+			err = fmt.Errorf("%w: %w", err, t.setupErr)
+		}
 		return nil, err
 	}
 	t.setHandler(n.Interrupt)
 	return &VhostUser{Net: n, t: t}, nil
+}
+
+// ProtocolFeatures returns the vhost-user protocol features negotiated with the backend
+// (VhostUserProtocol*), zero when the backend offers none.
+func (v *VhostUser) ProtocolFeatures() uint64 {
+	v.t.msgMu.Lock()
+	defer v.t.msgMu.Unlock()
+	return v.t.protocol
+}
+
+// QueuePairs returns the number of queue pairs the backend reported (VhostUserProtocolMQ),
+// zero when it did not say.
+func (v *VhostUser) QueuePairs() int {
+	v.t.msgMu.Lock()
+	defer v.t.msgMu.Unlock()
+	return v.t.queuePairs
 }
 
 // Reconnects returns how many times the frontend reconnected to a restarted backend.
@@ -108,13 +143,19 @@ func (v *VhostUser) Close() error {
 
 // vhostUserTransport implements Transport over vhost-user messages.
 type vhostUserTransport struct {
-	conn     *net.UnixConn
-	timeout  time.Duration
-	mem      []byte
-	memfd    int
-	arena    *Arena
-	backend  uint64 // features the backend offers
-	driver   uint64
+	conn    *net.UnixConn
+	timeout time.Duration
+	mem     []byte
+	memfd   int
+	arena   *Arena
+	backend uint64 // features the backend offers
+	driver  uint64
+	// protocol holds the negotiated protocol features and queuePairs the backend's queue
+	// pairs (VhostUserProtocolMQ), both guarded by msgMu: they change on reconnection.
+	protocol   uint64
+	queuePairs int
+	// setupErr is why the backend did not take the features or the memory table.
+	setupErr error
 	status   Status
 	config   [12]byte
 	queues   []*vhuQueue
@@ -207,32 +248,73 @@ func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTranspo
 	return t, nil
 }
 
-// hello takes ownership of the backend (SET_OWNER) and returns its features.
+// hello takes ownership of the backend (SET_OWNER), returns its features and, when it offers
+// protocol features, negotiates those this frontend uses.
 func (t *vhostUserTransport) hello() (uint64, error) {
+	t.setProtocol(0, 0)
 	if err := t.send(vhuSetOwner, nil); err != nil {
 		return 0, err
 	}
-	reply, err := t.request(vhuGetFeatures, nil)
+	features, err := t.requestU64(vhuGetFeatures, nil)
+	if err != nil || features&vhuProtocolFeatures == 0 {
+		return features, err
+	}
+	offered, err := t.requestU64(vhuGetProtocolFeatures, nil)
 	if err != nil {
 		return 0, err
 	}
-	if len(reply) < 8 {
-		return 0, fmt.Errorf("%w: vhost-user GET_FEATURES reply of %d bytes", ErrDeviceBroken, len(reply))
+	protocol := offered & vhuProtocolSupported
+	var p [8]byte
+	binary.LittleEndian.PutUint64(p[:], protocol)
+	if err := t.send(vhuSetProtocolFeatures, p[:]); err != nil {
+		return 0, err
 	}
-	return binary.LittleEndian.Uint64(reply), nil
+	pairs := 0
+	if protocol&VhostUserProtocolMQ != 0 {
+		n, err := t.requestU64(vhuGetQueueNum, nil)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 || n > 0x8000 { // virtio-net allows at most 0x8000 pairs
+			return 0, fmt.Errorf("%w: vhost-user backend reports %d queue pairs", ErrDeviceBroken, n)
+		}
+		pairs = int(n)
+	}
+	t.setProtocol(protocol, pairs)
+	return features, nil
 }
 
-// send writes one message with optional file descriptors.
-func (t *vhostUserTransport) send(req uint32, payload []byte, fds ...int) error {
+func (t *vhostUserTransport) setProtocol(protocol uint64, pairs int) {
+	t.msgMu.Lock()
+	t.protocol, t.queuePairs = protocol, pairs
+	t.msgMu.Unlock()
+}
+
+// send writes one message with optional file descriptors. Once REPLY_ACK is negotiated it
+// asks for the backend's acknowledgement and waits for it.
+func (t *vhostUserTransport) send(req vhuRequest, payload []byte, fds ...int) error {
 	t.msgMu.Lock()
 	defer t.msgMu.Unlock()
-	return t.sendLocked(req, payload, fds...)
+	if t.protocol&VhostUserProtocolReplyAck == 0 {
+		return t.sendLocked(req, 0, payload, fds...)
+	}
+	if err := t.sendLocked(req, vhuNeedReply, payload, fds...); err != nil {
+		return err
+	}
+	status, err := t.replyU64Locked(req)
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return fmt.Errorf("%w: %v, status %d", ErrVhostUserRefused, req, status)
+	}
+	return nil
 }
 
-func (t *vhostUserTransport) sendLocked(req uint32, payload []byte, fds ...int) error {
+func (t *vhostUserTransport) sendLocked(req vhuRequest, flags uint32, payload []byte, fds ...int) error {
 	msg := make([]byte, vhuHdrLen+len(payload))
-	binary.LittleEndian.PutUint32(msg[0:], req)
-	binary.LittleEndian.PutUint32(msg[4:], vhuVersion)
+	binary.LittleEndian.PutUint32(msg[0:], uint32(req))
+	binary.LittleEndian.PutUint32(msg[4:], vhuVersion|flags)
 	binary.LittleEndian.PutUint32(msg[8:], uint32(len(payload)))
 	copy(msg[vhuHdrLen:], payload)
 	var oob []byte
@@ -241,33 +323,61 @@ func (t *vhostUserTransport) sendLocked(req uint32, payload []byte, fds ...int) 
 	}
 	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
 	if _, _, err := t.conn.WriteMsgUnix(msg, oob, nil); err != nil {
-		return fmt.Errorf("virtio: vhost-user request %d: %w", req, err)
+		return fmt.Errorf("virtio: vhost-user %v: %w", req, err)
 	}
 	return nil
 }
 
 // request sends a message and reads its reply's payload, checking that it answers it.
-func (t *vhostUserTransport) request(req uint32, payload []byte) ([]byte, error) {
+func (t *vhostUserTransport) request(req vhuRequest, payload []byte) ([]byte, error) {
 	t.msgMu.Lock()
 	defer t.msgMu.Unlock()
-	if err := t.sendLocked(req, payload); err != nil {
+	if err := t.sendLocked(req, 0, payload); err != nil {
 		return nil, err
 	}
+	return t.replyLocked(req)
+}
+
+// requestU64 sends a message whose reply is a u64 and returns it.
+func (t *vhostUserTransport) requestU64(req vhuRequest, payload []byte) (uint64, error) {
+	t.msgMu.Lock()
+	defer t.msgMu.Unlock()
+	if err := t.sendLocked(req, 0, payload); err != nil {
+		return 0, err
+	}
+	return t.replyU64Locked(req)
+}
+
+// replyLocked reads the reply to req: a header that names req with the reply flag, and at
+// most 256 bytes of payload (no reply a frontend asks for is longer).
+func (t *vhostUserTransport) replyLocked(req vhuRequest) ([]byte, error) {
 	_ = t.conn.SetReadDeadline(time.Now().Add(t.timeout))
 	var hdr [vhuHdrLen]byte
 	if _, err := readFull(t.conn, hdr[:]); err != nil {
-		return nil, fmt.Errorf("virtio: vhost-user reply to %d: %w", req, err)
+		return nil, fmt.Errorf("virtio: vhost-user reply to %v: %w", req, err)
 	}
 	r, flags, size := binary.LittleEndian.Uint32(hdr[0:]), binary.LittleEndian.Uint32(hdr[4:]), binary.LittleEndian.Uint32(hdr[8:])
-	if r != req || flags&vhuReply == 0 || size > 256 {
-		return nil, fmt.Errorf("%w: vhost-user reply (request %d flags %#x size %d) to request %d",
+	if r != uint32(req) || flags&vhuReply == 0 || size > 256 {
+		return nil, fmt.Errorf("%w: vhost-user reply (request %d flags %#x size %d) to %v",
 			ErrDeviceBroken, r, flags, size, req)
 	}
 	body := make([]byte, size)
 	if _, err := readFull(t.conn, body); err != nil {
-		return nil, fmt.Errorf("virtio: vhost-user reply to %d: %w", req, err)
+		return nil, fmt.Errorf("virtio: vhost-user reply to %v: %w", req, err)
 	}
 	return body, nil
+}
+
+// replyU64Locked reads a reply to req whose payload is a u64.
+func (t *vhostUserTransport) replyU64Locked(req vhuRequest) (uint64, error) {
+	body, err := t.replyLocked(req)
+	if err != nil {
+		return 0, err
+	}
+	if len(body) < 8 {
+		return 0, fmt.Errorf("%w: vhost-user reply of %d bytes to %v", ErrDeviceBroken, len(body), req)
+	}
+	return binary.LittleEndian.Uint64(body), nil
 }
 
 func readFull(c *net.UnixConn, b []byte) (int, error) {
@@ -327,7 +437,12 @@ func (t *vhostUserTransport) SetStatus(s Status) {
 		return
 	}
 	if s&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
-		if t.sendFeatures() != nil || t.sendMemTable() != nil {
+		err := t.sendFeatures()
+		if err == nil {
+			err = t.sendMemTable()
+		}
+		if err != nil {
+			t.setupErr = err // the Transport interface has no error here; DialVhostUser reports it
 			s &^= StatusFeaturesOK
 		}
 	}
@@ -339,10 +454,25 @@ func (t *vhostUserTransport) SetStatus(s Status) {
 	t.status = s
 }
 
+// sendFeatures sends the negotiated features (with the protocol-features bit when the backend
+// offers it) and, with VhostUserProtocolNetMTU, the MTU the device reports.
 func (t *vhostUserTransport) sendFeatures() error {
 	var f [8]byte
-	binary.LittleEndian.PutUint64(f[:], t.driver&t.backend&^vhuProtocolFeatures)
-	return t.send(vhuSetFeatures, f[:])
+	binary.LittleEndian.PutUint64(f[:], t.driver&t.backend&^vhuProtocolFeatures|t.backend&vhuProtocolFeatures)
+	if err := t.send(vhuSetFeatures, f[:]); err != nil {
+		return err
+	}
+	if t.protocolFeatures()&VhostUserProtocolNetMTU == 0 || t.driver&NetFMTU == 0 {
+		return nil
+	}
+	binary.LittleEndian.PutUint64(f[:], uint64(binary.LittleEndian.Uint16(t.config[netConfigMTUOff:])))
+	return t.send(vhuNetSetMTU, f[:])
+}
+
+func (t *vhostUserTransport) protocolFeatures() uint64 {
+	t.msgMu.Lock()
+	defer t.msgMu.Unlock()
+	return t.protocol
 }
 
 func (t *vhostUserTransport) sendMemTable() error {
@@ -392,8 +522,8 @@ func (t *vhostUserTransport) QueueMax(i int) int {
 	return 0
 }
 
-// EnableQueue implements [Transport]: SET_VRING_NUM, _BASE, _ADDR, _CALL and finally _KICK,
-// which starts the ring.
+// EnableQueue implements [Transport]: SET_VRING_NUM, _BASE, _ADDR, _CALL and _KICK, which
+// starts the ring, and with protocol features SET_VRING_ENABLE.
 func (t *vhostUserTransport) EnableQueue(i, size int, desc, driver, device uint64) error {
 	if i >= len(t.queues) {
 		return fmt.Errorf("virtio: vhost-user queue %d", i)
@@ -436,7 +566,14 @@ func (t *vhostUserTransport) startRing(i int, base uint32) error {
 	if err := t.send(vhuSetVringCall, idx[:], int(q.call.Fd())); err != nil {
 		return err
 	}
-	return t.send(vhuSetVringKick, idx[:], int(q.kick.Fd()))
+	if err := t.send(vhuSetVringKick, idx[:], int(q.kick.Fd())); err != nil {
+		return err
+	}
+	if t.backend&vhuProtocolFeatures == 0 {
+		return nil // the ring is enabled once started
+	}
+	binary.LittleEndian.PutUint32(st[4:], 1)
+	return t.send(vhuSetVringEnable, st[:])
 }
 
 // Notify implements [Transport]: a write to the queue's kick eventfd. It does not allocate.
@@ -538,7 +675,9 @@ func (t *vhostUserTransport) reconnect() bool {
 	old.Close()
 	features, err := t.hello()
 	negotiated := t.driver & t.backend &^ vhuProtocolFeatures
-	if err != nil || features&negotiated != negotiated {
+	// The new backend must offer what was negotiated, and protocol features as the old one
+	// did: they decide whether rings start disabled.
+	if err != nil || features&negotiated != negotiated || (features^t.backend)&vhuProtocolFeatures != 0 {
 		return false
 	}
 	if t.sendFeatures() != nil || t.sendMemTable() != nil {

@@ -1,6 +1,7 @@
 package virtio_test
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"regexp"
@@ -244,4 +245,37 @@ func BenchmarkVhostUserRx(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// TestVhostUserProtocolFeatures negotiates protocol features with DPDK's vhost-user backend:
+// MQ, REPLY_ACK and NET_MTU are taken, every set-up message is acknowledged, both rings are
+// enabled explicitly and frames flow; an MTU the backend refuses (below 68) fails the set-up
+// with ErrVhostUserRefused instead of leaving a device that never moves a frame.
+func TestVhostUserProtocolFeatures(t *testing.T) {
+	t.Run("accepted", func(t *testing.T) {
+		pmd := dpdk.Start(t, &dpdk.Options{Mode: "macswap"})
+		v, err := virtio.DialVhostUser(pmd.Socket, &virtio.VhostUserConfig{MTU: 9000})
+		require.NoError(t, err)
+		defer v.Close()
+		want := virtio.VhostUserProtocolMQ | virtio.VhostUserProtocolReplyAck | virtio.VhostUserProtocolNetMTU
+		require.Equal(t, want, v.ProtocolFeatures())
+		require.Positive(t, v.QueuePairs())
+		r := &recorder{l: v}
+		require.NoError(t, v.Start(r))
+		_, err = v.Transmit([]netstack.Frame{{Segments: [][]byte{echoFrame(v.MAC(), 100)}}})
+		require.NoError(t, err)
+		eventually(t, func() bool { return r.frames.Load() >= 1 }, "frame back")
+
+		out := pmd.Stop()
+		require.Contains(t, out, fmt.Sprintf("negotiated Vhost-user protocol features: %#x", want))
+		require.Contains(t, out, "VHOST_USER_NET_SET_MTU")
+		require.Contains(t, out, "set queue enable: 1 to qp idx: 0")
+		require.Contains(t, out, "set queue enable: 1 to qp idx: 1")
+	})
+	t.Run("refused", func(t *testing.T) {
+		pmd := dpdk.Start(t, &dpdk.Options{Mode: "macswap"})
+		_, err := virtio.DialVhostUser(pmd.Socket, &virtio.VhostUserConfig{MTU: 60})
+		require.ErrorIs(t, err, virtio.ErrVhostUserRefused)
+		t.Log(err)
+	})
 }
