@@ -116,3 +116,44 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRules parses _redirects and _headers files from the fuzzer (they come with the content,
+// which is untrusted) and applies them to a request path: parsing never panics, a redirect's
+// Location never carries a control character and never leaves the site through a path that
+// starts with "//" or "/\", and every header field a rule adds is a valid name and value, so
+// a rule file cannot split a response.
+func FuzzRules(f *testing.F) {
+	f.Add("/blog/* /posts/:splat 301\n/old /new 302!\n/blog* /:splat 308", "/*\n  X-Frame-Options: DENY\n/posts/*\n  Cache-Control: max-age=60", "/blog//evil.example")
+	f.Add("/:a/:b /:b/:a 301", "/:x\n  Link: </style.css>; rel=preload", "/one/two")
+	f.Add("/a* /x/:splat 200\n/x/* /404.html 404", "/a\n\tBad Name: v\n  X: \x7f", "/abc/%0d%0aSet-Cookie:x")
+	f.Add("/* https://example.com/:splat 301", "", "/%2f%2fevil/x")
+	f.Fuzz(func(t *testing.T, redirects, headers, rawPath string) {
+		rr, _ := parseRedirects(redirects)
+		hr, _ := parseHeaders(headers)
+		clean, err := cleanPath(nil, rawPath)
+		if err != nil {
+			return
+		}
+		p := string(clean)
+		for i := range rr {
+			if !rr[i].from.match(p, nil) {
+				continue
+			}
+			to := rr[i].expand(p)
+			if rr[i].status >= 300 && rr[i].status < 400 {
+				to = safeLocation(to)
+				if strings.HasPrefix(to, "/") && len(to) > 1 && (to[1] == '/' || to[1] == '\\') {
+					t.Fatalf("Location %q leaves the site (rule %+v, path %q)", to, rr[i], p)
+				}
+			}
+			if !validHeaderValue(to) {
+				t.Fatalf("target %q has a control character (rule %+v, path %q)", to, rr[i], p)
+			}
+		}
+		for _, h := range headersFor(hr, p) {
+			if !validHeaderName(h.name) || !validHeaderValue(h.value) {
+				t.Fatalf("header %q: %q", h.name, h.value)
+			}
+		}
+	})
+}

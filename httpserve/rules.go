@@ -154,7 +154,7 @@ func parseRedirects(data string) (rules []redirectRule, warnings []string) {
 			warn("unsupported status " + strconv.Itoa(r.status))
 			continue
 		}
-		if strings.ContainsAny(r.to, "\\\x00\r\n") {
+		if strings.Contains(r.to, "\\") || !validHeaderValue(r.to) { // it becomes a Location field
 			warn("bad target")
 			continue
 		}
