@@ -29,6 +29,10 @@ type beQueue struct {
 	rxMu   sync.Mutex
 	rx     *xenfront.RxBackRing
 	rxKick chan struct{}
+	// rxJumped is set once the RX producer index was published out of range (ProducerJump):
+	// the ring is left that way, as a later push of the true index would hide the jump
+	// from a front end that had not looked yet. Guarded by rxMu.
+	rxJumped bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -339,7 +343,7 @@ func (q *beQueue) receive(f *netstack.Frame) {
 	defer q.rxMu.Unlock()
 	var deadline *time.Timer
 	for {
-		if q.ctx.Err() != nil {
+		if q.ctx.Err() != nil || q.rxJumped {
 			return
 		}
 		rp, err := q.rx.Produced()
@@ -446,6 +450,7 @@ func (q *beQueue) receive(f *netstack.Frame) {
 		}
 	}
 	if mis&ProducerJump != 0 {
+		q.rxJumped = true
 		q.rx.SetResponseProducer(q.rx.RspProdPvt + 1000)
 		_ = nb.dom.EventChannels().Notify(q.rxPort)
 		return
