@@ -57,6 +57,12 @@ func startServer(t testing.TB, srv *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return serveOn(t, srv, ln)
+}
+
+// serveOn serves srv on ln until the test ends and returns ln's address.
+func serveOn(t testing.TB, srv *Server, ln net.Listener) string {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
