@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/unikit/unikit/internal/allocs"
-	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/kv"
 )
 
@@ -90,25 +88,4 @@ func TestFlushCoalescesOnConnsThatCannotGather(t *testing.T) {
 	w = ol.takeWrites()
 	require.Len(t, w, 1, "two pipelined responses, one flush: writes %v", w)
 	require.Greater(t, w[0], 2*4096)
-}
-
-// TestServeCachedNoAllocOpaque is TestServeCachedNoAlloc on a connection that cannot gather:
-// the coalesced write allocates nothing either.
-func TestServeCachedNoAllocOpaque(t *testing.T) {
-	if israce.Enabled {
-		t.Skip("allocation counts are not meaningful under -race")
-	}
-	_, addr := startOpaque(t, fourKiBSite(t))
-	cc := newCachedClient(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	for range 10 {
-		require.NoError(t, cc.do())
-	}
-	var err error
-	n := allocs.Min(500, 0, func() {
-		if e := cc.do(); e != nil {
-			err = e
-		}
-	})
-	require.NoError(t, err)
-	require.Zero(t, n)
 }
