@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// vhost-user message ids (qemu docs/interop/vhost-user.rst).
-// vhuRequest is a vhost-user message type (the frontend's requests).
+// vhuRequest is a vhost-user message type, of those the frontend sends (QEMU's
+// docs/interop/vhost-user.rst).
 type vhuRequest uint32
 
 const (
@@ -116,11 +116,7 @@ func DialVhostUser(path string, cfg *VhostUserConfig) (*VhostUser, error) {
 
 // ProtocolFeatures returns the vhost-user protocol features negotiated with the backend
 // (VhostUserProtocol*), zero when the backend offers none.
-func (v *VhostUser) ProtocolFeatures() uint64 {
-	v.t.msgMu.Lock()
-	defer v.t.msgMu.Unlock()
-	return v.t.protocol
-}
+func (v *VhostUser) ProtocolFeatures() uint64 { return v.t.protocolFeatures() }
 
 // QueuePairs returns the number of queue pairs the backend reported (VhostUserProtocolMQ),
 // zero when it did not say.
