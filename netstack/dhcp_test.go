@@ -23,23 +23,24 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 )
 
 // filterLink wraps a Link and drops the transmitted frames its filter selects, so a test can
 // make a server unreachable by unicast while broadcasts still get through.
 type filterLink struct {
-	netstack.Link
+	link.Link
 	drop    atomic.Pointer[func(frame []byte) bool]
 	dropped atomic.Int64
 }
 
-func (l *filterLink) Transmit(frames []netstack.Frame) (int, error) {
+func (l *filterLink) Transmit(frames []link.Frame) (int, error) {
 	drop := l.drop.Load()
 	if drop == nil {
 		return l.Link.Transmit(frames)
 	}
-	keep := make([]netstack.Frame, 0, len(frames))
+	keep := make([]link.Frame, 0, len(frames))
 	for _, f := range frames {
 		var b []byte
 		for _, s := range f.Segments {

@@ -1,7 +1,7 @@
 // Package netstack is unikit's userspace TCP/IP stack: gVisor's pkg/tcpip behind the standard
-// library's socket shapes, over NICs that implement the [Link] frame contract.
+// library's socket shapes, over NICs that implement the [link.Link] frame contract.
 //
-// A program builds a [Stack], adds one NIC per [Link] — a virtio or xenfront driver on a
+// A program builds a [Stack], adds one NIC per [link.Link] — a virtio or xenfront driver on a
 // hypervisor, or a hosted link (netstack/link/tap, netstack/link/socket, netstack/link/pipe,
 // netstack/usernet) on Linux — and then listens and dials as with package net:
 //

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"github.com/unikit/unikit/netstack/link"
 	"sync"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -29,9 +30,9 @@ const (
 // DeliverFrames returns; transmitted packets are passed to the link as scatter lists of
 // gVisor's own buffers, without a copy.
 type endpoint struct {
-	link     Link
+	link     link.Link
 	mac      tcpip.LinkAddress
-	features Features
+	features link.Features
 	hostGSO  bool
 	rxCsum   bool
 	counters *nicCounters
@@ -52,17 +53,17 @@ type endpoint struct {
 var (
 	_ stack.LinkEndpoint = (*endpoint)(nil)
 	_ stack.GSOEndpoint  = (*endpoint)(nil)
-	_ Receiver           = (*endpoint)(nil)
+	_ link.Receiver      = (*endpoint)(nil)
 )
 
-func newEndpoint(l Link, counters *nicCounters) *endpoint {
+func newEndpoint(l link.Link, counters *nicCounters) *endpoint {
 	f := l.Features()
 	e := &endpoint{
 		link:     l,
 		mac:      tcpip.LinkAddress(l.MAC()),
 		features: f,
-		hostGSO:  f.Has(FeatureTxCsum | FeatureTxTSO4 | FeatureTxTSO6),
-		rxCsum:   f.Has(FeatureRxCsum),
+		hostGSO:  f.Has(link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6),
+		rxCsum:   f.Has(link.FeatureRxCsum),
 		counters: counters,
 		mtu:      uint32(l.MTU()),
 	}
@@ -181,13 +182,13 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	for len(list) > 0 {
 		n := min(len(list), txBatch)
 		for i, pkt := range list[:n] {
-			b.frames[i] = Frame{Segments: appendSegments(b.segs[i][:0], pkt), Offload: e.offloadOf(pkt)}
+			b.frames[i] = link.Frame{Segments: appendSegments(b.segs[i][:0], pkt), Offload: e.offloadOf(pkt)}
 			b.segs[i] = b.frames[i].Segments
 		}
 		m, err := e.link.Transmit(b.frames[:n])
 		for i := range b.frames[:n] {
 			clear(b.segs[i]) // drop references to gVisor's buffers
-			b.frames[i] = Frame{}
+			b.frames[i] = link.Frame{}
 		}
 		sent += m
 		if err != nil {
@@ -207,7 +208,7 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 // held across the link's system calls made them queue (measured with the HTTP benchmark over
 // TAP: most of the mutex wait time of a run).
 type txBatchState struct {
-	frames [txBatch]Frame
+	frames [txBatch]link.Frame
 	segs   [txBatch][][]byte
 }
 
@@ -230,23 +231,23 @@ func appendSegments(segs [][]byte, pkt *stack.PacketBuffer) [][]byte {
 
 // offloadOf maps gVisor's GSO options on pkt to virtio_net_hdr metadata, as Linux's
 // virtio_net_hdr_from_skb does.
-func (e *endpoint) offloadOf(pkt *stack.PacketBuffer) Offload {
+func (e *endpoint) offloadOf(pkt *stack.PacketBuffer) link.Offload {
 	if !e.hostGSO || pkt.GSOOptions.Type == stack.GSONone {
-		return Offload{}
+		return link.Offload{}
 	}
 	gso := pkt.GSOOptions
-	var o Offload
+	var o link.Offload
 	if gso.NeedsCsum {
-		o.Flags = FlagNeedsCsum
+		o.Flags = link.FlagNeedsCsum
 		o.CsumStart = header.EthernetMinimumSize + gso.L3HdrLen
 		o.CsumOffset = gso.CsumOffset
 	}
 	if pkt.Data().Size() > int(gso.MSS) {
 		switch gso.Type {
 		case stack.GSOTCPv4:
-			o.GSOType = GSOTCPv4
+			o.GSOType = link.GSOTCPv4
 		case stack.GSOTCPv6:
-			o.GSOType = GSOTCPv6
+			o.GSOType = link.GSOTCPv6
 		}
 		o.GSOSize = gso.MSS
 		o.HdrLen = uint16(pkt.HeaderSize())
@@ -257,11 +258,11 @@ func (e *endpoint) offloadOf(pkt *stack.PacketBuffer) Offload {
 // linkError maps a Link's error to the gVisor error its callers expect.
 func linkError(err error) tcpip.Error {
 	switch err {
-	case ErrClosed:
+	case link.ErrClosed:
 		return &tcpip.ErrClosedForSend{}
-	case ErrLinkDown:
+	case link.ErrLinkDown:
 		return &tcpip.ErrNetworkUnreachable{}
-	case ErrQueueFull:
+	case link.ErrQueueFull:
 		return &tcpip.ErrWouldBlock{}
 	default:
 		return &tcpip.ErrAborted{}
@@ -272,7 +273,7 @@ func linkError(err error) tcpip.Error {
 // buffer and dispatched; all frames are released to the link before it returns. Frames that
 // are too short, too long or carry inconsistent offload metadata are dropped and counted, and
 // so are frames with bad checksums when the adapter verifies them (see checksum.go).
-func (e *endpoint) DeliverFrames(frames []Frame) {
+func (e *endpoint) DeliverFrames(frames []link.Frame) {
 	e.dmu.RLock()
 	d := e.dispatcher
 	e.dmu.RUnlock()
@@ -320,7 +321,7 @@ const (
 
 // copyFrame validates f and copies it into pooled gVisor views, or counts it as dropped and
 // returns false.
-func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *Frame) (rxCopy, bool) {
+func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *link.Frame) (rxCopy, bool) {
 	n := f.Len()
 	if d == nil || !e.acceptable(f, n) {
 		e.counters.rxMalformed.Add(1)
@@ -354,17 +355,17 @@ func (e *endpoint) copyFrame(d stack.NetworkDispatcher, f *Frame) (rxCopy, bool)
 }
 
 // acceptable reports whether a received frame of n bytes may be handed to gVisor.
-func (e *endpoint) acceptable(f *Frame, n int) bool {
-	if n < header.EthernetMinimumSize || n > MaxGSOSize {
+func (e *endpoint) acceptable(f *link.Frame, n int) bool {
+	if n < header.EthernetMinimumSize || n > link.MaxGSOSize {
 		return false
 	}
-	if f.Offload.GSOType != GSONone && !e.features.Has(FeatureRxGRO) {
+	if f.Offload.GSOType != link.GSONone && !e.features.Has(link.FeatureRxGRO) {
 		return false
 	}
-	if f.Offload.Flags != 0 && !e.features.Has(FeatureRxCsum) {
+	if f.Offload.Flags != 0 && !e.features.Has(link.FeatureRxCsum) {
 		return false
 	}
-	if n > int(e.MTU())+header.EthernetMinimumSize && f.Offload.GSOType == GSONone {
+	if n > int(e.MTU())+header.EthernetMinimumSize && f.Offload.GSOType == link.GSONone {
 		return false
 	}
 	return true

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"github.com/unikit/unikit/netstack/link"
 	"net"
 	"net/netip"
 	"sync"
@@ -18,33 +19,33 @@ import (
 // recordingLink is a Link whose received frames the test injects through its receiver and
 // whose releases and transmissions it counts.
 type recordingLink struct {
-	features Features
+	features link.Features
 	mu       sync.Mutex
-	rx       Receiver
+	rx       link.Receiver
 	released int
 	sent     int
 }
 
-func (l *recordingLink) MAC() net.HardwareAddr  { return net.HardwareAddr{2, 0, 0, 0, 0, 1} }
-func (l *recordingLink) MTU() int               { return 1500 }
-func (l *recordingLink) Features() Features     { return l.features }
-func (l *recordingLink) Up() bool               { return true }
-func (l *recordingLink) Stats() LinkStats       { return LinkStats{} }
-func (l *recordingLink) Close() error           { return nil }
-func (l *recordingLink) Start(r Receiver) error { l.rx = r; return nil }
-func (l *recordingLink) Release(frames []Frame) {
+func (l *recordingLink) MAC() net.HardwareAddr       { return net.HardwareAddr{2, 0, 0, 0, 0, 1} }
+func (l *recordingLink) MTU() int                    { return 1500 }
+func (l *recordingLink) Features() link.Features     { return l.features }
+func (l *recordingLink) Up() bool                    { return true }
+func (l *recordingLink) Stats() link.Stats           { return link.Stats{} }
+func (l *recordingLink) Close() error                { return nil }
+func (l *recordingLink) Start(r link.Receiver) error { l.rx = r; return nil }
+func (l *recordingLink) Release(frames []link.Frame) {
 	l.mu.Lock()
 	l.released += len(frames)
 	l.mu.Unlock()
 }
-func (l *recordingLink) Transmit(f []Frame) (int, error) {
+func (l *recordingLink) Transmit(f []link.Frame) (int, error) {
 	l.mu.Lock()
 	l.sent += len(f)
 	l.mu.Unlock()
 	return len(f), nil
 }
 
-func newRecordingStack(t testing.TB, features Features) (*Stack, *recordingLink) {
+func newRecordingStack(t testing.TB, features link.Features) (*Stack, *recordingLink) {
 	t.Helper()
 	s, err := New(nil)
 	require.NoError(t, err)
@@ -79,12 +80,12 @@ func udpFrame(src, dst netip.Addr, port uint16, payload []byte) []byte {
 func TestDeliverFramesReleasesEveryFrame(t *testing.T) {
 	_, l := newRecordingStack(t, 0)
 	good := udpFrame(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1"), 9, []byte("x"))
-	frames := []Frame{
+	frames := []link.Frame{
 		{Segments: [][]byte{good}},
-		{Segments: [][]byte{good[:10]}},                                             // too short for Ethernet
-		{Segments: [][]byte{good[:20], good[20:]}},                                  // two segments
-		{Segments: [][]byte{make([]byte, 3000)}},                                    // longer than MTU, no GSO
-		{Segments: [][]byte{good}, Offload: Offload{GSOType: GSOTCPv4, GSOSize: 1}}, // GRO not supported
+		{Segments: [][]byte{good[:10]}},                                                       // too short for Ethernet
+		{Segments: [][]byte{good[:20], good[20:]}},                                            // two segments
+		{Segments: [][]byte{make([]byte, 3000)}},                                              // longer than MTU, no GSO
+		{Segments: [][]byte{good}, Offload: link.Offload{GSOType: link.GSOTCPv4, GSOSize: 1}}, // GRO not supported
 	}
 	l.rx.DeliverFrames(frames)
 	require.Equal(t, len(frames), l.released)
@@ -98,23 +99,23 @@ func TestDeliverFramesDoesNotAllocate(t *testing.T) {
 	// A datagram for an address the stack does not have: gVisor drops it at the IP layer, so
 	// what is measured is the adapter's own path (copy into pooled buffers, dispatch).
 	frame := udpFrame(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.99"), 9, make([]byte, 1000))
-	frames := []Frame{{Segments: [][]byte{frame}}}
+	frames := []link.Frame{{Segments: [][]byte{frame}}}
 	allocs := allocs.Min(1000, 0, func() { l.rx.DeliverFrames(frames) })
 	require.Zero(t, allocs)
 }
 
 func TestRxChecksumVerifiedForUnmarkedFrames(t *testing.T) {
-	s, l := newRecordingStack(t, FeatureRxCsum)
+	s, l := newRecordingStack(t, link.FeatureRxCsum)
 	pc, err := s.ListenPacket("udp", "10.0.0.1:9")
 	require.NoError(t, err)
 	defer pc.Close()
 	frame := udpFrame(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1"), 9, []byte("hello"))
 	bad := append([]byte(nil), frame...)
 	bad[len(bad)-1] ^= 0xff
-	l.rx.DeliverFrames([]Frame{{Segments: [][]byte{bad}}})
+	l.rx.DeliverFrames([]link.Frame{{Segments: [][]byte{bad}}})
 	require.EqualValues(t, 1, s.Stats().NICs[0].RxBadCsum)
 	// The same corrupted bytes marked as already validated by the link are trusted.
-	l.rx.DeliverFrames([]Frame{{Segments: [][]byte{bad}, Offload: Offload{Flags: FlagDataValid}}})
+	l.rx.DeliverFrames([]link.Frame{{Segments: [][]byte{bad}, Offload: link.Offload{Flags: link.FlagDataValid}}})
 	require.EqualValues(t, 1, s.Stats().NICs[0].RxBadCsum)
 	require.EqualValues(t, 1, s.Stats().UDP.Received)
 }
@@ -123,15 +124,15 @@ func FuzzDeliverFrames(f *testing.F) {
 	f.Add(udpFrame(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1"), 9, []byte("seed")), uint8(0), uint8(0), uint16(0), uint16(0))
 	f.Add([]byte{}, uint8(1), uint8(1), uint16(14), uint16(6))
 	f.Add(make([]byte, 60), uint8(2), uint8(4), uint16(100), uint16(1400))
-	s, l := newRecordingStack(f, FeatureRxCsum|FeatureRxGRO)
+	s, l := newRecordingStack(f, link.FeatureRxCsum|link.FeatureRxGRO)
 	_ = s
 	f.Fuzz(func(t *testing.T, data []byte, flags, gso uint8, csumStart, gsoSize uint16) {
 		before := l.released
-		fr := []Frame{{Segments: [][]byte{data}, Offload: Offload{
-			Flags: OffloadFlags(flags), GSOType: GSOType(gso), CsumStart: csumStart, GSOSize: gsoSize,
+		fr := []link.Frame{{Segments: [][]byte{data}, Offload: link.Offload{
+			Flags: link.OffloadFlags(flags), GSOType: link.GSOType(gso), CsumStart: csumStart, GSOSize: gsoSize,
 		}}}
 		if len(data) > 20 {
-			fr = append(fr, Frame{Segments: [][]byte{data[:20], data[20:]}})
+			fr = append(fr, link.Frame{Segments: [][]byte{data[:20], data[20:]}})
 		}
 		l.rx.DeliverFrames(fr)
 		if l.released-before != len(fr) {
@@ -144,7 +145,7 @@ func TestWritePacketsDoesNotAllocate(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("under -race sync.Pool drops a quarter of what it is given")
 	}
-	s, l := newRecordingStack(t, FeatureTxCsum|FeatureTxTSO4|FeatureTxTSO6)
+	s, l := newRecordingStack(t, link.FeatureTxCsum|link.FeatureTxTSO4|link.FeatureTxTSO6)
 	ep := s.nics[0].ep
 	var pkts stack.PacketBufferList
 	for range 8 {
@@ -174,15 +175,15 @@ func TestWritePacketsDoesNotAllocate(t *testing.T) {
 // into a small view of its first rxHeadLen bytes and a view of the rest, whatever its
 // segments, and that a frame the stack verifies itself stays in one view.
 func TestCopyFrameSplitsLargeFrames(t *testing.T) {
-	s, _ := newRecordingStack(t, FeatureRxCsum|FeatureRxGRO)
+	s, _ := newRecordingStack(t, link.FeatureRxCsum|link.FeatureRxGRO)
 	ep := s.nics[0].ep
 	frame := make([]byte, 9000)
 	for i := range frame {
 		frame[i] = byte(i * 7)
 	}
-	gso := Offload{Flags: FlagDataValid, GSOType: GSOTCPv4, GSOSize: 1448}
+	gso := link.Offload{Flags: link.FlagDataValid, GSOType: link.GSOTCPv4, GSOSize: 1448}
 	for _, cut := range [][2]int{{100, 200}, {256, 300}, {4000, 8999}, {1, 2}} {
-		f := Frame{Segments: [][]byte{frame[:cut[0]], frame[cut[0]:cut[1]], frame[cut[1]:]}, Offload: gso}
+		f := link.Frame{Segments: [][]byte{frame[:cut[0]], frame[cut[0]:cut[1]], frame[cut[1]:]}, Offload: gso}
 		c, ok := ep.copyFrame(ep.dispatcher, &f)
 		require.True(t, ok)
 		require.NotNil(t, c.rest, "cut %v", cut)
@@ -192,7 +193,7 @@ func TestCopyFrameSplitsLargeFrames(t *testing.T) {
 		c.rest.Release()
 	}
 
-	small := Frame{Segments: [][]byte{frame[:rxSplitMin-1]}, Offload: gso}
+	small := link.Frame{Segments: [][]byte{frame[:rxSplitMin-1]}, Offload: gso}
 	c, ok := ep.copyFrame(ep.dispatcher, &small)
 	require.True(t, ok)
 	require.Nil(t, c.rest)
@@ -206,9 +207,9 @@ func TestDeliverLargeFramesDoesNotAllocate(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("under -race sync.Pool drops a quarter of what it is given, so gVisor's pools allocate")
 	}
-	s, l := newRecordingStack(t, FeatureRxCsum|FeatureRxGRO)
+	s, l := newRecordingStack(t, link.FeatureRxCsum|link.FeatureRxGRO)
 	frame := udpFrame(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.99"), 9, make([]byte, 8000))
-	frames := []Frame{{Segments: [][]byte{frame}, Offload: Offload{Flags: FlagDataValid, GSOType: GSOTCPv4, GSOSize: 1448}}}
+	frames := []link.Frame{{Segments: [][]byte{frame}, Offload: link.Offload{Flags: link.FlagDataValid, GSOType: link.GSOTCPv4, GSOSize: 1448}}}
 	require.Zero(t, allocs.Min(1000, 0, func() { l.rx.DeliverFrames(frames) }))
 	require.Zero(t, s.Stats().NICs[0].RxMalformed, "the frame must reach gVisor, not be dropped by the adapter")
 }

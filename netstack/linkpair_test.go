@@ -4,7 +4,7 @@ import (
 	"net"
 	"sync"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // chanLink is half of a minimal in-memory link pair for this package's own tests, so they do
@@ -12,34 +12,34 @@ import (
 type chanLink struct {
 	mac      net.HardwareAddr
 	mtu      int
-	features netstack.Features
+	features link.Features
 	peer     *chanLink
-	in       chan netstack.Frame
+	in       chan link.Frame
 	done     chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup
-	counters netstack.LinkCounters
+	counters link.Counters
 }
 
-func newChanPair(mtu int, features netstack.Features) (*chanLink, *chanLink) {
-	a := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}, mtu: mtu, features: features, in: make(chan netstack.Frame, 512), done: make(chan struct{})}
-	b := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 2}, mtu: mtu, features: features, in: make(chan netstack.Frame, 512), done: make(chan struct{})}
+func newChanPair(mtu int, features link.Features) (*chanLink, *chanLink) {
+	a := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}, mtu: mtu, features: features, in: make(chan link.Frame, 512), done: make(chan struct{})}
+	b := &chanLink{mac: net.HardwareAddr{0x02, 0, 0, 0, 0, 2}, mtu: mtu, features: features, in: make(chan link.Frame, 512), done: make(chan struct{})}
 	a.peer, b.peer = b, a
 	return a, b
 }
 
-func (l *chanLink) MAC() net.HardwareAddr       { return l.mac }
-func (l *chanLink) MTU() int                    { return l.mtu }
-func (l *chanLink) Features() netstack.Features { return l.features }
-func (l *chanLink) Up() bool                    { return true }
-func (l *chanLink) Stats() netstack.LinkStats   { return l.counters.Snapshot() }
-func (l *chanLink) Release([]netstack.Frame)    {}
+func (l *chanLink) MAC() net.HardwareAddr   { return l.mac }
+func (l *chanLink) MTU() int                { return l.mtu }
+func (l *chanLink) Features() link.Features { return l.features }
+func (l *chanLink) Up() bool                { return true }
+func (l *chanLink) Stats() link.Stats       { return l.counters.Snapshot() }
+func (l *chanLink) Release([]link.Frame)    {}
 
-func (l *chanLink) Start(r netstack.Receiver) error {
+func (l *chanLink) Start(r link.Receiver) error {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		batch := make([]netstack.Frame, 1)
+		batch := make([]link.Frame, 1)
 		for {
 			select {
 			case f := <-l.in:
@@ -54,17 +54,17 @@ func (l *chanLink) Start(r netstack.Receiver) error {
 	return nil
 }
 
-func (l *chanLink) Transmit(frames []netstack.Frame) (int, error) {
+func (l *chanLink) Transmit(frames []link.Frame) (int, error) {
 	for i, f := range frames {
 		var b []byte
 		for _, s := range f.Segments {
 			b = append(b, s...)
 		}
 		select {
-		case l.peer.in <- netstack.Frame{Segments: [][]byte{b}, Offload: f.Offload}:
+		case l.peer.in <- link.Frame{Segments: [][]byte{b}, Offload: f.Offload}:
 			l.counters.Sent(1, len(b))
 		case <-l.done:
-			return i, netstack.ErrClosed
+			return i, link.ErrClosed
 		}
 	}
 	return len(frames), nil
@@ -79,7 +79,7 @@ func (l *chanLink) Close() error {
 // Inject queues a raw frame as if it had arrived on the link.
 func (l *chanLink) Inject(frame []byte) {
 	select {
-	case l.in <- netstack.Frame{Segments: [][]byte{frame}}:
+	case l.in <- link.Frame{Segments: [][]byte{frame}}:
 	case <-l.done:
 	}
 }

@@ -3,6 +3,7 @@ package netstack
 import (
 	"context"
 	"fmt"
+	"github.com/unikit/unikit/netstack/link"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -37,12 +38,12 @@ type NICConfig struct {
 	Promiscuous bool
 }
 
-// NIC is one network interface of a [Stack], backed by a [Link].
+// NIC is one network interface of a [Stack], backed by a [link.Link].
 type NIC struct {
 	s    *Stack
 	id   tcpip.NICID
 	name string
-	link Link
+	link link.Link
 	ep   *endpoint
 
 	counters nicCounters
@@ -65,7 +66,7 @@ type nicCounters struct {
 
 // AddNIC adds a NIC backed by l, starts the link and configures addresses: the static ones in
 // cfg, or a DHCPv4 client. The stack owns l from then on and closes it in Close.
-func (s *Stack) AddNIC(l Link, cfg *NICConfig) (*NIC, error) {
+func (s *Stack) AddNIC(l link.Link, cfg *NICConfig) (*NIC, error) {
 	var c NICConfig
 	if cfg != nil {
 		c = *cfg
@@ -124,7 +125,7 @@ func (n *NIC) ID() int { return int(n.id) }
 func (n *NIC) Name() string { return n.name }
 
 // Link returns the NIC's link.
-func (n *NIC) Link() Link { return n.link }
+func (n *NIC) Link() link.Link { return n.link }
 
 // AddAddress assigns p's address to the NIC and adds a route to p's subnet through it.
 func (n *NIC) AddAddress(p netip.Prefix) error {

@@ -51,7 +51,7 @@ type Config struct {
 
 // Stack is a userspace TCP/IP stack built on gVisor's pkg/tcpip: IPv4 with ARP, IPv6 with NDP
 // and SLAAC, ICMP echo, TCP with SACK, window scaling and timestamps, and UDP, over any number
-// of NICs, each backed by a [Link].
+// of NICs, each backed by a [link.Link].
 //
 // Sockets come in the standard library's shapes: [Stack.Listen], [Stack.Dial] and
 // [Stack.ListenPacket] return net.Listener, net.Conn and net.PacketConn, and

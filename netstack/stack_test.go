@@ -13,11 +13,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // twoStacks joins two stacks with static addresses 10.0.0.1/24 and 10.0.0.2/24 (and
 // fd00::1/64, fd00::2/64) over an in-memory link pair.
-func twoStacks(t testing.TB, mtu int, features netstack.Features) (a, b *netstack.Stack) {
+func twoStacks(t testing.TB, mtu int, features link.Features) (a, b *netstack.Stack) {
 	t.Helper()
 	la, lb := newChanPair(mtu, features)
 	a, err := netstack.New(nil)
@@ -37,12 +38,12 @@ func twoStacks(t testing.TB, mtu int, features netstack.Features) (a, b *netstac
 func TestTCPBothFamilies(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		features netstack.Features
+		features link.Features
 		server   string
 	}{
 		{"ipv4", 0, "10.0.0.2:80"},
 		{"ipv6", 0, "[fd00::2]:80"},
-		{"ipv4-tso", netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 | netstack.FeatureRxCsum | netstack.FeatureRxGRO, "10.0.0.2:80"},
+		{"ipv4-tso", link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6 | link.FeatureRxCsum | link.FeatureRxGRO, "10.0.0.2:80"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoStacks(t, 1500, tc.features)

@@ -1,5 +1,7 @@
 package netstack
 
+import "github.com/unikit/unikit/netstack/link"
+
 // Stats is a snapshot of a stack's counters.
 type Stats struct {
 	// NICs are per-NIC counters in the order the NICs were added.
@@ -21,7 +23,7 @@ type NICStats struct {
 	RxBadCsum   uint64 // frames the adapter dropped for a bad checksum (links with FeatureRxCsum)
 	TxErrors    uint64 // Transmit calls that failed
 	LinkChanges uint64 // link up/down transitions reported by the link
-	Link        LinkStats
+	Link        link.Stats
 }
 
 // ProtocolStats count packets of one protocol.

@@ -24,7 +24,7 @@
 //     protocol features where the backend offers them (REPLY_ACK, so that a backend that
 //     refuses part of the set-up fails it; MQ; NET_MTU), and reconnection to a restarted
 //     backend.
-//   - Devices: [NewNet] is a virtio-net driver (section 5.1) that implements netstack.Link,
+//   - Devices: [NewNet] is a virtio-net driver (section 5.1) that implements link.Link,
 //     with checksum offload, TSO/GRO, merged receive buffers, link status, the MTU and, where
 //     offered, the control queue and multiqueue negotiation (one queue pair is used).
 //

@@ -1,7 +1,6 @@
 package virtio
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Queue indices of the first receive/transmit pair (section 5.1.2).
@@ -69,7 +68,7 @@ type NetConfig struct {
 }
 
 // Net is a virtio-net driver for one receive/transmit queue pair. It implements
-// [netstack.Link]; its methods are safe for concurrent use.
+// [link.Link]; its methods are safe for concurrent use.
 //
 // Receive buffers stay posted: a received frame is lent to the receiver as slices of the
 // device's buffers (zero copies; several segments when the device merged buffers) and its
@@ -86,7 +85,7 @@ type Net struct {
 	features uint64
 	mac      net.HardwareAddr
 	mtu      int
-	linkFeat netstack.Features
+	linkFeat link.Features
 	hdrLen   int
 	up       atomic.Bool
 
@@ -98,7 +97,7 @@ type Net struct {
 	rxNext []int32    // +checklocks:rxMu; next buffer of a lent merged frame, -1 at the end
 	rxLent []bool     // +checklocks:rxMu
 	rxSegs [][][]byte // per first buffer, the segments of the lent frame
-	frames []netstack.Frame
+	frames []link.Frame
 	merge  int // largest number of buffers in one frame
 
 	txMu    sync.Mutex
@@ -118,7 +117,7 @@ type Net struct {
 
 	configChanged atomic.Bool
 	failure       atomic.Pointer[error]
-	counters      netstack.LinkCounters
+	counters      link.Counters
 
 	startMu   sync.Mutex
 	started   bool
@@ -128,7 +127,7 @@ type Net struct {
 	exited    chan struct{}
 }
 
-var _ netstack.Link = (*Net)(nil)
+var _ link.Link = (*Net)(nil)
 
 // NewNet initialises the virtio-net device behind t (VIRTIO 1.2 sections 3.1 and 5.1.5):
 // negotiates features, reads the configuration, sets up the first queue pair in memory from
@@ -178,7 +177,7 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{t: t, features: features, hdrLen: netstack.VirtioNetHdrLen,
+	n := &Net{t: t, features: features, hdrLen: link.VirtioNetHdrLen,
 		irq: make(chan struct{}, 1), txWake: make(chan struct{}, 1),
 		done: make(chan struct{}), exited: make(chan struct{})}
 	if err := n.readConfig(c.MAC); err != nil {
@@ -267,9 +266,7 @@ func (n *Net) readConfig(fallback net.HardwareAddr) error {
 	case len(fallback) == 6:
 		n.mac = append(net.HardwareAddr(nil), fallback...)
 	default:
-		n.mac = make(net.HardwareAddr, 6)
-		_, _ = rand.Read(n.mac)
-		n.mac[0] = n.mac[0]&^1 | 2 // unicast, locally administered
+		n.mac = link.RandomMAC()
 	}
 	n.mtu = 1500
 	if n.features&NetFMTU != 0 {
@@ -281,19 +278,19 @@ func (n *Net) readConfig(fallback net.HardwareAddr) error {
 	}
 	n.up.Store(n.features&NetFStatus == 0 || binary.LittleEndian.Uint16(cfg[6:])&netStatusLinkUp != 0)
 	if n.features&NetFCsum != 0 {
-		n.linkFeat |= netstack.FeatureTxCsum
+		n.linkFeat |= link.FeatureTxCsum
 	}
 	if n.features&NetFHostTSO4 != 0 {
-		n.linkFeat |= netstack.FeatureTxTSO4
+		n.linkFeat |= link.FeatureTxTSO4
 	}
 	if n.features&NetFHostTSO6 != 0 {
-		n.linkFeat |= netstack.FeatureTxTSO6
+		n.linkFeat |= link.FeatureTxTSO6
 	}
 	if n.features&NetFGuestCsum != 0 {
-		n.linkFeat |= netstack.FeatureRxCsum
+		n.linkFeat |= link.FeatureRxCsum
 	}
 	if n.features&(NetFGuestTSO4|NetFGuestTSO6) != 0 {
-		n.linkFeat |= netstack.FeatureRxGRO
+		n.linkFeat |= link.FeatureRxGRO
 	}
 	return nil
 }
@@ -331,11 +328,11 @@ func (n *Net) setupQueues(mem Memory, size int) error {
 		n.rxSize = netRxGSOBufSize
 	}
 	if n.features&NetFMrgRxbuf == 0 {
-		n.rxSize = max(n.rxSize, (n.hdrLen+netstack.EthernetHeaderLen+n.mtu+63)&^63)
+		n.rxSize = max(n.rxSize, (n.hdrLen+link.EthernetHeaderLen+n.mtu+63)&^63)
 	}
 	n.merge = 1
 	if n.features&NetFMrgRxbuf != 0 {
-		n.merge = (n.hdrLen+netstack.MaxGSOSize+n.rxSize-1)/n.rxSize + 1
+		n.merge = (n.hdrLen+link.MaxGSOSize+n.rxSize-1)/n.rxSize + 1
 		n.merge = min(n.merge, size)
 	}
 	if n.rxBufs, err = mem.Alloc(size*n.rxSize, 64); err != nil {
@@ -347,13 +344,13 @@ func (n *Net) setupQueues(mem Memory, size int) error {
 	for i := range n.rxSegs {
 		n.rxSegs[i] = make([][]byte, 0, n.merge)
 	}
-	n.frames = make([]netstack.Frame, netBatch)
+	n.frames = make([]link.Frame, netBatch)
 
 	// Transmit buffers: header and frame in one descriptor (VERSION_1 implies ANY_LAYOUT).
-	n.txLimit = netstack.EthernetHeaderLen + n.mtu
+	n.txLimit = link.EthernetHeaderLen + n.mtu
 	slots := size
 	n.txSlot = (n.hdrLen + n.txLimit + 63) &^ 63
-	if n.linkFeat.Has(netstack.FeatureTxTSO4) || n.linkFeat.Has(netstack.FeatureTxTSO6) {
+	if n.linkFeat.Has(link.FeatureTxTSO4) || n.linkFeat.Has(link.FeatureTxTSO6) {
 		n.txSlot, slots = max(n.txSlot, netTSOSlot), min(size, netTSOSlots)
 	}
 	if n.txBufs, err = mem.Alloc(slots*n.txSlot, 64); err != nil {
@@ -396,20 +393,20 @@ func (n *Net) postRx(b int) error {
 // NegotiatedFeatures returns the negotiated feature bits.
 func (n *Net) NegotiatedFeatures() uint64 { return n.features }
 
-// MAC implements [netstack.Link].
+// MAC implements [link.Link].
 func (n *Net) MAC() net.HardwareAddr { return n.mac }
 
-// MTU implements [netstack.Link]: the device's MTU with VIRTIO_NET_F_MTU, else 1500.
+// MTU implements [link.Link]: the device's MTU with VIRTIO_NET_F_MTU, else 1500.
 func (n *Net) MTU() int { return n.mtu }
 
-// Features implements [netstack.Link]: checksum offload and TSO as negotiated with the device.
-func (n *Net) Features() netstack.Features { return n.linkFeat }
+// Features implements [link.Link]: checksum offload and TSO as negotiated with the device.
+func (n *Net) Features() link.Features { return n.linkFeat }
 
-// Up implements [netstack.Link]: the device's link status, false after a failure or Close.
+// Up implements [link.Link]: the device's link status, false after a failure or Close.
 func (n *Net) Up() bool { return n.up.Load() && n.failure.Load() == nil && !n.closed.Load() }
 
-// Stats implements [netstack.Link].
-func (n *Net) Stats() netstack.LinkStats { return n.counters.Snapshot() }
+// Stats implements [link.Link].
+func (n *Net) Stats() link.Stats { return n.counters.Snapshot() }
 
 // Err returns the error that moved the driver to its failed state, or nil.
 func (n *Net) Err() error {
@@ -448,15 +445,15 @@ func (n *Net) Interrupt() {
 	n.wake()
 }
 
-// Start implements [netstack.Link]: it starts the goroutine that reaps the receive queue.
-func (n *Net) Start(r netstack.Receiver) error {
+// Start implements [link.Link]: it starts the goroutine that reaps the receive queue.
+func (n *Net) Start(r link.Receiver) error {
 	if r == nil {
 		return errors.New("virtio: Start with nil receiver")
 	}
 	n.startMu.Lock()
 	defer n.startMu.Unlock()
 	if n.closed.Load() {
-		return netstack.ErrClosed
+		return link.ErrClosed
 	}
 	if n.started {
 		return errors.New("virtio: link already started")
@@ -467,7 +464,7 @@ func (n *Net) Start(r netstack.Receiver) error {
 }
 
 // loop delivers received frames and configuration changes until Close.
-func (n *Net) loop(r netstack.Receiver) {
+func (n *Net) loop(r link.Receiver) {
 	defer close(n.exited)
 	wasUp := n.Up()
 	for {
@@ -546,7 +543,7 @@ func (n *Net) reapRx() int {
 // receiveFrame turns the used buffer u (and, with merged buffers, the ones after it) into f.
 // It reposts the buffers and returns false for a malformed frame.
 // +checklocks:n.rxMu
-func (n *Net) receiveFrame(u Used, f *netstack.Frame) bool {
+func (n *Net) receiveFrame(u Used, f *link.Frame) bool {
 	b := int(u.Token)
 	buf := n.rxBufs.Buf[b*n.rxSize : b*n.rxSize+int(u.Len)]
 	if len(buf) < n.hdrLen {
@@ -583,14 +580,14 @@ func (n *Net) receiveFrame(u Used, f *netstack.Frame) bool {
 		segs = append(segs, seg)
 		total += len(seg)
 	}
-	var hdr [netstack.VirtioNetHdrLen]byte
+	var hdr [link.VirtioNetHdrLen]byte
 	copy(hdr[:], buf)
-	hdr[0] &= byte(netstack.FlagNeedsCsum | netstack.FlagDataValid) // ignore RSC_INFO and unknown bits
+	hdr[0] &= byte(link.FlagNeedsCsum | link.FlagDataValid) // ignore RSC_INFO and unknown bits
 	if ok {
 		f.Offload, ok = n.rxOffload(hdr[:], total)
 	}
-	if ok && (total < netstack.EthernetHeaderLen || total > netstack.MaxGSOSize ||
-		(f.Offload.GSOType == netstack.GSONone && total > netstack.EthernetHeaderLen+n.mtu)) {
+	if ok && (total < link.EthernetHeaderLen || total > link.MaxGSOSize ||
+		(f.Offload.GSOType == link.GSONone && total > link.EthernetHeaderLen+n.mtu)) {
 		ok = false
 	}
 	if !ok {
@@ -612,36 +609,36 @@ func (n *Net) receiveFrame(u Used, f *netstack.Frame) bool {
 }
 
 // rxOffload validates a received virtio_net_hdr against the frame and the negotiated features.
-func (n *Net) rxOffload(hdr []byte, frameLen int) (netstack.Offload, bool) {
-	o, err := netstack.ParseVirtioNetHdr(hdr, frameLen)
+func (n *Net) rxOffload(hdr []byte, frameLen int) (link.Offload, bool) {
+	o, err := link.ParseVirtioNetHdr(hdr, frameLen)
 	if err != nil {
 		return o, false
 	}
-	if o.Flags&netstack.FlagNeedsCsum != 0 && n.features&NetFGuestCsum == 0 {
+	if o.Flags&link.FlagNeedsCsum != 0 && n.features&NetFGuestCsum == 0 {
 		return o, false
 	}
-	switch o.GSOType &^ netstack.GSOECN {
-	case netstack.GSONone:
-	case netstack.GSOTCPv4:
-		if n.features&NetFGuestTSO4 == 0 || o.Flags&netstack.FlagNeedsCsum == 0 {
+	switch o.GSOType &^ link.GSOECN {
+	case link.GSONone:
+	case link.GSOTCPv4:
+		if n.features&NetFGuestTSO4 == 0 || o.Flags&link.FlagNeedsCsum == 0 {
 			return o, false
 		}
-	case netstack.GSOTCPv6:
-		if n.features&NetFGuestTSO6 == 0 || o.Flags&netstack.FlagNeedsCsum == 0 {
+	case link.GSOTCPv6:
+		if n.features&NetFGuestTSO6 == 0 || o.Flags&link.FlagNeedsCsum == 0 {
 			return o, false
 		}
 	default:
 		return o, false
 	}
-	if o.GSOType&netstack.GSOECN != 0 && n.features&NetFGuestECN == 0 {
+	if o.GSOType&link.GSOECN != 0 && n.features&NetFGuestECN == 0 {
 		return o, false
 	}
 	return o, true
 }
 
-// Release implements [netstack.Link]: the frames' buffers are posted to the device again.
+// Release implements [link.Link]: the frames' buffers are posted to the device again.
 // Frames that are not lent by this link are ignored.
-func (n *Net) Release(frames []netstack.Frame) {
+func (n *Net) Release(frames []link.Frame) {
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
 	if n.closed.Load() {
@@ -665,12 +662,12 @@ func (n *Net) Release(frames []netstack.Frame) {
 	}
 }
 
-// Transmit implements [netstack.Link]. Each frame is copied with its virtio_net_hdr into one
+// Transmit implements [link.Link]. Each frame is copied with its virtio_net_hdr into one
 // transmit buffer; Transmit blocks while all of them are in flight. Frames whose offloads were
 // not negotiated, or that are too long, are dropped and counted (they are counted as taken);
-// it returns [netstack.ErrClosed] after Close, [netstack.ErrLinkDown] while the link is down
+// it returns [link.ErrClosed] after Close, [link.ErrLinkDown] while the link is down
 // and the driver's failure ([Net.Err]) once it has failed.
-func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
+func (n *Net) Transmit(frames []link.Frame) (int, error) {
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	txFrames, txBytes := 0, 0
@@ -697,7 +694,7 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 		}
 		slot := n.txFree[len(n.txFree)-1]
 		buf := n.txBufs.Buf[int(slot)*n.txSlot : int(slot+1)*n.txSlot]
-		netstack.PutVirtioNetHdr(buf, f.Offload)
+		link.PutVirtioNetHdr(buf, f.Offload)
 		off := n.hdrLen
 		for _, s := range f.Segments {
 			off += copy(buf[off:], s)
@@ -717,32 +714,32 @@ func (n *Net) Transmit(frames []netstack.Frame) (int, error) {
 func (n *Net) txReady() error {
 	switch {
 	case n.closed.Load():
-		return netstack.ErrClosed
+		return link.ErrClosed
 	case n.failure.Load() != nil:
 		return n.Err()
 	case !n.up.Load():
-		return netstack.ErrLinkDown
+		return link.ErrLinkDown
 	}
 	return nil
 }
 
 // txAllowed checks a frame's length and offloads against what was negotiated.
-func (n *Net) txAllowed(f *netstack.Frame, flen int) bool {
+func (n *Net) txAllowed(f *link.Frame, flen int) bool {
 	o := f.Offload
-	if flen < netstack.EthernetHeaderLen || o.Flags&netstack.FlagDataValid != 0 {
+	if flen < link.EthernetHeaderLen || o.Flags&link.FlagDataValid != 0 {
 		return false
 	}
-	if o.Flags&netstack.FlagNeedsCsum != 0 && (n.features&NetFCsum == 0 ||
+	if o.Flags&link.FlagNeedsCsum != 0 && (n.features&NetFCsum == 0 ||
 		int(o.CsumStart)+int(o.CsumOffset)+2 > flen) {
 		return false
 	}
 	switch o.GSOType {
-	case netstack.GSONone:
+	case link.GSONone:
 		return flen <= n.txLimit
-	case netstack.GSOTCPv4:
-		return n.features&NetFHostTSO4 != 0 && flen <= min(netstack.MaxGSOSize, n.txSlot-n.hdrLen) && o.GSOSize > 0
-	case netstack.GSOTCPv6:
-		return n.features&NetFHostTSO6 != 0 && flen <= min(netstack.MaxGSOSize, n.txSlot-n.hdrLen) && o.GSOSize > 0
+	case link.GSOTCPv4:
+		return n.features&NetFHostTSO4 != 0 && flen <= min(link.MaxGSOSize, n.txSlot-n.hdrLen) && o.GSOSize > 0
+	case link.GSOTCPv6:
+		return n.features&NetFHostTSO6 != 0 && flen <= min(link.MaxGSOSize, n.txSlot-n.hdrLen) && o.GSOSize > 0
 	}
 	return false
 }
@@ -784,7 +781,7 @@ func (n *Net) txWait() error {
 		select {
 		case <-n.txWake:
 		case <-n.done:
-			return netstack.ErrClosed
+			return link.ErrClosed
 		}
 		if err := n.txReady(); err != nil {
 			return err
@@ -792,7 +789,7 @@ func (n *Net) txWait() error {
 	}
 }
 
-// Close implements [netstack.Link]: it stops the receive goroutine, wakes blocked
+// Close implements [link.Link]: it stops the receive goroutine, wakes blocked
 // transmitters and resets the device, after which the device no longer touches the driver's
 // memory. It is idempotent.
 func (n *Net) Close() error {

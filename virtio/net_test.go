@@ -13,7 +13,7 @@ import (
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/stacktest"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
@@ -21,15 +21,15 @@ import (
 
 // recorder is a Receiver that counts and releases frames and records link state changes.
 type recorder struct {
-	l      netstack.Link
+	l      link.Link
 	frames atomic.Int64
 	bytes  atomic.Int64
 	mu     sync.Mutex
 	states []bool
-	check  func(f *netstack.Frame)
+	check  func(f *link.Frame)
 }
 
-func (r *recorder) DeliverFrames(frames []netstack.Frame) {
+func (r *recorder) DeliverFrames(frames []link.Frame) {
 	for i := range frames {
 		if r.check != nil {
 			r.check(&frames[i])
@@ -80,12 +80,12 @@ func eventually(tb testing.TB, cond func() bool, what string) {
 	}
 }
 
-func frame(n int, fill byte) netstack.Frame {
+func frame(n int, fill byte) link.Frame {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = fill + byte(i)
 	}
-	return netstack.Frame{Segments: [][]byte{b[:14], b[14:]}}
+	return link.Frame{Segments: [][]byte{b[:14], b[14:]}}
 }
 
 func TestNetNegotiation(t *testing.T) {
@@ -113,21 +113,21 @@ func testNetFrames(t *testing.T, packed bool) {
 	l, b, rb := netPair(t, &pipe.Config{Features: stacktest.Offloads},
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	require.Equal(t, packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
-	var got []netstack.Frame
+	var got []link.Frame
 	var mu sync.Mutex
-	rl := &recorder{l: l, check: func(f *netstack.Frame) {
+	rl := &recorder{l: l, check: func(f *link.Frame) {
 		var buf []byte
 		for _, s := range f.Segments {
 			buf = append(buf, s...)
 		}
 		mu.Lock()
-		got = append(got, netstack.Frame{Segments: [][]byte{buf}, Offload: f.Offload})
+		got = append(got, link.Frame{Segments: [][]byte{buf}, Offload: f.Offload})
 		mu.Unlock()
 	}}
 	require.NoError(t, l.Start(rl))
 
 	// Driver to pipe.
-	n, err := l.Transmit([]netstack.Frame{frame(60, 1), frame(1514, 2)})
+	n, err := l.Transmit([]link.Frame{frame(60, 1), frame(1514, 2)})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	eventually(t, func() bool { return rb.frames.Load() == 2 }, "two frames at the pipe")
@@ -135,9 +135,9 @@ func testNetFrames(t *testing.T, packed bool) {
 
 	// Pipe to driver: a GSO frame spans many 2 KiB receive buffers (MRG_RXBUF).
 	big := frame(40000, 3)
-	big.Offload = netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: netstack.GSOTCPv4,
+	big.Offload = link.Offload{Flags: link.FlagNeedsCsum, GSOType: link.GSOTCPv4,
 		HdrLen: 54, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
-	_, err = b.Transmit([]netstack.Frame{frame(60, 4), big})
+	_, err = b.Transmit([]link.Frame{frame(60, 4), big})
 	require.NoError(t, err)
 	eventually(t, func() bool { return rl.frames.Load() == 2 }, "two frames at the driver")
 	mu.Lock()
@@ -177,7 +177,7 @@ func TestNetMaliciousDevice(t *testing.T) {
 			require.ErrorIs(t, l.Err(), tc.want)
 			t.Logf("driver error: %v", l.Err())
 			require.False(t, l.Up())
-			_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
+			_, err := l.Transmit([]link.Frame{frame(60, 0)})
 			require.ErrorIs(t, err, tc.want)
 			eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
 			require.NotZero(t, l.Device.Status()&virtio.StatusFailed, "driver set FAILED")
@@ -192,7 +192,7 @@ func TestNetTxReclaimMalicious(t *testing.T) {
 	l.Device.Queue(1).InjectUsed(77, 0)
 	var err error
 	for i := 0; i < 10 && err == nil; i++ {
-		_, err = l.Transmit([]netstack.Frame{frame(60, 0)})
+		_, err = l.Transmit([]link.Frame{frame(60, 0)})
 	}
 	require.ErrorIs(t, err, virtio.ErrDeviceBroken)
 	require.ErrorContains(t, err, "out of range")
@@ -206,8 +206,8 @@ func TestNetLinkStatus(t *testing.T) {
 	l.Device.SetConfig(6, []byte{0, 0})
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
 	require.False(t, l.Up())
-	_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
-	require.ErrorIs(t, err, netstack.ErrLinkDown)
+	_, err := l.Transmit([]link.Frame{frame(60, 0)})
+	require.ErrorIs(t, err, link.ErrLinkDown)
 	l.Device.SetConfig(6, []byte{1, 0})
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up")
 	require.NoError(t, l.Err())
@@ -216,9 +216,9 @@ func TestNetLinkStatus(t *testing.T) {
 // TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.
 func TestNetTxOffloadChecks(t *testing.T) {
 	l, _, rb := netPair(t, nil, nil) // no offloads on the pipe: no CSUM, no TSO
-	bad := []netstack.Frame{frame(60, 0), frame(2000, 0), {Segments: [][]byte{make([]byte, 10)}}, frame(60, 0)}
-	bad[0].Offload = netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 34, CsumOffset: 16}
-	bad[3].Offload = netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 100}
+	bad := []link.Frame{frame(60, 0), frame(2000, 0), {Segments: [][]byte{make([]byte, 10)}}, frame(60, 0)}
+	bad[0].Offload = link.Offload{Flags: link.FlagNeedsCsum, CsumStart: 34, CsumOffset: 16}
+	bad[3].Offload = link.Offload{GSOType: link.GSOTCPv4, GSOSize: 100}
 	n, err := l.Transmit(bad)
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
@@ -242,7 +242,7 @@ func testNetAllocs(t *testing.T, packed bool) {
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	rl := &recorder{l: l}
 	require.NoError(t, l.Start(rl))
-	batch := make([]netstack.Frame, 32)
+	batch := make([]link.Frame, 32)
 	for i := range batch {
 		batch[i] = frame(1514, byte(i))
 	}
@@ -294,11 +294,11 @@ func benchNet(b *testing.B, tx, packed bool) {
 	l, pb, rb := netPair(b, nil, &virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	rl := &recorder{l: l}
 	require.NoError(b, l.Start(rl))
-	batch := make([]netstack.Frame, 64)
+	batch := make([]link.Frame, 64)
 	for i := range batch {
 		batch[i] = frame(60, byte(i))
 	}
-	link, counter := netstack.Link(l), &rb.frames
+	link, counter := link.Link(l), &rb.frames
 	if !tx {
 		link, counter = pb, &rl.frames
 	}
@@ -433,21 +433,21 @@ func FuzzNetRx(f *testing.F) {
 			dq.Push(c.Head, uint32(n))
 		}
 		dq.Flush()
-		l.ReapRx(func(frames []netstack.Frame) {
+		l.ReapRx(func(frames []link.Frame) {
 			for i := range frames {
 				fr := &frames[i]
 				n := fr.Len()
-				require.GreaterOrEqual(t, n, netstack.EthernetHeaderLen)
-				require.LessOrEqual(t, n, netstack.MaxGSOSize)
+				require.GreaterOrEqual(t, n, link.EthernetHeaderLen)
+				require.LessOrEqual(t, n, link.MaxGSOSize)
 				o := fr.Offload
-				if o.Flags&netstack.FlagNeedsCsum != 0 {
+				if o.Flags&link.FlagNeedsCsum != 0 {
 					require.LessOrEqual(t, int(o.CsumStart)+int(o.CsumOffset)+2, n)
 				}
-				if o.GSOType == netstack.GSONone {
-					require.LessOrEqual(t, n, netstack.EthernetHeaderLen+l.MTU())
+				if o.GSOType == link.GSONone {
+					require.LessOrEqual(t, n, link.EthernetHeaderLen+l.MTU())
 				} else {
 					require.NotZero(t, o.GSOSize)
-					require.NotZero(t, o.Flags&netstack.FlagNeedsCsum)
+					require.NotZero(t, o.Flags&link.FlagNeedsCsum)
 				}
 			}
 			l.Release(frames)
@@ -469,7 +469,7 @@ func TestNetControlQueue(t *testing.T) {
 		require.NotZero(t, f&virtio.NetFCtrlVQ)
 		require.NotZero(t, f&virtio.NetFMQ)
 		require.Equal(t, 1, l.Device.Pairs())
-		_, err := l.Transmit([]netstack.Frame{frame(60, 0)})
+		_, err := l.Transmit([]link.Frame{frame(60, 0)})
 		require.NoError(t, err)
 		eventually(t, func() bool { return rb.frames.Load() == 1 }, "a frame through pair 0")
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/unikit/unikit/netstack/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,7 +76,7 @@ const (
 // VhostUser is the virtio-net driver as a vhost-user frontend: the rings and packet buffers
 // live in a memfd shared with the backend (identity-mapped: device addresses are the
 // frontend's virtual addresses), kicks and interrupts travel over eventfds. It implements
-// netstack.Link through the embedded driver.
+// link.Link through the embedded driver.
 type VhostUser struct {
 	*Net
 	t *vhostUserTransport
@@ -218,9 +219,7 @@ func newVhostUserTransport(path string, c *VhostUserConfig) (t *vhostUserTranspo
 
 	mac := c.MAC
 	if len(mac) != 6 {
-		mac = make(net.HardwareAddr, 6)
-		_, _ = randRead(mac)
-		mac[0] = mac[0]&^1 | 2
+		mac = link.RandomMAC()
 	}
 	copy(t.config[0:6], mac)
 	binary.LittleEndian.PutUint16(t.config[netConfigPairsOff:], 1)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/leaktest"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/virtio"
 )
 
@@ -81,7 +81,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 			t.Logf("negotiated features %#x, link features %v", v.NegotiatedFeatures(), v.Features())
 			var mu sync.Mutex
 			var got [][]byte
-			r := &recorder{l: v, check: func(f *netstack.Frame) {
+			r := &recorder{l: v, check: func(f *link.Frame) {
 				var b []byte
 				for _, s := range f.Segments {
 					b = append(b, s...)
@@ -100,7 +100,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 					fr[j] = byte(i + j)
 				}
 				sent[string(fr[14:])] = true
-				_, err := v.Transmit([]netstack.Frame{{Segments: [][]byte{fr}}})
+				_, err := v.Transmit([]link.Frame{{Segments: [][]byte{fr}}})
 				require.NoError(t, err)
 				if i%64 == 63 {
 					// Let testpmd keep up: it drops when its rings are full.
@@ -136,9 +136,9 @@ func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	backend := dpdk.Start(b, &dpdk.Options{Mode: "macswap", Lcores: "0,1"})
 	v, r := dialStarted(b, backend.Socket, cfg)
 	defer v.Close()
-	batch := make([]netstack.Frame, 32)
+	batch := make([]link.Frame, 32)
 	for i := range batch {
-		batch[i] = netstack.Frame{Segments: [][]byte{echoFrame(v.MAC(), 64)}}
+		batch[i] = link.Frame{Segments: [][]byte{echoFrame(v.MAC(), 64)}}
 	}
 	b.ReportAllocs()
 	start := time.Now()
@@ -203,7 +203,7 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	send := func(want int64) {
 		deadline := time.Now().Add(20 * time.Second)
 		for r.frames.Load() < want {
-			_, err := v.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+			_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 			require.NoError(t, err)
 			time.Sleep(100 * time.Microsecond)
 			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.frames.Load(), want)
@@ -214,8 +214,8 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	first.Stop()
 	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down after the backend left")
 	require.False(t, v.Up())
-	_, err := v.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
-	require.ErrorIs(t, err, netstack.ErrLinkDown)
+	_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
+	require.ErrorIs(t, err, link.ErrLinkDown)
 
 	os.Remove(sock)
 	dpdk.Start(t, &dpdk.Options{Socket: sock, Mode: "macswap"})
@@ -262,7 +262,7 @@ func TestVhostUserProtocolFeatures(t *testing.T) {
 		require.Positive(t, v.QueuePairs())
 		r := &recorder{l: v}
 		require.NoError(t, v.Start(r))
-		_, err = v.Transmit([]netstack.Frame{{Segments: [][]byte{echoFrame(v.MAC(), 100)}}})
+		_, err = v.Transmit([]link.Frame{{Segments: [][]byte{echoFrame(v.MAC(), 100)}}})
 		require.NoError(t, err)
 		eventually(t, func() bool { return r.frames.Load() >= 1 }, "frame back")
 

@@ -13,12 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Offloads are the link features that let two stacks exchange checksum-less 64 KiB TSO/GRO
 // super-frames.
-const Offloads = netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-	netstack.FeatureRxCsum | netstack.FeatureRxGRO
+const Offloads = link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6 |
+	link.FeatureRxCsum | link.FeatureRxGRO
 
 // The static addresses of Pair's two stacks.
 var (
@@ -30,12 +31,12 @@ var (
 // link b, with static addresses and no DHCP, and closes each stack (and so its link) when
 // the test ends, s2 first. Callers that must close something after the stacks register
 // that cleanup before calling Pair.
-func Pair(tb testing.TB, a, b netstack.Link) (s1, s2 *netstack.Stack) {
+func Pair(tb testing.TB, a, b link.Link) (s1, s2 *netstack.Stack) {
 	tb.Helper()
 	return onLink(tb, a, addr1), onLink(tb, b, addr2)
 }
 
-func onLink(tb testing.TB, l netstack.Link, addr netip.Prefix) *netstack.Stack {
+func onLink(tb testing.TB, l link.Link, addr netip.Prefix) *netstack.Stack {
 	tb.Helper()
 	s, err := netstack.New(nil)
 	require.NoError(tb, err)

@@ -3,7 +3,7 @@ package netflag
 import (
 	"fmt"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/virtio/virtiotest"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
@@ -12,7 +12,7 @@ import (
 // backend (the user-mode network's link): the stack then talks to the driver exactly as it
 // would on a hypervisor, and the device model carries the frames to backend. The returned
 // link owns backend.
-func driverLink(driver string, backend netstack.Link) (netstack.Link, error) {
+func driverLink(driver string, backend link.Link) (link.Link, error) {
 	switch driver {
 	case "virtio":
 		// The virtio-net driver over split virtqueues against the in-process device model.

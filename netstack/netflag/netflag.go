@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pcap"
 	"github.com/unikit/unikit/netstack/link/socket"
 	"github.com/unikit/unikit/netstack/link/tap"
@@ -245,7 +246,7 @@ func (n *Network) open(ctx context.Context, log *slog.Logger) error {
 		nicCfg.Addresses = []netip.Prefix{spec.Prefix}
 		nicCfg.Gateway = spec.Gateway
 	}
-	var link netstack.Link
+	var link link.Link
 	switch spec.Kind {
 	case User:
 		uc := &usernet.Config{

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -159,8 +160,8 @@ func (n *Network) start() error {
 	// would keep 16 MiB per end resident once a burst had touched them all.
 	pc := &pipe.Config{MTU: n.cfg.MTU, MACA: gatewayMAC, MACB: guestMAC, QueueDepth: 64}
 	if !n.cfg.NoOffload {
-		pc.Features = netstack.FeatureTxCsum | netstack.FeatureRxCsum |
-			netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 | netstack.FeatureRxGRO
+		pc.Features = link.FeatureTxCsum | link.FeatureRxCsum |
+			link.FeatureTxTSO4 | link.FeatureTxTSO6 | link.FeatureRxGRO
 	}
 	gwLink, guestLink, err := pipe.New(pc)
 	if err != nil {
@@ -294,8 +295,8 @@ func (cfg *Config) withDefaults() (Config, error) {
 	if c.MTU == 0 {
 		c.MTU = 1500
 	}
-	if c.MTU < 576 || c.MTU > 65535-netstack.EthernetHeaderLen {
-		return c, fmt.Errorf("%w: MTU %d out of range [576, %d]", ErrBadConfig, c.MTU, 65535-netstack.EthernetHeaderLen)
+	if c.MTU < 576 || c.MTU > 65535-link.EthernetHeaderLen {
+		return c, fmt.Errorf("%w: MTU %d out of range [576, %d]", ErrBadConfig, c.MTU, 65535-link.EthernetHeaderLen)
 	}
 	if c.LeaseTime == 0 {
 		c.LeaseTime = DefaultLeaseTime
@@ -319,7 +320,7 @@ func (cfg *Config) withDefaults() (Config, error) {
 
 // Link returns the guest's end of the network, for the application's stack to attach to
 // (netstack.Stack.AddNIC). It is the same link on every call and may be attached once.
-func (n *Network) Link() netstack.Link { return n.guest }
+func (n *Network) Link() link.Link { return n.guest }
 
 // Subnet returns the guest network.
 func (n *Network) Subnet() netip.Prefix { return n.cfg.Subnet }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio/virtiotest"
 )
@@ -22,7 +23,7 @@ func BenchmarkStackTCP(b *testing.B) {
 		name   string
 		virtio bool
 		packed bool
-		feat   netstack.Features
+		feat   link.Features
 	}{
 		{"pipe/tso", false, false, stacktest.Offloads},
 		{"virtio-split/tso", true, false, stacktest.Offloads},

@@ -1,7 +1,7 @@
 // Package virtiotest is an in-process model of VIRTIO 1.2 devices: the device side of split
 // virtqueues over the same memory as the driver (a virtio.Arena), the virtio-mmio register map
 // and the virtio-pci modern capabilities and BAR, and a virtio-net device whose "wire" is any
-// netstack.Link. It lets the virtio package's drivers run and be tested without a hypervisor,
+// link.Link. It lets the virtio package's drivers run and be tested without a hypervisor,
 // and lets an application put the virtio-net driver in front of any link ([NewLoopbackDevice]).
 //
 // The model can misbehave on purpose, as a malicious or broken device would: [Queue] can

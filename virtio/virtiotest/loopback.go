@@ -4,7 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/virtio"
 )
 
@@ -31,7 +31,7 @@ type LoopbackConfig struct {
 }
 
 // Loopback is the virtio-net driver running against the device model, whose wire is a backend
-// link. It implements netstack.Link through the embedded driver; Close closes the driver, the
+// link. It implements link.Link through the embedded driver; Close closes the driver, the
 // device model and the backend.
 type Loopback struct {
 	*virtio.Net
@@ -48,12 +48,12 @@ const arenaBase = 0x4000_0000
 // backend.Transmit, frames backend delivers come back through receive virtqueues. It takes
 // ownership of backend: closing the returned link closes backend. This is what
 // `-net user,nic=virtio` uses, with the user-mode network's guest link as backend.
-func NewLoopbackDevice(backend netstack.Link) (netstack.Link, error) {
+func NewLoopbackDevice(backend link.Link) (link.Link, error) {
 	return NewLoopback(backend, nil)
 }
 
 // NewLoopback is [NewLoopbackDevice] with a configuration, returning the driver and device.
-func NewLoopback(backend netstack.Link, cfg *LoopbackConfig) (*Loopback, error) {
+func NewLoopback(backend link.Link, cfg *LoopbackConfig) (*Loopback, error) {
 	var c LoopbackConfig
 	if cfg != nil {
 		c = *cfg

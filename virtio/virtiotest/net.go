@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/virtio"
 )
 
@@ -31,18 +31,18 @@ type NetConfig struct {
 }
 
 // NetDevice models a virtio-net device (VIRTIO 1.2 section 5.1) with one queue pair whose wire
-// is a backend netstack.Link: frames the driver transmits go to the backend's Transmit,
+// is a backend link.Link: frames the driver transmits go to the backend's Transmit,
 // frames the backend delivers are written into the driver's receive buffers (merging buffers
 // with VIRTIO_NET_F_MRG_RXBUF). Offload metadata passes through in both directions; a
 // partial checksum the driver did not negotiate (GUEST_CSUM) is completed by the device, and
 // a GSO frame it cannot take (GUEST_TSO4/6) is dropped and counted.
 type NetDevice struct {
 	*Device
-	backend netstack.Link
+	backend link.Link
 	rxq     *Queue
 	txq     *Queue
 
-	counters netstack.LinkCounters // the device's view: Rx = towards the driver
+	counters link.Counters // the device's view: Rx = towards the driver
 
 	txKick  chan struct{}
 	rxKick  chan struct{}
@@ -53,7 +53,7 @@ type NetDevice struct {
 
 	// Transmit path, used by the transmit goroutine only.
 	txChains []Chain
-	txFrames []netstack.Frame
+	txFrames []link.Frame
 	txSegs   [][][]byte
 
 	// Receive path, used by DeliverFrames only (the backend never calls it concurrently).
@@ -71,7 +71,7 @@ const netBatch = 64
 
 // NewNet returns a modelled virtio-net device over mem whose wire is backend, and starts the
 // backend with the device as its receiver. Close closes the backend too.
-func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevice, error) {
+func NewNet(mem *virtio.Arena, backend link.Link, cfg *NetConfig) (*NetDevice, error) {
 	var c NetConfig
 	if cfg != nil {
 		c = *cfg
@@ -82,16 +82,16 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 	bf := backend.Features()
 	offered := uint64(virtio.FeatureVersion1 | virtio.FeatureEventIdx | virtio.FeatureIndirectDesc |
 		virtio.NetFMAC | virtio.NetFStatus | virtio.NetFMTU | virtio.NetFMrgRxbuf | virtio.NetFGuestCsum)
-	if bf.Has(netstack.FeatureTxCsum) {
+	if bf.Has(link.FeatureTxCsum) {
 		offered |= virtio.NetFCsum
-		if bf.Has(netstack.FeatureTxTSO4) {
+		if bf.Has(link.FeatureTxTSO4) {
 			offered |= virtio.NetFHostTSO4
 		}
-		if bf.Has(netstack.FeatureTxTSO6) {
+		if bf.Has(link.FeatureTxTSO6) {
 			offered |= virtio.NetFHostTSO6
 		}
 	}
-	if bf.Has(netstack.FeatureRxGRO) {
+	if bf.Has(link.FeatureRxGRO) {
 		offered |= virtio.NetFGuestTSO4 | virtio.NetFGuestTSO6
 	}
 	if c.Packed {
@@ -131,7 +131,7 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 		rxKick:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		txChains: make([]Chain, netBatch),
-		txFrames: make([]netstack.Frame, netBatch),
+		txFrames: make([]link.Frame, netBatch),
 		txSegs:   make([][][]byte, netBatch),
 		rxChains: make([]Chain, 0, c.QueueMax),
 		rxUsed:   make([]int, c.QueueMax),
@@ -152,7 +152,7 @@ func NewNet(mem *virtio.Arena, backend netstack.Link, cfg *NetConfig) (*NetDevic
 
 // Counters returns the device's counters: RxFrames are frames written to the driver,
 // TxFrames frames the driver transmitted to the backend.
-func (d *NetDevice) Counters() netstack.LinkStats { return d.counters.Snapshot() }
+func (d *NetDevice) Counters() link.Stats { return d.counters.Snapshot() }
 
 func (d *NetDevice) notified(q int) {
 	if q == d.ctrlIdx && d.ctrlIdx > virtio.NetTxQueue {
@@ -227,7 +227,7 @@ func (d *NetDevice) pollTx() int {
 			bytes += d.txFrames[i].Len()
 			d.txq.Push(d.txChains[i].Head, 0)
 			clear(d.txSegs[i])
-			d.txFrames[i] = netstack.Frame{}
+			d.txFrames[i] = link.Frame{}
 		}
 		d.counters.Sent(sent, bytes)
 		if err != nil {
@@ -240,8 +240,8 @@ func (d *NetDevice) pollTx() int {
 
 // parseTx turns a transmit chain into a frame for the backend without copying: the
 // virtio_net_hdr may span descriptors, the frame's segments are the rest.
-func (d *NetDevice) parseTx(c *Chain, f *netstack.Frame, k int) bool {
-	var hdr [netstack.VirtioNetHdrLen]byte
+func (d *NetDevice) parseTx(c *Chain, f *link.Frame, k int) bool {
+	var hdr [link.VirtioNetHdrLen]byte
 	h := 0
 	segs := d.txSegs[k][:0]
 	total := 0
@@ -257,27 +257,27 @@ func (d *NetDevice) parseTx(c *Chain, f *netstack.Frame, k int) bool {
 		}
 	}
 	d.txSegs[k] = segs
-	if h < len(hdr) || total < netstack.EthernetHeaderLen {
+	if h < len(hdr) || total < link.EthernetHeaderLen {
 		return false
 	}
-	o, err := netstack.ParseVirtioNetHdr(hdr[:], total)
-	if err != nil || o.Flags&netstack.FlagDataValid != 0 {
+	o, err := link.ParseVirtioNetHdr(hdr[:], total)
+	if err != nil || o.Flags&link.FlagDataValid != 0 {
 		return false
 	}
 	feat := d.DriverFeatures()
-	if o.Flags&netstack.FlagNeedsCsum != 0 && feat&virtio.NetFCsum == 0 {
+	if o.Flags&link.FlagNeedsCsum != 0 && feat&virtio.NetFCsum == 0 {
 		return false
 	}
 	switch o.GSOType {
-	case netstack.GSONone:
-		if total > netstack.EthernetHeaderLen+d.backend.MTU() {
+	case link.GSONone:
+		if total > link.EthernetHeaderLen+d.backend.MTU() {
 			return false
 		}
-	case netstack.GSOTCPv4:
+	case link.GSOTCPv4:
 		if feat&virtio.NetFHostTSO4 == 0 {
 			return false
 		}
-	case netstack.GSOTCPv6:
+	case link.GSOTCPv6:
 		if feat&virtio.NetFHostTSO6 == 0 {
 			return false
 		}
@@ -288,7 +288,7 @@ func (d *NetDevice) parseTx(c *Chain, f *netstack.Frame, k int) bool {
 	return true
 }
 
-// LinkStateChanged implements netstack.Receiver: the link status goes to the driver through
+// LinkStateChanged implements link.Receiver: the link status goes to the driver through
 // the configuration space.
 func (d *NetDevice) LinkStateChanged(up bool) {
 	var s [2]byte
@@ -302,9 +302,9 @@ func (d *NetDevice) LinkStateChanged(up bool) {
 // before it drops a frame: receive buffers are back-pressure on the backend's reader.
 var errNoBuffers = errors.New("virtiotest: no receive buffers")
 
-// DeliverFrames implements netstack.Receiver: each frame is copied into the driver's receive
+// DeliverFrames implements link.Receiver: each frame is copied into the driver's receive
 // buffers. When none are posted it waits for the driver (back-pressure on the backend).
-func (d *NetDevice) DeliverFrames(frames []netstack.Frame) {
+func (d *NetDevice) DeliverFrames(frames []link.Frame) {
 	defer d.backend.Release(frames)
 	if d.Status()&virtio.StatusDriverOK == 0 {
 		d.counters.RxDropped(len(frames))
@@ -323,20 +323,20 @@ func (d *NetDevice) DeliverFrames(frames []netstack.Frame) {
 }
 
 // receive writes one frame into as many receive buffers as it needs.
-func (d *NetDevice) receive(f *netstack.Frame) error {
+func (d *NetDevice) receive(f *link.Frame) error {
 	feat := d.DriverFeatures()
 	o := f.Offload
 	flen := f.Len()
-	if o.GSOType != netstack.GSONone {
+	if o.GSOType != link.GSONone {
 		want := uint64(virtio.NetFGuestTSO4)
-		if o.GSOType&^netstack.GSOECN == netstack.GSOTCPv6 {
+		if o.GSOType&^link.GSOECN == link.GSOTCPv6 {
 			want = virtio.NetFGuestTSO6
 		}
 		if feat&want == 0 {
 			return errors.New("virtiotest: GSO frame for a driver without GUEST_TSO")
 		}
 	}
-	total := netstack.VirtioNetHdrLen + flen
+	total := link.VirtioNetHdrLen + flen
 	mrg := feat&virtio.NetFMrgRxbuf != 0
 	// Collect buffers until the frame fits.
 	chains := d.rxChains[:0]
@@ -375,11 +375,11 @@ func (d *NetDevice) receive(f *netstack.Frame) error {
 		room += c.WritableLen()
 	}
 	d.rxChains = chains
-	var hdr [netstack.VirtioNetHdrLen]byte
-	if o.Flags&netstack.FlagNeedsCsum != 0 && feat&virtio.NetFGuestCsum == 0 {
+	var hdr [link.VirtioNetHdrLen]byte
+	if o.Flags&link.FlagNeedsCsum != 0 && feat&virtio.NetFGuestCsum == 0 {
 		o.Flags = 0 // the device completes the checksum below
 	}
-	netstack.PutVirtioNetHdr(hdr[:], o)
+	link.PutVirtioNetHdr(hdr[:], o)
 	binary.LittleEndian.PutUint16(hdr[10:], uint16(len(chains)))
 	w := chainWriter{chains: chains, used: d.rxUsed[:len(chains)]}
 	clear(w.used)
@@ -387,8 +387,8 @@ func (d *NetDevice) receive(f *netstack.Frame) error {
 	for _, s := range f.Segments {
 		w.write(s)
 	}
-	if f.Offload.Flags&netstack.FlagNeedsCsum != 0 && feat&virtio.NetFGuestCsum == 0 {
-		w.completeChecksum(netstack.VirtioNetHdrLen+int(f.Offload.CsumStart), netstack.VirtioNetHdrLen+int(f.Offload.CsumStart)+int(f.Offload.CsumOffset))
+	if f.Offload.Flags&link.FlagNeedsCsum != 0 && feat&virtio.NetFGuestCsum == 0 {
+		w.completeChecksum(link.VirtioNetHdrLen+int(f.Offload.CsumStart), link.VirtioNetHdrLen+int(f.Offload.CsumStart)+int(f.Offload.CsumOffset))
 	}
 	for i := range chains {
 		d.rxq.Push(chains[i].Head, uint32(w.used[i]))

@@ -11,6 +11,7 @@ import (
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
@@ -41,17 +42,17 @@ func TestStackTransfer(t *testing.T) {
 		pipe      pipe.Config
 		transport virtiotest.Transport
 		driver    *virtio.NetConfig
-		wantFeat  netstack.Features
+		wantFeat  link.Features
 		packed    bool
 	}{
 		{"mmio/packed/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportMMIO, nil, stacktest.Offloads, true},
-		{"pci/packed/no-offloads", pipe.Config{}, virtiotest.TransportPCI, nil, netstack.FeatureRxCsum, true},
+		{"pci/packed/no-offloads", pipe.Config{}, virtiotest.TransportPCI, nil, link.FeatureRxCsum, true},
 		{"mmio/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportMMIO, nil, stacktest.Offloads, false},
 		{"pci/offloads", pipe.Config{Features: stacktest.Offloads}, virtiotest.TransportPCI, nil, stacktest.Offloads, false},
-		{"mmio/no-offloads", pipe.Config{}, virtiotest.TransportMMIO, nil, netstack.FeatureRxCsum, false},
+		{"mmio/no-offloads", pipe.Config{}, virtiotest.TransportMMIO, nil, link.FeatureRxCsum, false},
 		// The pipe delivers partial checksums the minimal driver did not negotiate: the
 		// device model completes them.
-		{"pci/driver-minimal", pipe.Config{Features: netstack.FeatureTxCsum | netstack.FeatureRxCsum}, virtiotest.TransportPCI,
+		{"pci/driver-minimal", pipe.Config{Features: link.FeatureTxCsum | link.FeatureRxCsum}, virtiotest.TransportPCI,
 			&virtio.NetConfig{Features: virtio.NetFMAC}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,15 +95,15 @@ func TestLoopbackClose(t *testing.T) {
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close())
 	require.NoError(t, b.Close())
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
-	require.ErrorIs(t, err, netstack.ErrClosed)
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+	require.ErrorIs(t, err, link.ErrClosed)
 	leaktest.Settle(t, before)
 }
 
 // sink is a Receiver that releases everything at once.
-type sink struct{ l netstack.Link }
+type sink struct{ l link.Link }
 
-func (s *sink) DeliverFrames(f []netstack.Frame) {
+func (s *sink) DeliverFrames(f []link.Frame) {
 	if s.l != nil {
 		s.l.Release(f)
 	}

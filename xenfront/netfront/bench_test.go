@@ -5,6 +5,7 @@ import (
 
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
@@ -36,11 +37,11 @@ func BenchmarkReceive(b *testing.B) {
 	}
 }
 
-func benchFrames(b *testing.B, l netstack.Link, size int, delivered func() int64) {
+func benchFrames(b *testing.B, l link.Link, size int, delivered func() int64) {
 	f := udpFrame(size, 1)
-	batch := make([]netstack.Frame, 64)
+	batch := make([]link.Frame, 64)
 	for i := range batch {
-		batch[i] = netstack.Frame{Segments: [][]byte{f}}
+		batch[i] = link.Frame{Segments: [][]byte{f}}
 	}
 	for range 64 { // warm up pools and pipe buffers
 		if _, err := l.Transmit(batch); err != nil {

@@ -1,4 +1,4 @@
-// Package netfront is a Xen network front end (netfront) in Go: a netstack.Link that talks to
+// Package netfront is a Xen network front end (netfront) in Go: a link.Link that talks to
 // a netif back end (Linux xen-netback, or xentest's simulation) through shared rings, grants
 // and event channels, as io/netif.h specifies.
 //
@@ -27,7 +27,7 @@
 // a GSO extra-info slot after the first for TSO frames, NETTXF_csum_blank|data_validated for
 // checksum offload) and blocks while the ring is full. Received frames are lent to the
 // receiver straight from the RX pages (one segment per slot, no copy); Release re-posts them.
-// NETRXF_csum_blank and GSO extras become netstack.Offload metadata, with checksum offsets
+// NETRXF_csum_blank and GSO extras become link.Offload metadata, with checksum offsets
 // recomputed from the headers as Linux's skb_checksum_setup does. Ring indices follow io/ring.h:
 // requests and responses are published with atomic stores, notifications are sent only when
 // the other end's event index asks for them, and the consumer re-arms its event index and

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
 	"github.com/unikit/unikit/xenfront/xentest"
@@ -74,7 +74,7 @@ func FuzzResponses(f *testing.F) {
 		if err := r.lb.Err(); err != nil {
 			require.ErrorIs(t, err, netfront.ErrBackend)
 		}
-		require.LessOrEqual(t, r.front.bytes.Load(), r.front.frames.Load()*netstack.MaxGSOSize)
+		require.LessOrEqual(t, r.front.bytes.Load(), r.front.frames.Load()*link.MaxGSOSize)
 		require.NoError(t, r.lb.Close())
 		require.Zero(t, r.lb.Hypervisor.Granted(1), "grants left after Close")
 	})

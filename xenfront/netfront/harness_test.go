@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
@@ -18,7 +18,7 @@ import (
 // sink is a Receiver that counts frames, optionally keeps a copy of the last one, and
 // releases everything at once, as the netstack adapter does.
 type sink struct {
-	link   netstack.Link
+	link   link.Link
 	frames atomic.Int64
 	bytes  atomic.Int64
 	mu     sync.Mutex
@@ -26,7 +26,7 @@ type sink struct {
 	keep   bool
 }
 
-func (s *sink) DeliverFrames(fs []netstack.Frame) {
+func (s *sink) DeliverFrames(fs []link.Frame) {
 	for i := range fs {
 		s.frames.Add(1)
 		s.bytes.Add(int64(fs[i].Len()))

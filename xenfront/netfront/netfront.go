@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 )
 
@@ -52,7 +52,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Link is a Xen netfront network interface. It implements netstack.Link.
+// Link is a Xen netfront network interface. It implements link.Link.
 //
 // Transmit copies each frame into pages granted read-only to the back end when the link
 // connected, and blocks while the TX ring is full. Received frames are lent to the receiver
@@ -63,8 +63,8 @@ type Link struct {
 	dir      string
 	log      *slog.Logger
 	dev      device
-	features netstack.Features
-	counters netstack.LinkCounters
+	features link.Features
+	counters link.Counters
 
 	conn    atomic.Pointer[connection]
 	up      atomic.Bool
@@ -76,7 +76,7 @@ type Link struct {
 	deliverMu sync.Mutex
 
 	mu       sync.Mutex
-	recv     netstack.Receiver
+	recv     link.Receiver
 	err      error                  // first failure; the link stays down
 	gen      uint16                 // generation of the newest connection
 	draining map[uint16]*connection // torn-down connections with frames still lent
@@ -87,7 +87,7 @@ type Link struct {
 	closeOnce sync.Once
 }
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // Open connects to the back end of the device in cfg.Dir (the handshake of io/netif.h and
 // io/xenbus.h) and returns the link once both ends are Connected. The link then follows the
@@ -123,20 +123,20 @@ func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	return l, nil
 }
 
-// MAC implements netstack.Link.
+// MAC implements link.Link.
 func (l *Link) MAC() net.HardwareAddr { return l.dev.mac }
 
-// MTU implements netstack.Link.
+// MTU implements link.Link.
 func (l *Link) MTU() int { return mtu }
 
-// Features implements netstack.Link: checksum offload both ways, and TSO/GRO when negotiated.
-func (l *Link) Features() netstack.Features { return l.features }
+// Features implements link.Link: checksum offload both ways, and TSO/GRO when negotiated.
+func (l *Link) Features() link.Features { return l.features }
 
-// Up implements netstack.Link.
+// Up implements link.Link.
 func (l *Link) Up() bool { return l.up.Load() }
 
-// Stats implements netstack.Link.
-func (l *Link) Stats() netstack.LinkStats { return l.counters.Snapshot() }
+// Stats implements link.Link.
+func (l *Link) Stats() link.Stats { return l.counters.Snapshot() }
 
 // Err returns why the link failed, or nil while it works. A failed link stays down.
 func (l *Link) Err() error {
@@ -145,8 +145,8 @@ func (l *Link) Err() error {
 	return l.err
 }
 
-// Start implements netstack.Link.
-func (l *Link) Start(r netstack.Receiver) error {
+// Start implements link.Link.
+func (l *Link) Start(r link.Receiver) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.recv != nil {
@@ -154,7 +154,7 @@ func (l *Link) Start(r netstack.Receiver) error {
 	}
 	select {
 	case <-l.done:
-		return netstack.ErrClosed
+		return link.ErrClosed
 	default:
 	}
 	l.recv = r
@@ -162,7 +162,7 @@ func (l *Link) Start(r netstack.Receiver) error {
 	return nil
 }
 
-func (l *Link) receiver() netstack.Receiver {
+func (l *Link) receiver() link.Receiver {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.recv
@@ -216,15 +216,15 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 		return nil, err
 	}
 	tso := f.sg && !l.cfg.NoGSO
-	want := netstack.FeatureTxCsum | netstack.FeatureRxCsum
+	want := link.FeatureTxCsum | link.FeatureRxCsum
 	if tso && f.gso4 {
-		want |= netstack.FeatureTxTSO4
+		want |= link.FeatureTxTSO4
 	}
 	if tso && f.gso6 {
-		want |= netstack.FeatureTxTSO6
+		want |= link.FeatureTxTSO6
 	}
 	if !l.cfg.NoGSO {
-		want |= netstack.FeatureRxGRO
+		want |= link.FeatureRxGRO
 	}
 	if first {
 		l.features = want
@@ -393,7 +393,7 @@ func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.X
 	}
 }
 
-// Close implements netstack.Link: it tells the back end the device is closing, waits briefly
+// Close implements link.Link: it tells the back end the device is closing, waits briefly
 // for it to follow, releases the rings and grants and ends the link's goroutines. Pages a back
 // end keeps mapped are never reused (they are leaked, and logged). It is idempotent.
 func (l *Link) Close() error {
@@ -417,19 +417,19 @@ func (l *Link) Close() error {
 	return nil
 }
 
-// Transmit implements netstack.Link. Each frame is copied into granted pages; Transmit blocks
+// Transmit implements link.Link. Each frame is copied into granted pages; Transmit blocks
 // while the ring is full. A frame the link cannot carry (too large, an unsupported GSO type) is
-// dropped, counted in TxDropped, and counts as taken. It returns netstack.ErrLinkDown while
-// the back end is not connected or after the link failed, and netstack.ErrClosed after Close.
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+// dropped, counted in TxDropped, and counts as taken. It returns link.ErrLinkDown while
+// the back end is not connected or after the link failed, and link.ErrClosed after Close.
+func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	c := l.conn.Load()
 	// A failed link is marked down before its connection is torn down: it must not take
 	// frames in between.
 	if c == nil || !l.up.Load() {
 		if l.ctx.Err() != nil {
-			return 0, netstack.ErrClosed
+			return 0, link.ErrClosed
 		}
-		return 0, netstack.ErrLinkDown
+		return 0, link.ErrLinkDown
 	}
 	n := 0
 	for n < len(frames) {
@@ -443,8 +443,8 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	return n, nil
 }
 
-// Release implements netstack.Link: the frames' pages go back on the RX ring.
-func (l *Link) Release(frames []netstack.Frame) {
+// Release implements link.Link: the frames' pages go back on the RX ring.
+func (l *Link) Release(frames []link.Frame) {
 	for i := range frames {
 		gen, qi, rec := splitCookie(frames[i].Cookie)
 		c := l.conn.Load()

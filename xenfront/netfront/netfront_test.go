@@ -12,7 +12,7 @@ import (
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/stacktest"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
@@ -57,7 +57,7 @@ func TestHandshakeKeys(t *testing.T) {
 	}
 	require.Equal(t, "00:16:3e:00:00:01", l.MAC().String())
 	require.True(t, l.Up())
-	require.True(t, l.Features().Has(netstack.FeatureTxCsum|netstack.FeatureTxTSO4|netstack.FeatureRxGRO))
+	require.True(t, l.Features().Has(link.FeatureTxCsum|link.FeatureTxTSO4|link.FeatureRxGRO))
 	// 2 queues x (2 rings + 256 TX + 256 RX pages).
 	require.Equal(t, 2*514, h.Granted(1))
 
@@ -65,8 +65,8 @@ func TestHandshakeKeys(t *testing.T) {
 	require.NoError(t, l.Close())
 	require.Equal(t, "6", read("state"))
 	require.Zero(t, h.Granted(1))
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{udpFrame(60, 0)}}})
-	require.ErrorIs(t, err, netstack.ErrClosed)
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{udpFrame(60, 0)}}})
+	require.ErrorIs(t, err, link.ErrClosed)
 }
 
 // TestFramesBothWays sends frames of every size class in both directions and compares bytes,
@@ -76,13 +76,13 @@ func TestFramesBothWays(t *testing.T) {
 	r.front.keep, r.peerSink.keep = true, true
 	for i, n := range []int{60, 1514, 4096, 4097, 9000, 65000} {
 		f := udpFrame(n, byte(i))
-		fr := netstack.Frame{Segments: [][]byte{f[:20], f[20:]}}
+		fr := link.Frame{Segments: [][]byte{f[:20], f[20:]}}
 		if n > 1514 {
 			// Larger than the MTU: a GSO frame would be TCP; as UDP it must be GSONone and
 			// within the MTU, so send big ones only from the peer with GSO metadata off.
 			continue
 		}
-		k, err := r.lb.Transmit([]netstack.Frame{fr})
+		k, err := r.lb.Transmit([]link.Frame{fr})
 		require.NoError(t, err)
 		require.Equal(t, 1, k)
 		want := int64(i + 1)
@@ -94,7 +94,7 @@ func TestFramesBothWays(t *testing.T) {
 	got := r.front.frames.Load()
 	for i, n := range []int{60, 1514} {
 		f := udpFrame(n, byte(i+7))
-		_, err := r.peer.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+		_, err := r.peer.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 		require.NoError(t, err)
 		got++
 		want := got
@@ -126,7 +126,7 @@ func TestMaliciousBackend(t *testing.T) {
 			r := newRig(t, nil, &xentest.LoopbackConfig{DirectStore: true,
 				Netback: xentest.NetbackConfig{Misbehave: m, MisbehaveAfter: 2}})
 			f := udpFrame(200, 1)
-			fr := []netstack.Frame{{Segments: [][]byte{f}}}
+			fr := []link.Frame{{Segments: [][]byte{f}}}
 			rx := strings.HasPrefix(m.String(), "Rx") || m == xentest.ProducerJump
 			eventually(t, "netfront to notice", func() bool {
 				if rx {
@@ -145,7 +145,7 @@ func TestMaliciousBackend(t *testing.T) {
 			require.True(t, found, "error %q names none of %q", err, want[m])
 			eventually(t, "link down", func() bool { return !r.lb.Up() })
 			_, err = r.lb.Transmit(fr)
-			require.True(t, errors.Is(err, netstack.ErrLinkDown), "Transmit after failure: %v", err)
+			require.True(t, errors.Is(err, link.ErrLinkDown), "Transmit after failure: %v", err)
 			require.NoError(t, r.lb.Close())
 			if m == xentest.TxKeepGrant {
 				require.Equal(t, 1, r.lb.Hypervisor.Granted(1), "the page the back end kept is never revoked nor reused")
@@ -185,7 +185,7 @@ func TestTransmitAllocs(t *testing.T) {
 	}
 	r := newRig(t, nil, &xentest.LoopbackConfig{DirectStore: true})
 	f := udpFrame(1514, 3)
-	fr := []netstack.Frame{{Segments: [][]byte{f}}}
+	fr := []link.Frame{{Segments: [][]byte{f}}}
 	for range 1000 {
 		_, err := r.lb.Transmit(fr)
 		require.NoError(t, err)

@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
-	"github.com/unikit/unikit/xenfront/internal/ethhdr"
 )
 
 const (
@@ -24,7 +23,7 @@ const (
 	rxCopyThreshold = 256
 	// maxTxSlots is the most data slots Transmit uses for one frame: 64 KiB + 14 bytes spans
 	// 17 pages, within the 18 every back end accepts.
-	maxTxSlots = (netstack.MaxGSOSize + xenfront.PageSize - 1) / xenfront.PageSize
+	maxTxSlots = (link.MaxGSOSize + xenfront.PageSize - 1) / xenfront.PageSize
 	// spuriousLimit is how many events in a row without work are taken at full speed before
 	// each further one is delayed (XSA-391: a back end flooding the front end with events).
 	spuriousLimit = 1024
@@ -87,7 +86,7 @@ type queue struct {
 	lent    [rxSize]lentRec
 	recFree []uint16
 	dead    bool
-	frames  [rxBatch]netstack.Frame
+	frames  [rxBatch]link.Frame
 	segs    [rxBatch][maxRxSlots][]byte
 }
 
@@ -226,7 +225,7 @@ func (c *connection) release() bool {
 
 // pick chooses a frame's TX queue by hashing its IPv4/IPv6 addresses and ports, so a flow
 // stays on one queue.
-func (c *connection) pick(f *netstack.Frame) int {
+func (c *connection) pick(f *link.Frame) int {
 	if len(c.queues) == 1 || len(f.Segments) == 0 {
 		return 0
 	}
@@ -347,7 +346,7 @@ func (q *queue) reapTx() error {
 }
 
 // transmit sends frames from the start of fs that hash to q and returns how many it took.
-func (q *queue) transmit(fs []netstack.Frame, c *connection) (int, error) {
+func (q *queue) transmit(fs []link.Frame, c *connection) (int, error) {
 	l := q.l
 	q.txMu.Lock()
 	defer q.txMu.Unlock()
@@ -363,24 +362,24 @@ func (q *queue) transmit(fs []netstack.Frame, c *connection) (int, error) {
 			break
 		}
 		if q.txBroken {
-			return n, netstack.ErrLinkDown
+			return n, link.ErrLinkDown
 		}
 		size := f.Len()
 		gso := uint8(xenfront.GSOTypeNone)
-		switch f.Offload.GSOType &^ netstack.GSOECN {
-		case netstack.GSONone:
-		case netstack.GSOTCPv4:
-			if l.features.Has(netstack.FeatureTxTSO4) {
+		switch f.Offload.GSOType &^ link.GSOECN {
+		case link.GSONone:
+		case link.GSOTCPv4:
+			if l.features.Has(link.FeatureTxTSO4) {
 				gso = xenfront.GSOTypeTCPv4
 			}
-		case netstack.GSOTCPv6:
-			if l.features.Has(netstack.FeatureTxTSO6) {
+		case link.GSOTCPv6:
+			if l.features.Has(link.FeatureTxTSO6) {
 				gso = xenfront.GSOTypeTCPv6
 			}
 		}
-		if size < netstack.EthernetHeaderLen || size > xenfront.NetifMaxTxSize ||
-			(f.Offload.GSOType != netstack.GSONone && (gso == xenfront.GSOTypeNone || f.Offload.GSOSize == 0)) ||
-			(f.Offload.GSOType == netstack.GSONone && size > mtu+netstack.EthernetHeaderLen+4) {
+		if size < link.EthernetHeaderLen || size > xenfront.NetifMaxTxSize ||
+			(f.Offload.GSOType != link.GSONone && (gso == xenfront.GSOTypeNone || f.Offload.GSOSize == 0)) ||
+			(f.Offload.GSOType == link.GSONone && size > mtu+link.EthernetHeaderLen+4) {
 			l.counters.TxDropped(1)
 			n++
 			continue
@@ -393,7 +392,7 @@ func (q *queue) transmit(fs []netstack.Frame, c *connection) (int, error) {
 		for int(q.tx.Free()) < need || len(q.txFree) < slots {
 			if err := q.reapTx(); err != nil {
 				l.fail(err)
-				return n, netstack.ErrLinkDown
+				return n, link.ErrLinkDown
 			}
 			if int(q.tx.Free()) >= need && len(q.txFree) >= slots {
 				break
@@ -408,7 +407,7 @@ func (q *queue) transmit(fs []netstack.Frame, c *connection) (int, error) {
 			}
 			q.txMu.Lock()
 			if c.ctx.Err() != nil || q.txBroken {
-				return n, netstack.ErrLinkDown
+				return n, link.ErrLinkDown
 			}
 		}
 		q.putFrame(f, size, slots, gso)
@@ -419,12 +418,12 @@ func (q *queue) transmit(fs []netstack.Frame, c *connection) (int, error) {
 }
 
 // putFrame copies f into slots free buffers and queues its requests (txMu held).
-func (q *queue) putFrame(f *netstack.Frame, size, slots int, gso uint8) {
+func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 	var flags uint16
 	switch {
-	case f.Offload.Flags&netstack.FlagNeedsCsum != 0 || gso != xenfront.GSOTypeNone:
+	case f.Offload.Flags&link.FlagNeedsCsum != 0 || gso != xenfront.GSOTypeNone:
 		flags = xenfront.TxfCsumBlank | xenfront.TxfDataValidated
-	case f.Offload.Flags&netstack.FlagDataValid != 0:
+	case f.Offload.Flags&link.FlagDataValid != 0:
 		flags = xenfront.TxfDataValidated
 	}
 	seg, segOff := 0, 0
@@ -543,9 +542,9 @@ func (q *queue) collect() (int, error) {
 	if err != nil {
 		return 0, l.backendErr("RX: illegal number of responses: %w", err)
 	}
-	maxLen := mtu + netstack.EthernetHeaderLen + 4
-	if l.features.Has(netstack.FeatureRxGRO) {
-		maxLen = netstack.MaxGSOSize
+	maxLen := mtu + link.EthernetHeaderLen + 4
+	if l.features.Has(link.FeatureRxGRO) {
+		maxLen = link.MaxGSOSize
 	}
 	n := 0
 	for q.rx.RspCons != rp && n < rxBatch && len(q.recFree) > 0 {
@@ -554,7 +553,7 @@ func (q *queue) collect() (int, error) {
 		r.n = 0
 		f := &q.frames[n]
 		f.Segments = q.segs[n][:0]
-		f.Offload = netstack.Offload{}
+		f.Offload = link.Offload{}
 		i := q.rx.RspCons
 		var flags0 uint16
 		var gso xenfront.ExtraInfo
@@ -623,7 +622,7 @@ func (q *queue) collect() (int, error) {
 			}
 		}
 		q.rx.RspCons = i
-		if !drop && (total < netstack.EthernetHeaderLen || total > maxLen) {
+		if !drop && (total < link.EthernetHeaderLen || total > maxLen) {
 			drop = true
 		}
 		if !drop {
@@ -647,27 +646,27 @@ func (q *queue) collect() (int, error) {
 }
 
 // offload maps NETRXF_* flags and a GSO extra to the frame's Offload; false drops the frame.
-func (q *queue) offload(f *netstack.Frame, flags uint16, hasGSO bool, gso xenfront.ExtraInfo, total int) bool {
+func (q *queue) offload(f *link.Frame, flags uint16, hasGSO bool, gso xenfront.ExtraInfo, total int) bool {
 	if flags&xenfront.RxfCsumBlank == 0 && !hasGSO {
 		if flags&xenfront.RxfDataValidated != 0 {
-			f.Offload.Flags = netstack.FlagDataValid
+			f.Offload.Flags = link.FlagDataValid
 		}
 		return true
 	}
-	start, off, hdr, tcp, ok := ethhdr.L4(f.Segments[0])
-	if !ok || (hasGSO && !tcp) {
+	h, ok := link.LocateHeaders(f.Segments[0])
+	if !ok || (hasGSO && h.Proto != link.ProtoTCP) {
 		return false
 	}
-	f.Offload = netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: start, CsumOffset: off}
+	f.Offload = link.Offload{Flags: link.FlagNeedsCsum, CsumStart: uint16(h.L4), CsumOffset: uint16(h.CsumOffset())}
 	if hasGSO {
 		mss, t := gso.GSO()
-		if total-int(hdr) > int(mss) {
-			f.Offload.GSOType = netstack.GSOTCPv4
+		if total-h.Len > int(mss) {
+			f.Offload.GSOType = link.GSOTCPv4
 			if t == xenfront.GSOTypeTCPv6 {
-				f.Offload.GSOType = netstack.GSOTCPv6
+				f.Offload.GSOType = link.GSOTCPv6
 			}
 			f.Offload.GSOSize = mss
-			f.Offload.HdrLen = hdr
+			f.Offload.HdrLen = uint16(h.Len)
 		}
 	}
 	return true

@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
-	"github.com/unikit/unikit/xenfront/internal/ethhdr"
 )
 
 // beQueue is the back end of one queue pair: mapped rings, bound ports, a frame buffer.
@@ -23,7 +22,7 @@ type beQueue struct {
 	txMu    sync.Mutex
 	tx      *xenfront.TxBackRing
 	txBuf   []byte
-	txFrame [1]netstack.Frame
+	txFrame [1]link.Frame
 	txSeg   [1][]byte
 
 	rxMu   sync.Mutex
@@ -43,7 +42,7 @@ type beQueue struct {
 // newQueue maps queue i's rings and binds its event channels from the keys under prefix.
 func (nb *Netback) newQueue(i int, prefix string) (*beQueue, error) {
 	fe := nb.cfg.Frontend
-	q := &beQueue{nb: nb, idx: i, txBuf: make([]byte, netstack.MaxGSOSize), rxKick: make(chan struct{}, 1)}
+	q := &beQueue{nb: nb, idx: i, txBuf: make([]byte, link.MaxGSOSize), rxKick: make(chan struct{}, 1)}
 	q.ctx, q.cancel = context.WithCancel(nb.ctx)
 	txRef, err := nb.readKey(prefix+"tx-ring-ref", 1<<32-1)
 	if err != nil {
@@ -188,7 +187,7 @@ func (q *beQueue) txPacket(rp uint32) error {
 	reqs := ids[:0]
 	reqs = append(reqs, first)
 	extras := 0
-	var off netstack.Offload
+	var off link.Offload
 	if first.Flags&xenfront.TxfExtraInfo != 0 {
 		for {
 			if i == rp {
@@ -203,9 +202,9 @@ func (q *beQueue) txPacket(rp uint32) error {
 				off.GSOSize = mss
 				switch t {
 				case xenfront.GSOTypeTCPv4:
-					off.GSOType = netstack.GSOTCPv4
+					off.GSOType = link.GSOTCPv4
 				case xenfront.GSOTypeTCPv6:
-					off.GSOType = netstack.GSOTCPv6
+					off.GSOType = link.GSOTCPv6
 				}
 			}
 			if e.Flags&xenfront.ExtraFlagMore == 0 || extras > xenfront.ExtraTypeMax {
@@ -286,22 +285,22 @@ func (q *beQueue) txPacket(rp uint32) error {
 	if status != xenfront.RspOkay {
 		return nil
 	}
-	if first.Flags&xenfront.TxfCsumBlank != 0 || off.GSOType != netstack.GSONone {
-		if start, co, hdr, _, ok := ethhdr.L4(q.txBuf[:pos]); ok {
-			off.Flags = netstack.FlagNeedsCsum
-			off.CsumStart, off.CsumOffset = start, co
-			off.HdrLen = hdr
+	if first.Flags&xenfront.TxfCsumBlank != 0 || off.GSOType != link.GSONone {
+		if h, ok := link.LocateHeaders(q.txBuf[:pos]); ok {
+			off.Flags = link.FlagNeedsCsum
+			off.CsumStart, off.CsumOffset = uint16(h.L4), uint16(h.CsumOffset())
+			off.HdrLen = uint16(h.Len)
 		} else {
 			return nil // a checksum the back end cannot place: dropped like a bad packet
 		}
 	} else if first.Flags&xenfront.TxfDataValidated != 0 {
-		off.Flags = netstack.FlagDataValid
+		off.Flags = link.FlagDataValid
 	}
-	if off.GSOType == netstack.GSONone {
+	if off.GSOType == link.GSONone {
 		off.HdrLen = 0
 	}
 	q.txSeg[0] = q.txBuf[:pos]
-	q.txFrame[0] = netstack.Frame{Segments: q.txSeg[:], Offload: off}
+	q.txFrame[0] = link.Frame{Segments: q.txSeg[:], Offload: off}
 	_, _ = nb.link.Transmit(q.txFrame[:])
 	q.txSeg[0] = nil
 	return nil
@@ -309,14 +308,14 @@ func (q *beQueue) txPacket(rp uint32) error {
 
 // receive copies one frame from the outer link into the front end's posted RX buffers
 // (netback's xenvif_rx_action), waiting briefly for buffers.
-func (q *beQueue) receive(f *netstack.Frame) {
+func (q *beQueue) receive(f *link.Frame) {
 	nb, fe := q.nb, q.nb.cfg.Frontend
 	size := f.Len()
 	nb.mu.Lock()
 	sg, gso := nb.feSG, nb.feGSO
 	nb.mu.Unlock()
-	hasGSO := f.Offload.GSOType != netstack.GSONone
-	if (hasGSO && !gso) || (size > xenfront.PageSize && !sg) || size > netstack.MaxGSOSize {
+	hasGSO := f.Offload.GSOType != link.GSONone
+	if (hasGSO && !gso) || (size > xenfront.PageSize && !sg) || size > link.MaxGSOSize {
 		return
 	}
 	slots := (size + xenfront.PageSize - 1) / xenfront.PageSize
@@ -373,9 +372,9 @@ func (q *beQueue) receive(f *netstack.Frame) {
 	performed = true
 	var flags uint16
 	switch {
-	case f.Offload.Flags&netstack.FlagNeedsCsum != 0:
+	case f.Offload.Flags&link.FlagNeedsCsum != 0:
 		flags = xenfront.RxfCsumBlank | xenfront.RxfDataValidated
-	case f.Offload.Flags&netstack.FlagDataValid != 0:
+	case f.Offload.Flags&link.FlagDataValid != 0:
 		flags = xenfront.RxfDataValidated
 	}
 	if mis&RxTooManySlots != 0 {
@@ -437,7 +436,7 @@ func (q *beQueue) receive(f *netstack.Frame) {
 			ereq := q.rx.Request(q.rx.ReqCons)
 			q.rx.ReqCons++
 			t := uint8(xenfront.GSOTypeTCPv4)
-			if f.Offload.GSOType&^netstack.GSOECN == netstack.GSOTCPv6 {
+			if f.Offload.GSOType&^link.GSOECN == link.GSOTCPv6 {
 				t = xenfront.GSOTypeTCPv6
 			}
 			mss := f.Offload.GSOSize

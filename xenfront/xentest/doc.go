@@ -4,12 +4,12 @@
 // revoked), interdomain event channels that latch and coalesce, and a xenstore (Store) with
 // watches and transactions that also speaks the wire protocol over a ring page (Store.Serve);
 // and a netback (Netback) with the back end's XenbusState machine and a data path that moves
-// frames between the front end's rings and another netstack.Link using grant copies.
+// frames between the front end's rings and another link.Link using grant copies.
 //
 // A Netback can misbehave (NetbackConfig.Misbehave) in the ways the netfront security
 // advisories describe, and InjectRx/InjectTx let a fuzzer write arbitrary responses; netfront's
 // tests use both.
 //
-// NewLoopback puts netfront, against a simulated netback, in front of any netstack.Link, so an
+// NewLoopback puts netfront, against a simulated netback, in front of any link.Link, so an
 // application's stack can run over Xen rings without Xen: this is "-net user,nic=xen".
 package xentest

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
 )
@@ -28,7 +28,7 @@ type LoopbackConfig struct {
 }
 
 // Loopback is a netfront Link whose back end is a simulated netback in the same process,
-// which forwards frames to and from another netstack.Link: the driver runs exactly as in a
+// which forwards frames to and from another link.Link: the driver runs exactly as in a
 // Xen guest, over grant tables, event channels, xenstore and shared rings.
 type Loopback struct {
 	*netfront.Link
@@ -47,12 +47,12 @@ type Loopback struct {
 // returned link transmits, backend transmits, and what backend receives, the returned link
 // receives. It takes ownership of backend and closes it in Close. This is what
 // "-net user,nic=xen" uses.
-func NewLoopback(backend netstack.Link) (netstack.Link, error) {
+func NewLoopback(backend link.Link) (link.Link, error) {
 	return OpenLoopback(backend, nil)
 }
 
 // OpenLoopback is NewLoopback with configuration.
-func OpenLoopback(backend netstack.Link, cfg *LoopbackConfig) (*Loopback, error) {
+func OpenLoopback(backend link.Link, cfg *LoopbackConfig) (*Loopback, error) {
 	var c LoopbackConfig
 	if cfg != nil {
 		c = *cfg

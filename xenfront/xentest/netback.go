@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 )
 
@@ -40,7 +40,7 @@ type NetbackConfig struct {
 
 // Netback simulates Linux xen-netback for one vif: the toolstack's xenstore keys, the back
 // end's XenbusState machine, and the data path. Frames the front end transmits go to an
-// outer netstack.Link and frames received on that link go to the front end, each copied with
+// outer link.Link and frames received on that link go to the front end, each copied with
 // grant copies, as Linux netback does. It is the outer link's Receiver.
 type Netback struct {
 	h      *Hypervisor
@@ -49,7 +49,7 @@ type Netback struct {
 	st     xenfront.Store
 	feDir  string
 	beDir  string
-	link   netstack.Link
+	link   link.Link
 	log    *slog.Logger
 	seed   maphash.Seed
 	frames int // frames handled, for MisbehaveAfter; guarded by mu
@@ -72,7 +72,7 @@ type Netback struct {
 
 // NewNetback writes the toolstack's keys for the vif, starts the back end's state machine
 // and starts the outer link with the back end as its receiver.
-func NewNetback(h *Hypervisor, link netstack.Link, cfg *NetbackConfig) (*Netback, error) {
+func NewNetback(h *Hypervisor, link link.Link, cfg *NetbackConfig) (*Netback, error) {
 	c := NetbackConfig{}
 	if cfg != nil {
 		c = *cfg
@@ -318,12 +318,12 @@ func (nb *Netback) Close() error {
 	return nil
 }
 
-// LinkStateChanged implements netstack.Receiver.
+// LinkStateChanged implements link.Receiver.
 func (nb *Netback) LinkStateChanged(bool) {}
 
-// DeliverFrames implements netstack.Receiver: frames from the outer link go to the front end.
+// DeliverFrames implements link.Receiver: frames from the outer link go to the front end.
 // It waits up to a second for RX buffers and drops a frame the front end has no room for.
-func (nb *Netback) DeliverFrames(frames []netstack.Frame) {
+func (nb *Netback) DeliverFrames(frames []link.Frame) {
 	defer nb.link.Release(frames)
 	nb.mu.Lock()
 	qs := nb.queues
@@ -340,7 +340,7 @@ func (nb *Netback) DeliverFrames(frames []netstack.Frame) {
 	}
 }
 
-func (nb *Netback) pick(f *netstack.Frame, n int) int {
+func (nb *Netback) pick(f *link.Frame, n int) int {
 	if len(f.Segments) == 0 || len(f.Segments[0]) < 38 {
 		return 0
 	}

@@ -1,4 +1,4 @@
-// Package pcap wraps any [netstack.Link] and writes every frame it carries, in both directions,
+// Package pcap wraps any [link.Link] and writes every frame it carries, in both directions,
 // to a capture file in the classic libpcap format (LINKTYPE_ETHERNET) that tcpdump, tshark and
 // Wireshark read.
 //

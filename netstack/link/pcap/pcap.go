@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // libpcap file format constants.
@@ -56,10 +56,10 @@ type CaptureStats struct {
 // ErrClosed is returned by Flush after Close.
 var ErrClosed = errors.New("pcap: capture closed")
 
-// Link is a [netstack.Link] that passes everything through to an inner link and records every
+// Link is a [link.Link] that passes everything through to an inner link and records every
 // frame transmitted or received. Its methods are safe for concurrent use.
 type Link struct {
-	inner     netstack.Link
+	inner     link.Link
 	w         io.Writer
 	nano      bool
 	snaplen   int
@@ -81,12 +81,12 @@ type Link struct {
 	err       error
 }
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // New wraps inner so that every frame it transmits or receives is written to w in libpcap
 // format. The file header is written first. A nil opts means the defaults. The caller keeps
 // ownership of w; Close does not close it.
-func New(inner netstack.Link, w io.Writer, opts *Options) *Link {
+func New(inner link.Link, w io.Writer, opts *Options) *Link {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -125,36 +125,36 @@ func New(inner netstack.Link, w io.Writer, opts *Options) *Link {
 }
 
 // Inner returns the wrapped link.
-func (l *Link) Inner() netstack.Link { return l.inner }
+func (l *Link) Inner() link.Link { return l.inner }
 
-// MAC implements [netstack.Link.MAC].
+// MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return l.inner.MAC() }
 
-// MTU implements [netstack.Link.MTU].
+// MTU implements [link.Link.MTU].
 func (l *Link) MTU() int { return l.inner.MTU() }
 
-// Features implements [netstack.Link.Features].
-func (l *Link) Features() netstack.Features { return l.inner.Features() }
+// Features implements [link.Link.Features].
+func (l *Link) Features() link.Features { return l.inner.Features() }
 
-// Up implements [netstack.Link.Up].
+// Up implements [link.Link.Up].
 func (l *Link) Up() bool { return l.inner.Up() }
 
-// Stats implements [netstack.Link.Stats]: the inner link's counters.
-func (l *Link) Stats() netstack.LinkStats { return l.inner.Stats() }
+// Stats implements [link.Link.Stats]: the inner link's counters.
+func (l *Link) Stats() link.Stats { return l.inner.Stats() }
 
-// Release implements [netstack.Link.Release].
-func (l *Link) Release(frames []netstack.Frame) { l.inner.Release(frames) }
+// Release implements [link.Link.Release].
+func (l *Link) Release(frames []link.Frame) { l.inner.Release(frames) }
 
-// Start implements [netstack.Link.Start]: received frames are recorded before r sees them.
-func (l *Link) Start(r netstack.Receiver) error {
+// Start implements [link.Link.Start]: received frames are recorded before r sees them.
+func (l *Link) Start(r link.Receiver) error {
 	return l.inner.Start(&tap{l: l, r: r})
 }
 
-// Transmit implements [netstack.Link.Transmit]. The frames are recorded before the inner link
+// Transmit implements [link.Link.Transmit]. The frames are recorded before the inner link
 // gets them, as Linux's packet taps record outgoing packets before the driver: a reply the
 // peer sends at once then never appears in the capture before the frame it answers. A frame
 // the inner link refuses (closed, down, too large) is recorded all the same.
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	l.capture(frames)
 	return l.inner.Transmit(frames)
 }
@@ -162,10 +162,10 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 // tap is the Receiver the inner link delivers to.
 type tap struct {
 	l *Link
-	r netstack.Receiver
+	r link.Receiver
 }
 
-func (t *tap) DeliverFrames(frames []netstack.Frame) {
+func (t *tap) DeliverFrames(frames []link.Frame) {
 	t.l.capture(frames)
 	t.r.DeliverFrames(frames)
 }
@@ -191,7 +191,7 @@ func (l *Link) Err() error {
 }
 
 // capture records frames in the ring, or counts them as dropped when it has no room.
-func (l *Link) capture(frames []netstack.Frame) {
+func (l *Link) capture(frames []link.Frame) {
 	now := time.Now()
 	sec := uint32(now.Unix())
 	frac := uint32(now.Nanosecond())

@@ -20,7 +20,7 @@ import (
 
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/peers"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 )
 
@@ -57,12 +57,12 @@ func udpFrame(src, dst net.HardwareAddr, seq uint16, n int) []byte {
 
 // sink is a Receiver that releases frames at once and counts them.
 type sink struct {
-	link netstack.Link
+	link link.Link
 	mu   sync.Mutex
 	n    int
 }
 
-func (s *sink) DeliverFrames(frames []netstack.Frame) {
+func (s *sink) DeliverFrames(frames []link.Frame) {
 	s.mu.Lock()
 	s.n += len(frames)
 	s.mu.Unlock()
@@ -99,12 +99,12 @@ func capturedPipe(t *testing.T, cfg *pipe.Config, w interface {
 func exchange(t *testing.T, c *Link, b *pipe.Link, sa, sb *sink, out, back [][]byte) {
 	t.Helper()
 	for _, f := range out {
-		_, err := c.Transmit([]netstack.Frame{{Segments: [][]byte{f[:20], f[20:]}}})
+		_, err := c.Transmit([]link.Frame{{Segments: [][]byte{f[:20], f[20:]}}})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return sb.count() == len(out) }, 5*time.Second, time.Millisecond)
 	for _, f := range back {
-		_, err := b.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+		_, err := b.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return sa.count() == len(back) }, 5*time.Second, time.Millisecond)
@@ -147,7 +147,7 @@ func parsePcap(t *testing.T, b []byte) (magic, snaplen uint32, recs []record) {
 func TestCaptureBothDirectionsParsed(t *testing.T) {
 	for _, nano := range []bool{false, true} {
 		var buf bytes.Buffer
-		feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureRxCsum | netstack.FeatureRxGRO
+		feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO
 		c, b, sa, sb := capturedPipe(t, &pipe.Config{Features: feat}, &buf, &Options{Nanoseconds: nano})
 		var out, back [][]byte
 		for i := 0; i < 50; i++ {
@@ -156,12 +156,12 @@ func TestCaptureBothDirectionsParsed(t *testing.T) {
 		}
 		// A GSO-sized frame is captured whole.
 		out = append(out, udpFrame(c.MAC(), b.MAC(), 50, 1400))
-		big := make([]byte, netstack.MaxGSOSize)
+		big := make([]byte, link.MaxGSOSize)
 		copy(big, out[0])
 		start := time.Now()
 		exchange(t, c, b, sa, sb, out, back)
-		_, err := c.Transmit([]netstack.Frame{{Segments: [][]byte{big},
-			Offload: netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 1448, HdrLen: 42}}})
+		_, err := c.Transmit([]link.Frame{{Segments: [][]byte{big},
+			Offload: link.Offload{GSOType: link.GSOTCPv4, GSOSize: 1448, HdrLen: 42}}})
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
 		require.NoError(t, c.Close(), "idempotent")
@@ -304,7 +304,7 @@ func TestStalledWriterDoesNotHoldUpLink(t *testing.T) {
 	f := udpFrame(c.MAC(), b.MAC(), 1, 1400)
 	const count = 500 // 700 kB, ten times the ring
 	for i := 0; i < count; i++ {
-		_, err := c.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+		_, err := c.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return sb.count() == count }, 5*time.Second, time.Millisecond,
@@ -351,9 +351,9 @@ func TestWriteErrorStopsCaptureNotLink(t *testing.T) {
 
 func TestNoAllocsPerFrame(t *testing.T) {
 	c, b, _, sb := capturedPipe(t, nil, discard{}, nil)
-	frames := make([]netstack.Frame, 16)
+	frames := make([]link.Frame, 16)
 	for i := range frames {
-		frames[i] = netstack.Frame{Segments: [][]byte{udpFrame(c.MAC(), b.MAC(), uint16(i), 1400)}}
+		frames[i] = link.Frame{Segments: [][]byte{udpFrame(c.MAC(), b.MAC(), uint16(i), 1400)}}
 	}
 	sent := 0
 	send := func() {
@@ -386,9 +386,9 @@ func BenchmarkCaptureTransmit(b *testing.B) {
 	require.NoError(b, c.Start(&sink{link: c}))
 	defer c.Close()
 	defer p.Close()
-	frames := make([]netstack.Frame, 32)
+	frames := make([]link.Frame, 32)
 	for i := range frames {
-		frames[i] = netstack.Frame{Segments: [][]byte{udpFrame(c.MAC(), p.MAC(), uint16(i), 1458)}}
+		frames[i] = link.Frame{Segments: [][]byte{udpFrame(c.MAC(), p.MAC(), uint16(i), 1458)}}
 	}
 	for range 100 { // warm up the pipe's buffers
 		if _, err := c.Transmit(frames); err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // BenchmarkPipeTransmit measures the pipe alone: batches of 32 frames transmitted on one end
@@ -17,20 +17,20 @@ func BenchmarkPipeTransmit(b *testing.B) {
 		cfg  Config
 	}{
 		{"1514B", 1514, Config{}},
-		{"64KiB-GSO", netstack.MaxGSOSize, Config{Features: netstack.FeatureTxCsum | netstack.FeatureTxTSO4 |
-			netstack.FeatureRxCsum | netstack.FeatureRxGRO}},
+		{"64KiB-GSO", link.MaxGSOSize, Config{Features: link.FeatureTxCsum | link.FeatureTxTSO4 |
+			link.FeatureRxCsum | link.FeatureRxGRO}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			a, p := newPair(b, &bc.cfg)
 			rb := &countingReceiver{link: p, got: make(chan struct{}, 1)}
 			require.NoError(b, p.Start(rb))
-			frames := make([]netstack.Frame, 32)
-			off := netstack.Offload{}
+			frames := make([]link.Frame, 32)
+			off := link.Offload{}
 			if bc.cfg.Features != 0 {
-				off = netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 1448, HdrLen: 66}
+				off = link.Offload{GSOType: link.GSOTCPv4, GSOSize: 1448, HdrLen: 66}
 			}
 			for i := range frames {
-				frames[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), p.MAC(), uint32(i), bc.size)}, Offload: off}
+				frames[i] = link.Frame{Segments: [][]byte{testFrame(a.MAC(), p.MAC(), uint32(i), bc.size)}, Offload: off}
 			}
 			// Warm up: receive buffers are allocated on first use.
 			for range 100 {

@@ -1,4 +1,4 @@
-// Package pipe provides an in-memory pair of connected [netstack.Link]s for tests and
+// Package pipe provides an in-memory pair of connected [link.Link]s for tests and
 // benchmarks: whatever one end transmits, the other end receives.
 //
 // Two stacks joined by a pipe exchange frames without any kernel involvement. When the pipe is
@@ -50,7 +50,7 @@
 //
 // # Closing
 //
-// Closing one end ends its goroutine and makes its Transmit return [netstack.ErrClosed]. The
+// Closing one end ends its goroutine and makes its Transmit return [link.ErrClosed]. The
 // other end sees its carrier go down: its Up reports false, its receiver is told through
-// LinkStateChanged(false) and its Transmit returns [netstack.ErrLinkDown].
+// LinkStateChanged(false) and its Transmit returns [link.ErrLinkDown].
 package pipe

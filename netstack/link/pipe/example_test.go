@@ -5,17 +5,17 @@ import (
 	"log"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 )
 
-// collector is a netstack.Receiver that hands each frame's length to a channel.
+// collector is a link.Receiver that hands each frame's length to a channel.
 type collector struct {
 	link *pipe.Link
 	lens chan int
 }
 
-func (c *collector) DeliverFrames(frames []netstack.Frame) {
+func (c *collector) DeliverFrames(frames []link.Frame) {
 	for i := range frames {
 		c.lens <- frames[i].Len()
 	}
@@ -39,7 +39,7 @@ func ExampleNew() {
 
 	frame := make([]byte, 60)
 	for range 100 {
-		a.Transmit([]netstack.Frame{{Segments: [][]byte{frame}}})
+		a.Transmit([]link.Frame{{Segments: [][]byte{frame}}})
 	}
 	received := 0
 	for {

@@ -1,9 +1,7 @@
 package pipe
 
 import (
-	"encoding/binary"
-
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // decision is what the impairments do to one frame.
@@ -29,8 +27,8 @@ func (q *queue) decide(n int) decision {
 		// Flip a byte after the Ethernet header, where the IP and transport checksums cover
 		// it; the Ethernet header has no checksum in a frame without FCS.
 		first := 0
-		if n > netstack.EthernetHeaderLen {
-			first = netstack.EthernetHeaderLen
+		if n > link.EthernetHeaderLen {
+			first = link.EthernetHeaderLen
 		}
 		d.corruptAt = first + int(pos%uint64(n-first))
 		d.corruptXor = byte(1 + (pos>>32)%255) // never zero: the byte always changes
@@ -42,34 +40,11 @@ func (q *queue) decide(n int) decision {
 // with. A pending checksum is finalized first and the checksum flags are cleared, so that the
 // receiver verifies the checksums and finds the damage instead of trusting the flags. GSO
 // metadata is kept: the receiver takes a corrupted super-frame as one large segment.
-func corrupt(b []byte, o netstack.Offload, at int, x byte) netstack.Offload {
-	if o.Flags&netstack.FlagNeedsCsum != 0 {
-		netstack.CompleteChecksum(b, o)
+func corrupt(b []byte, o link.Offload, at int, x byte) link.Offload {
+	if o.Flags&link.FlagNeedsCsum != 0 {
+		link.CompleteChecksum(b, o)
 	}
 	o.Flags = 0
 	b[at] ^= x
 	return o
-}
-
-// onesSum returns the 16-bit one's-complement sum of b (RFC 1071), an odd last byte padded
-// with zero.
-func onesSum(b []byte) uint16 {
-	var s uint64
-	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		s += v >> 32
-		s += v & 0xffffffff
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
 }

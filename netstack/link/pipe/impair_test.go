@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 const impairFrames = 20000
@@ -21,12 +21,12 @@ func runImpaired(t *testing.T, im Impairments) (sent, got [][]byte, a, b *Link) 
 	a, b = newPair(t, &Config{Impair: im, QueueDepth: 512})
 	rb := newRecorder(b)
 	require.NoError(t, b.Start(rb))
-	batch := make([]netstack.Frame, 32)
+	batch := make([]link.Frame, 32)
 	for i := 0; i < impairFrames; i += len(batch) {
 		for j := range batch {
 			f := testFrame(a.MAC(), b.MAC(), uint32(i+j), 60+(i+j)*7%1455)
 			sent = append(sent, f)
-			batch[j] = netstack.Frame{Segments: [][]byte{f}}
+			batch[j] = link.Frame{Segments: [][]byte{f}}
 		}
 		n, err := a.Transmit(batch)
 		require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestImpairReorderWindow(t *testing.T) {
 	rb := newRecorder(b)
 	require.NoError(t, b.Start(rb))
 	start := time.Now()
-	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}})
+	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}})
 	require.NoError(t, err)
 	rb.waitFor(t, 1)
 	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond,
@@ -123,7 +123,7 @@ func TestImpairCorrupt(t *testing.T) {
 		for j := range f {
 			if f[j] != sent[i][j] {
 				diff++
-				require.GreaterOrEqual(t, j, netstack.EthernetHeaderLen, "Ethernet header untouched")
+				require.GreaterOrEqual(t, j, link.EthernetHeaderLen, "Ethernet header untouched")
 			}
 		}
 		require.LessOrEqual(t, diff, 1, "at most one byte flipped")
@@ -135,7 +135,7 @@ func TestImpairCorrupt(t *testing.T) {
 // TestImpairCorruptOffload checks that a corrupted frame that carried offload flags arrives
 // with a finalized checksum and no flags, so that the receiver verifies it and finds it wrong.
 func TestImpairCorruptOffload(t *testing.T) {
-	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO
 	a, b := newPair(t, &Config{Features: feat, Impair: Impairments{Seed: 6, Corrupt: 1}})
 	rb := newRecorder(b)
 	require.NoError(t, b.Start(rb))
@@ -143,18 +143,18 @@ func TestImpairCorruptOffload(t *testing.T) {
 	f := testFrame(a.MAC(), b.MAC(), 1, 30000)
 	const start, offset, pseudo = 34, 16, 0x4321
 	binary.BigEndian.PutUint16(f[start+offset:], pseudo)
-	off := netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: netstack.GSOTCPv4,
+	off := link.Offload{Flags: link.FlagNeedsCsum, GSOType: link.GSOTCPv4,
 		HdrLen: 66, GSOSize: 1448, CsumStart: start, CsumOffset: offset}
-	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f}, Offload: off}})
+	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
 	require.NoError(t, err)
 	rb.waitFor(t, 1)
 	g := rb.frames[0]
 	o := rb.offs[0]
 	require.Zero(t, o.Flags, "no flag lets the receiver skip verification")
-	require.Equal(t, netstack.GSOTCPv4, o.GSOType, "GSO metadata kept")
+	require.Equal(t, link.GSOTCPv4, o.GSOType, "GSO metadata kept")
 
 	verifies := func(b []byte) bool {
-		s := uint32(onesSum(b[start:])) + pseudo
+		s := uint32(link.Checksum(b[start:], 0)) + pseudo
 		s = s>>16 + s&0xffff
 		return s == 0xffff
 	}
@@ -195,7 +195,7 @@ func TestImpairDelay(t *testing.T) {
 	require.NoError(t, b.Start(rb))
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}})
+		_, err := a.Transmit([]link.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}})
 		require.NoError(t, err)
 		rb.waitFor(t, i+1)
 		require.GreaterOrEqual(t, time.Since(start), delay)
@@ -207,9 +207,9 @@ func TestImpairRate(t *testing.T) {
 	a, b := newPair(t, &Config{Impair: Impairments{Rate: rate}})
 	rb := newRecorder(b)
 	require.NoError(t, b.Start(rb))
-	batch := make([]netstack.Frame, 10)
+	batch := make([]link.Frame, 10)
 	for i := range batch {
-		batch[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 1000)}}
+		batch[i] = link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 1000)}}
 	}
 	start := time.Now()
 	for i := 0; i < 20; i++ { // 200 kB: 100 ms at 2 MB/s
@@ -226,25 +226,25 @@ func TestImpairRate(t *testing.T) {
 // input may panic, and what arrives has the length that was sent.
 func FuzzTransmit(f *testing.F) {
 	f.Add([]byte{}, uint8(0), uint8(0), uint16(0), uint16(0))
-	f.Add(make([]byte, 60), uint8(netstack.FlagNeedsCsum), uint8(netstack.GSOTCPv4), uint16(34), uint16(16))
+	f.Add(make([]byte, 60), uint8(link.FlagNeedsCsum), uint8(link.GSOTCPv4), uint16(34), uint16(16))
 	f.Add(make([]byte, 15), uint8(3), uint8(0x85), uint16(14), uint16(0xffff))
-	f.Add(make([]byte, 1514), uint8(netstack.FlagNeedsCsum), uint8(0), uint16(1512), uint16(0))
+	f.Add(make([]byte, 1514), uint8(link.FlagNeedsCsum), uint8(0), uint16(1512), uint16(0))
 	f.Fuzz(func(t *testing.T, frame []byte, flags, gso uint8, start, offset uint16) {
-		for _, feat := range []netstack.Features{netstack.FeatureTxCsum,
-			netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureRxCsum | netstack.FeatureRxGRO} {
+		for _, feat := range []link.Features{link.FeatureTxCsum,
+			link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO} {
 			a, b, err := New(&Config{Features: feat, Impair: Impairments{Seed: 1, Corrupt: 1}})
 			require.NoError(t, err)
 			rb := newRecorder(b)
 			require.NoError(t, b.Start(rb))
-			off := netstack.Offload{Flags: netstack.OffloadFlags(flags), GSOType: netstack.GSOType(gso),
+			off := link.Offload{Flags: link.OffloadFlags(flags), GSOType: link.GSOType(gso),
 				CsumStart: start, CsumOffset: offset}
-			n, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{frame}, Offload: off}})
+			n, err := a.Transmit([]link.Frame{{Segments: [][]byte{frame}, Offload: off}})
 			if err == nil {
 				require.Equal(t, 1, n)
 				rb.waitFor(t, 1)
 				require.Len(t, rb.frames[0], len(frame))
 			} else {
-				require.ErrorIs(t, err, netstack.ErrFrameTooLarge)
+				require.ErrorIs(t, err, link.ErrFrameTooLarge)
 			}
 			a.Close()
 			b.Close()

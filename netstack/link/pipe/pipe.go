@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Defaults for a zero [Config].
@@ -44,11 +44,11 @@ type Config struct {
 
 	// Features are the offloads both ends report. With FeatureTxCsum a transmitted frame may
 	// carry FlagNeedsCsum; with FeatureTxTSO4 or FeatureTxTSO6 it may be a GSO frame of up to
-	// [netstack.MaxGSOSize] bytes. The metadata arrives at the peer unchanged, which needs
+	// [link.MaxGSOSize] bytes. The metadata arrives at the peer unchanged, which needs
 	// FeatureRxGRO for GSO frames (New rejects TSO without it) and FeatureRxCsum for checksum
 	// flags: without FeatureRxCsum the pipe computes a NeedsCsum frame's checksum itself and
 	// delivers it complete.
-	Features netstack.Features
+	Features link.Features
 
 	// QueueDepth is the number of receive buffers of each end: frames queued towards it plus
 	// frames lent to its receiver. Transmit blocks when the peer has none free. Zero means
@@ -110,19 +110,19 @@ func (im *Impairments) validate() error {
 	return nil
 }
 
-// Link is one end of a pipe. It implements [netstack.Link]; its methods are safe for
+// Link is one end of a pipe. It implements [link.Link]; its methods are safe for
 // concurrent use.
 type Link struct {
 	mac      net.HardwareAddr
 	mtu      int
-	features netstack.Features
+	features link.Features
 	batch    int
 
 	peer *Link
 	// rx holds the frames travelling towards this end, in this end's buffers.
 	rx *queue
 
-	counters netstack.LinkCounters
+	counters link.Counters
 
 	startMu  sync.Mutex
 	started  bool
@@ -135,9 +135,9 @@ type Link struct {
 }
 
 // receiverBox lets an interface value sit in an atomic.Pointer.
-type receiverBox struct{ r netstack.Receiver }
+type receiverBox struct{ r link.Receiver }
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // New returns the two connected ends of a new pipe. A nil cfg means the defaults.
 func New(cfg *Config) (a, b *Link, err error) {
@@ -148,7 +148,7 @@ func New(cfg *Config) (a, b *Link, err error) {
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
 	}
-	if c.MTU < 68 || c.MTU+netstack.EthernetHeaderLen > netstack.MaxGSOSize {
+	if c.MTU < 68 || c.MTU+link.EthernetHeaderLen > link.MaxGSOSize {
 		return nil, nil, fmt.Errorf("%w: MTU %d", ErrBadConfig, c.MTU)
 	}
 	if c.QueueDepth == 0 {
@@ -163,11 +163,11 @@ func New(cfg *Config) (a, b *Link, err error) {
 	if c.BatchSize < 1 {
 		return nil, nil, fmt.Errorf("%w: batch size %d", ErrBadConfig, c.BatchSize)
 	}
-	if c.Features.Has(netstack.FeatureTxTSO4) || c.Features.Has(netstack.FeatureTxTSO6) {
-		if !c.Features.Has(netstack.FeatureRxGRO) {
+	if c.Features.Has(link.FeatureTxTSO4) || c.Features.Has(link.FeatureTxTSO6) {
+		if !c.Features.Has(link.FeatureRxGRO) {
 			return nil, nil, fmt.Errorf("%w: TSO needs FeatureRxGRO on the peer", ErrBadConfig)
 		}
-		c.Features |= netstack.FeatureTxCsum // TSO implies it
+		c.Features |= link.FeatureTxCsum // TSO implies it
 	}
 	if err := c.Impair.validate(); err != nil {
 		return nil, nil, err
@@ -200,28 +200,28 @@ func newLink(c *Config, mac net.HardwareAddr, id uint64) *Link {
 	return l
 }
 
-// MAC implements [netstack.Link.MAC].
+// MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
-// MTU implements [netstack.Link.MTU].
+// MTU implements [link.Link.MTU].
 func (l *Link) MTU() int { return l.mtu }
 
-// Features implements [netstack.Link.Features].
-func (l *Link) Features() netstack.Features { return l.features }
+// Features implements [link.Link.Features].
+func (l *Link) Features() link.Features { return l.features }
 
 // Peer returns the other end of the pipe.
 func (l *Link) Peer() *Link { return l.peer }
 
-// Start implements [netstack.Link.Start]: it starts the goroutine that delivers frames
+// Start implements [link.Link.Start]: it starts the goroutine that delivers frames
 // transmitted by the peer to r. Frames the peer transmitted before Start were dropped.
-func (l *Link) Start(r netstack.Receiver) error {
+func (l *Link) Start(r link.Receiver) error {
 	if r == nil {
 		return fmt.Errorf("pipe: Start with nil receiver")
 	}
 	l.startMu.Lock()
 	defer l.startMu.Unlock()
 	if l.closed.Load() {
-		return netstack.ErrClosed
+		return link.ErrClosed
 	}
 	if l.started {
 		return fmt.Errorf("pipe: link already started")
@@ -233,30 +233,30 @@ func (l *Link) Start(r netstack.Receiver) error {
 	return nil
 }
 
-// Transmit implements [netstack.Link.Transmit]. It copies each frame into a buffer of the peer
+// Transmit implements [link.Link.Transmit]. It copies each frame into a buffer of the peer
 // and queues it; when the peer has no free buffer it blocks until its receiver releases one or
-// either end is closed. It returns [netstack.ErrClosed] after Close, [netstack.ErrLinkDown] once
-// the peer is closed and [netstack.ErrFrameTooLarge] for a frame longer than MTU+14 bytes (or
-// [netstack.MaxGSOSize] for a GSO frame when TSO is enabled), with the number of frames taken
+// either end is closed. It returns [link.ErrClosed] after Close, [link.ErrLinkDown] once
+// the peer is closed and [link.ErrFrameTooLarge] for a frame longer than MTU+14 bytes (or
+// [link.MaxGSOSize] for a GSO frame when TSO is enabled), with the number of frames taken
 // before it.
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	if l.closed.Load() {
-		return 0, netstack.ErrClosed
+		return 0, link.ErrClosed
 	}
 	return l.peer.rx.push(l, frames)
 }
 
-// Release implements [netstack.Link.Release]. Frames that did not come from this end, or were
+// Release implements [link.Link.Release]. Frames that did not come from this end, or were
 // already released, are ignored.
-func (l *Link) Release(frames []netstack.Frame) { l.rx.release(frames) }
+func (l *Link) Release(frames []link.Frame) { l.rx.release(frames) }
 
-// Up implements [netstack.Link.Up]: the link is up while neither end is closed.
+// Up implements [link.Link.Up]: the link is up while neither end is closed.
 func (l *Link) Up() bool { return !l.closed.Load() && !l.peer.closed.Load() }
 
-// Stats implements [netstack.Link.Stats].
-func (l *Link) Stats() netstack.LinkStats { return l.counters.Snapshot() }
+// Stats implements [link.Link.Stats].
+func (l *Link) Stats() link.Stats { return l.counters.Snapshot() }
 
-// Close implements [netstack.Link.Close]. It wakes transmitters blocked on either end, waits
+// Close implements [link.Link.Close]. It wakes transmitters blocked on either end, waits
 // for this end's delivery goroutine to end and tells the peer's receiver that the link went
 // down. Frames still queued towards this end are discarded. It is idempotent and always
 // returns nil.
@@ -282,9 +282,9 @@ func (l *Link) Close() error {
 }
 
 // deliverLoop hands the frames queued towards l to r in batches until l is closed.
-func (l *Link) deliverLoop(r netstack.Receiver) {
+func (l *Link) deliverLoop(r link.Receiver) {
 	defer close(l.exited)
-	frames := make([]netstack.Frame, l.batch)
+	frames := make([]link.Frame, l.batch)
 	for {
 		n, bytes := l.rx.pop(frames)
 		if n == 0 {

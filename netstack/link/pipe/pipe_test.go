@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/allocs"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // recorder is a Receiver that copies every frame, releases it at once and signals arrivals.
@@ -21,7 +21,7 @@ type recorder struct {
 
 	mu      sync.Mutex
 	frames  [][]byte
-	offs    []netstack.Offload
+	offs    []link.Offload
 	batches int
 	states  []bool
 	arrived chan struct{}
@@ -31,7 +31,7 @@ func newRecorder(l *Link) *recorder {
 	return &recorder{link: l, arrived: make(chan struct{}, 1)}
 }
 
-func (r *recorder) DeliverFrames(frames []netstack.Frame) {
+func (r *recorder) DeliverFrames(frames []link.Frame) {
 	r.mu.Lock()
 	r.batches++
 	for i := range frames {
@@ -125,12 +125,12 @@ func TestFramesArriveIntactInOrder(t *testing.T) {
 	const count = 2000
 	var want [][]byte
 	for i := 0; i < count; i += 10 {
-		batch := make([]netstack.Frame, 10)
+		batch := make([]link.Frame, 10)
 		for j := range batch {
 			f := testFrame(a.MAC(), b.MAC(), uint32(i+j), 18+(i+j)%1497)
 			want = append(want, f)
 			// Split each frame in two segments to check they are joined.
-			batch[j] = netstack.Frame{Segments: [][]byte{f[:7], f[7:]}}
+			batch[j] = link.Frame{Segments: [][]byte{f[:7], f[7:]}}
 		}
 		n, err := a.Transmit(batch)
 		require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestFramesArriveIntactInOrder(t *testing.T) {
 
 	// And the other way.
 	f := testFrame(b.MAC(), a.MAC(), 7, 60)
-	_, err := b.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+	_, err := b.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 	require.NoError(t, err)
 	ra.waitFor(t, 1)
 	require.True(t, bytes.Equal(f, ra.frames[0]))
@@ -162,44 +162,44 @@ func TestFramesArriveIntactInOrder(t *testing.T) {
 }
 
 func TestOffloadMetadataTravels(t *testing.T) {
-	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-		netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6 |
+		link.FeatureRxCsum | link.FeatureRxGRO
 	a, b := newPair(t, &Config{Features: feat})
 	require.Equal(t, feat, a.Features())
 	rb := newRecorder(b)
 	require.NoError(t, a.Start(newRecorder(a)))
 	require.NoError(t, b.Start(rb))
 
-	big := testFrame(a.MAC(), b.MAC(), 1, netstack.MaxGSOSize)
-	off := netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: netstack.GSOTCPv4,
+	big := testFrame(a.MAC(), b.MAC(), 1, link.MaxGSOSize)
+	off := link.Offload{Flags: link.FlagNeedsCsum, GSOType: link.GSOTCPv4,
 		HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
-	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{big}, Offload: off}})
+	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{big}, Offload: off}})
 	require.NoError(t, err)
 	rb.waitFor(t, 1)
 	require.True(t, bytes.Equal(big, rb.frames[0]), "GSO frame differs")
 	require.Equal(t, off, rb.offs[0])
 
 	// A GSO frame larger than that, or a plain frame larger than the MTU, is refused.
-	_, err = a.Transmit([]netstack.Frame{{Segments: [][]byte{big, {0}}, Offload: off}})
-	require.ErrorIs(t, err, netstack.ErrFrameTooLarge)
-	n, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{big[:60]}}, {Segments: [][]byte{big[:1515]}}})
-	require.ErrorIs(t, err, netstack.ErrFrameTooLarge)
+	_, err = a.Transmit([]link.Frame{{Segments: [][]byte{big, {0}}, Offload: off}})
+	require.ErrorIs(t, err, link.ErrFrameTooLarge)
+	n, err := a.Transmit([]link.Frame{{Segments: [][]byte{big[:60]}}, {Segments: [][]byte{big[:1515]}}})
+	require.ErrorIs(t, err, link.ErrFrameTooLarge)
 	require.Equal(t, 1, n)
 }
 
 func TestNeedsCsumFinalizedWithoutRxCsum(t *testing.T) {
-	a, b := newPair(t, &Config{Features: netstack.FeatureTxCsum})
+	a, b := newPair(t, &Config{Features: link.FeatureTxCsum})
 	rb := newRecorder(b)
 	require.NoError(t, b.Start(rb))
 
 	f := testFrame(a.MAC(), b.MAC(), 9, 101)
-	off := netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 20, CsumOffset: 4}
+	off := link.Offload{Flags: link.FlagNeedsCsum, CsumStart: 20, CsumOffset: 4}
 	binary.BigEndian.PutUint16(f[24:], 0x1234) // "pseudo-header sum"
-	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f}, Offload: off}})
+	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
 	require.NoError(t, err)
 	rb.waitFor(t, 1)
-	require.Equal(t, netstack.Offload{CsumStart: 20, CsumOffset: 4}, rb.offs[0], "flags cleared")
-	sum := uint32(onesSum(rb.frames[0][20:])) + 0x1234 // with the pseudo-header
+	require.Equal(t, link.Offload{CsumStart: 20, CsumOffset: 4}, rb.offs[0], "flags cleared")
+	sum := uint32(link.Checksum(rb.frames[0][20:], 0)) + 0x1234 // with the pseudo-header
 	sum = sum>>16 + sum&0xffff
 	require.Equal(t, uint32(0xffff), sum, "checksum verifies")
 	require.Equal(t, f[:24], rb.frames[0][:24])
@@ -211,7 +211,7 @@ func TestBadConfig(t *testing.T) {
 		{MTU: 70000},
 		{QueueDepth: -1},
 		{BatchSize: -1},
-		{Features: netstack.FeatureTxTSO4},
+		{Features: link.FeatureTxTSO4},
 		{MACA: []byte{1, 2}},
 		{Impair: Impairments{Loss: 1.5}},
 		{Impair: Impairments{Delay: -1}},
@@ -224,7 +224,7 @@ func TestBadConfig(t *testing.T) {
 func TestTransmitBeforePeerStartIsDropped(t *testing.T) {
 	a, b := newPair(t, nil)
 	f := testFrame(a.MAC(), b.MAC(), 1, 60)
-	n, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f}}})
+	n, err := a.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, uint64(1), b.Stats().RxDropped)
@@ -236,9 +236,9 @@ func TestBackPressure(t *testing.T) {
 	hold := &holder{link: b, got: make(chan struct{}, 100)}
 	require.NoError(t, b.Start(hold))
 
-	frames := make([]netstack.Frame, 6)
+	frames := make([]link.Frame, 6)
 	for i := range frames {
-		frames[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}
+		frames[i] = link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}
 	}
 	done := make(chan int)
 	go func() {
@@ -266,11 +266,11 @@ func TestBackPressure(t *testing.T) {
 type holder struct {
 	link *Link
 	mu   sync.Mutex
-	kept []netstack.Frame
+	kept []link.Frame
 	got  chan struct{}
 }
 
-func (h *holder) DeliverFrames(frames []netstack.Frame) {
+func (h *holder) DeliverFrames(frames []link.Frame) {
 	h.mu.Lock()
 	h.kept = append(h.kept, frames...)
 	h.mu.Unlock()
@@ -296,13 +296,13 @@ func TestReleaseIgnoresStrayFrames(t *testing.T) {
 	a, b := newPair(t, &Config{QueueDepth: 2})
 	hold := &holder{link: b, got: make(chan struct{}, 100)}
 	require.NoError(t, b.Start(hold))
-	f := netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
-	_, err := a.Transmit([]netstack.Frame{f})
+	f := link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
+	_, err := a.Transmit([]link.Frame{f})
 	require.NoError(t, err)
 	<-hold.got
-	kept := append([]netstack.Frame(nil), hold.kept...)
-	a.Release(kept)                                               // wrong end
-	b.Release([]netstack.Frame{{Cookie: 1<<63 | 5}, {Cookie: 7}}) // garbage
+	kept := append([]link.Frame(nil), hold.kept...)
+	a.Release(kept)                                           // wrong end
+	b.Release([]link.Frame{{Cookie: 1<<63 | 5}, {Cookie: 7}}) // garbage
 	hold.releaseAll()
 	b.Release(kept) // twice
 	b.rx.mu.Lock()
@@ -321,9 +321,9 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 		// A transmitter blocked on the peer's full queue is woken by Close.
 		blocked := make(chan error)
 		go func() {
-			fs := make([]netstack.Frame, 5)
+			fs := make([]link.Frame, 5)
 			for j := range fs {
-				fs[j] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
+				fs[j] = link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
 			}
 			_, err := a.Transmit(fs)
 			blocked <- err
@@ -331,14 +331,14 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		if i%2 == 0 {
 			require.NoError(t, a.Close())
-			require.ErrorIs(t, <-blocked, netstack.ErrClosed)
+			require.ErrorIs(t, <-blocked, link.ErrClosed)
 			require.False(t, b.Up())
 			ra.mu.Lock()
 			require.Empty(t, ra.states, "the closed end's own receiver is not told")
 			ra.mu.Unlock()
 		} else {
 			require.NoError(t, b.Close())
-			require.ErrorIs(t, <-blocked, netstack.ErrLinkDown)
+			require.ErrorIs(t, <-blocked, link.ErrLinkDown)
 			require.False(t, a.Up())
 			ra.mu.Lock()
 			require.Equal(t, []bool{false}, ra.states)
@@ -347,9 +347,9 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 		require.NoError(t, a.Close())
 		require.NoError(t, b.Close())
 		require.NoError(t, a.Close())
-		_, err = a.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
-		require.ErrorIs(t, err, netstack.ErrClosed)
-		require.ErrorIs(t, a.Start(ra), netstack.ErrClosed)
+		_, err = a.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+		require.ErrorIs(t, err, link.ErrClosed)
+		require.ErrorIs(t, a.Start(ra), link.ErrClosed)
 		hold := rb
 		hold.releaseAll() // release after close is harmless
 	}
@@ -366,17 +366,17 @@ func TestTransmitAfterPeerCloseIsLinkDown(t *testing.T) {
 	a, b := newPair(t, nil)
 	require.NoError(t, a.Start(newRecorder(a)))
 	require.NoError(t, b.Close())
-	_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
-	require.ErrorIs(t, err, netstack.ErrLinkDown)
+	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+	require.ErrorIs(t, err, link.ErrLinkDown)
 }
 
 func TestNoAllocsSteadyState(t *testing.T) {
 	a, b := newPair(t, nil)
 	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
 	require.NoError(t, b.Start(rb))
-	frames := make([]netstack.Frame, 16)
+	frames := make([]link.Frame, 16)
 	for i := range frames {
-		frames[i] = netstack.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 1514)}}
+		frames[i] = link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 1514)}}
 	}
 	send := func() {
 		_, err := a.Transmit(frames)
@@ -400,7 +400,7 @@ type countingReceiver struct {
 	got  chan struct{}
 }
 
-func (c *countingReceiver) DeliverFrames(frames []netstack.Frame) {
+func (c *countingReceiver) DeliverFrames(frames []link.Frame) {
 	c.link.Release(frames)
 	c.mu.Lock()
 	c.n += len(frames)

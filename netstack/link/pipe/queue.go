@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // slotState tracks where a receive buffer is, so that a stray or repeated Release cannot put
@@ -23,7 +23,7 @@ type slot struct {
 	buf   []byte    // allocated on first use, full capacity
 	seg   [1][]byte // Segments of the lent frame: buf[:n]
 	n     int
-	off   netstack.Offload
+	off   link.Offload
 	due   int64 // delivery time in ns since queue.base; 0 when the pipe has no delay or rate
 	state slotState
 }
@@ -39,7 +39,7 @@ type queue struct {
 	tag      uint64
 	bufSize  int
 	mtuFrame int  // largest non-GSO frame
-	tso      bool // GSO frames up to netstack.MaxGSOSize are accepted
+	tso      bool // GSO frames up to link.MaxGSOSize are accepted
 	rxCsum   bool // the receiver accepts checksum flags
 	rxGRO    bool // the receiver accepts GSO metadata
 	imp      Impairments
@@ -78,10 +78,10 @@ func newQueue(owner *Link, c *Config, id uint64) *queue {
 	q := &queue{
 		owner:    owner,
 		tag:      id << cookieTagShift,
-		mtuFrame: c.MTU + netstack.EthernetHeaderLen,
-		tso:      c.Features&(netstack.FeatureTxTSO4|netstack.FeatureTxTSO6) != 0,
-		rxCsum:   c.Features.Has(netstack.FeatureRxCsum),
-		rxGRO:    c.Features.Has(netstack.FeatureRxGRO),
+		mtuFrame: c.MTU + link.EthernetHeaderLen,
+		tso:      c.Features&(link.FeatureTxTSO4|link.FeatureTxTSO6) != 0,
+		rxCsum:   c.Features.Has(link.FeatureRxCsum),
+		rxGRO:    c.Features.Has(link.FeatureRxGRO),
 		imp:      c.Impair,
 		random:   c.Impair.random(),
 		timed:    c.Impair.Delay > 0 || c.Impair.Rate > 0,
@@ -101,7 +101,7 @@ func newQueue(owner *Link, c *Config, id uint64) *queue {
 	q.clock = q.timed || c.Impair.Reorder > 0
 	q.bufSize = q.mtuFrame
 	if q.tso {
-		q.bufSize = netstack.MaxGSOSize
+		q.bufSize = link.MaxGSOSize
 	}
 	for i := range q.free {
 		q.free[i] = uint32(len(q.free) - 1 - i) // pop slot 0 first
@@ -121,15 +121,15 @@ func (q *queue) start() {
 }
 
 // limit returns the longest frame f may be.
-func (q *queue) limit(f *netstack.Frame) int {
-	if q.tso && f.Offload.GSOType != netstack.GSONone {
-		return netstack.MaxGSOSize
+func (q *queue) limit(f *link.Frame) int {
+	if q.tso && f.Offload.GSOType != link.GSONone {
+		return link.MaxGSOSize
 	}
 	return q.mtuFrame
 }
 
 // push copies frames sent by from into this queue's buffers; see Link.Transmit.
-func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
+func (q *queue) push(from *Link, frames []link.Frame) (int, error) {
 	q.sendMu.Lock()
 	defer q.sendMu.Unlock()
 	q.mu.Lock()
@@ -138,16 +138,16 @@ func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
 	for i := range frames {
 		f := &frames[i]
 		if from.closed.Load() {
-			return i, netstack.ErrClosed
+			return i, link.ErrClosed
 		}
 		if q.closed {
 			from.counters.TxDropped(len(frames) - i)
-			return i, netstack.ErrLinkDown
+			return i, link.ErrLinkDown
 		}
 		n := f.Len()
 		if n > q.limit(f) {
 			from.counters.TxError()
-			return i, netstack.ErrFrameTooLarge
+			return i, link.ErrFrameTooLarge
 		}
 		if !q.started {
 			from.counters.Sent(1, n)
@@ -155,7 +155,7 @@ func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
 			continue
 		}
 		var err error
-		if q.random && q.tso && f.Offload.GSOType != netstack.GSONone {
+		if q.random && q.tso && f.Offload.GSOType != link.GSONone {
 			err = q.pushSegmented(from, f, n)
 		} else {
 			err = q.pushWire(from, f.Segments, n, f.Offload)
@@ -170,10 +170,10 @@ func (q *queue) push(from *Link, frames []netstack.Frame) (int, error) {
 
 // pushSegmented cuts a GSO frame into the packets a NIC would put on the wire and pushes each
 // (see segment.go). A frame that is not TCP over IPv4 or IPv6 travels whole.
-func (q *queue) pushSegmented(from *Link, f *netstack.Frame, n int) error {
+func (q *queue) pushSegmented(from *Link, f *link.Frame, n int) error {
 	if q.gsoBuf == nil {
-		q.gsoBuf = make([]byte, netstack.MaxGSOSize)
-		q.segBuf = make([]byte, netstack.MaxGSOSize)
+		q.gsoBuf = make([]byte, link.MaxGSOSize)
+		q.segBuf = make([]byte, link.MaxGSOSize)
 	}
 	b := q.gsoBuf[:0]
 	for _, s := range f.Segments {
@@ -187,7 +187,7 @@ func (q *queue) pushSegmented(from *Link, f *netstack.Frame, n int) error {
 		m := g.segment(q.segBuf, b, i)
 		q.segVec[0] = q.segBuf[:m]
 		// Complete checksums, no GSO: an ordinary frame, which the receiver verifies.
-		if err := q.pushWire(from, q.segVec[:], m, netstack.Offload{}); err != nil {
+		if err := q.pushWire(from, q.segVec[:], m, link.Offload{}); err != nil {
 			return err
 		}
 	}
@@ -196,7 +196,7 @@ func (q *queue) pushSegmented(from *Link, f *netstack.Frame, n int) error {
 
 // pushWire applies the impairments to one frame of n bytes made of segs and queues what is
 // left of it in this end's buffers. q.mu is held.
-func (q *queue) pushWire(from *Link, segs [][]byte, n int, off netstack.Offload) error {
+func (q *queue) pushWire(from *Link, segs [][]byte, n int, off link.Offload) error {
 	var d decision
 	if q.random {
 		d = q.decide(n)
@@ -242,16 +242,16 @@ func (q *queue) pushWire(from *Link, segs [][]byte, n int, off netstack.Offload)
 
 // rxOffload returns the metadata a frame with transmit metadata o arrives with at this end,
 // finalizing checksums the receiver does not accept as pending.
-func (q *queue) rxOffload(b []byte, o netstack.Offload) netstack.Offload {
+func (q *queue) rxOffload(b []byte, o link.Offload) link.Offload {
 	if !q.rxCsum && o.Flags != 0 {
-		if o.Flags&netstack.FlagNeedsCsum != 0 {
-			netstack.CompleteChecksum(b, o)
+		if o.Flags&link.FlagNeedsCsum != 0 {
+			link.CompleteChecksum(b, o)
 		}
 		o.Flags = 0
 	}
-	if !q.rxGRO && o.GSOType != netstack.GSONone {
+	if !q.rxGRO && o.GSOType != link.GSONone {
 		// Only a frame that fits the MTU gets here (limit): it needs no segmentation.
-		o.GSOType, o.GSOSize, o.HdrLen = netstack.GSONone, 0, 0
+		o.GSOType, o.GSOSize, o.HdrLen = link.GSONone, 0, 0
 	}
 	return o
 }
@@ -275,10 +275,10 @@ func (q *queue) due(n int) int64 {
 func (q *queue) get(from *Link) (uint32, error) {
 	for len(q.free) == 0 {
 		if from.closed.Load() {
-			return 0, netstack.ErrClosed
+			return 0, link.ErrClosed
 		}
 		if q.closed {
-			return 0, netstack.ErrLinkDown
+			return 0, link.ErrLinkDown
 		}
 		q.kick() // the delivery goroutine may be parked with frames we queued
 		q.spaceWaiters++
@@ -286,10 +286,10 @@ func (q *queue) get(from *Link) (uint32, error) {
 		q.spaceWaiters--
 	}
 	if from.closed.Load() {
-		return 0, netstack.ErrClosed
+		return 0, link.ErrClosed
 	}
 	if q.closed {
-		return 0, netstack.ErrLinkDown
+		return 0, link.ErrLinkDown
 	}
 	idx := q.free[len(q.free)-1]
 	q.free = q.free[:len(q.free)-1]
@@ -336,7 +336,7 @@ func (q *queue) kick() {
 
 // pop waits for frames that are due and lends up to len(frames) of them, returning their
 // number and total length; it returns 0 once the end is closed.
-func (q *queue) pop(frames []netstack.Frame) (int, int) {
+func (q *queue) pop(frames []link.Frame) (int, int) {
 	q.mu.Lock()
 	for {
 		if q.closed {
@@ -362,7 +362,7 @@ func (q *queue) pop(frames []netstack.Frame) (int, int) {
 			q.head = (q.head + 1) % len(q.ring)
 			q.n--
 			s.state = slotLent
-			frames[k] = netstack.Frame{Segments: s.seg[:], Offload: s.off, Cookie: q.tag | uint64(idx)}
+			frames[k] = link.Frame{Segments: s.seg[:], Offload: s.off, Cookie: q.tag | uint64(idx)}
 			bytes += s.n
 			k++
 		}
@@ -401,7 +401,7 @@ func (q *queue) pop(frames []netstack.Frame) (int, int) {
 }
 
 // release returns lent buffers to the free list.
-func (q *queue) release(frames []netstack.Frame) {
+func (q *queue) release(frames []link.Frame) {
 	q.mu.Lock()
 	for i := range frames {
 		c := frames[i].Cookie

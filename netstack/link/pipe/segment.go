@@ -3,7 +3,7 @@ package pipe
 import (
 	"encoding/binary"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Software TCP segmentation of GSO frames, for impaired pipes.
@@ -16,11 +16,8 @@ import (
 // GRO would see them. Without impairments the super-frame travels whole, which is what makes
 // the fast path fast.
 
+// TCP flags the segmentation adjusts.
 const (
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86dd
-	protoTCP      = 6
-
 	tcpFlagFIN = 0x01
 	tcpFlagPSH = 0x08
 	tcpFlagCWR = 0x80
@@ -38,44 +35,18 @@ type tcpGSO struct {
 
 // parseTCPGSO checks that b is an Ethernet/IP/TCP frame that o asks to segment and returns
 // its layout; ok is false for anything else (the frame then travels unsegmented).
-func parseTCPGSO(b []byte, o netstack.Offload) (g tcpGSO, ok bool) {
-	switch o.GSOType &^ netstack.GSOECN {
-	case netstack.GSOTCPv4, netstack.GSOTCPv6:
+func parseTCPGSO(b []byte, o link.Offload) (g tcpGSO, ok bool) {
+	switch o.GSOType &^ link.GSOECN {
+	case link.GSOTCPv4, link.GSOTCPv6:
 	default:
 		return g, false
 	}
 	g.mss = int(o.GSOSize)
-	if g.mss == 0 || len(b) < netstack.EthernetHeaderLen {
+	h, ok := link.LocateHeaders(b)
+	if g.mss == 0 || !ok || h.Proto != link.ProtoTCP {
 		return g, false
 	}
-	g.ipOff = netstack.EthernetHeaderLen
-	switch binary.BigEndian.Uint16(b[12:]) {
-	case etherTypeIPv4:
-		if len(b) < g.ipOff+20 || b[g.ipOff]>>4 != 4 || b[g.ipOff+9] != protoTCP {
-			return g, false
-		}
-		ihl := int(b[g.ipOff]&0x0f) * 4
-		if ihl < 20 {
-			return g, false
-		}
-		g.tcpOff = g.ipOff + ihl
-	case etherTypeIPv6:
-		if len(b) < g.ipOff+40 || b[g.ipOff]>>4 != 6 || b[g.ipOff+6] != protoTCP {
-			return g, false
-		}
-		g.v6 = true
-		g.tcpOff = g.ipOff + 40
-	default:
-		return g, false
-	}
-	if len(b) < g.tcpOff+20 {
-		return g, false
-	}
-	thl := int(b[g.tcpOff+12]>>4) * 4
-	if thl < 20 || len(b) < g.tcpOff+thl {
-		return g, false
-	}
-	g.hdrLen = g.tcpOff + thl
+	g.v6, g.ipOff, g.tcpOff, g.hdrLen = h.IPv6, h.L3, h.L4, h.Len
 	g.payload = len(b) - g.hdrLen
 	return g, g.payload > 0
 }
@@ -100,7 +71,7 @@ func (g *tcpGSO) segment(dst, b []byte, i int) int {
 		binary.BigEndian.PutUint16(ip[2:], uint16(n-g.ipOff))
 		binary.BigEndian.PutUint16(ip[4:], binary.BigEndian.Uint16(ip[4:])+uint16(i))
 		binary.BigEndian.PutUint16(ip[10:], 0)
-		binary.BigEndian.PutUint16(ip[10:], ^onesSum(ip))
+		binary.BigEndian.PutUint16(ip[10:], ^link.Checksum(ip, 0))
 	}
 	tcp := p[g.tcpOff:]
 	seq := binary.BigEndian.Uint32(tcp[4:])
@@ -113,7 +84,7 @@ func (g *tcpGSO) segment(dst, b []byte, i int) int {
 	}
 	// Pseudo-header: addresses, protocol, TCP length.
 	var pseudo [4]byte
-	pseudo[1] = protoTCP
+	pseudo[1] = link.ProtoTCP
 	binary.BigEndian.PutUint16(pseudo[2:], uint16(tcpLen))
 	var addrs []byte
 	if g.v6 {
@@ -122,9 +93,6 @@ func (g *tcpGSO) segment(dst, b []byte, i int) int {
 		addrs = ip[12:20]
 	}
 	binary.BigEndian.PutUint16(tcp[16:], 0)
-	sum := uint32(onesSum(addrs)) + uint32(onesSum(pseudo[:])) + uint32(onesSum(tcp))
-	sum = sum>>16 + sum&0xffff
-	sum += sum >> 16
-	binary.BigEndian.PutUint16(tcp[16:], ^uint16(sum))
+	binary.BigEndian.PutUint16(tcp[16:], ^link.Checksum(tcp, link.Checksum(pseudo[:], link.Checksum(addrs, 0))))
 	return n
 }

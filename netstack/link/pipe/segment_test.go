@@ -9,16 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/allocs"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // tcpSuperFrame returns an Ethernet/IP/TCP GSO frame with payload bytes of data, FIN|PSH|CWR
 // set, a TCP timestamp option and the partial (pseudo-header) checksum gVisor writes.
-func tcpSuperFrame(v6 bool, payload int) ([]byte, netstack.Offload) {
+func tcpSuperFrame(v6 bool, payload int) ([]byte, link.Offload) {
 	ipLen := 20
-	et := uint16(etherTypeIPv4)
+	et := uint16(link.EtherTypeIPv4)
 	if v6 {
-		ipLen, et = 40, etherTypeIPv6
+		ipLen, et = 40, link.EtherTypeIPv6
 	}
 	const thl = 32
 	hdr := 14 + ipLen + thl
@@ -29,7 +29,7 @@ func tcpSuperFrame(v6 bool, payload int) ([]byte, netstack.Offload) {
 	if v6 {
 		ip[0] = 0x60
 		binary.BigEndian.PutUint16(ip[4:], uint16(thl+payload))
-		ip[6] = protoTCP
+		ip[6] = link.ProtoTCP
 		ip[7] = 64
 		ip[8], ip[23] = 0xfd, 1
 		ip[24], ip[39] = 0xfd, 2
@@ -37,9 +37,9 @@ func tcpSuperFrame(v6 bool, payload int) ([]byte, netstack.Offload) {
 		ip[0] = 0x45
 		binary.BigEndian.PutUint16(ip[2:], uint16(ipLen+thl+payload))
 		binary.BigEndian.PutUint16(ip[4:], 0x1000)
-		ip[8], ip[9] = 64, protoTCP
+		ip[8], ip[9] = 64, link.ProtoTCP
 		copy(ip[12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
-		binary.BigEndian.PutUint16(ip[10:], ^onesSum(ip))
+		binary.BigEndian.PutUint16(ip[10:], ^link.Checksum(ip, 0))
 	}
 	tcp := b[14+ipLen:]
 	binary.BigEndian.PutUint16(tcp[0:], 5001)
@@ -54,11 +54,11 @@ func tcpSuperFrame(v6 bool, payload int) ([]byte, netstack.Offload) {
 	for i := hdr; i < len(b); i++ {
 		b[i] = byte(i * 7)
 	}
-	gt := netstack.GSOTCPv4
+	gt := link.GSOTCPv4
 	if v6 {
-		gt = netstack.GSOTCPv6
+		gt = link.GSOTCPv6
 	}
-	return b, netstack.Offload{Flags: netstack.FlagNeedsCsum, GSOType: gt, GSOSize: 1000,
+	return b, link.Offload{Flags: link.FlagNeedsCsum, GSOType: gt, GSOSize: 1000,
 		HdrLen: uint16(hdr), CsumStart: uint16(14 + ipLen), CsumOffset: 16}
 }
 
@@ -71,22 +71,22 @@ func tcpChecksumOK(t *testing.T, f []byte, v6 bool) {
 		require.Equal(t, len(l4), int(binary.BigEndian.Uint16(f[14+4:])), "IPv6 payload length")
 	} else {
 		ip := f[14:34]
-		require.Equal(t, uint16(0xffff), onesSum(ip), "IPv4 header checksum")
+		require.Equal(t, uint16(0xffff), link.Checksum(ip, 0), "IPv4 header checksum")
 		require.Equal(t, len(f)-14, int(binary.BigEndian.Uint16(ip[2:])), "IPv4 total length")
 		addrs, l4 = ip[12:20], f[34:]
 	}
 	var pseudo [4]byte
-	pseudo[1] = protoTCP
+	pseudo[1] = link.ProtoTCP
 	binary.BigEndian.PutUint16(pseudo[2:], uint16(len(l4)))
-	s := uint32(onesSum(addrs)) + uint32(onesSum(pseudo[:])) + uint32(onesSum(l4))
+	s := uint32(link.Checksum(addrs, 0)) + uint32(link.Checksum(pseudo[:], 0)) + uint32(link.Checksum(l4, 0))
 	s = s>>16 + s&0xffff
 	s += s >> 16
 	require.Equal(t, uint32(0xffff), s, "TCP checksum")
 }
 
 func TestImpairedPipeSegmentsGSO(t *testing.T) {
-	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-		netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6 |
+		link.FeatureRxCsum | link.FeatureRxGRO
 	for _, v6 := range []bool{false, true} {
 		// An impairment that never happens still makes the pipe behave like a wire.
 		a, b := newPair(t, &Config{Features: feat, Impair: Impairments{Seed: 1, Loss: 1e-300}})
@@ -94,7 +94,7 @@ func TestImpairedPipeSegmentsGSO(t *testing.T) {
 		require.NoError(t, b.Start(rb))
 		f, off := tcpSuperFrame(v6, 4500)
 		orig := append([]byte(nil), f...)
-		_, err := a.Transmit([]netstack.Frame{{Segments: [][]byte{f[:30], f[30:]}, Offload: off}})
+		_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f[:30], f[30:]}, Offload: off}})
 		require.NoError(t, err)
 		require.Equal(t, orig, f, "the transmitted frame is only borrowed")
 		rb.waitFor(t, 5)
@@ -104,7 +104,7 @@ func TestImpairedPipeSegmentsGSO(t *testing.T) {
 		tcpOff := int(off.CsumStart)
 		var payload []byte
 		for i, g := range rb.frames {
-			require.Equal(t, netstack.Offload{}, rb.offs[i], "an ordinary, complete frame")
+			require.Equal(t, link.Offload{}, rb.offs[i], "an ordinary, complete frame")
 			tcpChecksumOK(t, g, v6)
 			require.Equal(t, uint32(0xfffff000)+uint32(i*1000), binary.BigEndian.Uint32(g[tcpOff+4:]), "seq")
 			flags := g[tcpOff+13]
@@ -123,14 +123,14 @@ func TestImpairedPipeSegmentsGSO(t *testing.T) {
 }
 
 func TestNonTCPGSOFrameTravelsWhole(t *testing.T) {
-	_, ok := parseTCPGSO(make([]byte, 100), netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 10})
+	_, ok := parseTCPGSO(make([]byte, 100), link.Offload{GSOType: link.GSOTCPv4, GSOSize: 10})
 	require.False(t, ok, "no IP header")
 	f, off := tcpSuperFrame(false, 100)
-	off.GSOType = netstack.GSOUDPL4
+	off.GSOType = link.GSOUDPL4
 	_, ok = parseTCPGSO(f, off)
 	require.False(t, ok, "not TCP GSO")
 	f[14+9] = 17
-	off.GSOType = netstack.GSOTCPv4
+	off.GSOType = link.GSOTCPv4
 	_, ok = parseTCPGSO(f, off)
 	require.False(t, ok, "not TCP")
 }
@@ -144,7 +144,7 @@ func FuzzSegment(f *testing.F) {
 	f.Add(v6, uint8(o6.GSOType), o6.GSOSize)
 	f.Add(v4[:60], uint8(o4.GSOType), uint16(1))
 	f.Fuzz(func(t *testing.T, b []byte, gso uint8, mss uint16) {
-		g, ok := parseTCPGSO(b, netstack.Offload{GSOType: netstack.GSOType(gso), GSOSize: mss})
+		g, ok := parseTCPGSO(b, link.Offload{GSOType: link.GSOType(gso), GSOSize: mss})
 		if !ok {
 			return
 		}
@@ -163,17 +163,17 @@ func FuzzSegment(f *testing.F) {
 // frames, duplication, reordering, corruption with checksum finalization, delay) does not
 // allocate per frame either.
 func TestNoAllocsImpaired(t *testing.T) {
-	feat := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO
 	a, b := newPair(t, &Config{Features: feat, Impair: Impairments{Seed: 9, Loss: 0.05, Duplicate: 0.05,
 		Reorder: 0.05, Corrupt: 0.05, Delay: 10 * time.Microsecond}})
 	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
 	require.NoError(t, b.Start(rb))
 	gso, off := tcpSuperFrame(false, 20000)
 	plain := testFrame(a.MAC(), b.MAC(), 1, 1000)
-	frames := []netstack.Frame{
+	frames := []link.Frame{
 		{Segments: [][]byte{gso[:100], gso[100:]}, Offload: off},
 		{Segments: [][]byte{plain}},
-		{Segments: [][]byte{plain}, Offload: netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 20, CsumOffset: 2}},
+		{Segments: [][]byte{plain}, Offload: link.Offload{Flags: link.FlagNeedsCsum, CsumStart: 20, CsumOffset: 2}},
 	}
 	send := func() {
 		if _, err := a.Transmit(frames); err != nil {

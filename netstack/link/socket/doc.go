@@ -1,4 +1,4 @@
-// Package socket is the hosted [netstack.Link] that speaks the QEMU stream protocol: every
+// Package socket is the hosted [link.Link] that speaks the QEMU stream protocol: every
 // Ethernet frame travels as a 4-byte big-endian length N followed by the N bytes of the frame
 // (destination MAC first, no FCS, no virtio-net header), back to back over a UNIX or TCP
 // stream socket, in both directions. This is the format of QEMU's `-netdev stream` and the TCP
@@ -33,13 +33,13 @@
 // # Offloads
 //
 // The protocol carries complete frames only, so [Link.Features] is 0. The stack therefore
-// never hands this link a frame with [netstack.FlagNeedsCsum] or a GSO type; a caller that
+// never hands this link a frame with [link.FlagNeedsCsum] or a GSO type; a caller that
 // does gets an error from Transmit (see [ErrOffload]) and the frame is not sent.
 //
 // # Buffers
 //
 // Received frames are copied once from the read buffer into buffers of a pool the link owns
-// and are lent to the [netstack.Receiver] until it calls [Link.Release]. The pool is bounded;
+// and are lent to the [link.Receiver] until it calls [Link.Release]. The pool is bounded;
 // when every buffer is lent, the reader waits, which is the link's back-pressure towards the
 // peer. In steady state neither direction allocates per frame.
 package socket

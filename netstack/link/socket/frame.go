@@ -8,7 +8,7 @@ import (
 	"io"
 	"sync/atomic"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // errLinkClosed ends a read that waits for a free buffer when the link is closed.
@@ -30,13 +30,13 @@ func appendRecord(buf []byte, segs [][]byte, n int) []byte {
 type rxState struct {
 	br    *bufio.Reader
 	pool  pool
-	batch []netstack.Frame
+	batch []link.Frame
 }
 
 func (rx *rxState) init(smallSize, largeSize, readSize int) {
 	rx.br = bufio.NewReaderSize(nil, readSize)
 	rx.pool.init(smallSize, largeSize)
-	rx.batch = make([]netstack.Frame, 0, rxBatch)
+	rx.batch = make([]link.Frame, 0, rxBatch)
 }
 
 // reset points the reader at a new connection, discarding anything buffered from the last.
@@ -46,7 +46,7 @@ func (rx *rxState) reset(r io.Reader) { rx.br.Reset(r) }
 // already complete in the read buffer, up to rxBatch frames. It returns the batch (valid until
 // the next call) and the error that ended reading, if any; a batch may come with an error.
 // Records shorter than an Ethernet header are consumed, counted as dropped and skipped.
-func (rx *rxState) readBatch(maxFrame int, done <-chan struct{}, ctr *netstack.LinkCounters) ([]netstack.Frame, error) {
+func (rx *rxState) readBatch(maxFrame int, done <-chan struct{}, ctr *link.Counters) ([]link.Frame, error) {
 	batch := rx.batch[:0]
 	for len(batch) < cap(batch) {
 		if len(batch) > 0 && !rx.frameBuffered(maxFrame) {
@@ -88,7 +88,7 @@ func (rx *rxState) readBatch(maxFrame int, done <-chan struct{}, ctr *netstack.L
 			return batch, truncated(err)
 		}
 		s.seg[0] = buf
-		batch = append(batch, netstack.Frame{Segments: s.seg[:], Cookie: cookie})
+		batch = append(batch, link.Frame{Segments: s.seg[:], Cookie: cookie})
 	}
 	return batch, nil
 }

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // FuzzDecode feeds arbitrary byte streams to the link's reader and checks that it never
@@ -58,7 +58,7 @@ func FuzzDecode(f *testing.F) {
 
 		// Round trip: cut data into frames of 14..chunk+14 bytes, encode, decode.
 		want = want[:0]
-		var frames []netstack.Frame
+		var frames []link.Frame
 		size := int(chunk)%2000 + MinFrameLen
 		for len(data) > 0 {
 			n := min(size, len(data))
@@ -68,7 +68,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			data = data[n:]
 			want = append(want, fr)
-			frames = append(frames, netstack.Frame{Segments: [][]byte{fr[:len(fr)/2], fr[len(fr)/2:]}})
+			frames = append(frames, link.Frame{Segments: [][]byte{fr[:len(fr)/2], fr[len(fr)/2:]}})
 		}
 		var stream []byte
 		for i := range frames {
@@ -114,7 +114,7 @@ type sink struct {
 	frames *[][]byte
 }
 
-func (s *sink) DeliverFrames(frames []netstack.Frame) {
+func (s *sink) DeliverFrames(frames []link.Frame) {
 	for i := range frames {
 		*s.frames = append(*s.frames, bytes.Clone(frames[i].Segments[0]))
 	}

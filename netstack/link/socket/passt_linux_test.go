@@ -21,7 +21,7 @@ import (
 
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // passtNetnsEnv forces the passt tests to run passt inside a network namespace even when the
@@ -187,7 +187,7 @@ type frameChan struct {
 	ch chan []byte
 }
 
-func (f *frameChan) DeliverFrames(frames []netstack.Frame) {
+func (f *frameChan) DeliverFrames(frames []link.Frame) {
 	for i := range frames {
 		b := bytes.Clone(frames[i].Segments[0])
 		select {
@@ -240,7 +240,7 @@ func TestPasstLink(t *testing.T) {
 	guest4, gw4 := p.Guest.Addr().As4(), p.Gateway.As4()
 	copy(a.ProtocolAddressSender(), guest4[:])
 	copy(a.ProtocolAddressTarget(), gw4[:])
-	n, err := l.Transmit([]netstack.Frame{{Segments: [][]byte{arp}}})
+	n, err := l.Transmit([]link.Frame{{Segments: [][]byte{arp}}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	reply := r.await(t, "ARP reply", func(b []byte) bool {
@@ -255,7 +255,7 @@ func TestPasstLink(t *testing.T) {
 	// DHCP DISCOVER from 0.0.0.0:68 to 255.255.255.255:67.
 	const xid = 0x756e696b
 	frame := udpFrame(mac, dhcpDiscover(mac, xid))
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{frame[:14], frame[14:]}}})
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{frame[:14], frame[14:]}}})
 	require.NoError(t, err)
 	var offer dhcpReply
 	r.await(t, "DHCP OFFER", func(b []byte) bool {

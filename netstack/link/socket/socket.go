@@ -2,7 +2,6 @@ package socket
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Limits of the wire format.
 const (
 	// MinFrameLen is the shortest frame the link sends or delivers: an Ethernet header.
-	MinFrameLen = netstack.EthernetHeaderLen
+	MinFrameLen = link.EthernetHeaderLen
 	// DefaultMaxFrameLen is the default largest frame: passt skips longer ones, and it is the
 	// largest frame an MTU of 65520 (what passt offers by DHCP) produces, plus a VLAN tag.
 	DefaultMaxFrameLen = 65535
@@ -51,7 +50,7 @@ const (
 )
 
 // Errors of this package. Errors that the stack's adapter interprets are the netstack
-// sentinels themselves ([netstack.ErrClosed], [netstack.ErrLinkDown]).
+// sentinels themselves ([link.ErrClosed], [link.ErrLinkDown]).
 var (
 	// ErrOversized is the protocol error of a length prefix above Config.MaxFrameLen; the
 	// link closes the connection that sent it.
@@ -83,11 +82,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Link is a [netstack.Link] over a stream socket carrying the QEMU stream protocol. Its
+// Link is a [link.Link] over a stream socket carrying the QEMU stream protocol. Its
 // methods are safe for concurrent use.
 //
 // Transmit blocks while the socket's send buffer is full (back-pressure from the peer) and
-// serialises concurrent callers. It returns [netstack.ErrLinkDown] while no peer is connected
+// serialises concurrent callers. It returns [link.ErrLinkDown] while no peer is connected
 // and when the write fails (the connection is then closed and the link goes down).
 //
 // DeliverFrames is called from one goroutine of the link at a time; the receiver must not
@@ -97,12 +96,12 @@ type Link struct {
 	mtu      int
 	maxFrame int
 	log      *slog.Logger
-	ctr      netstack.LinkCounters
+	ctr      link.Counters
 
 	ln       net.Listener // nil unless the link serves a listener
 	dialConn net.Conn     // the connection of a client link until Start takes it
 
-	recv netstack.Receiver // set once by Start, read only by the link's goroutine
+	recv link.Receiver // set once by Start, read only by the link's goroutine
 
 	// mu orders the installation of sessions against Close.
 	mu      sync.Mutex
@@ -122,7 +121,7 @@ type Link struct {
 	rx rxState
 }
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // session is one connected peer.
 type session struct {
@@ -217,7 +216,7 @@ func newLink(cfg *Config) (*Link, error) {
 		return nil, fmt.Errorf("socket: MTU %d outside [68, MaxFrameLen-14 = %d]", c.MTU, c.MaxFrameLen-MinFrameLen)
 	}
 	if c.MAC == nil {
-		c.MAC = randomMAC()
+		c.MAC = link.RandomMAC()
 	} else if len(c.MAC) != 6 {
 		return nil, fmt.Errorf("socket: MAC %v is not a 6-byte Ethernet address", c.MAC)
 	} else {
@@ -238,29 +237,22 @@ func newLink(cfg *Config) (*Link, error) {
 	return l, nil
 }
 
-// randomMAC returns a random locally administered unicast Ethernet address.
-func randomMAC() net.HardwareAddr {
-	mac := make(net.HardwareAddr, 6)
-	rand.Read(mac)
-	mac[0] = mac[0]&^0x01 | 0x02
-	return mac
-}
 
-// MAC implements [netstack.Link.MAC].
+// MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
-// MTU implements [netstack.Link.MTU].
+// MTU implements [link.Link.MTU].
 func (l *Link) MTU() int { return l.mtu }
 
-// Features implements [netstack.Link.Features]: the stream protocol carries complete frames
+// Features implements [link.Link.Features]: the stream protocol carries complete frames
 // only, so there are none.
-func (l *Link) Features() netstack.Features { return 0 }
+func (l *Link) Features() link.Features { return 0 }
 
-// Up implements [netstack.Link.Up]: whether a peer is connected.
+// Up implements [link.Link.Up]: whether a peer is connected.
 func (l *Link) Up() bool { return l.up.Load() }
 
-// Stats implements [netstack.Link.Stats].
-func (l *Link) Stats() netstack.LinkStats { return l.ctr.Snapshot() }
+// Stats implements [link.Link.Stats].
+func (l *Link) Stats() link.Stats { return l.ctr.Snapshot() }
 
 // Addr returns the address a server link listens on, or the peer's address for a client link
 // (nil when unknown).
@@ -274,13 +266,13 @@ func (l *Link) Addr() net.Addr {
 	return nil
 }
 
-// Start implements [netstack.Link.Start]: a client link starts reading frames, a server link
+// Start implements [link.Link.Start]: a client link starts reading frames, a server link
 // starts accepting peers.
-func (l *Link) Start(r netstack.Receiver) error {
+func (l *Link) Start(r link.Receiver) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return netstack.ErrClosed
+		return link.ErrClosed
 	}
 	if l.started {
 		return ErrStarted
@@ -390,9 +382,9 @@ func (l *Link) receive(r io.Reader) error {
 	}
 }
 
-// Release implements [netstack.Link.Release]. Frames that did not come from this link, or
+// Release implements [link.Link.Release]. Frames that did not come from this link, or
 // were already released, are ignored and logged.
-func (l *Link) Release(frames []netstack.Frame) {
+func (l *Link) Release(frames []link.Frame) {
 	for i := range frames {
 		if !l.rx.pool.put(frames[i].Cookie) {
 			l.log.Warn("release of a frame the link did not lend", "cookie", frames[i].Cookie)
@@ -400,14 +392,14 @@ func (l *Link) Release(frames []netstack.Frame) {
 	}
 }
 
-// Transmit implements [netstack.Link.Transmit]. It writes the frames as back-to-back
+// Transmit implements [link.Link.Transmit]. It writes the frames as back-to-back
 // [length][frame] records, as many per write as fit in the link's transmit buffer, and
 // returns after the last write. A frame shorter than 14 bytes ([ErrRunt]), longer than
-// MaxFrameLen ([netstack.ErrFrameTooLarge]) or with offload work pending ([ErrOffload]) stops
+// MaxFrameLen ([link.ErrFrameTooLarge]) or with offload work pending ([ErrOffload]) stops
 // the batch: the frames before it are sent and their count is returned with the error.
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	if l.isClosed.Load() {
-		return 0, netstack.ErrClosed
+		return 0, link.ErrClosed
 	}
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
@@ -416,10 +408,10 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	l.mu.Unlock()
 	if s == nil {
 		if l.isClosed.Load() {
-			return 0, netstack.ErrClosed
+			return 0, link.ErrClosed
 		}
 		l.ctr.TxDropped(len(frames))
-		return 0, netstack.ErrLinkDown
+		return 0, link.ErrLinkDown
 	}
 	buf := l.txBuf[:0]
 	sent, pending, pendingBytes := 0, 0, 0
@@ -438,9 +430,9 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 			s.close() // the reader sees the end and takes the link down
 			pending, pendingBytes = 0, 0
 			if l.isClosed.Load() {
-				return netstack.ErrClosed
+				return link.ErrClosed
 			}
-			return netstack.ErrLinkDown
+			return link.ErrLinkDown
 		}
 		l.ctr.Sent(pending, pendingBytes)
 		sent += pending
@@ -452,12 +444,12 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 		n := f.Len()
 		var bad error
 		switch {
-		case f.Offload.Flags&netstack.FlagNeedsCsum != 0 || f.Offload.GSOType != netstack.GSONone:
+		case f.Offload.Flags&link.FlagNeedsCsum != 0 || f.Offload.GSOType != link.GSONone:
 			bad = ErrOffload
 		case n < MinFrameLen:
 			bad = ErrRunt
 		case n > l.maxFrame:
-			bad = netstack.ErrFrameTooLarge
+			bad = link.ErrFrameTooLarge
 		}
 		if bad != nil {
 			l.ctr.TxDropped(1)
@@ -479,7 +471,7 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	return sent, err
 }
 
-// Close implements [netstack.Link.Close]: it closes the listener and the connection and waits
+// Close implements [link.Link.Close]: it closes the listener and the connection and waits
 // for the link's goroutines. It is idempotent.
 func (l *Link) Close() error {
 	l.mu.Lock()

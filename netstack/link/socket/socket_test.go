@@ -18,7 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 const waitTimeout = 10 * time.Second
@@ -44,7 +44,7 @@ type recorder struct {
 	states []bool
 }
 
-func (r *recorder) DeliverFrames(frames []netstack.Frame) {
+func (r *recorder) DeliverFrames(frames []link.Frame) {
 	r.mu.Lock()
 	for i := range frames {
 		var b []byte
@@ -99,7 +99,7 @@ func start(t *testing.T, l *Link) *recorder {
 func testFrame(n int, seed byte) []byte {
 	f := make([]byte, n)
 	copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, seed, 0x88, 0xb5})
-	for i := netstack.EthernetHeaderLen; i < n; i++ {
+	for i := link.EthernetHeaderLen; i < n; i++ {
 		f[i] = byte(i) ^ seed
 	}
 	return f
@@ -117,15 +117,15 @@ func checkRoundTrip(t *testing.T, a, b *Link) {
 	ra, rb := start(t, a), start(t, b)
 	sizes := []int{14, 60, 64, 1514, 1518, 9014, 65535}
 	var want [][]byte
-	var frames []netstack.Frame
+	var frames []link.Frame
 	for i, n := range sizes {
 		f := testFrame(n, byte(i))
 		want = append(want, f)
 		// Split every other frame into three segments, as the stack's adapter does.
 		if i%2 == 1 {
-			frames = append(frames, netstack.Frame{Segments: [][]byte{f[:6], f[6:14], f[14:]}})
+			frames = append(frames, link.Frame{Segments: [][]byte{f[:6], f[6:14], f[14:]}})
 		} else {
-			frames = append(frames, netstack.Frame{Segments: [][]byte{f}})
+			frames = append(frames, link.Frame{Segments: [][]byte{f}})
 		}
 	}
 	for _, dir := range []struct {
@@ -253,8 +253,8 @@ func TestOversizedClosesClient(t *testing.T) {
 		c1.SetReadDeadline(time.Now().Add(waitTimeout))
 		_, err = c1.Read(make([]byte, 1))
 		require.ErrorIs(t, err, io.EOF)
-		_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{good}}})
-		require.ErrorIs(t, err, netstack.ErrLinkDown)
+		_, err = l.Transmit([]link.Frame{{Segments: [][]byte{good}}})
+		require.ErrorIs(t, err, link.ErrLinkDown)
 		require.NoError(t, l.Close())
 	}
 }
@@ -267,8 +267,8 @@ func TestServerReconnect(t *testing.T) {
 	require.NoError(t, err)
 	r := start(t, l)
 	require.False(t, l.Up())
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{testFrame(60, 0)}}})
-	require.ErrorIs(t, err, netstack.ErrLinkDown)
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{testFrame(60, 0)}}})
+	require.ErrorIs(t, err, link.ErrLinkDown)
 
 	// Peer 1 sends a frame, reads one and disconnects.
 	p1, err := net.Dial("unix", path)
@@ -280,7 +280,7 @@ func TestServerReconnect(t *testing.T) {
 	r.waitStates(t, true)
 	require.True(t, l.Up())
 	back := testFrame(80, 9)
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{back}}})
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{back}}})
 	require.NoError(t, err)
 	got := make([]byte, 84)
 	_, err = io.ReadFull(p1, got)
@@ -366,16 +366,16 @@ func TestTransmitRejects(t *testing.T) {
 	good := testFrame(60, 1)
 	for _, tc := range []struct {
 		name  string
-		frame netstack.Frame
+		frame link.Frame
 		err   error
 	}{
-		{"csum", netstack.Frame{Segments: [][]byte{good}, Offload: netstack.Offload{Flags: netstack.FlagNeedsCsum}}, ErrOffload},
-		{"gso", netstack.Frame{Segments: [][]byte{good}, Offload: netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 1000}}, ErrOffload},
-		{"empty", netstack.Frame{}, ErrRunt},
-		{"runt", netstack.Frame{Segments: [][]byte{good[:13]}}, ErrRunt},
-		{"large", netstack.Frame{Segments: [][]byte{make([]byte, 65536)}}, netstack.ErrFrameTooLarge},
+		{"csum", link.Frame{Segments: [][]byte{good}, Offload: link.Offload{Flags: link.FlagNeedsCsum}}, ErrOffload},
+		{"gso", link.Frame{Segments: [][]byte{good}, Offload: link.Offload{GSOType: link.GSOTCPv4, GSOSize: 1000}}, ErrOffload},
+		{"empty", link.Frame{}, ErrRunt},
+		{"runt", link.Frame{Segments: [][]byte{good[:13]}}, ErrRunt},
+		{"large", link.Frame{Segments: [][]byte{make([]byte, 65536)}}, link.ErrFrameTooLarge},
 	} {
-		n, err := l.Transmit([]netstack.Frame{{Segments: [][]byte{good}}, tc.frame, {Segments: [][]byte{good}}})
+		n, err := l.Transmit([]link.Frame{{Segments: [][]byte{good}}, tc.frame, {Segments: [][]byte{good}}})
 		require.ErrorIs(t, err, tc.err, tc.name)
 		require.Equal(t, 1, n, tc.name)
 	}
@@ -383,12 +383,12 @@ func TestTransmitRejects(t *testing.T) {
 	require.Len(t, r.waitFrames(t, 5), 5)
 	require.Equal(t, uint64(5), l.Stats().TxDropped)
 	// A frame marked only as checksum-verified is complete and is sent.
-	n, err := l.Transmit([]netstack.Frame{{Segments: [][]byte{good}, Offload: netstack.Offload{Flags: netstack.FlagDataValid}}})
+	n, err := l.Transmit([]link.Frame{{Segments: [][]byte{good}, Offload: link.Offload{Flags: link.FlagDataValid}}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.NoError(t, l.Close())
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{good}}})
-	require.ErrorIs(t, err, netstack.ErrClosed)
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{good}}})
+	require.ErrorIs(t, err, link.ErrClosed)
 }
 
 func TestConfig(t *testing.T) {
@@ -432,7 +432,7 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 	l2, err := New(c2, nil)
 	require.NoError(t, err)
 	require.NoError(t, l2.Close())
-	require.ErrorIs(t, l2.Start(r), netstack.ErrClosed)
+	require.ErrorIs(t, l2.Start(r), link.ErrClosed)
 }
 
 // TestCloseNoLeak: Close is idempotent and ends every goroutine, for client and server links,
@@ -484,16 +484,16 @@ func TestCloseNoLeak(t *testing.T) {
 // holder is a receiver that never releases frames.
 type holder struct{}
 
-func (holder) DeliverFrames([]netstack.Frame) {}
-func (holder) LinkStateChanged(bool)          {}
+func (holder) DeliverFrames([]link.Frame) {}
+func (holder) LinkStateChanged(bool)      {}
 
 func TestReleaseValidates(t *testing.T) {
 	c1, c2 := net.Pipe()
 	l, err := New(c2, quietConfig(t))
 	require.NoError(t, err)
-	var got []netstack.Frame
+	var got []link.Frame
 	var mu sync.Mutex
-	require.NoError(t, l.Start(receiverFunc(func(fs []netstack.Frame) {
+	require.NoError(t, l.Start(receiverFunc(func(fs []link.Frame) {
 		mu.Lock()
 		got = append(got, fs...)
 		mu.Unlock()
@@ -504,16 +504,16 @@ func TestReleaseValidates(t *testing.T) {
 	mu.Lock()
 	f := got[0]
 	mu.Unlock()
-	l.Release([]netstack.Frame{f})
+	l.Release([]link.Frame{f})
 	// Double release and made-up cookies are ignored.
-	l.Release([]netstack.Frame{f, {Cookie: 1<<32 | 5}, {Cookie: 7 << 32}, {Cookie: 99999}})
+	l.Release([]link.Frame{f, {Cookie: 1<<32 | 5}, {Cookie: 7 << 32}, {Cookie: 99999}})
 	require.Len(t, l.rx.pool.classes[0].free, 1)
 }
 
-type receiverFunc func([]netstack.Frame)
+type receiverFunc func([]link.Frame)
 
-func (f receiverFunc) DeliverFrames(fs []netstack.Frame) { f(fs) }
-func (receiverFunc) LinkStateChanged(bool)               {}
+func (f receiverFunc) DeliverFrames(fs []link.Frame) { f(fs) }
+func (receiverFunc) LinkStateChanged(bool)           {}
 
 // counter is a Receiver that releases frames and signals one token per frame.
 type counter struct {
@@ -521,7 +521,7 @@ type counter struct {
 	ch   chan struct{}
 }
 
-func (c *counter) DeliverFrames(frames []netstack.Frame) {
+func (c *counter) DeliverFrames(frames []link.Frame) {
 	c.link.Release(frames)
 	for range frames {
 		c.ch <- struct{}{}
@@ -560,10 +560,10 @@ func (h stateHook) LinkStateChanged(up bool) {
 // TestAllocs: transmitting and receiving a batch does not allocate in steady state.
 func TestAllocs(t *testing.T) {
 	a, _, recv := linkPair(t)
-	frames := make([]netstack.Frame, 16)
+	frames := make([]link.Frame, 16)
 	for i := range frames {
 		f := testFrame(1514, byte(i))
-		frames[i] = netstack.Frame{Segments: [][]byte{f[:14], f[14:]}}
+		frames[i] = link.Frame{Segments: [][]byte{f[:14], f[14:]}}
 	}
 	run := func() {
 		n, err := a.Transmit(frames)
@@ -585,9 +585,9 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, size := range []int{60, 1514, 9014} {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
 			a, _, recv := linkPair(b)
-			frames := make([]netstack.Frame, 32)
+			frames := make([]link.Frame, 32)
 			for i := range frames {
-				frames[i] = netstack.Frame{Segments: [][]byte{testFrame(size, byte(i))}}
+				frames[i] = link.Frame{Segments: [][]byte{testFrame(size, byte(i))}}
 			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()

@@ -1,4 +1,4 @@
-// Package tap is the Linux TAP hosted link: a [netstack.Link] over a TAP device opened by name
+// Package tap is the Linux TAP hosted link: a [link.Link] over a TAP device opened by name
 // from /dev/net/tun, with the virtio_net_hdr (IFF_VNET_HDR) in front of every frame so that
 // checksum offload, TSO and large received (GRO) frames cross between the Linux kernel and the
 // stack without being split or checksummed on the way.
@@ -15,7 +15,7 @@
 // (64 KiB plus the header each when GRO is on) and are lent to the receiver until it calls
 // [Link.Release]. When every buffer is lent out, the reader waits for one to come back
 // (back-pressure) instead of allocating. The kernel is a peer like any other: each frame's
-// virtio_net_hdr is validated with [netstack.ParseVirtioNetHdr] and a frame with an invalid one
+// virtio_net_hdr is validated with [link.ParseVirtioNetHdr] and a frame with an invalid one
 // is dropped and counted.
 //
 // # Transmit

@@ -36,7 +36,7 @@ type Config struct {
 	Buffers int
 }
 
-// OffloadStats count the frames that used offloads, beyond [netstack.LinkStats]: they show
+// OffloadStats count the frames that used offloads, beyond [link.Stats]: they show
 // whether TSO, GRO and checksum offload are actually in use on a link.
 type OffloadStats struct {
 	RxGSO       uint64 // received GSO (GRO) frames, GSOType != GSONone

@@ -1,7 +1,6 @@
 package tap
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -13,20 +12,20 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
-// Link is a [netstack.Link] over a Linux TAP device. It is safe for concurrent use; Transmit
+// Link is a [link.Link] over a Linux TAP device. It is safe for concurrent use; Transmit
 // calls are serialised.
 type Link struct {
 	name     string
 	mac      net.HardwareAddr
 	mtu      int
-	features netstack.Features
+	features link.Features
 	file     *os.File
 	rc       syscall.RawConn
 
-	counters netstack.LinkCounters
+	counters link.Counters
 	// Offload counters, for OffloadStats.
 	rxGSO, rxNeedsCsum, rxDataValid, txGSO, txNeedsCsum atomic.Uint64
 
@@ -46,9 +45,9 @@ type Link struct {
 	free chan uint32
 
 	// Reader state, touched only by the reader goroutine (and readSome, which it calls).
-	recv     netstack.Receiver
+	recv     link.Receiver
 	owned    []uint32 // buffers the reader holds, unused so far
-	frames   []netstack.Frame
+	frames   []link.Frame
 	rn       int   // frames read into owned[:rn] during this wake-up
 	rerr     error // fatal read error
 	readFn   func(fd uintptr) bool
@@ -66,7 +65,7 @@ type Link struct {
 // txState is one Transmit call's scratch: the virtio_net_hdr and the iovec array, kept in
 // txPool so that transmitting allocates nothing in steady state.
 type txState struct {
-	hdr   [netstack.VirtioNetHdrLen]byte
+	hdr   [link.VirtioNetHdrLen]byte
 	iov   []unix.Iovec
 	errno syscall.Errno
 	// write is the RawConn.Write callback used when the kernel's queue is full.
@@ -97,7 +96,7 @@ func (ts *txState) writev(fd uintptr) bool {
 	}
 }
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // Open attaches to the TAP device name, creating it if it does not exist (a device created
 // this way disappears when the link is closed); an empty name lets the kernel choose one, see
@@ -125,12 +124,9 @@ func Open(name string, cfg *Config) (*Link, error) {
 		(c.MAC != nil && len(c.MAC) != 6) {
 		return nil, fmt.Errorf("%w: name %q, MTU %d, batch %d, MAC %v", ErrBadConfig, name, c.MTU, c.Batch, c.MAC)
 	}
-	mac := make(net.HardwareAddr, 6)
+	mac := link.RandomMAC()
 	if c.MAC != nil {
 		copy(mac, c.MAC)
-	} else {
-		_, _ = rand.Read(mac)
-		mac[0] = mac[0]&^1 | 2 // unicast, locally administered
 	}
 
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
@@ -162,15 +158,15 @@ func Open(name string, cfg *Config) (*Link, error) {
 		lent:     make([]atomic.Bool, c.Buffers),
 		free:     make(chan uint32, c.Buffers),
 		owned:    make([]uint32, 0, c.Batch),
-		frames:   make([]netstack.Frame, c.Batch),
+		frames:   make([]link.Frame, c.Batch),
 		complete: c.CompleteChecksums,
 	}
-	l.maxRead = c.MTU + netstack.EthernetHeaderLen + vlanHeaderLen
-	if features.Has(netstack.FeatureRxGRO) {
-		l.maxRead = max(l.maxRead, netstack.MaxGSOSize+vlanHeaderLen)
+	l.maxRead = c.MTU + link.EthernetHeaderLen + vlanHeaderLen
+	if features.Has(link.FeatureRxGRO) {
+		l.maxRead = max(l.maxRead, link.MaxGSOSize+vlanHeaderLen)
 	}
 	// One allocation backs every buffer of the pool.
-	size := netstack.VirtioNetHdrLen + l.maxRead
+	size := link.VirtioNetHdrLen + l.maxRead
 	mem := make([]byte, size*c.Buffers)
 	for i := range l.bufs {
 		l.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
@@ -187,7 +183,7 @@ func Open(name string, cfg *Config) (*Link, error) {
 
 // setup binds fd to the TAP device name and configures the virtio_net_hdr and offloads. It
 // returns the device's name and the features the link can offer.
-func setup(fd int, name string, noOffload bool) (string, netstack.Features, error) {
+func setup(fd int, name string, noOffload bool) (string, link.Features, error) {
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return "", 0, fmt.Errorf("tap: %q: %w", name, err)
@@ -197,7 +193,7 @@ func setup(fd int, name string, noOffload bool) (string, netstack.Features, erro
 		return "", 0, fmt.Errorf("tap: TUNSETIFF %q: %w", name, err)
 	}
 	name = ifr.Name()
-	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, netstack.VirtioNetHdrLen); err != nil {
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, link.VirtioNetHdrLen); err != nil {
 		return "", 0, fmt.Errorf("tap: %s: TUNSETVNETHDRSZ: %w", name, err)
 	}
 	if noOffload {
@@ -208,14 +204,14 @@ func setup(fd int, name string, noOffload bool) (string, netstack.Features, erro
 	}
 	// The kernel parses the header of every write whatever TUNSETOFFLOAD says, so transmit
 	// offloads come with IFF_VNET_HDR; receive offloads are what TUNSETOFFLOAD enables.
-	features := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6
+	features := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6
 	// Unknown bits make TUNSETOFFLOAD fail with EINVAL: try the full set, then fall back.
 	for _, try := range []struct {
 		bits int
-		f    netstack.Features
+		f    link.Features
 	}{
-		{unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6, netstack.FeatureRxCsum | netstack.FeatureRxGRO},
-		{unix.TUN_F_CSUM, netstack.FeatureRxCsum},
+		{unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6, link.FeatureRxCsum | link.FeatureRxGRO},
+		{unix.TUN_F_CSUM, link.FeatureRxCsum},
 		{0, 0},
 	} {
 		err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, try.bits)
@@ -232,22 +228,22 @@ func setup(fd int, name string, noOffload bool) (string, netstack.Features, erro
 // Name returns the TAP device's interface name.
 func (l *Link) Name() string { return l.name }
 
-// MAC implements [netstack.Link.MAC].
+// MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
-// MTU implements [netstack.Link.MTU].
+// MTU implements [link.Link.MTU].
 func (l *Link) MTU() int { return l.mtu }
 
-// Features implements [netstack.Link.Features]: TxCsum, TxTSO4, TxTSO6, RxCsum and RxGRO
+// Features implements [link.Link.Features]: TxCsum, TxTSO4, TxTSO6, RxCsum and RxGRO
 // unless offloads were turned off or the kernel refused some of them.
-func (l *Link) Features() netstack.Features { return l.features }
+func (l *Link) Features() link.Features { return l.features }
 
-// Up implements [netstack.Link.Up]: the link has carrier from Open until Close or until the
+// Up implements [link.Link.Up]: the link has carrier from Open until Close or until the
 // device goes away.
 func (l *Link) Up() bool { return l.up.Load() && !l.closed.Load() }
 
-// Stats implements [netstack.Link.Stats].
-func (l *Link) Stats() netstack.LinkStats { return l.counters.Snapshot() }
+// Stats implements [link.Link.Stats].
+func (l *Link) Stats() link.Stats { return l.counters.Snapshot() }
 
 // OffloadStats returns how many frames used offloads so far.
 func (l *Link) OffloadStats() OffloadStats {
@@ -257,11 +253,11 @@ func (l *Link) OffloadStats() OffloadStats {
 	}
 }
 
-// Start implements [netstack.Link.Start]: it starts the reader goroutine, which delivers
+// Start implements [link.Link.Start]: it starts the reader goroutine, which delivers
 // batches to r, and tells r the link is up.
-func (l *Link) Start(r netstack.Receiver) error {
+func (l *Link) Start(r link.Receiver) error {
 	if l.closed.Load() {
-		return netstack.ErrClosed
+		return link.ErrClosed
 	}
 	if !l.started.CompareAndSwap(false, true) {
 		return ErrStarted
@@ -349,33 +345,33 @@ func (l *Link) readSome(fd uintptr) bool {
 // accept validates a frame read into buffer i (header included) and fills the next frame
 // slot; it counts and rejects invalid frames.
 func (l *Link) accept(i uint32, b []byte) bool {
-	const hl = netstack.VirtioNetHdrLen
-	if len(b) < hl+netstack.EthernetHeaderLen {
+	const hl = link.VirtioNetHdrLen
+	if len(b) < hl+link.EthernetHeaderLen {
 		l.counters.RxDropped(1)
 		return false
 	}
 	frame := b[hl:]
-	o, err := netstack.ParseVirtioNetHdr(b[:hl], len(frame))
-	if err != nil || (o.GSOType != netstack.GSONone && !l.features.Has(netstack.FeatureRxGRO)) ||
-		(o.GSOType == netstack.GSONone && len(frame) > l.mtu+netstack.EthernetHeaderLen+vlanHeaderLen) {
+	o, err := link.ParseVirtioNetHdr(b[:hl], len(frame))
+	if err != nil || (o.GSOType != link.GSONone && !l.features.Has(link.FeatureRxGRO)) ||
+		(o.GSOType == link.GSONone && len(frame) > l.mtu+link.EthernetHeaderLen+vlanHeaderLen) {
 		l.counters.RxDropped(1)
 		return false
 	}
-	if o.GSOType != netstack.GSONone {
+	if o.GSOType != link.GSONone {
 		l.rxGSO.Add(1)
 	}
-	if o.Flags&netstack.FlagNeedsCsum != 0 {
+	if o.Flags&link.FlagNeedsCsum != 0 {
 		l.rxNeedsCsum.Add(1)
 		if l.complete {
-			netstack.CompleteChecksum(frame, o)
-			o.Flags, o.CsumStart, o.CsumOffset = netstack.FlagDataValid, 0, 0
+			link.CompleteChecksum(frame, o)
+			o.Flags, o.CsumStart, o.CsumOffset = link.FlagDataValid, 0, 0
 		}
 	}
-	if o.Flags&netstack.FlagDataValid != 0 {
+	if o.Flags&link.FlagDataValid != 0 {
 		l.rxDataValid.Add(1)
 	}
 	l.segs[i][0] = frame
-	l.frames[l.rn] = netstack.Frame{Segments: l.segs[i][:], Offload: o, Cookie: uint64(i)}
+	l.frames[l.rn] = link.Frame{Segments: l.segs[i][:], Offload: o, Cookie: uint64(i)}
 	return true
 }
 
@@ -396,9 +392,9 @@ func (l *Link) deliver() {
 	l.owned = l.owned[:copy(l.owned, l.owned[l.rn:])]
 }
 
-// Release implements [netstack.Link.Release]. Frames that did not come from this link, or are
+// Release implements [link.Link.Release]. Frames that did not come from this link, or are
 // released twice, are ignored.
-func (l *Link) Release(frames []netstack.Frame) {
+func (l *Link) Release(frames []link.Frame) {
 	for k := range frames {
 		i := frames[k].Cookie
 		if i >= uint64(len(l.bufs)) || !l.lent[i].CompareAndSwap(true, false) {
@@ -409,15 +405,15 @@ func (l *Link) Release(frames []netstack.Frame) {
 	}
 }
 
-// Transmit implements [netstack.Link.Transmit]. Each frame is written with one writev call; it
+// Transmit implements [link.Link.Transmit]. Each frame is written with one writev call; it
 // blocks only while the kernel's queue is full. Frames the kernel rejects (an invalid header:
 // TxErrors) or cannot take while its side of the device is down (TxDropped), and frames longer
-// than the MTU without GSO or than [netstack.MaxGSOSize] (TxDropped), are dropped and counted;
+// than the MTU without GSO or than [link.MaxGSOSize] (TxDropped), are dropped and counted;
 // they are still taken, so that one bad frame does not hold up the rest of the batch. It
-// returns [netstack.ErrClosed] after Close and [netstack.ErrLinkDown] once the device is gone.
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
+// returns [link.ErrClosed] after Close and [link.ErrLinkDown] once the device is gone.
+func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	if l.closed.Load() {
-		return 0, netstack.ErrClosed
+		return 0, link.ErrClosed
 	}
 	ts := txPool.Get().(*txState)
 	defer txPool.Put(ts)
@@ -426,15 +422,15 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 	for k := range frames {
 		f := &frames[k]
 		n := f.Len()
-		limit := l.mtu + netstack.EthernetHeaderLen + vlanHeaderLen
-		if f.Offload.GSOType != netstack.GSONone {
-			limit = netstack.MaxGSOSize
+		limit := l.mtu + link.EthernetHeaderLen + vlanHeaderLen
+		if f.Offload.GSOType != link.GSONone {
+			limit = link.MaxGSOSize
 		}
-		if n < netstack.EthernetHeaderLen || n > limit {
+		if n < link.EthernetHeaderLen || n > limit {
 			l.counters.TxDropped(1)
 			continue
 		}
-		netstack.PutVirtioNetHdr(ts.hdr[:], f.Offload)
+		link.PutVirtioNetHdr(ts.hdr[:], f.Offload)
 		ts.iov = ts.iov[:1]
 		for _, s := range f.Segments {
 			if len(s) == 0 {
@@ -451,16 +447,16 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 		if err != nil {
 			l.counters.Sent(sent, bytes)
 			sent, bytes = 0, 0
-			return k, netstack.ErrClosed
+			return k, link.ErrClosed
 		}
 		switch ts.errno {
 		case 0:
 			sent++
 			bytes += n
-			if f.Offload.GSOType != netstack.GSONone {
+			if f.Offload.GSOType != link.GSONone {
 				l.txGSO.Add(1)
 			}
-			if f.Offload.Flags&netstack.FlagNeedsCsum != 0 {
+			if f.Offload.Flags&link.FlagNeedsCsum != 0 {
 				l.txNeedsCsum.Add(1)
 			}
 		case unix.EIO, unix.ENETDOWN:
@@ -469,7 +465,7 @@ func (l *Link) Transmit(frames []netstack.Frame) (int, error) {
 		case unix.EBADFD, unix.ENODEV:
 			l.counters.TxError()
 			l.up.Store(false)
-			return k, netstack.ErrLinkDown
+			return k, link.ErrLinkDown
 		default:
 			l.counters.TxError()
 		}
@@ -486,7 +482,7 @@ func (l *Link) write(ts *txState) error {
 	l.fdMu.RLock()
 	if l.closed.Load() {
 		l.fdMu.RUnlock()
-		return netstack.ErrClosed
+		return link.ErrClosed
 	}
 	done := ts.writev(uintptr(l.rawFD))
 	l.fdMu.RUnlock()
@@ -496,7 +492,7 @@ func (l *Link) write(ts *txState) error {
 	return l.rc.Write(ts.write)
 }
 
-// Close implements [netstack.Link.Close]: it closes the device, which unblocks the reader, and
+// Close implements [link.Link.Close]: it closes the device, which unblocks the reader, and
 // waits for the reader to end. It must not be called from within DeliverFrames.
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {

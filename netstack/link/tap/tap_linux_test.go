@@ -19,7 +19,7 @@ import (
 
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // Addresses of the link tests: the kernel's side of the TAP and the stack's side (the link).
@@ -56,7 +56,7 @@ func kernelPeer(t *testing.T, cfg *Config) (*Link, *netns.NS, net.HardwareAddr) 
 // udpReceiver is a Receiver that waits for UDP datagrams to one port, copies their payload and
 // releases every frame at once; it does not allocate.
 type udpReceiver struct {
-	link    netstack.Link
+	link    link.Link
 	port    uint16
 	got     chan udpMsg
 	frames  atomic.Uint64
@@ -71,11 +71,11 @@ type udpMsg struct {
 	b [64]byte
 }
 
-func newUDPReceiver(l netstack.Link, port uint16) *udpReceiver {
+func newUDPReceiver(l link.Link, port uint16) *udpReceiver {
 	return &udpReceiver{link: l, port: port, got: make(chan udpMsg, 1), states: make(chan bool, 4)}
 }
 
-func (r *udpReceiver) DeliverFrames(frames []netstack.Frame) {
+func (r *udpReceiver) DeliverFrames(frames []link.Frame) {
 	if !r.deliver.TryLock() {
 		panic("concurrent DeliverFrames")
 	}
@@ -117,7 +117,7 @@ func (r *udpReceiver) LinkStateChanged(up bool) {
 // udpFrame builds an Ethernet/IPv4/UDP frame from the link to the kernel. partial leaves only
 // the pseudo-header sum in the UDP checksum, as a stack using checksum offload would; badCsum
 // corrupts a complete checksum.
-func udpFrame(src, dst net.HardwareAddr, dport uint16, payload []byte, partial, badCsum bool) ([]byte, netstack.Offload) {
+func udpFrame(src, dst net.HardwareAddr, dport uint16, payload []byte, partial, badCsum bool) ([]byte, link.Offload) {
 	const eh, ih, uh = header.EthernetMinimumSize, header.IPv4MinimumSize, header.UDPMinimumSize
 	b := make([]byte, eh+ih+uh+len(payload))
 	header.Ethernet(b).Encode(&header.EthernetFields{
@@ -136,13 +136,13 @@ func udpFrame(src, dst net.HardwareAddr, dport uint16, payload []byte, partial, 
 	pseudo := header.PseudoHeaderChecksum(header.UDPProtocolNumber, s, d, uint16(uh+len(payload)))
 	if partial {
 		udp.SetChecksum(pseudo)
-		return b, netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: eh + ih, CsumOffset: 6}
+		return b, link.Offload{Flags: link.FlagNeedsCsum, CsumStart: eh + ih, CsumOffset: 6}
 	}
 	udp.SetChecksum(^checksum.Checksum(udp, pseudo))
 	if badCsum {
 		udp.SetChecksum(udp.Checksum() ^ 0x5a5a)
 	}
-	return b, netstack.Offload{}
+	return b, link.Offload{}
 }
 
 func TestOpenConfig(t *testing.T) {
@@ -152,8 +152,8 @@ func TestOpenConfig(t *testing.T) {
 	require.Equal(t, 1500, l.MTU())
 	require.Len(t, l.MAC(), 6)
 	require.Equal(t, byte(2), l.MAC()[0]&3, "locally administered unicast")
-	want := netstack.FeatureTxCsum | netstack.FeatureTxTSO4 | netstack.FeatureTxTSO6 |
-		netstack.FeatureRxCsum | netstack.FeatureRxGRO
+	want := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6 |
+		link.FeatureRxCsum | link.FeatureRxGRO
 	require.Equal(t, want, l.Features())
 	require.True(t, l.Up())
 	_, err = net.InterfaceByName(l.Name())
@@ -161,8 +161,8 @@ func TestOpenConfig(t *testing.T) {
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "Close is idempotent")
 	require.False(t, l.Up())
-	_, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{make([]byte, 60)}}})
-	require.ErrorIs(t, err, netstack.ErrClosed)
+	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
+	require.ErrorIs(t, err, link.ErrClosed)
 	_, err = net.InterfaceByName(l.Name())
 	require.Error(t, err, "a device Open created goes away with Close")
 
@@ -262,7 +262,7 @@ func TestLinkToKernel(t *testing.T) {
 		payload := []byte("to the kernel: " + tc.name)
 		b, o := udpFrame(l.MAC(), kmac, 9998, payload, tc.partial, tc.bad)
 		// Split the frame to exercise writev with several segments.
-		n, err := l.Transmit([]netstack.Frame{{Segments: [][]byte{b[:10], b[10:30], {}, b[30:]}, Offload: o}})
+		n, err := l.Transmit([]link.Frame{{Segments: [][]byte{b[:10], b[10:30], {}, b[30:]}, Offload: o}})
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
 		got, ok := recv()
@@ -277,7 +277,7 @@ func TestLinkToKernel(t *testing.T) {
 
 	// Frames that are too short or too long are dropped and counted, and do not stop the batch.
 	good, _ := udpFrame(l.MAC(), kmac, 9998, []byte("after the bad ones"), false, false)
-	n, err := l.Transmit([]netstack.Frame{
+	n, err := l.Transmit([]link.Frame{
 		{Segments: [][]byte{make([]byte, 5)}},
 		{Segments: [][]byte{make([]byte, 1600)}},
 		{Segments: [][]byte{good}},
@@ -290,8 +290,8 @@ func TestLinkToKernel(t *testing.T) {
 	require.Equal(t, uint64(2), l.Stats().TxDropped)
 
 	// An inconsistent header is refused by the kernel (EINVAL) and counted as an error.
-	n, err = l.Transmit([]netstack.Frame{{Segments: [][]byte{good},
-		Offload: netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 2000, CsumOffset: 6}}})
+	n, err = l.Transmit([]link.Frame{{Segments: [][]byte{good},
+		Offload: link.Offload{Flags: link.FlagNeedsCsum, CsumStart: 2000, CsumOffset: 6}}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, uint64(1), l.Stats().TxErrors)
@@ -304,7 +304,7 @@ func TestTransmitNoAllocs(t *testing.T) {
 	}
 	l, _, kmac := kernelPeer(t, nil)
 	b, o := udpFrame(l.MAC(), kmac, 9997, make([]byte, 1000), true, false)
-	frames := []netstack.Frame{{Segments: [][]byte{b[:42], b[42:]}, Offload: o}, {Segments: [][]byte{b}, Offload: o}}
+	frames := []link.Frame{{Segments: [][]byte{b[:42], b[42:]}, Offload: o}, {Segments: [][]byte{b}, Offload: o}}
 	_, err := l.Transmit(frames) // warm up: the iovec array grows once
 	require.NoError(t, err)
 	n := allocs.Min(1000, 0, func() {
@@ -377,7 +377,7 @@ func TestCloseEndsReader(t *testing.T) {
 // be released instead of allocating or overwriting lent frames.
 func TestPoolBackPressure(t *testing.T) {
 	l, ns, _ := kernelPeer(t, &Config{Batch: 2, Buffers: 2, NoOffload: true})
-	held := make(chan []netstack.Frame, 16)
+	held := make(chan []link.Frame, 16)
 	r := &holdReceiver{held: held}
 	require.NoError(t, l.Start(r))
 	var c net.Conn
@@ -387,7 +387,7 @@ func TestPoolBackPressure(t *testing.T) {
 		return err
 	}))
 	defer c.Close()
-	var lent []netstack.Frame
+	var lent []link.Frame
 	for i := 0; len(lent) < 2; i++ {
 		_, err := c.Write([]byte{byte(i)})
 		require.NoError(t, err)
@@ -424,10 +424,10 @@ func TestPoolBackPressure(t *testing.T) {
 	}
 }
 
-type holdReceiver struct{ held chan []netstack.Frame }
+type holdReceiver struct{ held chan []link.Frame }
 
-func (r *holdReceiver) DeliverFrames(frames []netstack.Frame) {
-	r.held <- append([]netstack.Frame(nil), frames...)
+func (r *holdReceiver) DeliverFrames(frames []link.Frame) {
+	r.held <- append([]link.Frame(nil), frames...)
 }
 
 func (r *holdReceiver) LinkStateChanged(bool) {}
@@ -435,38 +435,38 @@ func (r *holdReceiver) LinkStateChanged(bool) {}
 // FuzzAccept feeds arbitrary bytes, as read from the device, to the receive validation: it must
 // not panic, and a frame it accepts must be consistent with its header.
 func FuzzAccept(f *testing.F) {
-	hdr := make([]byte, netstack.VirtioNetHdrLen)
+	hdr := make([]byte, link.VirtioNetHdrLen)
 	frame := make([]byte, 60)
 	f.Add(append(hdr, frame...))
-	netstack.PutVirtioNetHdr(hdr, netstack.Offload{Flags: netstack.FlagNeedsCsum, CsumStart: 34, CsumOffset: 6})
+	link.PutVirtioNetHdr(hdr, link.Offload{Flags: link.FlagNeedsCsum, CsumStart: 34, CsumOffset: 6})
 	f.Add(append(hdr, frame...))
-	netstack.PutVirtioNetHdr(hdr, netstack.Offload{GSOType: netstack.GSOTCPv4, GSOSize: 1448, HdrLen: 66})
+	link.PutVirtioNetHdr(hdr, link.Offload{GSOType: link.GSOTCPv4, GSOSize: 1448, HdrLen: 66})
 	f.Add(append(hdr, make([]byte, 3000)...))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, tc := range []struct {
-			features netstack.Features
+			features link.Features
 			complete bool
-		}{{0, false}, {netstack.FeatureRxCsum | netstack.FeatureRxGRO, false}, {netstack.FeatureRxCsum | netstack.FeatureRxGRO, true}} {
+		}{{0, false}, {link.FeatureRxCsum | link.FeatureRxGRO, false}, {link.FeatureRxCsum | link.FeatureRxGRO, true}} {
 			features := tc.features
 			b := append([]byte(nil), b...) // accept may complete checksums in place
-			l := &Link{mtu: 1500, features: features, complete: tc.complete, segs: make([][1][]byte, 1), frames: make([]netstack.Frame, 1)}
+			l := &Link{mtu: 1500, features: features, complete: tc.complete, segs: make([][1][]byte, 1), frames: make([]link.Frame, 1)}
 			if !l.accept(0, b) {
 				continue
 			}
 			fr := l.frames[0]
 			n := fr.Len()
-			require.Equal(t, len(b)-netstack.VirtioNetHdrLen, n)
+			require.Equal(t, len(b)-link.VirtioNetHdrLen, n)
 			o := fr.Offload
 			if tc.complete {
-				require.Zero(t, o.Flags&netstack.FlagNeedsCsum, "partial checksums are completed")
-			} else if o.Flags&netstack.FlagNeedsCsum != 0 {
+				require.Zero(t, o.Flags&link.FlagNeedsCsum, "partial checksums are completed")
+			} else if o.Flags&link.FlagNeedsCsum != 0 {
 				require.LessOrEqual(t, int(o.CsumStart)+int(o.CsumOffset)+2, n)
 			}
-			if o.GSOType != netstack.GSONone {
-				require.True(t, features.Has(netstack.FeatureRxGRO))
+			if o.GSOType != link.GSONone {
+				require.True(t, features.Has(link.FeatureRxGRO))
 			} else {
-				require.LessOrEqual(t, n, 1500+netstack.EthernetHeaderLen+vlanHeaderLen)
+				require.LessOrEqual(t, n, 1500+link.EthernetHeaderLen+vlanHeaderLen)
 			}
 			require.Equal(t, uint16(binary.LittleEndian.Uint16(b[2:])), o.HdrLen)
 		}

@@ -7,13 +7,13 @@ import (
 	"net"
 	"runtime"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
-// Link is a [netstack.Link] over a Linux TAP device; outside Linux none can be opened.
+// Link is a [link.Link] over a Linux TAP device; outside Linux none can be opened.
 type Link struct{}
 
-var _ netstack.Link = (*Link)(nil)
+var _ link.Link = (*Link)(nil)
 
 // Open returns an error: TAP devices with virtio_net_hdr offloads exist only on Linux.
 func Open(name string, cfg *Config) (*Link, error) {
@@ -23,32 +23,32 @@ func Open(name string, cfg *Config) (*Link, error) {
 // Name returns the TAP device's interface name.
 func (l *Link) Name() string { return "" }
 
-// MAC implements [netstack.Link.MAC].
+// MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return nil }
 
-// MTU implements [netstack.Link.MTU].
+// MTU implements [link.Link.MTU].
 func (l *Link) MTU() int { return 0 }
 
-// Features implements [netstack.Link.Features].
-func (l *Link) Features() netstack.Features { return 0 }
+// Features implements [link.Link.Features].
+func (l *Link) Features() link.Features { return 0 }
 
-// Up implements [netstack.Link.Up].
+// Up implements [link.Link.Up].
 func (l *Link) Up() bool { return false }
 
-// Stats implements [netstack.Link.Stats].
-func (l *Link) Stats() netstack.LinkStats { return netstack.LinkStats{} }
+// Stats implements [link.Link.Stats].
+func (l *Link) Stats() link.Stats { return link.Stats{} }
 
 // OffloadStats returns how many frames used offloads so far.
 func (l *Link) OffloadStats() OffloadStats { return OffloadStats{} }
 
-// Start implements [netstack.Link.Start].
-func (l *Link) Start(r netstack.Receiver) error { return netstack.ErrClosed }
+// Start implements [link.Link.Start].
+func (l *Link) Start(r link.Receiver) error { return link.ErrClosed }
 
-// Release implements [netstack.Link.Release].
-func (l *Link) Release(frames []netstack.Frame) {}
+// Release implements [link.Link.Release].
+func (l *Link) Release(frames []link.Frame) {}
 
-// Transmit implements [netstack.Link.Transmit].
-func (l *Link) Transmit(frames []netstack.Frame) (int, error) { return 0, netstack.ErrClosed }
+// Transmit implements [link.Link.Transmit].
+func (l *Link) Transmit(frames []link.Frame) (int, error) { return 0, link.ErrClosed }
 
-// Close implements [netstack.Link.Close].
+// Close implements [link.Link.Close].
 func (l *Link) Close() error { return nil }

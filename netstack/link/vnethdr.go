@@ -1,10 +1,8 @@
-package netstack
+package link
 
 import (
 	"encoding/binary"
 	"errors"
-
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 )
 
 // VirtioNetHdrLen is the length of the VIRTIO 1.x virtio_net_hdr including num_buffers, as used
@@ -12,7 +10,7 @@ import (
 const VirtioNetHdrLen = 12
 
 // ErrBadVirtioNetHdr is returned for a virtio_net_hdr that is inconsistent with its frame.
-var ErrBadVirtioNetHdr = errors.New("netstack: invalid virtio_net_hdr")
+var ErrBadVirtioNetHdr = errors.New("link: invalid virtio_net_hdr")
 
 // PutVirtioNetHdr writes o as a little-endian virtio_net_hdr into b, which must hold at least
 // [VirtioNetHdrLen] bytes; num_buffers is written as zero.
@@ -62,23 +60,4 @@ func ParseVirtioNetHdr(b []byte, frameLen int) (Offload, error) {
 		return Offload{}, ErrBadVirtioNetHdr
 	}
 	return o, nil
-}
-
-// CompleteChecksum finishes the partial checksum of a frame marked [FlagNeedsCsum], as a NIC
-// or Linux's skb_checksum_help does: the field at CsumStart+CsumOffset holds the
-// pseudo-header sum, and the Internet checksum (RFC 1071) of frame[CsumStart:] with that
-// field in place is stored into it. A result of zero is stored as 0xffff, the same value in
-// ones' complement and the one UDP requires. Offsets outside frame leave it unchanged and
-// CompleteChecksum reports false.
-func CompleteChecksum(frame []byte, o Offload) bool {
-	start, at := int(o.CsumStart), int(o.CsumStart)+int(o.CsumOffset)
-	if start > len(frame) || at+2 > len(frame) {
-		return false
-	}
-	sum := ^checksum.Checksum(frame[start:], 0)
-	if sum == 0 {
-		sum = 0xffff
-	}
-	binary.BigEndian.PutUint16(frame[at:], sum)
-	return true
 }

@@ -1,4 +1,4 @@
-package ethhdr
+package link
 
 import (
 	"testing"
@@ -12,51 +12,48 @@ func frame(etype uint16, l3 []byte) []byte {
 	return append(f, l3...)
 }
 
-func TestL4(t *testing.T) {
+func TestLocateHeaders(t *testing.T) {
 	ip4 := make([]byte, 20+20)
 	ip4[0] = 0x45
 	ip4[9] = 6
 	ip4[20+12] = 5 << 4
-	start, off, hdr, tcp, ok := L4(frame(0x0800, ip4))
+	h, ok := LocateHeaders(frame(0x0800, ip4))
 	require.True(t, ok)
-	require.True(t, tcp)
-	require.EqualValues(t, 34, start)
-	require.EqualValues(t, 16, off)
-	require.EqualValues(t, 54, hdr)
+	require.Equal(t, Headers{Proto: ProtoTCP, L3: 14, L4: 34, Len: 54}, h)
+	require.Equal(t, 16, h.CsumOffset())
 
 	ip6 := make([]byte, 40+8)
 	ip6[0] = 0x60
 	ip6[6] = 17
-	start, off, hdr, tcp, ok = L4(frame(0x86DD, ip6))
+	h, ok = LocateHeaders(frame(0x86DD, ip6))
 	require.True(t, ok)
-	require.False(t, tcp)
-	require.EqualValues(t, 54, start)
-	require.EqualValues(t, 6, off)
-	require.EqualValues(t, 62, hdr)
+	require.Equal(t, Headers{IPv6: true, Proto: ProtoUDP, L3: 14, L4: 54, Len: 62}, h)
+	require.Equal(t, 6, h.CsumOffset())
 
 	frag := append([]byte(nil), ip4...)
 	frag[6] = 0x20 // more fragments
-	_, _, _, _, ok = L4(frame(0x0800, frag))
+	_, ok = LocateHeaders(frame(0x0800, frag))
 	require.False(t, ok, "fragments carry no transport header to checksum")
-	_, _, _, _, ok = L4(frame(0x0806, ip4))
+	_, ok = LocateHeaders(frame(0x0806, ip4))
 	require.False(t, ok)
-	_, _, _, _, ok = L4(frame(0x0800, ip4[:30]))
+	_, ok = LocateHeaders(frame(0x0800, ip4[:30]))
 	require.False(t, ok)
 }
 
-// FuzzL4 parses frames a back end delivered: never panics, and offsets stay in the frame.
-func FuzzL4(f *testing.F) {
+// FuzzLocateHeaders parses frames a back end delivered: never panics, and offsets stay in the frame.
+func FuzzLocateHeaders(f *testing.F) {
 	ip4 := make([]byte, 40)
 	ip4[0], ip4[9], ip4[32] = 0x45, 6, 0x50
 	f.Add(frame(0x0800, ip4))
 	f.Add(frame(0x86DD, make([]byte, 48)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		start, off, hdr, _, ok := L4(b)
+		h, ok := LocateHeaders(b)
 		if !ok {
 			return
 		}
-		require.LessOrEqual(t, int(hdr), len(b))
-		require.Less(t, int(start+off)+1, len(b))
+		require.LessOrEqual(t, h.Len, len(b))
+		require.Less(t, h.L4+h.CsumOffset()+1, len(b))
+		require.LessOrEqual(t, h.L4, h.Len)
 	})
 }
