@@ -5,7 +5,7 @@
 // # Format
 //
 // The file starts with the 24-byte libpcap global header (version 2.4, little-endian, with the
-// microsecond magic 0xa1b2c3d4 or, with [Options.Nanoseconds], the nanosecond magic
+// microsecond magic 0xa1b2c3d4 or, with [Config.Nanoseconds], the nanosecond magic
 // 0xa1b23c4d), followed by one 16-byte record header and the frame bytes per frame. The snap
 // length defaults to 262144 bytes, libpcap's own maximum for Ethernet, so that 64 KiB TSO and
 // GRO super-frames are captured whole; they appear in the capture as single large TCP
@@ -15,7 +15,7 @@
 //
 // Capturing must not slow the link down to the speed of the writer, nor stop it if the writer
 // blocks (a full pipe to a stalled tshark, a hung network file system). Frames are therefore
-// copied into a bounded in-memory ring ([Options.BufferSize], 4 MiB by default) on the link's
+// copied into a bounded in-memory ring ([Config.BufferSize], 4 MiB by default) on the link's
 // own path, without allocating, and a goroutine of the capture writes the ring out to the
 // io.Writer. When the ring is full the frame is not captured and is counted in
 // [CaptureStats].Dropped, as libpcap counts the packets its buffer had no room for; the link

@@ -28,14 +28,14 @@ const (
 	// DefaultSnaplen is libpcap's largest snap length for Ethernet: it keeps GSO super-frames
 	// whole.
 	DefaultSnaplen = 262144
-	// DefaultBufferSize is the capture ring's size when Options.BufferSize is zero: 64 full
+	// DefaultBufferSize is the capture ring's size when Config.BufferSize is zero: 64 full
 	// super-frames, or about 2800 frames of 1500 bytes.
 	DefaultBufferSize = 4 << 20
 )
 
-// Options configure a capture. The zero value, like nil, means microsecond timestamps, snap
+// Config configures a capture. The zero value, like nil, means microsecond timestamps, snap
 // length [DefaultSnaplen] and a ring of [DefaultBufferSize] bytes.
-type Options struct {
+type Config struct {
 	// Nanoseconds writes nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds.
 	Nanoseconds bool
 	// Snaplen is the largest number of bytes captured of a frame; longer frames are cut and
@@ -84,12 +84,12 @@ type Link struct {
 var _ link.Link = (*Link)(nil)
 
 // New wraps inner so that every frame it transmits or receives is written to w in libpcap
-// format. The file header is written first. A nil opts means the defaults. The caller keeps
+// format. The file header is written first. A nil cfg means the defaults. The caller keeps
 // ownership of w; Close does not close it.
-func New(inner link.Link, w io.Writer, opts *Options) *Link {
-	var o Options
-	if opts != nil {
-		o = *opts
+func New(inner link.Link, w io.Writer, cfg *Config) *Link {
+	var o Config
+	if cfg != nil {
+		o = *cfg
 	}
 	if o.Snaplen <= 0 {
 		o.Snaplen = DefaultSnaplen

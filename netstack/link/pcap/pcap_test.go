@@ -80,7 +80,7 @@ func (s *sink) count() int {
 // capturedPipe returns a pipe whose end a is wrapped in a capture to w, both ends started.
 func capturedPipe(t *testing.T, cfg *pipe.Config, w interface {
 	Write([]byte) (int, error)
-}, opts *Options) (*Link, *pipe.Link, *sink, *sink) {
+}, opts *Config) (*Link, *pipe.Link, *sink, *sink) {
 	t.Helper()
 	a, b, err := pipe.New(cfg)
 	require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestCaptureBothDirectionsParsed(t *testing.T) {
 	for _, nano := range []bool{false, true} {
 		var buf bytes.Buffer
 		feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO
-		c, b, sa, sb := capturedPipe(t, &pipe.Config{Features: feat}, &buf, &Options{Nanoseconds: nano})
+		c, b, sa, sb := capturedPipe(t, &pipe.Config{Features: feat}, &buf, &Config{Nanoseconds: nano})
 		var out, back [][]byte
 		for i := 0; i < 50; i++ {
 			out = append(out, udpFrame(c.MAC(), b.MAC(), uint16(i), 10+i*20))
@@ -209,7 +209,7 @@ func TestCaptureBothDirectionsParsed(t *testing.T) {
 
 func TestSnaplenCuts(t *testing.T) {
 	var buf bytes.Buffer
-	c, b, sa, sb := capturedPipe(t, nil, &buf, &Options{Snaplen: 100})
+	c, b, sa, sb := capturedPipe(t, nil, &buf, &Config{Snaplen: 100})
 	f := udpFrame(c.MAC(), b.MAC(), 1, 500)
 	exchange(t, c, b, sa, sb, [][]byte{f}, nil)
 	require.NoError(t, c.Flush())
@@ -230,7 +230,7 @@ func TestTsharkReadsCapture(t *testing.T) {
 	bw := bufio.NewWriter(file)
 	macA := net.HardwareAddr{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}
 	macB := net.HardwareAddr{0x02, 0x66, 0x77, 0x88, 0x99, 0xaa}
-	c, b, sa, sb := capturedPipe(t, &pipe.Config{MACA: macA, MACB: macB}, bw, &Options{Nanoseconds: true})
+	c, b, sa, sb := capturedPipe(t, &pipe.Config{MACA: macA, MACB: macB}, bw, &Config{Nanoseconds: true})
 	var out, back [][]byte
 	for i := 0; i < 30; i++ {
 		out = append(out, udpFrame(macA, macB, uint16(i), 100+i))
@@ -296,7 +296,7 @@ func TestStalledWriterDoesNotHoldUpLink(t *testing.T) {
 	w := &blockingWriter{release: make(chan struct{})}
 	a, b, err := pipe.New(nil)
 	require.NoError(t, err)
-	c := New(a, w, &Options{BufferSize: 64 << 10})
+	c := New(a, w, &Config{BufferSize: 64 << 10})
 	sb := &sink{link: b}
 	require.NoError(t, c.Start(&sink{link: c}))
 	require.NoError(t, b.Start(sb))
