@@ -74,6 +74,7 @@ func (c *dhcpClient) exchange(done <-chan struct{}, m *dhcpv4.DHCPv4, start time
 	if !dst.IsUnspecified() {
 		to.IP = dst.AsSlice()
 	}
+	answers := func(r *dhcpReply) bool { return r.xid == m.TransactionID && accept(r) }
 	for i := 0; ; i++ {
 		now := c.clock.Now()
 		wait := sched(i, now)
@@ -85,22 +86,8 @@ func (c *dhcpClient) exchange(done <-chan struct{}, m *dhcpv4.DHCPv4, start time
 			// Lost like a dropped packet; the schedule retransmits.
 			c.log.Debug("dhcp: send failed", "type", m.MessageType(), "to", to, "err", err)
 		}
-		t := c.clock.NewTimer(wait)
-	wait:
-		for {
-			select {
-			case <-done:
-				t.Stop()
-				return nil, errDHCPStopped
-			case r := <-c.rx:
-				if r.xid != m.TransactionID || !accept(r) {
-					continue
-				}
-				t.Stop()
-				return r, nil
-			case <-t.C():
-				break wait
-			}
+		if r, err := c.await(done, wait, answers); r != nil || err != nil {
+			return r, err
 		}
 	}
 }
@@ -108,19 +95,30 @@ func (c *dhcpClient) exchange(done <-chan struct{}, m *dhcpv4.DHCPv4, start time
 // sleep waits for d (forever when d < 0), discarding stray replies, and reports false when
 // done was closed first.
 func (c *dhcpClient) sleep(done <-chan struct{}, d time.Duration) bool {
-	var tc <-chan time.Time
+	_, err := c.await(done, d, nil)
+	return err == nil
+}
+
+// await waits up to d (forever when d < 0) for a reply that accept takes, discarding every
+// other and all of them when accept is nil. It returns the reply, nil when d has passed, or
+// errDHCPStopped when done is closed.
+func (c *dhcpClient) await(done <-chan struct{}, d time.Duration, accept func(*dhcpReply) bool) (*dhcpReply, error) {
+	var expired <-chan time.Time
 	if d >= 0 {
 		t := c.clock.NewTimer(d)
 		defer t.Stop()
-		tc = t.C()
+		expired = t.C()
 	}
 	for {
 		select {
 		case <-done:
-			return false
-		case <-c.rx:
-		case <-tc:
-			return true
+			return nil, errDHCPStopped
+		case r := <-c.rx:
+			if accept != nil && accept(r) {
+				return r, nil
+			}
+		case <-expired:
+			return nil, nil
 		}
 	}
 }

@@ -14,6 +14,7 @@ package netstack
 import (
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -51,33 +52,17 @@ func (c *dhcpClient) run(done <-chan struct{}) {
 func (c *dhcpClient) acquire(done <-chan struct{}, hint netip.Addr) *dhcpReply {
 	naks := 0
 	for {
-		if naks > 1 {
-			// Consecutive NAKs: back off so a confused server is not flooded.
-			if !c.sleep(done, jitter(backoff(naks-2))) {
-				return nil
-			}
+		// Consecutive NAKs: back off so a confused server is not flooded.
+		if naks > 1 && !c.sleep(done, jitter(backoff(naks-2))) {
+			return nil
 		}
 		xid := dhcpXID()
 		start := c.clock.Now()
-		disc := c.message(xid, dhcpv4.MessageTypeDiscover, true)
-		if hint.IsValid() {
-			disc.UpdateOption(dhcpv4.OptRequestedIPAddress(hint.AsSlice()))
-		}
-		c.log.Debug("dhcp: sending DISCOVER", "xid", xid)
-		offer, err := c.exchange(done, disc, start, netip.IPv4Unspecified(), discoverSchedule,
-			func(r *dhcpReply) bool { return r.typ == dhcpv4.MessageTypeOffer })
+		offer, err := c.discover(done, xid, start, hint)
 		if err != nil {
 			return nil
 		}
-		c.log.Debug("dhcp: OFFER", "address", offer.lease.Address, "server", offer.server)
-
-		req := c.message(xid, dhcpv4.MessageTypeRequest, true)
-		req.UpdateOption(dhcpv4.OptRequestedIPAddress(offer.lease.Address.Addr().AsSlice()))
-		req.UpdateOption(dhcpv4.OptServerIdentifier(offer.server.AsSlice()))
-		reply, err := c.exchange(done, req, start, netip.IPv4Unspecified(), requestSchedule,
-			func(r *dhcpReply) bool {
-				return (r.typ == dhcpv4.MessageTypeAck || r.typ == dhcpv4.MessageTypeNak) && r.server == offer.server
-			})
+		reply, err := c.request(done, xid, start, offer)
 		switch {
 		case err != nil:
 			return nil
@@ -94,46 +79,49 @@ func (c *dhcpClient) acquire(done <-chan struct{}, hint netip.Addr) *dhcpReply {
 	}
 }
 
+// discover is INIT and SELECTING: it broadcasts DISCOVER, asking for hint when it is valid,
+// until an OFFER arrives, and returns the first one. start is when acquire began.
+func (c *dhcpClient) discover(done <-chan struct{}, xid dhcpv4.TransactionID, start time.Time, hint netip.Addr) (*dhcpReply, error) {
+	disc := c.message(xid, dhcpv4.MessageTypeDiscover, true)
+	if hint.IsValid() {
+		disc.UpdateOption(dhcpv4.OptRequestedIPAddress(hint.AsSlice()))
+	}
+	c.log.Debug("dhcp: sending DISCOVER", "xid", xid)
+	offer, err := c.exchange(done, disc, start, netip.IPv4Unspecified(), discoverSchedule, isOffer)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Debug("dhcp: OFFER", "address", offer.lease.Address, "server", offer.server)
+	return offer, nil
+}
+
+// request is REQUESTING: it broadcasts REQUEST for offer's address until the server that made
+// the offer answers, and returns its ACK or NAK, or nil when it gave up.
+func (c *dhcpClient) request(done <-chan struct{}, xid dhcpv4.TransactionID, start time.Time, offer *dhcpReply) (*dhcpReply, error) {
+	req := c.message(xid, dhcpv4.MessageTypeRequest, true)
+	req.UpdateOption(dhcpv4.OptRequestedIPAddress(offer.lease.Address.Addr().AsSlice()))
+	req.UpdateOption(dhcpv4.OptServerIdentifier(offer.server.AsSlice()))
+	return c.exchange(done, req, start, netip.IPv4Unspecified(), requestSchedule,
+		func(r *dhcpReply) bool { return isAckOrNak(r) && r.server == offer.server })
+}
+
 // keep runs BOUND, RENEWING and REBINDING for the bound lease until it ends, and says how:
 // errDHCPStopped, errDHCPNAK or errDHCPExpired.
 func (c *dhcpClient) keep(done <-chan struct{}) error {
 	for {
 		l := c.applied.lease
 		if l.Infinite {
-			if !c.sleep(done, -1) {
-				return errDHCPStopped
-			}
-			continue
+			c.sleep(done, -1) // returns only when done is closed
+			return errDHCPStopped
 		}
 		t1, t2, exp := l.Acquired.Add(l.T1), l.Acquired.Add(l.T2), l.Expires()
 		if !c.sleep(done, max(t1.Sub(c.clock.Now()), 0)) {
 			return errDHCPStopped
 		}
-
-		// RENEWING: ask the server that granted the lease, by unicast.
-		c.log.Debug("dhcp: renewing", "address", l.Address, "server", l.Server)
-		start := c.clock.Now()
-		req := c.renewal()
-		reply, err := c.exchange(done, req, start, l.Server, untilSchedule(t2),
-			func(r *dhcpReply) bool {
-				return r.typ == dhcpv4.MessageTypeAck || r.typ == dhcpv4.MessageTypeNak
-			})
-		if err != nil {
-			return errDHCPStopped
-		}
-		if reply == nil {
-			// REBINDING: ask any server, by broadcast.
-			c.log.Info("dhcp: no answer from server, rebinding", "address", l.Address, "server", l.Server)
-			req = c.renewal()
-			reply, err = c.exchange(done, req, start, netip.IPv4Unspecified(), untilSchedule(exp),
-				func(r *dhcpReply) bool {
-					return r.typ == dhcpv4.MessageTypeAck || r.typ == dhcpv4.MessageTypeNak
-				})
-			if err != nil {
-				return errDHCPStopped
-			}
-		}
+		reply, err := c.renew(done, &l, t2, exp)
 		switch {
+		case err != nil:
+			return errDHCPStopped
 		case reply == nil:
 			c.log.Warn("dhcp: lease expired", "address", l.Address)
 			return errDHCPExpired
@@ -145,10 +133,32 @@ func (c *dhcpClient) keep(done <-chan struct{}) error {
 	}
 }
 
+// renew is RENEWING until t2, asking the server that granted l by unicast, then REBINDING
+// until exp, asking any server by broadcast. It returns the ACK or NAK that ended them, or nil
+// when l expired unanswered.
+func (c *dhcpClient) renew(done <-chan struct{}, l *Lease, t2, exp time.Time) (*dhcpReply, error) {
+	c.log.Debug("dhcp: renewing", "address", l.Address, "server", l.Server)
+	start := c.clock.Now()
+	reply, err := c.exchange(done, c.renewal(), start, l.Server, untilSchedule(t2), isAckOrNak)
+	if err != nil || reply != nil {
+		return reply, err
+	}
+	c.log.Info("dhcp: no answer from server, rebinding", "address", l.Address, "server", l.Server)
+	return c.exchange(done, c.renewal(), start, netip.IPv4Unspecified(), untilSchedule(exp), isAckOrNak)
+}
+
 // renewal returns a REQUEST for RENEWING or REBINDING: ciaddr set, no server identifier or
 // requested address (RFC 2131 section 4.3.2).
 func (c *dhcpClient) renewal() *dhcpv4.DHCPv4 {
 	m := c.message(dhcpXID(), dhcpv4.MessageTypeRequest, false)
 	m.ClientIPAddr = c.applied.lease.Address.Addr().AsSlice()
 	return m
+}
+
+// isOffer accepts the replies SELECTING waits for.
+func isOffer(r *dhcpReply) bool { return r.typ == dhcpv4.MessageTypeOffer }
+
+// isAckOrNak accepts the replies that end a REQUEST.
+func isAckOrNak(r *dhcpReply) bool {
+	return r.typ == dhcpv4.MessageTypeAck || r.typ == dhcpv4.MessageTypeNak
 }
