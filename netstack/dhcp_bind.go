@@ -3,10 +3,7 @@ package netstack
 // What a bound DHCP lease changes on its NIC, and how the client takes it back: the address
 // with its subnet route, the MTU, the DNS servers of the stack's resolver, and the routes.
 
-import (
-	"net/netip"
-	"slices"
-)
+import "slices"
 
 // bind applies the lease of an ACK to the NIC, changing only what differs from the lease it
 // replaces: MTU, DNS servers, routes, and last the address with its subnet route, whose
@@ -18,13 +15,11 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 		c.log.Warn("dhcp: lease MTU exceeds the link's, not applied", "mtu", l.MTU, "link", c.n.link.MTU())
 		l.MTU = 0
 	}
-	old := c.applied
-	var oldAddr netip.Prefix
-	var oldRoutes []dhcpRoute
-	oldMTU := 0
-	if old != nil {
-		oldAddr, oldRoutes, oldMTU = old.lease.Address, old.routes, old.lease.MTU
+	var old dhcpReply // what the replaced lease applied; the zero value when there was none
+	if c.applied != nil {
+		old = *c.applied
 	}
+	oldAddr, oldRoutes := old.lease.Address, old.routes
 	if oldAddr.IsValid() && oldAddr != l.Address {
 		c.removeRoutes(oldRoutes)
 		oldRoutes = nil
@@ -33,15 +28,8 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 		}
 	}
 
-	if l.MTU != oldMTU {
-		mtu := l.MTU
-		if mtu == 0 {
-			mtu = c.n.link.MTU()
-		}
-		if err := c.n.SetMTU(mtu); err != nil {
-			c.log.Warn("dhcp: not applying MTU", "mtu", l.MTU, "err", err)
-			l.MTU = 0
-		}
+	if l.MTU != old.lease.MTU {
+		c.applyMTU(l)
 	}
 	c.n.s.setLeaseDNS(c.n, l.DNS)
 	for _, r := range oldRoutes {
@@ -62,7 +50,26 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 		}
 	}
 	c.applied = ack
+	c.logBound(ack, l.Address == oldAddr)
+}
 
+// applyMTU sets the NIC's MTU to l's, or back to the link's when l has none, and forgets l's
+// MTU when the NIC refuses it.
+func (c *dhcpClient) applyMTU(l *Lease) {
+	mtu := l.MTU
+	if mtu == 0 {
+		mtu = c.n.link.MTU()
+	}
+	if err := c.n.SetMTU(mtu); err != nil {
+		c.log.Warn("dhcp: not applying MTU", "mtu", l.MTU, "err", err)
+		l.MTU = 0
+	}
+}
+
+// logBound logs the lease of ack once bound: at Info when it is new, at Debug when it renewed
+// the address the NIC already had.
+func (c *dhcpClient) logBound(ack *dhcpReply, renewed bool) {
+	l := &ack.lease
 	attrs := []any{"address", l.Address, "server", ack.server}
 	if l.Gateway.IsValid() {
 		attrs = append(attrs, "gateway", l.Gateway)
@@ -78,7 +85,7 @@ func (c *dhcpClient) bind(ack *dhcpReply) {
 	} else {
 		attrs = append(attrs, "lease", l.Duration, "t1", l.T1, "t2", l.T2)
 	}
-	if oldAddr == l.Address {
+	if renewed {
 		c.log.Debug("dhcp: lease renewed", attrs...)
 	} else {
 		c.log.Info("dhcp: lease bound", attrs...)
