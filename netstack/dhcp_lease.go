@@ -68,8 +68,7 @@ func parseDHCPReply(b []byte, mac net.HardwareAddr, src netip.Addr) (*dhcpReply,
 	if m.OpCode != dhcpv4.OpcodeBootReply || m.HWType != iana.HWTypeEthernet || !slices.Equal(m.ClientHWAddr, mac) {
 		return nil, errDHCPNotReply
 	}
-	r := &dhcpReply{typ: m.MessageType(), xid: m.TransactionID}
-	r.server = src
+	r := &dhcpReply{typ: m.MessageType(), xid: m.TransactionID, server: src}
 	if sid, ok := ip4Option(m.Options, dhcpv4.OptionServerIdentifier); ok && isUnicast4(sid) {
 		r.server = sid
 	}
@@ -87,38 +86,30 @@ func parseDHCPReply(b []byte, mac net.HardwareAddr, src netip.Addr) (*dhcpReply,
 	if !isUnicast4(r.server) {
 		return nil, fmt.Errorf("%w: no server identifier", errDHCPInvalid)
 	}
+	if err := parseLease(&r.lease, m); err != nil {
+		return nil, err
+	}
+	r.lease.Server = r.server
+	r.routes = leaseRoutes(&r.lease, parseClasslessRoutes(m.Options.Get(dhcpv4.OptionClasslessStaticRoute)))
+	return r, nil
+}
 
-	l := &r.lease
-	l.Server = r.server
+// parseLease fills l from an OFFER or ACK: the leased address and its prefix, which must be
+// usable, the lease times, which must be present, and what is usable of the gateway, DNS
+// servers and MTU.
+func parseLease(l *Lease, m *dhcpv4.DHCPv4) error {
 	yiaddr, ok := netip.AddrFromSlice(m.YourIPAddr)
 	if !ok || !isUnicast4(yiaddr.Unmap()) {
-		return nil, fmt.Errorf("%w: leased address %v", errDHCPInvalid, m.YourIPAddr)
+		return fmt.Errorf("%w: leased address %v", errDHCPInvalid, m.YourIPAddr)
 	}
 	yiaddr = yiaddr.Unmap()
 	bits, err := prefixLen(m.Options.Get(dhcpv4.OptionSubnetMask), yiaddr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errDHCPInvalid, err)
+		return fmt.Errorf("%w: %w", errDHCPInvalid, err)
 	}
 	l.Address = netip.PrefixFrom(yiaddr, bits)
-
-	lt := m.Options.Get(dhcpv4.OptionIPAddressLeaseTime)
-	if len(lt) != 4 {
-		return nil, fmt.Errorf("%w: no lease time", errDHCPInvalid)
-	}
-	if secs := binary.BigEndian.Uint32(lt); secs == dhcpInfinite {
-		l.Infinite = true
-	} else {
-		l.Duration = max(time.Duration(secs)*time.Second, dhcpMinLease)
-		l.T1, l.T2 = l.Duration/2, l.Duration*7/8
-		t1, ok1 := seconds(m.Options.Get(dhcpv4.OptionRenewTimeValue))
-		t2, ok2 := seconds(m.Options.Get(dhcpv4.OptionRebindingTimeValue))
-		if ok2 && t2 > 0 && t2 < l.Duration {
-			l.T2 = t2
-		}
-		if ok1 && t1 > 0 && t1 <= l.T2 {
-			l.T1 = t1
-		}
-		l.T1 = min(l.T1, l.T2)
+	if err := parseLeaseTimes(l, m.Options); err != nil {
+		return err
 	}
 
 	for _, a := range ip4List(m.Options.Get(dhcpv4.OptionRouter)) {
@@ -137,8 +128,34 @@ func parseDHCPReply(b []byte, mac net.HardwareAddr, src netip.Addr) (*dhcpReply,
 			l.MTU = mtu
 		}
 	}
-	r.routes = leaseRoutes(l, parseClasslessRoutes(m.Options.Get(dhcpv4.OptionClasslessStaticRoute)))
-	return r, nil
+	return nil
+}
+
+// parseLeaseTimes sets l's lease time from option 51, which is required, and T1 and T2 from
+// options 58 and 59 when they are consistent with it (0 < T1 <= T2 < lease time), else half
+// and seven eighths of the lease time. A lease of under dhcpMinLease is stretched to it.
+func parseLeaseTimes(l *Lease, o dhcpv4.Options) error {
+	lt := o.Get(dhcpv4.OptionIPAddressLeaseTime)
+	if len(lt) != 4 {
+		return fmt.Errorf("%w: no lease time", errDHCPInvalid)
+	}
+	secs := binary.BigEndian.Uint32(lt)
+	if secs == dhcpInfinite {
+		l.Infinite = true
+		return nil
+	}
+	l.Duration = max(time.Duration(secs)*time.Second, dhcpMinLease)
+	l.T1, l.T2 = l.Duration/2, l.Duration*7/8
+	t1, ok1 := seconds(o.Get(dhcpv4.OptionRenewTimeValue))
+	t2, ok2 := seconds(o.Get(dhcpv4.OptionRebindingTimeValue))
+	if ok2 && t2 > 0 && t2 < l.Duration {
+		l.T2 = t2
+	}
+	if ok1 && t1 > 0 && t1 <= l.T2 {
+		l.T1 = t1
+	}
+	l.T1 = min(l.T1, l.T2)
+	return nil
 }
 
 // leaseRoutes returns the routes a lease installs besides its subnet route: the classless
@@ -157,20 +174,20 @@ func leaseRoutes(l *Lease, classless []dhcpRoute) []dhcpRoute {
 			routes = append(routes, r)
 		}
 	}
-	if len(classless) > 0 {
-		for _, r := range classless {
-			if r.dst == l.Address.Masked() && !r.gw.IsValid() {
-				continue // the subnet route comes with the address
-			}
-			if r.gw == l.Address.Addr() {
-				continue
-			}
-			add(r)
+	if len(classless) == 0 {
+		if l.Gateway.IsValid() {
+			add(dhcpRoute{dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), gw: l.Gateway})
 		}
 		return routes
 	}
-	if l.Gateway.IsValid() {
-		add(dhcpRoute{dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), gw: l.Gateway})
+	for _, r := range classless {
+		if r.dst == l.Address.Masked() && !r.gw.IsValid() {
+			continue // the subnet route comes with the address
+		}
+		if r.gw == l.Address.Addr() {
+			continue
+		}
+		add(r)
 	}
 	return routes
 }
@@ -193,8 +210,7 @@ func parseClasslessRoutes(b []byte) []dhcpRoute {
 		copy(dst[:], b[1:1+n])
 		gw := netip.AddrFrom4([4]byte(b[1+n : 1+n+4]))
 		b = b[1+n+4:]
-		p := netip.PrefixFrom(netip.AddrFrom4(dst), bits).Masked()
-		r := dhcpRoute{dst: p}
+		r := dhcpRoute{dst: netip.PrefixFrom(netip.AddrFrom4(dst), bits).Masked()}
 		switch {
 		case gw.IsUnspecified():
 		case isUnicast4(gw):

@@ -90,11 +90,9 @@ func (c *dhcpClient) sniff(sn *dhcpSniffer) {
 		if err != nil {
 			return
 		}
-		payload, src, ok := dhcpFromIPv4(buf.Bytes())
-		if !ok {
-			continue
+		if payload, src, ok := dhcpFromIPv4(buf.Bytes()); ok {
+			c.deliver(payload, src)
 		}
-		c.deliver(payload, src)
 	}
 }
 
