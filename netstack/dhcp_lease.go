@@ -145,7 +145,10 @@ func parseLeaseTimes(l *Lease, o dhcpv4.Options) error {
 		return nil
 	}
 	l.Duration = max(time.Duration(secs)*time.Second, dhcpMinLease)
-	l.T1, l.T2 = l.Duration/2, l.Duration*7/8
+	// Duration/8*7, not Duration*7/8: seven times a lease of more than about 41 years (a
+	// server may offer up to 0xfffffffe seconds) overflows time.Duration and would make T1 and
+	// T2 negative. Duration is a whole number of seconds in nanoseconds, so divisible by 8.
+	l.T1, l.T2 = l.Duration/2, l.Duration/8*7
 	t1, ok1 := seconds(o.Get(dhcpv4.OptionRenewTimeValue))
 	t2, ok2 := seconds(o.Get(dhcpv4.OptionRebindingTimeValue))
 	if ok2 && t2 > 0 && t2 < l.Duration {
