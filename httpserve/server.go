@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,130 +16,8 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// Defaults of Config's zero values.
-const (
-	// DefaultMaxHeaderBytes is near nginx's 8 KiB large_client_header_buffers: real browsers'
-	// request heads are 0.5–2 KiB.
-	DefaultMaxHeaderBytes = 8 << 10
-	// DefaultReadHeaderTimeout bounds the time from a request's first byte to the end of its
-	// head (and a TLS handshake).
-	DefaultReadHeaderTimeout = 10 * time.Second
-	// DefaultIdleTimeout bounds the wait for the next request on a kept-alive connection.
-	DefaultIdleTimeout = 60 * time.Second
-	// DefaultWriteTimeout bounds the writing of a batch of responses to a slow reader.
-	DefaultWriteTimeout = 60 * time.Second
-	// DefaultMaxConns is the default cap on open connections.
-	DefaultMaxConns = 10000
-	// DefaultMaxRanges caps the ranges of a Range field; a field with more is ignored (200).
-	DefaultMaxRanges = 16
-)
-
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("httpserve: server closed")
-
-// Resolution holds the clean-URL rules. The zero value behaves as GitHub Pages and Netlify do
-// for the output of Jekyll, Hugo or Octopress: "/" and "/about/" serve "index.html" and
-// "about/index.html"; "/about" serves "about.html" if it exists, else redirects to "/about/"
-// when "about/index.html" exists; a missing page is answered with the nearest "404.html"
-// (searching from the request's directory up to the root) and status 404; directories are
-// never listed; paths with a segment starting with '.' are hidden (404).
-type Resolution struct {
-	// IndexName is the file served for a directory; "" means "index.html".
-	IndexName string
-	// NotFoundPage is the file name of 404 pages; "" means "404.html", "-" disables them.
-	NotFoundPage string
-	// NoHTMLExtension stops "/about" from serving "about.html".
-	NoHTMLExtension bool
-	// NoDirRedirect serves "/about" from "about/index.html" directly instead of redirecting
-	// to "/about/" (relative links in the page then resolve against "/").
-	NoDirRedirect bool
-	// RedirectHTML redirects "/x.html" to "/x" (when "/x" serves it), avoiding duplicate URLs.
-	RedirectHTML bool
-	// RedirectIndex redirects "/x/index.html" to "/x/" (and "/index.html" to "/").
-	RedirectIndex bool
-	// StripTrailingSlash redirects "/file/" to "/file" when "file" or "file.html" exists, as
-	// Netlify does; by default such a request is a 404, as on GitHub Pages.
-	StripTrailingSlash bool
-	// ShowDotfiles serves paths with segments starting with '.' (".well-known" needs it).
-	ShowDotfiles bool
-	// NoRules ignores the site's _headers and _redirects files (they are never served).
-	NoRules bool
-}
-
-// Config configures a Server. The zero value of every field means its default.
-type Config struct {
-	// Store is the site served for any Host not in Hosts. Nil means only Hosts are served
-	// (other hosts get 404, or Fallback).
-	Store Store
-	// Hosts maps host names (lower case, without port) to their sites: virtual hosts.
-	Hosts map[string]Store
-	// Resolve holds the clean-URL rules.
-	Resolve Resolution
-	// RedirectStatus is the status of the redirects httpserve makes itself (trailing slash,
-	// RedirectHTML, RedirectIndex); 0 means 301. Redirects are always same-site, relative to
-	// the root ("/about/"), never built from Host.
-	RedirectStatus int
-	// CacheControl returns the Cache-Control value of a successful response for a key and
-	// its content type; nil means DefaultCacheControl. A _headers rule overrides it.
-	CacheControl func(key, contentType string) string
-
-	// Fallback answers what is not served statically: methods other than GET and HEAD,
-	// requests with a body or Expect, hosts without a site, and paths with no content
-	// (which would otherwise get the 404 page; use Server.NotFound to serve it). Nil means
-	// 405 (with Allow: GET, HEAD), and the 404 page.
-	//
-	// An HTTP/1.1 connection carrying such a request is handed, with the bytes already read,
-	// to a net/http Server that the Server runs inside, and stays with it: from then on,
-	// its static requests too are answered through ServeHTTP (correct, but not the
-	// allocation-free path). This keeps all of net/http's request-body and streaming
-	// semantics for dynamic routes while static traffic keeps its fast path. On such a
-	// connection over TLS, the handler's Request.TLS is nil (the connection reaches net/http
-	// already decrypted); HTTP/2 requests carry it.
-	Fallback http.Handler
-
-	// TLS, if set, makes Serve speak TLS (crypto/tls); HTTP/2 is offered through ALPN
-	// unless DisableHTTP2. The configuration needs Certificates or GetCertificate.
-	TLS *tls.Config
-	// H2C accepts HTTP/2 with prior knowledge on plain connections ("h2c"). The Upgrade
-	// mechanism is never honoured.
-	H2C bool
-	// DisableHTTP2 turns off HTTP/2 (ALPN offers only http/1.1).
-	DisableHTTP2 bool
-
-	// ReadHeaderTimeout, IdleTimeout and WriteTimeout are described with their defaults;
-	// a negative value disables the timeout.
-	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
-	// MaxHeaderBytes caps a request head; 0 means DefaultMaxHeaderBytes. Larger: 431.
-	MaxHeaderBytes int
-	// MaxConns caps open connections; 0 means DefaultMaxConns. A connection over the cap
-	// is answered 503 and closed.
-	MaxConns int
-	// MaxRanges caps the ranges honoured in one request; 0 means DefaultMaxRanges.
-	MaxRanges int
-
-	// AccessLog, if set, gets one Info record per request (method, host, path, status,
-	// bytes, duration, remote address, protocol). Logging allocates; the fast path is
-	// allocation-free only without it.
-	AccessLog *slog.Logger
-	// Logger gets warnings (rules skipped, connections refused); nil means slog.Default().
-	Logger *slog.Logger
-}
-
-// Stats are a Server's counters.
-type Stats struct {
-	// Requests is the number of requests answered.
-	Requests uint64
-	// Status counts responses by class: Status[1] is 1xx … Status[5] is 5xx.
-	Status [6]uint64
-	// Bytes is the number of response bytes written (heads and bodies) by the fast path and
-	// ServeHTTP bodies.
-	Bytes uint64
-	// Conns is the number of connections open now; Accepted how many were accepted;
-	// Refused how many were closed at once because of MaxConns.
-	Conns, Accepted, Refused uint64
-	// HandedOff counts connections handed to net/http (Fallback) or HTTP/2.
-	HandedOff uint64
-}
 
 // Server serves static sites from Stores over HTTP/1.1 (its own allocation-free parser and
 // prepared responses), HTTP/2 (golang.org/x/net/http2) and TLS, on any net.Listener. It is also
@@ -173,13 +50,6 @@ type Server struct {
 	requests, bytes, accepted, refused, handedOff atomic.Uint64
 	open                                          atomic.Int64
 	status                                        [6]atomic.Uint64
-}
-
-// hostSite holds a store and its current site generation.
-type hostSite struct {
-	store Store
-	cur   atomic.Pointer[site]
-	mu    sync.Mutex // serialises rebuilds
 }
 
 // New returns a Server for cfg. cfg is copied; its maps and handlers must not change later.
@@ -282,45 +152,6 @@ func (s *Server) builtin(status int) *route {
 		return r
 	}
 	return s.errRoutes[http.StatusNotFound]
-}
-
-// siteFor returns the current site for a Host value (any case, with or without port), or
-// nil. lower is scratch space for lower-casing; it does not allocate.
-func (s *Server) siteFor(host string, lower *[256]byte) *site {
-	hs := s.defaultSite
-	if len(s.hosts) > 0 && host != "" {
-		h := host
-		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-			h = h[:i]
-		}
-		h = strings.TrimSuffix(h, ".")
-		if len(h) <= len(lower) {
-			n := copy(lower[:], h)
-			for i := range n {
-				if c := lower[i]; 'A' <= c && c <= 'Z' {
-					lower[i] = c + 'a' - 'A'
-				}
-			}
-			if x := s.hosts[string(lower[:n])]; x != nil {
-				hs = x
-			}
-		}
-	}
-	if hs == nil {
-		return nil
-	}
-	gen := hs.store.Generation()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
-		return st
-	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
-		return st
-	}
-	st := newSite(s, hs.store, gen)
-	hs.cur.Store(st)
-	return st
 }
 
 // Serve accepts connections on l and serves them until Shutdown or Close, then returns
@@ -467,109 +298,3 @@ func (s *Server) closeConns() {
 	}
 	s.mu.Unlock()
 }
-
-// Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats {
-	st := Stats{
-		Requests:  s.requests.Load(),
-		Bytes:     s.bytes.Load(),
-		Conns:     uint64(max(s.open.Load(), 0)),
-		Accepted:  s.accepted.Load(),
-		Refused:   s.refused.Load(),
-		HandedOff: s.handedOff.Load(),
-	}
-	for i := range st.Status {
-		st.Status[i] = s.status[i].Load()
-	}
-	return st
-}
-
-// count records one answered request.
-func (s *Server) count(status int, n int) {
-	s.requests.Add(1)
-	if c := status / 100; c >= 1 && c <= 5 {
-		s.status[c].Add(1)
-	}
-	s.bytes.Add(uint64(n))
-}
-
-// startHandoff starts the net/http server for handed-off connections, once.
-func (s *Server) startHandoff() {
-	s.hsOnce.Do(func() {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer close(s.hsDone)
-			s.hs.Serve(s.handoff)
-		}()
-	})
-}
-
-// chanListener is the net.Listener of the inner net/http server: Accept returns the
-// connections the fast path hands over.
-type chanListener struct {
-	ch     chan net.Conn
-	done   chan struct{}
-	closed sync.Once
-}
-
-func newChanListener() *chanListener {
-	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.closed.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return handoffAddr{} }
-
-// put hands c to the net/http server; false if it is closed.
-func (l *chanListener) put(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-type handoffAddr struct{}
-
-func (handoffAddr) Network() string { return "httpserve" }
-func (handoffAddr) String() string  { return "httpserve-handoff" }
-
-// replayConn is a connection whose first reads return bytes already read from it, and whose
-// Close runs a hook once (to release its place under MaxConns).
-type replayConn struct {
-	net.Conn
-	buf     []byte
-	onClose func()
-	once    sync.Once
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *replayConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.onClose)
-	return err
-}
-
-var _ io.Reader = (*replayConn)(nil)

@@ -4,7 +4,54 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
+
+// hostSite holds a store and its current site generation.
+type hostSite struct {
+	store Store
+	cur   atomic.Pointer[site]
+	mu    sync.Mutex // serialises rebuilds
+}
+
+// siteFor returns the current site for a Host value (any case, with or without port), or
+// nil. lower is scratch space for lower-casing; it does not allocate.
+func (s *Server) siteFor(host string, lower *[256]byte) *site {
+	hs := s.defaultSite
+	if len(s.hosts) > 0 && host != "" {
+		h := host
+		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+			h = h[:i]
+		}
+		h = strings.TrimSuffix(h, ".")
+		if len(h) <= len(lower) {
+			n := copy(lower[:], h)
+			for i := range n {
+				if c := lower[i]; 'A' <= c && c <= 'Z' {
+					lower[i] = c + 'a' - 'A'
+				}
+			}
+			if x := s.hosts[string(lower[:n])]; x != nil {
+				hs = x
+			}
+		}
+	}
+	if hs == nil {
+		return nil
+	}
+	gen := hs.store.Generation()
+	if st := hs.cur.Load(); st != nil && st.gen == gen {
+		return st
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if st := hs.cur.Load(); st != nil && st.gen == gen {
+		return st
+	}
+	st := newSite(s, hs.store, gen)
+	hs.cur.Store(st)
+	return st
+}
 
 // maxRoutes bounds each site's cache of resolved paths, so that requests for endless distinct
 // paths cannot grow memory without limit: when a cache is full it is emptied.

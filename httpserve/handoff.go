@@ -1,0 +1,88 @@
+package httpserve
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// startHandoff starts the net/http server for handed-off connections, once.
+func (s *Server) startHandoff() {
+	s.hsOnce.Do(func() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer close(s.hsDone)
+			s.hs.Serve(s.handoff)
+		}()
+	})
+}
+
+// chanListener is the net.Listener of the inner net/http server: Accept returns the
+// connections the fast path hands over.
+type chanListener struct {
+	ch     chan net.Conn
+	done   chan struct{}
+	closed sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.closed.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return handoffAddr{} }
+
+// put hands c to the net/http server; false if it is closed.
+func (l *chanListener) put(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+type handoffAddr struct{}
+
+func (handoffAddr) Network() string { return "httpserve" }
+func (handoffAddr) String() string  { return "httpserve-handoff" }
+
+// replayConn is a connection whose first reads return bytes already read from it, and whose
+// Close runs a hook once (to release its place under MaxConns).
+type replayConn struct {
+	net.Conn
+	buf     []byte
+	onClose func()
+	once    sync.Once
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.buf) > 0 {
+		n := copy(p, c.buf)
+		c.buf = c.buf[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.onClose)
+	return err
+}
+
+var _ io.Reader = (*replayConn)(nil)
