@@ -112,3 +112,40 @@ type Config struct {
 	// Logger gets warnings (rules skipped, connections refused); nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// fillDefaults replaces the zero values of c with the defaults its fields document.
+func (c *Config) fillDefaults() {
+	if c.Resolve.IndexName == "" {
+		c.Resolve.IndexName = "index.html"
+	}
+	if c.Resolve.NotFoundPage == "" {
+		c.Resolve.NotFoundPage = "404.html"
+	}
+	if c.RedirectStatus == 0 {
+		c.RedirectStatus = http.StatusMovedPermanently
+	}
+	if c.CacheControl == nil {
+		c.CacheControl = DefaultCacheControl
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxRanges <= 0 {
+		c.MaxRanges = DefaultMaxRanges
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}

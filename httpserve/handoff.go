@@ -2,9 +2,41 @@ package httpserve
 
 import (
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
 )
+
+// initHandoff creates the servers that take the connections the fast path hands over: hs,
+// net/http's, for Fallback, and h2s for HTTP/2. hs starts on the first handoff.
+func (s *Server) initHandoff() {
+	c := &s.cfg
+	s.hs = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: netHTTPTimeout(c.ReadHeaderTimeout),
+		IdleTimeout:       netHTTPTimeout(c.IdleTimeout),
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
+	}
+	s.h2s = &http2.Server{IdleTimeout: netHTTPTimeout(c.IdleTimeout), MaxReadFrameSize: 1 << 20}
+	if err := http2.ConfigureServer(s.hs, s.h2s); err != nil {
+		panic("httpserve: configuring HTTP/2: " + err.Error()) // only fails for bad TLS configs, which hs has none of
+	}
+	s.handoff = newChanListener()
+	s.hsDone = make(chan struct{})
+}
+
+// netHTTPTimeout converts a Config timeout (negative: disabled) to net/http's (zero: none).
+func netHTTPTimeout(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
 
 // startHandoff starts the net/http server for handed-off connections, once.
 func (s *Server) startHandoff() {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,44 +52,12 @@ type Server struct {
 
 // New returns a Server for cfg. cfg is copied; its maps and handlers must not change later.
 func New(cfg *Config) *Server {
-	s := &Server{hsDone: make(chan struct{})}
+	s := &Server{}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
 	c := &s.cfg
-	if c.Resolve.IndexName == "" {
-		c.Resolve.IndexName = "index.html"
-	}
-	if c.Resolve.NotFoundPage == "" {
-		c.Resolve.NotFoundPage = "404.html"
-	}
-	if c.RedirectStatus == 0 {
-		c.RedirectStatus = http.StatusMovedPermanently
-	}
-	if c.CacheControl == nil {
-		c.CacheControl = DefaultCacheControl
-	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.MaxHeaderBytes <= 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxRanges <= 0 {
-		c.MaxRanges = DefaultMaxRanges
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.fillDefaults()
 	if c.Store != nil {
 		s.defaultSite = &hostSite{store: c.Store}
 	}
@@ -99,19 +65,7 @@ func New(cfg *Config) *Server {
 	for h, st := range c.Hosts {
 		s.hosts[strings.ToLower(h)] = &hostSite{store: st}
 	}
-	s.errBlocks = make(map[int][]byte)
-	s.errRoutes = make(map[int]*route)
-	for _, code := range []int{400, 404, 405, 410, 412, 416, 431, 500, 503, 505} {
-		body := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
-		v := s.prepare(code, "", []byte(body), [32]byte{}, time.Time{}, "text/plain; charset=utf-8", "no-cache", false, nil)
-		if code == http.StatusMethodNotAllowed {
-			v.full = appendField(v.full, "Allow", "GET, HEAD")
-			v.hdr["Allow"] = []string{"GET, HEAD"}
-		}
-		s.errBlocks[code] = v.full
-		s.errRoutes[code] = &route{kind: routeContent, status: code, vars: []*variant{v}}
-	}
-	s.missRoute = &route{kind: routeContent, status: http.StatusNotFound, vars: s.errRoutes[404].vars, miss: true}
+	s.prepareBuiltins()
 	if c.TLS != nil {
 		s.tlsConfig = c.TLS.Clone()
 		if len(s.tlsConfig.NextProtos) == 0 {
@@ -124,34 +78,8 @@ func New(cfg *Config) *Server {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
-	s.hs = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: positive(c.ReadHeaderTimeout),
-		IdleTimeout:       positive(c.IdleTimeout),
-		MaxHeaderBytes:    c.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
-	}
-	s.h2s = &http2.Server{IdleTimeout: positive(c.IdleTimeout), MaxReadFrameSize: 1 << 20}
-	if err := http2.ConfigureServer(s.hs, s.h2s); err != nil {
-		panic("httpserve: configuring HTTP/2: " + err.Error()) // only fails for bad TLS configs, which hs has none of
-	}
-	s.handoff = newChanListener()
+	s.initHandoff()
 	return s
-}
-
-func positive(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return d
-}
-
-// builtin returns the prepared plain-text answer of a status.
-func (s *Server) builtin(status int) *route {
-	if r := s.errRoutes[status]; r != nil {
-		return r
-	}
-	return s.errRoutes[http.StatusNotFound]
 }
 
 // Serve accepts connections on l and serves them until Shutdown or Close, then returns
