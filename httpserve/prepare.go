@@ -200,8 +200,7 @@ func appendStatusLine(b []byte, status int) []byte {
 // prepareBuiltins prepares the short plain-text answers httpserve gives itself (400, 404 without
 // a 404 page, 405, 412, 416, 503, ...) and the 404 of a path with no content.
 func (s *Server) prepareBuiltins() {
-	s.errBlocks = make(map[int][]byte)
-	s.errRoutes = make(map[int]*route)
+	s.builtins = make(map[int]*route)
 	for _, code := range []int{400, 404, 405, 410, 412, 416, 431, 500, 503, 505} {
 		body := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
 		v := s.prepare(code, "", []byte(body), [32]byte{}, time.Time{}, "text/plain; charset=utf-8", "no-cache", false, nil)
@@ -209,16 +208,15 @@ func (s *Server) prepareBuiltins() {
 			v.full = appendField(v.full, "Allow", "GET, HEAD")
 			v.hdr["Allow"] = []string{"GET, HEAD"}
 		}
-		s.errBlocks[code] = v.full
-		s.errRoutes[code] = &route{kind: routeContent, status: code, vars: []*variant{v}}
+		s.builtins[code] = &route{kind: routeContent, status: code, vars: []*variant{v}}
 	}
-	s.missRoute = &route{kind: routeContent, status: http.StatusNotFound, vars: s.errRoutes[404].vars, miss: true}
+	s.missRoute = &route{kind: routeContent, status: http.StatusNotFound, vars: s.builtins[404].vars, miss: true}
 }
 
 // builtin returns the prepared plain-text answer of a status.
 func (s *Server) builtin(status int) *route {
-	if r := s.errRoutes[status]; r != nil {
+	if r := s.builtins[status]; r != nil {
 		return r
 	}
-	return s.errRoutes[http.StatusNotFound]
+	return s.builtins[http.StatusNotFound]
 }

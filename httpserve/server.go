@@ -27,9 +27,8 @@ type Server struct {
 	defaultSite *hostSite
 	hosts       map[string]*hostSite
 
-	errBlocks map[int][]byte // prepared built-in responses by status
-	errRoutes map[int]*route
-	missRoute *route // the built-in 404 of a path with no content
+	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
+	missRoute *route         // the built-in 404 of a path with no content
 
 	// hs runs the connections handed to net/http (Fallback); h2s the HTTP/2 ones.
 	hs       *http.Server
@@ -134,9 +133,10 @@ func (s *Server) refuse(c net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		c.SetWriteDeadline(time.Now().Add(time.Second))
-		b := append([]byte(nil), s.errBlocks[http.StatusServiceUnavailable]...)
+		v := s.builtin(http.StatusServiceUnavailable).vars[0]
+		b := append([]byte(nil), v.full...)
 		b = append(b, "Connection: close\r\n\r\n"...)
-		b = append(b, "503 service unavailable\n"...)
+		b = append(b, v.data...)
 		c.Write(b)
 		c.Close()
 	}()
