@@ -1,6 +1,9 @@
 package httpserve
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // byteRange is one satisfiable range of a representation: length bytes from start.
 type byteRange struct{ start, length int64 }
@@ -132,4 +135,47 @@ func trimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// multipartLen is the length of a multipart/byteranges body for ranges of v.
+func multipartLen(v *variant, ranges []byteRange) int64 {
+	size := int64(len(v.data))
+	sizeDigits := int64(digits(size))
+	var n int64
+	for _, r := range ranges {
+		// CRLF "--" boundary CRLF "Content-Type: " ctype CRLF "Content-Range: bytes " a "-" b "/" size CRLF CRLF
+		n += int64(2+2+len(v.boundary)+2+len("Content-Type: ")+len(v.ctype)+2+len("Content-Range: bytes ")) +
+			int64(digits(r.start)) + 1 + int64(digits(r.start+r.length-1)) + 1 + sizeDigits + 4 + r.length
+	}
+	return n + int64(2+2+len(v.boundary)+2+2) // CRLF "--" boundary "--" CRLF
+}
+
+func digits(n int64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+// appendPartHeader appends the delimiter and fields that precede one part.
+func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
+	b = append(b, "\r\n--"...)
+	b = append(b, v.boundary...)
+	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, v.ctype...)
+	b = append(b, "\r\nContent-Range: bytes "...)
+	b = strconv.AppendInt(b, r.start, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.start+r.length-1, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(len(v.data)), 10)
+	return append(b, "\r\n\r\n"...)
+}
+
+func appendCloseDelimiter(b []byte, v *variant) []byte {
+	b = append(b, "\r\n--"...)
+	b = append(b, v.boundary...)
+	return append(b, "--\r\n"...)
 }
