@@ -275,8 +275,6 @@ func validHost(h string) bool {
 	return true
 }
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
 // equalFold compares b with a lower-case ASCII string, ignoring ASCII case.
 func equalFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {

@@ -22,9 +22,6 @@ const (
 	rangeUnsatisfiable
 )
 
-// maxInt64 bounds the parsed numbers: larger ones saturate, so no arithmetic overflows.
-const maxInt64 = 1<<63 - 1
-
 // parseRange parses the value of a Range field (RFC 9110 §14.1.2) for a representation of
 // size bytes, appending the satisfiable ranges to out[:0]. At most maxRanges range specs are
 // considered: a field with more is ignored, as is one whose satisfiable ranges add up to more
@@ -104,37 +101,6 @@ func parseRange(h string, size int64, maxRanges int, out []byteRange) ([]byteRan
 		return out, rangeUnsatisfiable
 	}
 	return out, rangeOK
-}
-
-// parseDigits parses 1*DIGIT, saturating at maxInt64.
-func parseDigits(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n > (maxInt64-9)/10 {
-			n = maxInt64
-			continue
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// trimOWS removes optional whitespace (spaces and tabs) around s.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // multipartLen is the length of a multipart/byteranges body for ranges of v.
