@@ -43,6 +43,7 @@ func Fingerprinted(key string) bool {
 	return false
 }
 
+// isHex reports whether c is a hexadecimal digit, in either case.
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

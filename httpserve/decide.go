@@ -94,6 +94,7 @@ func (s *Server) decide(req *request, sc *scratch) answer {
 	return a
 }
 
+// errAnswer answers with the built-in plain-text response of status.
 func (s *Server) errAnswer(status int) answer {
 	r := s.builtin(status)
 	return answer{kind: ansBody, status: status, route: r, v: r.vars[0]}

@@ -59,9 +59,12 @@ func (s *Server) NotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeAnswer(w, &req, &a)
 }
 
+// fallback hands r to Config.Fallback, counting and logging its response; without a
+// Fallback it answers the built-in 404.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Fallback == nil {
-		s.writeAnswer(w, &request{method: r.Method}, ptr(s.errAnswer(http.StatusNotFound)))
+		a := s.errAnswer(http.StatusNotFound)
+		s.writeAnswer(w, &request{method: r.Method}, &a)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -73,8 +76,6 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // statusWriter records the status and body bytes of a Fallback response for the counters.
 type statusWriter struct {
 	http.ResponseWriter
@@ -83,6 +84,7 @@ type statusWriter struct {
 	wroteHeader bool
 }
 
+// WriteHeader records the first final status and passes code on.
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.status, w.wroteHeader = code, true
@@ -90,6 +92,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write counts the body bytes written.
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wroteHeader = true
 	n, err := w.ResponseWriter.Write(b)
@@ -116,14 +119,14 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		w.WriteHeader(a.status)
 		return 0
 	case ansNotModified:
-		for k, vv := range a.v.notModKV {
+		for k, vv := range a.v.notModHeader {
 			h[k] = vv
 		}
 		w.WriteHeader(http.StatusNotModified)
 		return 0
 	case ansUnsatisfiable:
 		ev := s.builtin(http.StatusRequestedRangeNotSatisfiable).vars[0]
-		for k, vv := range ev.hdr {
+		for k, vv := range ev.header {
 			h[k] = vv
 		}
 		h.Set("Content-Range", "bytes */"+strconv.Itoa(len(a.v.data)))
@@ -135,7 +138,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		}
 		return 0
 	case ansPartial:
-		for k, vv := range a.v.hdr {
+		for k, vv := range a.v.header {
 			h[k] = vv
 		}
 		if len(a.ranges) == 1 {
@@ -167,7 +170,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		n, _ := w.Write(appendCloseDelimiter(b[:0], a.v))
 		return total + n
 	}
-	for k, vv := range a.v.hdr {
+	for k, vv := range a.v.header {
 		h[k] = vv
 	}
 	h.Set("Content-Length", strconv.Itoa(len(a.v.data)))

@@ -58,10 +58,12 @@ type chanListener struct {
 	closed sync.Once
 }
 
+// newChanListener returns an open chanListener.
 func newChanListener() *chanListener {
 	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
 }
 
+// Accept returns the next connection handed over, or net.ErrClosed once l is closed.
 func (l *chanListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
@@ -71,11 +73,13 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	}
 }
 
+// Close makes Accept and put fail from now on; it is idempotent.
 func (l *chanListener) Close() error {
 	l.closed.Do(func() { close(l.done) })
 	return nil
 }
 
+// Addr returns a placeholder: the connections come from the Server's own listeners.
 func (l *chanListener) Addr() net.Addr { return handoffAddr{} }
 
 // put hands c to the net/http server; false if it is closed.
@@ -88,6 +92,7 @@ func (l *chanListener) put(c net.Conn) bool {
 	}
 }
 
+// handoffAddr is the address of a chanListener.
 type handoffAddr struct{}
 
 func (handoffAddr) Network() string { return "httpserve" }
@@ -102,6 +107,7 @@ type replayConn struct {
 	once    sync.Once
 }
 
+// Read returns the replayed bytes first, then reads the connection.
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.buf) > 0 {
 		n := copy(p, c.buf)
@@ -111,6 +117,7 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// Close closes the connection and runs onClose the first time.
 func (c *replayConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.onClose)

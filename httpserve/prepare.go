@@ -47,13 +47,16 @@ type variant struct {
 	ctype    string
 	boundary string
 
-	full     []byte      // status line, every field, Content-Length
-	notMod   []byte      // "304 Not Modified" and the fields RFC 9110 §15.4.5 keeps
-	partial  []byte      // "206 Partial Content" and every field but Content-Type/Length
-	hdr      http.Header // every field of full except Content-Length, for ServeHTTP
-	notModKV http.Header // the fields of notMod, for ServeHTTP
+	full         []byte      // status line, every field, Content-Length
+	notMod       []byte      // "304 Not Modified" and the fields RFC 9110 §15.4.5 keeps
+	partial      []byte      // "206 Partial Content" and every field but Content-Type/Length
+	header       http.Header // every field of full except Content-Length, for ServeHTTP
+	notModHeader http.Header // the fields of notMod, for ServeHTTP
 }
 
+// redirectRoute prepares a redirect to loc, a Location made safe by escapeLocation or
+// safeLocation; status 0 means Config.RedirectStatus. The request's query is appended when
+// loc has none.
 func (s *site) redirectRoute(status int, loc string) *route {
 	if status == 0 {
 		status = s.srv.cfg.RedirectStatus
@@ -69,7 +72,7 @@ func (s *site) redirectRoute(status int, loc string) *route {
 // contentRoute prepares the variants of an entry served for URL path p with a status.
 func (s *site) contentRoute(status int, e *kv.Entry, p string) *route {
 	if e == nil {
-		return s.builtin(status)
+		return s.srv.builtin(status)
 	}
 	custom := headersFor(s.headers, p)
 	r := &route{kind: routeContent, status: status, conditional: status == http.StatusOK}
@@ -80,15 +83,15 @@ func (s *site) contentRoute(status int, e *kv.Entry, p string) *route {
 	} else {
 		cc = "no-cache"
 	}
-	r.vars = append(r.vars, s.srv.prepare(status, "", e.Data, e.Digest, e.ModTime, e.ContentType, cc, vary, custom))
+	r.vars = append(r.vars, prepareVariant(status, "", e.Data, e.Digest, e.ModTime, e.ContentType, cc, vary, custom))
 	for _, v := range e.Variants {
-		r.vars = append(r.vars, s.srv.prepare(status, v.Encoding, v.Data, v.Digest, e.ModTime, e.ContentType, cc, vary, custom))
+		r.vars = append(r.vars, prepareVariant(status, v.Encoding, v.Data, v.Digest, e.ModTime, e.ContentType, cc, vary, custom))
 	}
 	return r
 }
 
-// prepare serialises the header blocks of one variant.
-func (srv *Server) prepare(status int, enc string, data []byte, digest kv.Digest, mod time.Time,
+// prepareVariant serialises the header blocks of one variant.
+func prepareVariant(status int, enc string, data []byte, digest kv.Digest, mod time.Time,
 	ctype, cacheControl string, vary bool, custom []headerField) *variant {
 	v := &variant{enc: enc, data: data, ctype: ctype}
 	if ctype == "" {
@@ -152,13 +155,13 @@ func (srv *Server) prepare(status int, enc string, data []byte, digest kv.Digest
 	}
 	ctField := []headerField{{"Content-Type", v.ctype}}
 
-	v.hdr = make(http.Header, len(val)+len(rep)+1)
-	v.notModKV = make(http.Header, len(val))
+	v.header = make(http.Header, len(val)+len(rep)+1)
+	v.notModHeader = make(http.Header, len(val))
 	b := appendStatusLine(nil, status)
 	for _, group := range [][]headerField{ctField, rep, val} {
 		for _, f := range group {
 			b = appendField(b, f.name, f.value)
-			v.hdr[f.name] = append(v.hdr[f.name], f.value)
+			v.header[f.name] = append(v.header[f.name], f.value)
 		}
 	}
 	b = append(b, "Content-Length: "...)
@@ -168,7 +171,7 @@ func (srv *Server) prepare(status int, enc string, data []byte, digest kv.Digest
 		nm := appendStatusLine(nil, http.StatusNotModified)
 		for _, f := range val {
 			nm = appendField(nm, f.name, f.value)
-			v.notModKV[f.name] = append(v.notModKV[f.name], f.value)
+			v.notModHeader[f.name] = append(v.notModHeader[f.name], f.value)
 		}
 		v.notMod = nm
 		pb := appendStatusLine(nil, http.StatusPartialContent)
@@ -182,6 +185,7 @@ func (srv *Server) prepare(status int, enc string, data []byte, digest kv.Digest
 	return v
 }
 
+// appendField appends one header field and its CRLF.
 func appendField(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, ": "...)
@@ -189,6 +193,7 @@ func appendField(b []byte, name, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
+// appendStatusLine appends the HTTP/1.1 status line of status.
 func appendStatusLine(b []byte, status int) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
@@ -203,10 +208,10 @@ func (s *Server) prepareBuiltins() {
 	s.builtins = make(map[int]*route)
 	for _, code := range []int{400, 404, 405, 410, 412, 416, 431, 500, 503, 505} {
 		body := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
-		v := s.prepare(code, "", []byte(body), [32]byte{}, time.Time{}, "text/plain; charset=utf-8", "no-cache", false, nil)
+		v := prepareVariant(code, "", []byte(body), [32]byte{}, time.Time{}, "text/plain; charset=utf-8", "no-cache", false, nil)
 		if code == http.StatusMethodNotAllowed {
 			v.full = appendField(v.full, "Allow", "GET, HEAD")
-			v.hdr["Allow"] = []string{"GET, HEAD"}
+			v.header["Allow"] = []string{"GET, HEAD"}
 		}
 		s.builtins[code] = &route{kind: routeContent, status: code, vars: []*variant{v}}
 	}

@@ -116,6 +116,7 @@ func multipartLen(v *variant, ranges []byteRange) int64 {
 	return n + int64(2+2+len(v.boundary)+2+2) // CRLF "--" boundary "--" CRLF
 }
 
+// digits returns the number of decimal digits of n >= 0.
 func digits(n int64) int {
 	d := 1
 	for n >= 10 {
@@ -140,6 +141,7 @@ func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
 	return append(b, "\r\n\r\n"...)
 }
 
+// appendCloseDelimiter appends the delimiter that ends a multipart/byteranges body.
 func appendCloseDelimiter(b []byte, v *variant) []byte {
 	b = append(b, "\r\n--"...)
 	b = append(b, v.boundary...)

@@ -7,18 +7,6 @@ import (
 	"github.com/unikit/unikit/kv"
 )
 
-// lookup returns the entry of key, or nil.
-func (s *site) lookup(key string) *kv.Entry {
-	if key == "" || key == headersFile || key == redirectsFile {
-		return nil
-	}
-	e, err := s.store.Lookup(key)
-	if err != nil {
-		return nil
-	}
-	return e
-}
-
 // resolve finds the answer for a clean path: the rules of _redirects first (a rule without
 // '!' yields to content that exists), then the static resolution.
 func (s *site) resolve(p string) *route {
@@ -33,7 +21,7 @@ func (s *site) resolve(p string) *route {
 		}
 		if !rule.force {
 			if static == nil {
-				static = s.static(p)
+				static = s.staticRoute(p)
 			}
 			if static.kind == routeContent && static.status == http.StatusOK || static.kind == routeRedirect {
 				continue // shadowed by content that exists
@@ -49,79 +37,79 @@ func (s *site) resolve(p string) *route {
 			if err != nil {
 				return badRoute
 			}
-			target := s.static(string(clean))
+			target := s.staticRoute(string(clean))
 			if target.kind == routeContent && target.status == http.StatusOK {
 				if rule.status == http.StatusOK {
 					return target
 				}
-				return s.contentRoute(rule.status, s.lookupTarget(string(clean)), p)
+				return s.contentRoute(rule.status, s.targetEntry(string(clean)), p)
 			}
 			if rule.status == http.StatusOK {
 				return s.notFound(p)
 			}
-			return s.builtin(rule.status)
+			return s.srv.builtin(rule.status)
 		}
 	}
 	if static == nil {
-		static = s.static(p)
+		static = s.staticRoute(p)
 	}
 	return static
 }
 
-// lookupTarget returns the entry a clean path resolves to statically (file, file.html or
+// targetEntry returns the entry a clean path resolves to statically (file, file.html or
 // directory index), for rules that serve it with another status.
-func (s *site) lookupTarget(p string) *kv.Entry {
+func (s *site) targetEntry(p string) *kv.Entry {
 	key := strings.TrimPrefix(p, "/")
 	idx := s.srv.cfg.Resolve.IndexName
 	if key == "" || strings.HasSuffix(key, "/") {
-		return s.lookup(key + idx)
+		return s.entry(key + idx)
 	}
-	if e := s.lookup(key); e != nil {
+	if e := s.entry(key); e != nil {
 		return e
 	}
-	if e := s.lookup(key + ".html"); e != nil {
+	if e := s.entry(key + ".html"); e != nil {
 		return e
 	}
-	return s.lookup(key + "/" + idx)
+	return s.entry(key + "/" + idx)
 }
 
-// static resolves a clean path against the content alone (clean URLs, indexes, canonical
+// staticRoute resolves a clean path against the content alone (clean URLs, indexes, canonical
 // redirects, the 404 page).
-func (s *site) static(p string) *route {
+func (s *site) staticRoute(p string) *route {
 	cfg := &s.srv.cfg.Resolve
 	idx := cfg.IndexName
 	key := p[1:]
 	if key == "" || strings.HasSuffix(key, "/") { // a directory form: "/" or "/about/"
-		if e := s.lookup(key + idx); e != nil {
+		if e := s.entry(key + idx); e != nil {
 			return s.contentRoute(http.StatusOK, e, p)
 		}
 		if key != "" && cfg.StripTrailingSlash {
 			file := key[:len(key)-1]
-			if s.lookup(file) != nil || !cfg.NoHTMLExtension && s.lookup(file+".html") != nil {
+			if s.entry(file) != nil || !cfg.NoHTMLExtension && s.entry(file+".html") != nil {
 				return s.redirectRoute(0, escapeLocation(p[:len(p)-1]))
 			}
 		}
 		return s.notFound(p)
 	}
-	if e := s.lookup(key); e != nil {
+	if e := s.entry(key); e != nil {
 		base := key[strings.LastIndexByte(key, '/')+1:]
 		if base == idx && cfg.RedirectIndex {
 			return s.redirectRoute(0, escapeLocation(p[:len(p)-len(idx)]))
 		}
 		if cfg.RedirectHTML && base != idx && strings.HasSuffix(base, ".html") && len(base) > len(".html") {
 			clean := key[:len(key)-len(".html")]
-			if s.lookup(clean) == nil && !cfg.NoHTMLExtension {
+			if s.entry(clean) == nil && !cfg.NoHTMLExtension {
 				return s.redirectRoute(0, escapeLocation("/"+clean))
 			}
 		}
 		return s.contentRoute(http.StatusOK, e, p)
 	}
 	if !cfg.NoHTMLExtension {
-		if e := s.lookup(key + ".html"); e != nil {
+		if e := s.entry(key + ".html"); e != nil {
 			return s.contentRoute(http.StatusOK, e, p)
 		}
 	}
-	if e := s.lookup(key + "/" + idx); e != nil {
+	if e := s.entry(key + "/" + idx); e != nil {
 		if cfg.NoDirRedirect {
 			return s.contentRoute(http.StatusOK, e, p)
 		}
@@ -138,7 +126,7 @@ func (s *site) notFound(p string) *route {
 		dir := p[:strings.LastIndexByte(p, '/')+1] // "/a/b/" for "/a/b/c"
 		for {
 			if !hiddenPath([]byte(dir)) || s.srv.cfg.Resolve.ShowDotfiles {
-				if e := s.lookup(dir[1:] + page); e != nil {
+				if e := s.entry(dir[1:] + page); e != nil {
 					return s.notFoundPage(e, p)
 				}
 			}
@@ -157,9 +145,9 @@ func (s *site) notFound(p string) *route {
 func (s *site) notFoundPage(e *kv.Entry, p string) *route {
 	shared := len(headersFor(s.headers, p)) == 0
 	if shared {
-		s.pagesMu.Lock()
-		r := s.pages[e.Key]
-		s.pagesMu.Unlock()
+		s.notFoundMu.Lock()
+		r := s.notFoundPages[e.Key]
+		s.notFoundMu.Unlock()
 		if r != nil {
 			return r
 		}
@@ -167,19 +155,27 @@ func (s *site) notFoundPage(e *kv.Entry, p string) *route {
 	r := s.contentRoute(http.StatusNotFound, e, p)
 	r.miss = true
 	if shared {
-		s.pagesMu.Lock()
-		if s.pages == nil {
-			s.pages = make(map[string]*route)
+		s.notFoundMu.Lock()
+		if s.notFoundPages == nil {
+			s.notFoundPages = make(map[string]*route)
 		}
-		s.pages[e.Key] = r
-		s.pagesMu.Unlock()
+		s.notFoundPages[e.Key] = r
+		s.notFoundMu.Unlock()
 	}
 	return r
 }
 
-// builtin returns a short plain-text answer with the given status.
-func (s *site) builtin(status int) *route {
-	return s.srv.builtin(status)
+// entry returns the store's entry of key, or nil when it has none or key names a rule file,
+// which is never served.
+func (s *site) entry(key string) *kv.Entry {
+	if key == "" || key == headersFile || key == redirectsFile {
+		return nil
+	}
+	e, err := s.store.Lookup(key)
+	if err != nil {
+		return nil
+	}
+	return e
 }
 
 // escapeLocation makes a same-site Location from a clean path.

@@ -23,6 +23,7 @@ type pattern struct {
 	splat bool
 }
 
+// parsePattern parses the path pattern of a rule; it must start with '/'.
 func parsePattern(s string) (pattern, error) {
 	if !strings.HasPrefix(s, "/") {
 		return pattern{}, fmt.Errorf("pattern %q does not start with /", s)
@@ -195,6 +196,7 @@ type headerRule struct {
 	fields []headerField
 }
 
+// headerField is one header field: a canonical name and a value.
 type headerField struct{ name, value string }
 
 // parseHeaders parses a _headers file: a path line starting with '/', then indented

@@ -193,6 +193,8 @@ func (s *Server) Close() error {
 	return err
 }
 
+// beginShutdown refuses new connections and closes the listeners, and stops the handoff to
+// net/http.
 func (s *Server) beginShutdown() {
 	s.mu.Lock()
 	s.shutdown.Store(true)
@@ -206,6 +208,8 @@ func (s *Server) beginShutdown() {
 	})
 }
 
+// waitHandoff waits until the net/http server of handed-off connections has returned, or
+// is known never to start.
 func (s *Server) waitHandoff() { <-s.hsDone }
 
 // wakeIdle makes connections waiting for a request notice the shutdown.
@@ -219,6 +223,8 @@ func (s *Server) wakeIdle() {
 	s.mu.Unlock()
 }
 
+// closeConns closes every connection still registered: fast-path and HTTP/2 ones (hs.Close
+// closes those handed to net/http).
 func (s *Server) closeConns() {
 	s.mu.Lock()
 	for c := range s.conns {

@@ -17,7 +17,7 @@ type hostSite struct {
 // siteFor returns the current site for a Host value (any case, with or without port), or
 // nil. lower is scratch space for lower-casing; it does not allocate.
 func (s *Server) siteFor(host string, lower *[256]byte) *site {
-	hs := s.defaultSite
+	hsite := s.defaultSite
 	if len(s.hosts) > 0 && host != "" {
 		h := host
 		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
@@ -32,24 +32,24 @@ func (s *Server) siteFor(host string, lower *[256]byte) *site {
 				}
 			}
 			if x := s.hosts[string(lower[:n])]; x != nil {
-				hs = x
+				hsite = x
 			}
 		}
 	}
-	if hs == nil {
+	if hsite == nil {
 		return nil
 	}
-	gen := hs.store.Generation()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
+	gen := hsite.store.Generation()
+	if st := hsite.cur.Load(); st != nil && st.gen == gen {
 		return st
 	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
+	hsite.mu.Lock()
+	defer hsite.mu.Unlock()
+	if st := hsite.cur.Load(); st != nil && st.gen == gen {
 		return st
 	}
-	st := newSite(s, hs.store, gen)
-	hs.cur.Store(st)
+	st := newSite(s, hsite.store, gen)
+	hsite.cur.Store(st)
 	return st
 }
 
@@ -70,10 +70,12 @@ type site struct {
 	byRaw  map[string]*route // raw request path (before the query) → route
 	byPath map[string]*route // clean path → route
 
-	pagesMu sync.Mutex
-	pages   map[string]*route // 404 pages by key, shared by the paths without _headers rules
+	notFoundMu    sync.Mutex
+	notFoundPages map[string]*route // 404 pages by key, shared by the paths without _headers rules
 }
 
+// newSite builds the site of generation gen of st, reading its rule files unless
+// Resolution.NoRules.
 func newSite(srv *Server, st Store, gen uint64) *site {
 	s := &site{srv: srv, store: st, gen: gen,
 		byRaw: make(map[string]*route), byPath: make(map[string]*route)}
@@ -96,14 +98,6 @@ func newSite(srv *Server, st Store, gen uint64) *site {
 		}
 	}
 	return s
-}
-
-// lookupRaw returns the cached route of a raw request path; it does not allocate.
-func (s *site) lookupRaw(raw []byte) *route {
-	s.mu.RLock()
-	r := s.byRaw[string(raw)]
-	s.mu.RUnlock()
-	return r
 }
 
 // routeFor resolves a raw request path (the part of the target before any '?'), using and
