@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,16 +120,12 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		w.WriteHeader(a.status)
 		return 0
 	case ansNotModified:
-		for k, vv := range a.v.notModHeader {
-			h[k] = vv
-		}
+		maps.Copy(h, a.v.notModHeader)
 		w.WriteHeader(http.StatusNotModified)
 		return 0
 	case ansUnsatisfiable:
 		ev := s.builtin(http.StatusRequestedRangeNotSatisfiable).vars[0]
-		for k, vv := range ev.header {
-			h[k] = vv
-		}
+		maps.Copy(h, ev.header)
 		h.Set("Content-Range", "bytes */"+strconv.Itoa(len(a.v.data)))
 		h.Set("Content-Length", strconv.Itoa(len(ev.data)))
 		w.WriteHeader(a.status)
@@ -138,9 +135,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		}
 		return 0
 	case ansPartial:
-		for k, vv := range a.v.header {
-			h[k] = vv
-		}
+		maps.Copy(h, a.v.header)
 		if len(a.ranges) == 1 {
 			r := a.ranges[0]
 			h.Set("Content-Range", "bytes "+strconv.FormatInt(r.start, 10)+"-"+
@@ -170,9 +165,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		n, _ := w.Write(appendCloseDelimiter(b[:0], a.v))
 		return total + n
 	}
-	for k, vv := range a.v.header {
-		h[k] = vv
-	}
+	maps.Copy(h, a.v.header)
 	h.Set("Content-Length", strconv.Itoa(len(a.v.data)))
 	w.WriteHeader(a.status)
 	if head {

@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -86,16 +87,12 @@ func newSite(srv *Server, st Store, gen uint64) *site {
 	if e, err := st.Lookup(redirectsFile); err == nil {
 		var warns []string
 		s.redirects, warns = parseRedirects(string(e.Data))
-		for _, w := range warns {
-			log.Warn("httpserve: rule skipped", "rule", w)
-		}
+		warnSkipped(log, warns)
 	}
 	if e, err := st.Lookup(headersFile); err == nil {
 		var warns []string
 		s.headers, warns = parseHeaders(string(e.Data))
-		for _, w := range warns {
-			log.Warn("httpserve: rule skipped", "rule", w)
-		}
+		warnSkipped(log, warns)
 	}
 	return s
 }
@@ -135,3 +132,10 @@ func (s *site) routeFor(raw string, scratch []byte) (*route, []byte) {
 
 // badRoute answers refused paths.
 var badRoute = &route{kind: routeBad, status: http.StatusBadRequest}
+
+// warnSkipped logs the rules that parsing a rule file skipped.
+func warnSkipped(log *slog.Logger, warns []string) {
+	for _, w := range warns {
+		log.Warn("httpserve: rule skipped", "rule", w)
+	}
+}
