@@ -30,20 +30,23 @@ type Server struct {
 	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
 	missRoute *route         // the built-in 404 of a path with no content
 
-	// hs runs the connections handed to net/http (Fallback); h2s the HTTP/2 ones.
-	hs       *http.Server
-	h2s      *http2.Server
-	handoff  *chanListener
-	hsOnce   sync.Once
-	hsDone   chan struct{}
-	shutdown atomic.Bool
+	// hs runs the connections handed to net/http (Fallback) once startHandoff has started it,
+	// and hsDone closes when it has returned; h2s runs the HTTP/2 ones (see initHandoff).
+	hs      *http.Server
+	h2s     *http2.Server
+	handoff *chanListener
+	hsOnce  sync.Once
+	hsDone  chan struct{}
 
+	// mu guards listeners and conns; shutdown is set under it and may be read without it.
 	mu        sync.Mutex
+	shutdown  atomic.Bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	wg        sync.WaitGroup // connection goroutines
-	closeOnce sync.Once
+	closeOnce sync.Once      // closes the handoff
 
+	// The counters behind Stats; open counts the connections holding a place under MaxConns.
 	requests, bytes, accepted, refused, handedOff atomic.Uint64
 	open                                          atomic.Int64
 	status                                        [6]atomic.Uint64
