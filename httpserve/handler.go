@@ -1,217 +1,11 @@
 package httpserve
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 )
-
-// answerKind is how a request is answered.
-type answerKind uint8
-
-const (
-	ansFallback      answerKind = iota // Config.Fallback answers
-	ansRedirect                        // route.redirect (+ query)
-	ansBody                            // v with its status (200, 404, 410, built-in errors)
-	ansNotModified                     // 304
-	ansPartial                         // 206, ranges
-	ansUnsatisfiable                   // 416
-)
-
-// answer is the decision for one request, shared by the fast path and ServeHTTP.
-type answer struct {
-	kind   answerKind
-	status int
-	route  *route
-	v      *variant
-	ranges []byteRange
-}
-
-// scratch is per-connection (or per-call) working memory of decide, so that deciding does not
-// allocate.
-type scratch struct {
-	lower  [256]byte
-	path   []byte
-	ranges []byteRange
-}
-
-// decide resolves a request to its answer.
-func (s *Server) decide(req *request, sc *scratch) answer {
-	get, head := req.method == "GET", req.method == "HEAD"
-	if !get && !head || req.hasBody || req.expect {
-		if s.cfg.Fallback != nil {
-			return answer{kind: ansFallback}
-		}
-		if !get && !head {
-			return s.errAnswer(http.StatusMethodNotAllowed)
-		}
-	}
-	st := s.siteFor(req.host, &sc.lower)
-	if st == nil {
-		if s.cfg.Fallback != nil {
-			return answer{kind: ansFallback}
-		}
-		return s.errAnswer(http.StatusNotFound)
-	}
-	var r *route
-	r, sc.path = st.routeFor(req.path, sc.path)
-	switch r.kind {
-	case routeBad:
-		return s.errAnswer(http.StatusBadRequest)
-	case routeRedirect:
-		return answer{kind: ansRedirect, status: r.status, route: r}
-	}
-	if r.miss && s.cfg.Fallback != nil {
-		return answer{kind: ansFallback}
-	}
-	v := r.vars[0]
-	if len(r.vars) > 1 {
-		v = negotiate(req.acceptEncoding, r.vars)
-	}
-	a := answer{kind: ansBody, status: r.status, route: r, v: v}
-	if !r.conditional {
-		return a
-	}
-	cond, honourRange := checkPreconditions(req, v)
-	switch cond {
-	case condNotModified:
-		a.kind, a.status = ansNotModified, http.StatusNotModified
-		return a
-	case condPreconditionFailed:
-		return s.errAnswer(http.StatusPreconditionFailed)
-	}
-	if !honourRange {
-		return a
-	}
-	size := int64(len(v.data))
-	ranges, res := parseRange(req.rangeH, size, s.cfg.MaxRanges, sc.ranges[:0])
-	sc.ranges = ranges
-	switch res {
-	case rangeUnsatisfiable:
-		a.kind, a.status = ansUnsatisfiable, http.StatusRequestedRangeNotSatisfiable
-	case rangeOK:
-		if len(ranges) > 1 && multipartLen(v, ranges) > size {
-			return a // the framing would make the answer larger than the whole: send the whole
-		}
-		a.kind, a.status, a.ranges = ansPartial, http.StatusPartialContent, ranges
-	}
-	return a
-}
-
-func (s *Server) errAnswer(status int) answer {
-	r := s.builtin(status)
-	return answer{kind: ansBody, status: status, route: r, v: r.vars[0]}
-}
-
-// negotiate picks the variant for an Accept-Encoding value (RFC 9110 §12.5.3): the
-// precompressed variant with the highest q-value above 0, ties going to the store's order
-// (br, zstd, gzip), else identity (vars[0]), which is also sent when the client refuses it but
-// accepts nothing else.
-func negotiate(ae string, vars []*variant) *variant {
-	best, bestQ := vars[0], 0
-	if ae == "" {
-		return best
-	}
-	for _, v := range vars[1:] {
-		if q := codingQ(ae, v.enc); q > bestQ {
-			best, bestQ = v, q
-		}
-	}
-	return best
-}
-
-// codingQ returns the q-value, in thousandths, that an Accept-Encoding value gives a coding
-// (through its name or "*"); 0 when absent or refused.
-func codingQ(ae, coding string) int {
-	star := -1
-	for ae != "" {
-		var item string
-		item, ae, _ = strings.Cut(ae, ",")
-		name, params, _ := strings.Cut(item, ";")
-		name = trimOWS(name)
-		q := 1000
-		for params != "" {
-			var p string
-			p, params, _ = strings.Cut(params, ";")
-			p = trimOWS(p)
-			if len(p) >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' {
-				q = parseQ(p[2:])
-			}
-		}
-		if strings.EqualFold(name, coding) {
-			return q
-		}
-		if name == "*" {
-			star = q
-		}
-	}
-	return max(star, 0)
-}
-
-// parseQ parses a qvalue ("0", "0.5", "1.000") into thousandths; malformed gives 0.
-func parseQ(s string) int {
-	if s == "" || (s[0] != '0' && s[0] != '1') {
-		return 0
-	}
-	q := int(s[0]-'0') * 1000
-	if len(s) > 1 {
-		if s[1] != '.' || len(s) > 5 {
-			return 0
-		}
-		mul := 100
-		for i := 2; i < len(s); i++ {
-			if !isDigit(s[i]) {
-				return 0
-			}
-			q += int(s[i]-'0') * mul
-			mul /= 10
-		}
-	}
-	return min(q, 1000)
-}
-
-// multipartLen is the length of a multipart/byteranges body for ranges of v.
-func multipartLen(v *variant, ranges []byteRange) int64 {
-	size := int64(len(v.data))
-	sizeDigits := int64(digits(size))
-	var n int64
-	for _, r := range ranges {
-		// CRLF "--" boundary CRLF "Content-Type: " ctype CRLF "Content-Range: bytes " a "-" b "/" size CRLF CRLF
-		n += int64(2+2+len(v.boundary)+2+len("Content-Type: ")+len(v.ctype)+2+len("Content-Range: bytes ")) +
-			int64(digits(r.start)) + 1 + int64(digits(r.start+r.length-1)) + 1 + sizeDigits + 4 + r.length
-	}
-	return n + int64(2+2+len(v.boundary)+2+2) // CRLF "--" boundary "--" CRLF
-}
-
-func digits(n int64) int {
-	d := 1
-	for n >= 10 {
-		n /= 10
-		d++
-	}
-	return d
-}
-
-// appendPartHeader appends the delimiter and fields that precede one part.
-func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
-	b = append(b, "\r\n--"...)
-	b = append(b, v.boundary...)
-	b = append(b, "\r\nContent-Type: "...)
-	b = append(b, v.ctype...)
-	b = append(b, "\r\nContent-Range: bytes "...)
-	b = strconv.AppendInt(b, r.start, 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, r.start+r.length-1, 10)
-	b = append(b, '/')
-	b = strconv.AppendInt(b, int64(len(v.data)), 10)
-	return append(b, "\r\n\r\n"...)
-}
-
-func appendCloseDelimiter(b []byte, v *variant) []byte {
-	b = append(b, "\r\n--"...)
-	b = append(b, v.boundary...)
-	return append(b, "--\r\n"...)
-}
 
 // ServeHTTP serves a request through net/http's types, with the same resolution and
 // semantics as the fast path (it is the path of HTTP/2 and of connections handed to net/http,
@@ -266,9 +60,12 @@ func (s *Server) NotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeAnswer(w, &req, &a)
 }
 
+// fallback hands r to Config.Fallback, counting and logging its response; without a
+// Fallback it answers the built-in 404.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Fallback == nil {
-		s.writeAnswer(w, &request{method: r.Method}, ptr(s.errAnswer(http.StatusNotFound)))
+		a := s.errAnswer(http.StatusNotFound)
+		s.writeAnswer(w, &request{method: r.Method}, &a)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -280,8 +77,6 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // statusWriter records the status and body bytes of a Fallback response for the counters.
 type statusWriter struct {
 	http.ResponseWriter
@@ -290,6 +85,7 @@ type statusWriter struct {
 	wroteHeader bool
 }
 
+// WriteHeader records the first final status and passes code on.
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.status, w.wroteHeader = code, true
@@ -297,6 +93,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write counts the body bytes written.
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wroteHeader = true
 	n, err := w.ResponseWriter.Write(b)
@@ -323,16 +120,12 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		w.WriteHeader(a.status)
 		return 0
 	case ansNotModified:
-		for k, vv := range a.v.notModKV {
-			h[k] = vv
-		}
+		maps.Copy(h, a.v.notModHeader)
 		w.WriteHeader(http.StatusNotModified)
 		return 0
 	case ansUnsatisfiable:
 		ev := s.builtin(http.StatusRequestedRangeNotSatisfiable).vars[0]
-		for k, vv := range ev.hdr {
-			h[k] = vv
-		}
+		maps.Copy(h, ev.header)
 		h.Set("Content-Range", "bytes */"+strconv.Itoa(len(a.v.data)))
 		h.Set("Content-Length", strconv.Itoa(len(ev.data)))
 		w.WriteHeader(a.status)
@@ -342,9 +135,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		}
 		return 0
 	case ansPartial:
-		for k, vv := range a.v.hdr {
-			h[k] = vv
-		}
+		maps.Copy(h, a.v.header)
 		if len(a.ranges) == 1 {
 			r := a.ranges[0]
 			h.Set("Content-Range", "bytes "+strconv.FormatInt(r.start, 10)+"-"+
@@ -374,9 +165,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, req *request, a *answer) int
 		n, _ := w.Write(appendCloseDelimiter(b[:0], a.v))
 		return total + n
 	}
-	for k, vv := range a.v.hdr {
-		h[k] = vv
-	}
+	maps.Copy(h, a.v.header)
 	h.Set("Content-Length", strconv.Itoa(len(a.v.data)))
 	w.WriteHeader(a.status)
 	if head {

@@ -99,6 +99,7 @@ func cleanPath(dst []byte, raw string) ([]byte, error) {
 	return dst[:w], nil
 }
 
+// unhex returns the value of the hexadecimal digit c.
 func unhex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':

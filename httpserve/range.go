@@ -1,6 +1,9 @@
 package httpserve
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // byteRange is one satisfiable range of a representation: length bytes from start.
 type byteRange struct{ start, length int64 }
@@ -18,9 +21,6 @@ const (
 	// rangeUnsatisfiable: answer 416 with "Content-Range: bytes */size".
 	rangeUnsatisfiable
 )
-
-// maxInt64 bounds the parsed numbers: larger ones saturate, so no arithmetic overflows.
-const maxInt64 = 1<<63 - 1
 
 // parseRange parses the value of a Range field (RFC 9110 §14.1.2) for a representation of
 // size bytes, appending the satisfiable ranges to out[:0]. At most maxRanges range specs are
@@ -103,33 +103,47 @@ func parseRange(h string, size int64, maxRanges int, out []byteRange) ([]byteRan
 	return out, rangeOK
 }
 
-// parseDigits parses 1*DIGIT, saturating at maxInt64.
-func parseDigits(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
+// multipartLen is the length of a multipart/byteranges body for ranges of v.
+func multipartLen(v *variant, ranges []byteRange) int64 {
+	size := int64(len(v.data))
+	sizeDigits := int64(digits(size))
 	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n > (maxInt64-9)/10 {
-			n = maxInt64
-			continue
-		}
-		n = n*10 + int64(c-'0')
+	for _, r := range ranges {
+		// CRLF "--" boundary CRLF "Content-Type: " ctype CRLF "Content-Range: bytes " a "-" b "/" size CRLF CRLF
+		n += int64(2+2+len(v.boundary)+2+len("Content-Type: ")+len(v.ctype)+2+len("Content-Range: bytes ")) +
+			int64(digits(r.start)) + 1 + int64(digits(r.start+r.length-1)) + 1 + sizeDigits + 4 + r.length
 	}
-	return n, true
+	return n + int64(2+2+len(v.boundary)+2+2) // CRLF "--" boundary "--" CRLF
 }
 
-// trimOWS removes optional whitespace (spaces and tabs) around s.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
+// digits returns the number of decimal digits of n >= 0.
+func digits(n int64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
 	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
+	return d
+}
+
+// appendPartHeader appends the delimiter and fields that precede one part.
+func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
+	b = append(b, "\r\n--"...)
+	b = append(b, v.boundary...)
+	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, v.ctype...)
+	b = append(b, "\r\nContent-Range: bytes "...)
+	b = strconv.AppendInt(b, r.start, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.start+r.length-1, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(len(v.data)), 10)
+	return append(b, "\r\n\r\n"...)
+}
+
+// appendCloseDelimiter appends the delimiter that ends a multipart/byteranges body.
+func appendCloseDelimiter(b []byte, v *variant) []byte {
+	b = append(b, "\r\n--"...)
+	b = append(b, v.boundary...)
+	return append(b, "--\r\n"...)
 }

@@ -23,6 +23,7 @@ type pattern struct {
 	splat bool
 }
 
+// parsePattern parses the path pattern of a rule; it must start with '/'.
 func parsePattern(s string) (pattern, error) {
 	if !strings.HasPrefix(s, "/") {
 		return pattern{}, fmt.Errorf("pattern %q does not start with /", s)
@@ -189,16 +190,13 @@ func (r *redirectRule) expand(path string) string {
 	return string(b)
 }
 
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
 // headerRule is one block of _headers: a path pattern and the fields to add.
 type headerRule struct {
 	path   pattern
 	fields []headerField
 }
 
+// headerField is one header field: a canonical name and a value.
 type headerField struct{ name, value string }
 
 // parseHeaders parses a _headers file: a path line starting with '/', then indented
@@ -261,38 +259,4 @@ func headersFor(rules []headerRule, path string) []headerField {
 		}
 	}
 	return out
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// isTokenChar reports whether c may appear in an RFC 9110 token (a method or field name).
-func isTokenChar(c byte) bool {
-	if isAlnum(c) {
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }

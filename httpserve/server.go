@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,130 +14,8 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// Defaults of Config's zero values.
-const (
-	// DefaultMaxHeaderBytes is near nginx's 8 KiB large_client_header_buffers: real browsers'
-	// request heads are 0.5–2 KiB.
-	DefaultMaxHeaderBytes = 8 << 10
-	// DefaultReadHeaderTimeout bounds the time from a request's first byte to the end of its
-	// head (and a TLS handshake).
-	DefaultReadHeaderTimeout = 10 * time.Second
-	// DefaultIdleTimeout bounds the wait for the next request on a kept-alive connection.
-	DefaultIdleTimeout = 60 * time.Second
-	// DefaultWriteTimeout bounds the writing of a batch of responses to a slow reader.
-	DefaultWriteTimeout = 60 * time.Second
-	// DefaultMaxConns is the default cap on open connections.
-	DefaultMaxConns = 10000
-	// DefaultMaxRanges caps the ranges of a Range field; a field with more is ignored (200).
-	DefaultMaxRanges = 16
-)
-
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("httpserve: server closed")
-
-// Resolution holds the clean-URL rules. The zero value behaves as GitHub Pages and Netlify do
-// for the output of Jekyll, Hugo or Octopress: "/" and "/about/" serve "index.html" and
-// "about/index.html"; "/about" serves "about.html" if it exists, else redirects to "/about/"
-// when "about/index.html" exists; a missing page is answered with the nearest "404.html"
-// (searching from the request's directory up to the root) and status 404; directories are
-// never listed; paths with a segment starting with '.' are hidden (404).
-type Resolution struct {
-	// IndexName is the file served for a directory; "" means "index.html".
-	IndexName string
-	// NotFoundPage is the file name of 404 pages; "" means "404.html", "-" disables them.
-	NotFoundPage string
-	// NoHTMLExtension stops "/about" from serving "about.html".
-	NoHTMLExtension bool
-	// NoDirRedirect serves "/about" from "about/index.html" directly instead of redirecting
-	// to "/about/" (relative links in the page then resolve against "/").
-	NoDirRedirect bool
-	// RedirectHTML redirects "/x.html" to "/x" (when "/x" serves it), avoiding duplicate URLs.
-	RedirectHTML bool
-	// RedirectIndex redirects "/x/index.html" to "/x/" (and "/index.html" to "/").
-	RedirectIndex bool
-	// StripTrailingSlash redirects "/file/" to "/file" when "file" or "file.html" exists, as
-	// Netlify does; by default such a request is a 404, as on GitHub Pages.
-	StripTrailingSlash bool
-	// ShowDotfiles serves paths with segments starting with '.' (".well-known" needs it).
-	ShowDotfiles bool
-	// NoRules ignores the site's _headers and _redirects files (they are never served).
-	NoRules bool
-}
-
-// Config configures a Server. The zero value of every field means its default.
-type Config struct {
-	// Store is the site served for any Host not in Hosts. Nil means only Hosts are served
-	// (other hosts get 404, or Fallback).
-	Store Store
-	// Hosts maps host names (lower case, without port) to their sites: virtual hosts.
-	Hosts map[string]Store
-	// Resolve holds the clean-URL rules.
-	Resolve Resolution
-	// RedirectStatus is the status of the redirects httpserve makes itself (trailing slash,
-	// RedirectHTML, RedirectIndex); 0 means 301. Redirects are always same-site, relative to
-	// the root ("/about/"), never built from Host.
-	RedirectStatus int
-	// CacheControl returns the Cache-Control value of a successful response for a key and
-	// its content type; nil means DefaultCacheControl. A _headers rule overrides it.
-	CacheControl func(key, contentType string) string
-
-	// Fallback answers what is not served statically: methods other than GET and HEAD,
-	// requests with a body or Expect, hosts without a site, and paths with no content
-	// (which would otherwise get the 404 page; use Server.NotFound to serve it). Nil means
-	// 405 (with Allow: GET, HEAD), and the 404 page.
-	//
-	// An HTTP/1.1 connection carrying such a request is handed, with the bytes already read,
-	// to a net/http Server that the Server runs inside, and stays with it: from then on,
-	// its static requests too are answered through ServeHTTP (correct, but not the
-	// allocation-free path). This keeps all of net/http's request-body and streaming
-	// semantics for dynamic routes while static traffic keeps its fast path. On such a
-	// connection over TLS, the handler's Request.TLS is nil (the connection reaches net/http
-	// already decrypted); HTTP/2 requests carry it.
-	Fallback http.Handler
-
-	// TLS, if set, makes Serve speak TLS (crypto/tls); HTTP/2 is offered through ALPN
-	// unless DisableHTTP2. The configuration needs Certificates or GetCertificate.
-	TLS *tls.Config
-	// H2C accepts HTTP/2 with prior knowledge on plain connections ("h2c"). The Upgrade
-	// mechanism is never honoured.
-	H2C bool
-	// DisableHTTP2 turns off HTTP/2 (ALPN offers only http/1.1).
-	DisableHTTP2 bool
-
-	// ReadHeaderTimeout, IdleTimeout and WriteTimeout are described with their defaults;
-	// a negative value disables the timeout.
-	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
-	// MaxHeaderBytes caps a request head; 0 means DefaultMaxHeaderBytes. Larger: 431.
-	MaxHeaderBytes int
-	// MaxConns caps open connections; 0 means DefaultMaxConns. A connection over the cap
-	// is answered 503 and closed.
-	MaxConns int
-	// MaxRanges caps the ranges honoured in one request; 0 means DefaultMaxRanges.
-	MaxRanges int
-
-	// AccessLog, if set, gets one Info record per request (method, host, path, status,
-	// bytes, duration, remote address, protocol). Logging allocates; the fast path is
-	// allocation-free only without it.
-	AccessLog *slog.Logger
-	// Logger gets warnings (rules skipped, connections refused); nil means slog.Default().
-	Logger *slog.Logger
-}
-
-// Stats are a Server's counters.
-type Stats struct {
-	// Requests is the number of requests answered.
-	Requests uint64
-	// Status counts responses by class: Status[1] is 1xx … Status[5] is 5xx.
-	Status [6]uint64
-	// Bytes is the number of response bytes written (heads and bodies) by the fast path and
-	// ServeHTTP bodies.
-	Bytes uint64
-	// Conns is the number of connections open now; Accepted how many were accepted;
-	// Refused how many were closed at once because of MaxConns.
-	Conns, Accepted, Refused uint64
-	// HandedOff counts connections handed to net/http (Fallback) or HTTP/2.
-	HandedOff uint64
-}
 
 // Server serves static sites from Stores over HTTP/1.1 (its own allocation-free parser and
 // prepared responses), HTTP/2 (golang.org/x/net/http2) and TLS, on any net.Listener. It is also
@@ -152,76 +27,39 @@ type Server struct {
 	defaultSite *hostSite
 	hosts       map[string]*hostSite
 
-	errBlocks map[int][]byte // prepared built-in responses by status
-	errRoutes map[int]*route
-	missRoute *route // the built-in 404 of a path with no content
+	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
+	missRoute *route         // the built-in 404 of a path with no content
 
-	// hs runs the connections handed to net/http (Fallback); h2s the HTTP/2 ones.
-	hs       *http.Server
-	h2s      *http2.Server
-	handoff  *chanListener
-	hsOnce   sync.Once
-	hsDone   chan struct{}
-	shutdown atomic.Bool
+	// hs runs the connections handed to net/http (Fallback) once startHandoff has started it,
+	// and hsDone closes when it has returned; h2s runs the HTTP/2 ones (see initHandoff).
+	hs      *http.Server
+	h2s     *http2.Server
+	handoff *chanListener
+	hsOnce  sync.Once
+	hsDone  chan struct{}
 
+	// mu guards listeners and conns; shutdown is set under it and may be read without it.
 	mu        sync.Mutex
+	shutdown  atomic.Bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	wg        sync.WaitGroup // connection goroutines
-	closeOnce sync.Once
+	closeOnce sync.Once      // closes the handoff
 
+	// The counters behind Stats; open counts the connections holding a place under MaxConns.
 	requests, bytes, accepted, refused, handedOff atomic.Uint64
 	open                                          atomic.Int64
 	status                                        [6]atomic.Uint64
 }
 
-// hostSite holds a store and its current site generation.
-type hostSite struct {
-	store Store
-	cur   atomic.Pointer[site]
-	mu    sync.Mutex // serialises rebuilds
-}
-
 // New returns a Server for cfg. cfg is copied; its maps and handlers must not change later.
 func New(cfg *Config) *Server {
-	s := &Server{hsDone: make(chan struct{})}
+	s := &Server{}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
 	c := &s.cfg
-	if c.Resolve.IndexName == "" {
-		c.Resolve.IndexName = "index.html"
-	}
-	if c.Resolve.NotFoundPage == "" {
-		c.Resolve.NotFoundPage = "404.html"
-	}
-	if c.RedirectStatus == 0 {
-		c.RedirectStatus = http.StatusMovedPermanently
-	}
-	if c.CacheControl == nil {
-		c.CacheControl = DefaultCacheControl
-	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.MaxHeaderBytes <= 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxRanges <= 0 {
-		c.MaxRanges = DefaultMaxRanges
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.fillDefaults()
 	if c.Store != nil {
 		s.defaultSite = &hostSite{store: c.Store}
 	}
@@ -229,19 +67,7 @@ func New(cfg *Config) *Server {
 	for h, st := range c.Hosts {
 		s.hosts[strings.ToLower(h)] = &hostSite{store: st}
 	}
-	s.errBlocks = make(map[int][]byte)
-	s.errRoutes = make(map[int]*route)
-	for _, code := range []int{400, 404, 405, 410, 412, 416, 431, 500, 503, 505} {
-		body := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
-		v := s.prepare(code, "", []byte(body), [32]byte{}, time.Time{}, "text/plain; charset=utf-8", "no-cache", false, nil)
-		if code == http.StatusMethodNotAllowed {
-			v.full = appendField(v.full, "Allow", "GET, HEAD")
-			v.hdr["Allow"] = []string{"GET, HEAD"}
-		}
-		s.errBlocks[code] = v.full
-		s.errRoutes[code] = &route{kind: routeContent, status: code, vars: []*variant{v}}
-	}
-	s.missRoute = &route{kind: routeContent, status: http.StatusNotFound, vars: s.errRoutes[404].vars, miss: true}
+	s.prepareBuiltins()
 	if c.TLS != nil {
 		s.tlsConfig = c.TLS.Clone()
 		if len(s.tlsConfig.NextProtos) == 0 {
@@ -254,73 +80,8 @@ func New(cfg *Config) *Server {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
-	s.hs = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: positive(c.ReadHeaderTimeout),
-		IdleTimeout:       positive(c.IdleTimeout),
-		MaxHeaderBytes:    c.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
-	}
-	s.h2s = &http2.Server{IdleTimeout: positive(c.IdleTimeout), MaxReadFrameSize: 1 << 20}
-	if err := http2.ConfigureServer(s.hs, s.h2s); err != nil {
-		panic("httpserve: configuring HTTP/2: " + err.Error()) // only fails for bad TLS configs, which hs has none of
-	}
-	s.handoff = newChanListener()
+	s.initHandoff()
 	return s
-}
-
-func positive(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return d
-}
-
-// builtin returns the prepared plain-text answer of a status.
-func (s *Server) builtin(status int) *route {
-	if r := s.errRoutes[status]; r != nil {
-		return r
-	}
-	return s.errRoutes[http.StatusNotFound]
-}
-
-// siteFor returns the current site for a Host value (any case, with or without port), or
-// nil. lower is scratch space for lower-casing; it does not allocate.
-func (s *Server) siteFor(host string, lower *[256]byte) *site {
-	hs := s.defaultSite
-	if len(s.hosts) > 0 && host != "" {
-		h := host
-		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-			h = h[:i]
-		}
-		h = strings.TrimSuffix(h, ".")
-		if len(h) <= len(lower) {
-			n := copy(lower[:], h)
-			for i := range n {
-				if c := lower[i]; 'A' <= c && c <= 'Z' {
-					lower[i] = c + 'a' - 'A'
-				}
-			}
-			if x := s.hosts[string(lower[:n])]; x != nil {
-				hs = x
-			}
-		}
-	}
-	if hs == nil {
-		return nil
-	}
-	gen := hs.store.Generation()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
-		return st
-	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if st := hs.cur.Load(); st != nil && st.gen == gen {
-		return st
-	}
-	st := newSite(s, hs.store, gen)
-	hs.cur.Store(st)
-	return st
 }
 
 // Serve accepts connections on l and serves them until Shutdown or Close, then returns
@@ -375,9 +136,10 @@ func (s *Server) refuse(c net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		c.SetWriteDeadline(time.Now().Add(time.Second))
-		b := append([]byte(nil), s.errBlocks[http.StatusServiceUnavailable]...)
+		v := s.builtin(http.StatusServiceUnavailable).vars[0]
+		b := append([]byte(nil), v.full...)
 		b = append(b, "Connection: close\r\n\r\n"...)
-		b = append(b, "503 service unavailable\n"...)
+		b = append(b, v.data...)
 		c.Write(b)
 		c.Close()
 	}()
@@ -434,6 +196,8 @@ func (s *Server) Close() error {
 	return err
 }
 
+// beginShutdown refuses new connections and closes the listeners, and stops the handoff to
+// net/http.
 func (s *Server) beginShutdown() {
 	s.mu.Lock()
 	s.shutdown.Store(true)
@@ -447,6 +211,8 @@ func (s *Server) beginShutdown() {
 	})
 }
 
+// waitHandoff waits until the net/http server of handed-off connections has returned, or
+// is known never to start.
 func (s *Server) waitHandoff() { <-s.hsDone }
 
 // wakeIdle makes connections waiting for a request notice the shutdown.
@@ -460,6 +226,8 @@ func (s *Server) wakeIdle() {
 	s.mu.Unlock()
 }
 
+// closeConns closes every connection still registered: fast-path and HTTP/2 ones (hs.Close
+// closes those handed to net/http).
 func (s *Server) closeConns() {
 	s.mu.Lock()
 	for c := range s.conns {
@@ -467,109 +235,3 @@ func (s *Server) closeConns() {
 	}
 	s.mu.Unlock()
 }
-
-// Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats {
-	st := Stats{
-		Requests:  s.requests.Load(),
-		Bytes:     s.bytes.Load(),
-		Conns:     uint64(max(s.open.Load(), 0)),
-		Accepted:  s.accepted.Load(),
-		Refused:   s.refused.Load(),
-		HandedOff: s.handedOff.Load(),
-	}
-	for i := range st.Status {
-		st.Status[i] = s.status[i].Load()
-	}
-	return st
-}
-
-// count records one answered request.
-func (s *Server) count(status int, n int) {
-	s.requests.Add(1)
-	if c := status / 100; c >= 1 && c <= 5 {
-		s.status[c].Add(1)
-	}
-	s.bytes.Add(uint64(n))
-}
-
-// startHandoff starts the net/http server for handed-off connections, once.
-func (s *Server) startHandoff() {
-	s.hsOnce.Do(func() {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer close(s.hsDone)
-			s.hs.Serve(s.handoff)
-		}()
-	})
-}
-
-// chanListener is the net.Listener of the inner net/http server: Accept returns the
-// connections the fast path hands over.
-type chanListener struct {
-	ch     chan net.Conn
-	done   chan struct{}
-	closed sync.Once
-}
-
-func newChanListener() *chanListener {
-	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.closed.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return handoffAddr{} }
-
-// put hands c to the net/http server; false if it is closed.
-func (l *chanListener) put(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-type handoffAddr struct{}
-
-func (handoffAddr) Network() string { return "httpserve" }
-func (handoffAddr) String() string  { return "httpserve-handoff" }
-
-// replayConn is a connection whose first reads return bytes already read from it, and whose
-// Close runs a hook once (to release its place under MaxConns).
-type replayConn struct {
-	net.Conn
-	buf     []byte
-	onClose func()
-	once    sync.Once
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *replayConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.onClose)
-	return err
-}
-
-var _ io.Reader = (*replayConn)(nil)

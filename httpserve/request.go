@@ -59,19 +59,11 @@ func parseRequest(b []byte, max int, req *request) (int, parseError) {
 	for i := 0; i < maxEmptyLines && len(b)-pos >= 2 && b[pos] == '\r' && b[pos+1] == '\n'; i++ {
 		pos += 2
 	}
-	nl := bytes.IndexByte(b[pos:], '\n')
-	if nl < 0 {
-		if len(b) >= max {
-			return 0, 431
-		}
-		return 0, 0
+	line, next, perr := headLine(b, pos, max)
+	if next == 0 {
+		return 0, perr
 	}
-	line := b[pos : pos+nl]
-	pos += nl + 1
-	if len(line) == 0 || line[len(line)-1] != '\r' {
-		return 0, 400 // bare LF
-	}
-	line = line[:len(line)-1]
+	pos = next
 	// method SP request-target SP HTTP-version
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
@@ -112,22 +104,11 @@ func parseRequest(b []byte, max int, req *request) (int, parseError) {
 	var cl int64
 	fields := 0
 	for {
-		nl := bytes.IndexByte(b[pos:], '\n')
-		if nl < 0 {
-			if len(b) >= max {
-				return 0, 431
-			}
-			return 0, 0
+		line, next, perr := headLine(b, pos, max)
+		if next == 0 {
+			return 0, perr
 		}
-		line := b[pos : pos+nl]
-		pos += nl + 1
-		if pos > max {
-			return 0, 431
-		}
-		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return 0, 400 // bare LF
-		}
-		line = line[:len(line)-1]
+		pos = next
 		if len(line) == 0 {
 			break // end of the head
 		}
@@ -244,6 +225,28 @@ func parseRequest(b []byte, max int, req *request) (int, parseError) {
 	return pos, 0
 }
 
+// headLine returns the line of a request head that starts at b[pos], without its CRLF, and
+// the position after it. next is 0 when there is no line: perr is then 0 while b holds only
+// part of the line, 431 when the line would end beyond max bytes, and 400 when it ends in a
+// bare LF.
+func headLine(b []byte, pos, max int) (line []byte, next int, perr parseError) {
+	nl := bytes.IndexByte(b[pos:], '\n')
+	if nl < 0 {
+		if len(b) >= max {
+			return nil, 0, 431
+		}
+		return nil, 0, 0
+	}
+	next = pos + nl + 1
+	if next > max {
+		return nil, 0, 431
+	}
+	if nl == 0 || b[pos+nl-1] != '\r' {
+		return nil, 0, 400 // bare LF
+	}
+	return b[pos : pos+nl-1], next, 0
+}
+
 // connectionTokens records "close" and "keep-alive" from a Connection field.
 func connectionTokens(v string, req *request) {
 	for v != "" {
@@ -274,8 +277,6 @@ func validHost(h string) bool {
 	}
 	return true
 }
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // equalFold compares b with a lower-case ASCII string, ignoring ASCII case.
 func equalFold(b []byte, lower string) bool {

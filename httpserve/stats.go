@@ -1,0 +1,42 @@
+package httpserve
+
+// Stats are a Server's counters.
+type Stats struct {
+	// Requests is the number of requests answered.
+	Requests uint64
+	// Status counts responses by class: Status[1] is 1xx … Status[5] is 5xx.
+	Status [6]uint64
+	// Bytes is the number of response bytes written (heads and bodies) by the fast path and
+	// ServeHTTP bodies.
+	Bytes uint64
+	// Conns is the number of connections open now; Accepted how many were accepted;
+	// Refused how many were closed at once because of MaxConns.
+	Conns, Accepted, Refused uint64
+	// HandedOff counts connections handed to net/http (Fallback) or HTTP/2.
+	HandedOff uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Requests:  s.requests.Load(),
+		Bytes:     s.bytes.Load(),
+		Conns:     uint64(max(s.open.Load(), 0)),
+		Accepted:  s.accepted.Load(),
+		Refused:   s.refused.Load(),
+		HandedOff: s.handedOff.Load(),
+	}
+	for i := range st.Status {
+		st.Status[i] = s.status[i].Load()
+	}
+	return st
+}
+
+// count records one answered request.
+func (s *Server) count(status int, n int) {
+	s.requests.Add(1)
+	if c := status / 100; c >= 1 && c <= 5 {
+		s.status[c].Add(1)
+	}
+	s.bytes.Add(uint64(n))
+}
