@@ -237,7 +237,6 @@ func newLink(cfg *Config) (*Link, error) {
 	return l, nil
 }
 
-
 // MAC implements [link.Link.MAC].
 func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
