@@ -69,7 +69,7 @@ type Link struct {
 	conn    atomic.Pointer[connection]
 	up      atomic.Bool
 	started chan struct{} // closed by Start
-	closing atomic.Bool   // Close has begun: the supervisor must not reconnect
+	closing atomic.Bool   // Close has begun: the supervisor must not reconnect, Start refuses
 	failCh  chan struct{} // a queue found the back end broken
 
 	// deliverMu serialises DeliverFrames across queues, as the Link contract requires.
@@ -145,17 +145,20 @@ func (l *Link) Err() error {
 	return l.err
 }
 
-// Start implements link.Link.
+// Start implements link.Link: it returns link.ErrNilReceiver for a nil r, link.ErrClosed once
+// Close has begun and link.ErrStarted when the link was started before. A link the back end
+// broke (see Err) can still be started; it delivers nothing.
 func (l *Link) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.recv != nil {
-		return errors.New("netfront: Start called twice")
-	}
-	select {
-	case <-l.done:
+	if l.closing.Load() {
 		return link.ErrClosed
-	default:
+	}
+	if l.recv != nil {
+		return link.ErrStarted
 	}
 	l.recv = r
 	close(l.started)

@@ -69,6 +69,32 @@ func TestHandshakeKeys(t *testing.T) {
 	require.ErrorIs(t, err, link.ErrClosed)
 }
 
+// TestStartErrors checks Start's errors as the link contract states them: a nil receiver, a
+// second Start, and Start after Close, on a link that was started and on one that never was.
+func TestStartErrors(t *testing.T) {
+	open := func() *xentest.Loopback {
+		a, _, err := pipe.New(nil)
+		require.NoError(t, err)
+		lb, err := xentest.OpenLoopback(a, quiet(&xentest.LoopbackConfig{DirectStore: true}))
+		require.NoError(t, err)
+		t.Cleanup(func() { lb.Close() })
+		return lb
+	}
+
+	lb := open()
+	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, lb.Start(&sink{link: lb}), "a refused nil receiver does not count as a start")
+	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrStarted)
+	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, lb.Close())
+	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrClosed)
+
+	never := open()
+	require.NoError(t, never.Close())
+	require.ErrorIs(t, never.Start(&sink{link: never}), link.ErrClosed)
+	require.ErrorIs(t, never.Start(nil), link.ErrNilReceiver)
+}
+
 // TestFramesBothWays sends frames of every size class in both directions and compares bytes,
 // covering single-slot, multi-slot (scatter-gather) and GSO frames.
 func TestFramesBothWays(t *testing.T) {
