@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // maxQueues bounds multi-queue-max-queues, an untrusted value from the back end.
@@ -30,7 +32,7 @@ type backendFeatures struct {
 }
 
 // readDevice reads the toolstack's keys of the device directory.
-func readDevice(st xenfront.Store, dir string) (device, error) {
+func readDevice(st xenstore.Store, dir string) (device, error) {
 	var d device
 	var err error
 	if d.backend, err = st.Read(0, dir+"/backend"); err != nil {
@@ -40,7 +42,7 @@ func readDevice(st xenfront.Store, dir string) (device, error) {
 	if err != nil {
 		return d, fmt.Errorf("read %s/backend-id: %w", dir, err)
 	}
-	n, err := xenfront.ParseUint(id, 0x7FEF)
+	n, err := xenstore.ParseUint(id, 0x7FEF)
 	if err != nil {
 		return d, fmt.Errorf("%s/backend-id %q: %w", dir, id, err)
 	}
@@ -50,21 +52,21 @@ func readDevice(st xenfront.Store, dir string) (device, error) {
 		return d, fmt.Errorf("read %s/mac: %w", dir, err)
 	}
 	if d.mac, err = net.ParseMAC(mac); err != nil || len(d.mac) != 6 {
-		return d, fmt.Errorf("%s/mac %q: %w", dir, mac, xenfront.ErrBadValue)
+		return d, fmt.Errorf("%s/mac %q: %w", dir, mac, xenstore.ErrBadValue)
 	}
 	return d, nil
 }
 
 // flag reads a boolean feature key: "1" is true, a missing key false, anything else an error.
-func flag(st xenfront.Store, path string) (bool, error) {
+func flag(st xenstore.Store, path string) (bool, error) {
 	v, err := st.Read(0, path)
-	if errors.Is(err, xenfront.ErrNotFound) {
+	if errors.Is(err, xenstore.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	n, err := xenfront.ParseUint(v, 1)
+	n, err := xenstore.ParseUint(v, 1)
 	if err != nil {
 		return false, fmt.Errorf("%s %q: %w", path, v, err)
 	}
@@ -72,7 +74,7 @@ func flag(st xenfront.Store, path string) (bool, error) {
 }
 
 // readFeatures reads and checks the back end's features (section 6 of the notes).
-func readFeatures(st xenfront.Store, be string) (backendFeatures, error) {
+func readFeatures(st xenstore.Store, be string) (backendFeatures, error) {
 	var f backendFeatures
 	copyMode, err := flag(st, be+"/feature-rx-copy")
 	if err != nil {
@@ -93,13 +95,13 @@ func readFeatures(st xenfront.Store, be string) (backendFeatures, error) {
 	f.maxQueues = 1
 	v, err := st.Read(0, be+"/multi-queue-max-queues")
 	switch {
-	case errors.Is(err, xenfront.ErrNotFound):
+	case errors.Is(err, xenstore.ErrNotFound):
 	case err != nil:
 		return f, err
 	default:
-		n, err := xenfront.ParseUint(v, 1<<16)
+		n, err := xenstore.ParseUint(v, 1<<16)
 		if err != nil || n == 0 {
-			return f, fmt.Errorf("multi-queue-max-queues %q: %w", v, xenfront.ErrBadValue)
+			return f, fmt.Errorf("multi-queue-max-queues %q: %w", v, xenstore.ErrBadValue)
 		}
 		f.maxQueues = int(min(n, maxQueues))
 	}
@@ -107,20 +109,20 @@ func readFeatures(st xenfront.Store, be string) (backendFeatures, error) {
 }
 
 // readState reads a state key; a missing or malformed key reads as StateUnknown.
-func readState(st xenfront.Store, path string) xenfront.XenbusState {
+func readState(st xenstore.Store, path string) xenbus.State {
 	v, err := st.Read(0, path)
 	if err != nil {
-		return xenfront.StateUnknown
+		return xenbus.StateUnknown
 	}
-	s, err := xenfront.ParseState(v)
+	s, err := xenbus.ParseState(v)
 	if err != nil {
-		return xenfront.StateUnknown
+		return xenbus.StateUnknown
 	}
 	return s
 }
 
 // waitState waits on w until the state at path satisfies ok and returns it.
-func waitState(ctx context.Context, st xenfront.Store, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
+func waitState(ctx context.Context, st xenstore.Store, w *xenstore.Watch, path string, ok func(xenbus.State) bool) (xenbus.State, error) {
 	for {
 		if s := readState(st, path); ok(s) {
 			return s, nil
@@ -128,15 +130,15 @@ func waitState(ctx context.Context, st xenfront.Store, w *xenfront.Watch, path s
 		select {
 		case _, open := <-w.C:
 			if !open {
-				return xenfront.StateUnknown, xenfront.ErrClosed
+				return xenbus.StateUnknown, xenstore.ErrClosed
 			}
 		case <-ctx.Done():
-			return xenfront.StateUnknown, ctx.Err()
+			return xenbus.StateUnknown, ctx.Err()
 		}
 	}
 }
 
-func (l *Link) setState(s xenfront.XenbusState) error {
+func (l *Link) setState(s xenbus.State) error {
 	return l.cfg.Store.Write(0, l.dir+"/state", strconv.Itoa(int(s)))
 }
 
@@ -155,15 +157,15 @@ func (l *Link) publish(c *connection, f backendFeatures) error {
 			return err
 		}
 		err = st.End(tx, true)
-		if errors.Is(err, xenfront.ErrAgain) {
+		if errors.Is(err, xenstore.ErrAgain) {
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("xenstore transaction: %w after %d attempts", xenfront.ErrAgain, maxTxnRetries)
+	return fmt.Errorf("xenstore transaction: %w after %d attempts", xenstore.ErrAgain, maxTxnRetries)
 }
 
-func (l *Link) writeKeys(tx xenfront.TxID, c *connection, f backendFeatures) error {
+func (l *Link) writeKeys(tx xenstore.TxID, c *connection, f backendFeatures) error {
 	st := l.cfg.Store
 	w := func(k string, v uint64) error { return st.Write(tx, l.dir+"/"+k, strconv.FormatUint(v, 10)) }
 	b := func(v bool) uint64 {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // Errors of the netfront driver.
@@ -35,7 +37,7 @@ type Config struct {
 	// Grants, Events and Store are this domain's hypervisor interfaces.
 	Grants xenfront.GrantTable
 	Events xenfront.EventChannels
-	Store  xenfront.Store
+	Store  xenstore.Store
 
 	// Dir is the device's xenstore directory, relative to the domain's home; default
 	// "device/vif/0".
@@ -116,7 +118,7 @@ func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	c, err := l.connect(ctx, true)
 	if err != nil {
 		l.cancel()
-		_ = l.setState(xenfront.StateClosed)
+		_ = l.setState(xenbus.StateClosed)
 		return nil, fmt.Errorf("netfront: %w", err)
 	}
 	go l.supervise(c)
@@ -201,7 +203,7 @@ func (l *Link) fail(err error) {
 func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 	st := l.cfg.Store
 	be := l.dev.backend
-	if err := l.setState(xenfront.StateInitialising); err != nil {
+	if err := l.setState(xenbus.StateInitialising); err != nil {
 		return nil, err
 	}
 	w, err := st.Watch(be + "/state")
@@ -209,8 +211,8 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 		return nil, err
 	}
 	defer w.Close()
-	if _, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateInitWait
+	if _, err := waitState(ctx, st, w, be+"/state", func(s xenbus.State) bool {
+		return s == xenbus.StateInitWait
 	}); err != nil {
 		return nil, fmt.Errorf("waiting for back end InitWait: %w", err)
 	}
@@ -251,14 +253,14 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 		q.refill()
 		q.rxMu.Unlock()
 	}
-	if err := l.setState(xenfront.StateConnected); err != nil {
+	if err := l.setState(xenbus.StateConnected); err != nil {
 		c.release()
 		return nil, err
 	}
-	s, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateConnected || s >= xenfront.StateClosing || s == xenfront.StateUnknown
+	s, err := waitState(ctx, st, w, be+"/state", func(s xenbus.State) bool {
+		return s == xenbus.StateConnected || s >= xenbus.StateClosing || s == xenbus.StateUnknown
 	})
-	if err == nil && s != xenfront.StateConnected {
+	if err == nil && s != xenbus.StateConnected {
 		err = fmt.Errorf("back end went %v during the handshake", s)
 	}
 	if err != nil {
@@ -301,18 +303,18 @@ func (l *Link) supervise(c *connection) {
 			l.teardown(c)
 			return
 		}
-		s, err := waitStateOrFail(l, w, be+"/state", func(s xenfront.XenbusState) bool {
-			return s != xenfront.StateConnected
+		s, err := waitStateOrFail(l, w, be+"/state", func(s xenbus.State) bool {
+			return s != xenbus.StateConnected
 		})
 		w.Close()
 		if l.Err() != nil {
 			// Ask the back end to let go of the rings before revoking them; pages it keeps
 			// mapped anyway are leaked, never reused.
 			l.up.Store(false)
-			_ = l.setState(xenfront.StateClosing)
-			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
+			_ = l.setState(xenbus.StateClosing)
+			l.awaitBackend(func(s xenbus.State) bool { return s >= xenbus.StateClosing || s < xenbus.StateInitWait })
 			l.teardown(c)
-			_ = l.setState(xenfront.StateClosed)
+			_ = l.setState(xenbus.StateClosed)
 			return
 		}
 		l.teardown(c)
@@ -320,7 +322,7 @@ func (l *Link) supervise(c *connection) {
 			return
 		}
 		l.log.Info("netfront: back end left Connected; reconnecting", "state", s)
-		if err := l.setState(xenfront.StateClosed); err != nil {
+		if err := l.setState(xenbus.StateClosed); err != nil {
 			l.fail(fmt.Errorf("netfront: %w", err))
 			return
 		}
@@ -358,14 +360,14 @@ func (l *Link) awaitBackendReset() error {
 		return err
 	}
 	defer w.Close()
-	_, err = waitState(l.ctx, st, w, l.dev.backend+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateClosed || s == xenfront.StateInitWait
+	_, err = waitState(l.ctx, st, w, l.dev.backend+"/state", func(s xenbus.State) bool {
+		return s == xenbus.StateClosed || s == xenbus.StateInitWait
 	})
 	return err
 }
 
 // awaitBackend waits up to closeTimeout for the back end's state to satisfy ok.
-func (l *Link) awaitBackend(ok func(xenfront.XenbusState) bool) {
+func (l *Link) awaitBackend(ok func(xenbus.State) bool) {
 	w, err := l.cfg.Store.Watch(l.dev.backend + "/state")
 	if err != nil {
 		return
@@ -378,7 +380,7 @@ func (l *Link) awaitBackend(ok func(xenfront.XenbusState) bool) {
 
 // waitStateOrFail is waitState that also returns when a queue reported a failure or the link
 // is closed.
-func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
+func waitStateOrFail(l *Link, w *xenstore.Watch, path string, ok func(xenbus.State) bool) (xenbus.State, error) {
 	for {
 		if s := readState(l.cfg.Store, path); ok(s) {
 			return s, nil
@@ -386,12 +388,12 @@ func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.X
 		select {
 		case _, open := <-w.C:
 			if !open {
-				return xenfront.StateUnknown, xenfront.ErrClosed
+				return xenbus.StateUnknown, xenstore.ErrClosed
 			}
 		case <-l.failCh:
-			return xenfront.StateUnknown, l.Err()
+			return xenbus.StateUnknown, l.Err()
 		case <-l.ctx.Done():
-			return xenfront.StateUnknown, l.ctx.Err()
+			return xenbus.StateUnknown, l.ctx.Err()
 		}
 	}
 }
@@ -404,12 +406,12 @@ func (l *Link) Close() error {
 		l.closing.Store(true)
 		c := l.conn.Load()
 		if c != nil && l.Err() == nil {
-			_ = l.setState(xenfront.StateClosing)
-			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
+			_ = l.setState(xenbus.StateClosing)
+			l.awaitBackend(func(s xenbus.State) bool { return s >= xenbus.StateClosing || s < xenbus.StateInitWait })
 		}
 		l.cancel()
 		<-l.done
-		_ = l.setState(xenfront.StateClosed)
+		_ = l.setState(xenbus.StateClosed)
 		l.mu.Lock()
 		if l.recv == nil {
 			close(l.started)

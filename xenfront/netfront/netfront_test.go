@@ -14,8 +14,9 @@ import (
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
-	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
@@ -42,7 +43,7 @@ func TestHandshakeKeys(t *testing.T) {
 		return v
 	}
 	require.Equal(t, "4", read("state"))
-	require.Equal(t, xenfront.StateConnected, nb.State())
+	require.Equal(t, xenbus.StateConnected, nb.State())
 	require.Equal(t, "1", read("request-rx-copy"))
 	require.Equal(t, "1", read("feature-rx-notify"))
 	require.Equal(t, "1", read("feature-sg"))
@@ -51,7 +52,7 @@ func TestHandshakeKeys(t *testing.T) {
 	require.Equal(t, "2", read("multi-queue-num-queues"))
 	for _, q := range []string{"queue-0/", "queue-1/"} {
 		for _, k := range []string{"tx-ring-ref", "rx-ring-ref", "event-channel-tx", "event-channel-rx"} {
-			_, err := xenfront.ParseUint(read(q+k), 1<<32-1)
+			_, err := xenstore.ParseUint(read(q+k), 1<<32-1)
 			require.NoError(t, err, q+k)
 		}
 	}

@@ -10,16 +10,18 @@ import (
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/netif"
+	"github.com/unikit/unikit/xenfront/ring"
 )
 
 const (
-	txSize = xenfront.NetTxRingSize
-	rxSize = xenfront.NetRxRingSize
+	txSize = netif.TxRingSize
+	rxSize = netif.RxRingSize
 	// rxBatch is how many frames one DeliverFrames call carries at most.
 	rxBatch = 64
 	// maxRxSlots is the most data slots an RX packet may use: XEN_NETIF_NR_SLOTS_MIN, plus
 	// one when the first slot holds at most rxCopyThreshold bytes (Linux xennet_get_responses).
-	maxRxSlots      = xenfront.NetifNrSlotsMin + 1
+	maxRxSlots      = netif.NrSlotsMin + 1
 	rxCopyThreshold = 256
 	// maxTxSlots is the most data slots Transmit uses for one frame: 64 KiB + 14 bytes spans
 	// 17 pages, within the 18 every back end accepts.
@@ -68,7 +70,7 @@ type queue struct {
 	txRingRef, rxRingRef xenfront.GrantRef
 
 	txMu      sync.Mutex
-	tx        *xenfront.TxFrontRing
+	tx        *netif.TxFrontRing
 	txBuf     [txSize]buffer
 	txPending [txSize]bool
 	txLeaked  [txSize]bool
@@ -78,7 +80,7 @@ type queue struct {
 	txSpace   chan struct{}
 
 	rxMu    sync.Mutex
-	rx      *xenfront.RxFrontRing
+	rx      *netif.RxFrontRing
 	rxBuf   [rxSize]buffer
 	rxSlot  [rxSize]int32 // buffer posted in each ring slot, or -1
 	rxLent  [rxSize]bool
@@ -110,14 +112,14 @@ func (l *Link) newConnection(gen uint16, f backendFeatures, nq int) (*connection
 			c.release()
 			return nil, fmt.Errorf("grant TX ring: %w", err)
 		}
-		xenfront.InitSharedRing(txPage)
-		q.tx, _ = xenfront.NewFrontRing[xenfront.TxRequest, xenfront.TxResponse](txPage)
+		ring.Init(txPage)
+		q.tx, _ = ring.NewFront[netif.TxRequest, netif.TxResponse](txPage)
 		if q.rxRingRef, rxPage, err = g.Grant(be, false); err != nil {
 			c.release()
 			return nil, fmt.Errorf("grant RX ring: %w", err)
 		}
-		xenfront.InitSharedRing(rxPage)
-		q.rx, _ = xenfront.NewFrontRing[xenfront.RxRequest, xenfront.RxResponse](rxPage)
+		ring.Init(rxPage)
+		q.rx, _ = ring.NewFront[netif.RxRequest, netif.RxResponse](rxPage)
 		if q.txPort, err = ev.AllocUnbound(be); err != nil {
 			c.release()
 			return nil, fmt.Errorf("event channel: %w", err)
@@ -310,7 +312,7 @@ func (q *queue) reapTx() error {
 		}
 		for i := q.tx.RspCons; i != rp; i++ {
 			rsp := q.tx.Response(i)
-			if rsp.Status == xenfront.RspNull {
+			if rsp.Status == netif.RspNull {
 				if q.txExtras == 0 {
 					q.txBroken = true
 					return l.backendErr("TX: NULL response with no extra-info slot outstanding")
@@ -334,7 +336,7 @@ func (q *queue) reapTx() error {
 				return l.backendErr("TX: grant %d still in use by back end after its response", q.txBuf[id].ref)
 			}
 			q.txFree = append(q.txFree, id)
-			if rsp.Status != xenfront.RspOkay {
+			if rsp.Status != netif.RspOkay {
 				l.counters.TxError()
 			}
 		}
@@ -365,20 +367,20 @@ func (q *queue) transmit(fs []link.Frame, c *connection) (int, error) {
 			return n, link.ErrLinkDown
 		}
 		size := f.Len()
-		gso := uint8(xenfront.GSOTypeNone)
+		gso := uint8(netif.GSOTypeNone)
 		switch f.Offload.GSOType &^ link.GSOECN {
 		case link.GSONone:
 		case link.GSOTCPv4:
 			if l.features.Has(link.FeatureTxTSO4) {
-				gso = xenfront.GSOTypeTCPv4
+				gso = netif.GSOTypeTCPv4
 			}
 		case link.GSOTCPv6:
 			if l.features.Has(link.FeatureTxTSO6) {
-				gso = xenfront.GSOTypeTCPv6
+				gso = netif.GSOTypeTCPv6
 			}
 		}
-		if size < link.EthernetHeaderLen || size > xenfront.NetifMaxTxSize ||
-			(f.Offload.GSOType != link.GSONone && (gso == xenfront.GSOTypeNone || f.Offload.GSOSize == 0)) ||
+		if size < link.EthernetHeaderLen || size > netif.MaxTxSize ||
+			(f.Offload.GSOType != link.GSONone && (gso == netif.GSOTypeNone || f.Offload.GSOSize == 0)) ||
 			(f.Offload.GSOType == link.GSONone && size > mtu+link.EthernetHeaderLen+4) {
 			l.counters.TxDropped(1)
 			n++
@@ -386,7 +388,7 @@ func (q *queue) transmit(fs []link.Frame, c *connection) (int, error) {
 		}
 		slots := (size + xenfront.PageSize - 1) / xenfront.PageSize
 		need := slots
-		if gso != xenfront.GSOTypeNone {
+		if gso != netif.GSOTypeNone {
 			need++
 		}
 		for int(q.tx.Free()) < need || len(q.txFree) < slots {
@@ -421,10 +423,10 @@ func (q *queue) transmit(fs []link.Frame, c *connection) (int, error) {
 func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 	var flags uint16
 	switch {
-	case f.Offload.Flags&link.FlagNeedsCsum != 0 || gso != xenfront.GSOTypeNone:
-		flags = xenfront.TxfCsumBlank | xenfront.TxfDataValidated
+	case f.Offload.Flags&link.FlagNeedsCsum != 0 || gso != netif.GSOTypeNone:
+		flags = netif.TxfCsumBlank | netif.TxfDataValidated
 	case f.Offload.Flags&link.FlagDataValid != 0:
-		flags = xenfront.TxfDataValidated
+		flags = netif.TxfDataValidated
 	}
 	seg, segOff := 0, 0
 	for s := range slots {
@@ -440,21 +442,21 @@ func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 				seg, segOff = seg+1, 0
 			}
 		}
-		req := xenfront.TxRequest{Gref: q.txBuf[id].ref, ID: id, Size: uint16(filled)}
+		req := netif.TxRequest{Gref: q.txBuf[id].ref, ID: id, Size: uint16(filled)}
 		if s == 0 {
 			req.Size = uint16(size)
 			req.Flags = flags
-			if gso != xenfront.GSOTypeNone {
-				req.Flags |= xenfront.TxfExtraInfo
+			if gso != netif.GSOTypeNone {
+				req.Flags |= netif.TxfExtraInfo
 			}
 		}
 		if s < slots-1 {
-			req.Flags |= xenfront.TxfMoreData
+			req.Flags |= netif.TxfMoreData
 		}
 		q.txPending[id] = true
 		q.tx.PutRequest(&req)
-		if s == 0 && gso != xenfront.GSOTypeNone {
-			extra := xenfront.TxRequestFromExtra(xenfront.GSOExtra(f.Offload.GSOSize, gso))
+		if s == 0 && gso != netif.GSOTypeNone {
+			extra := netif.TxRequestFromExtra(netif.GSOExtra(f.Offload.GSOSize, gso))
 			q.tx.PutRequest(&extra)
 			q.txExtras++
 		}
@@ -468,7 +470,7 @@ func (q *queue) refill() {
 		q.rxFree = q.rxFree[:len(q.rxFree)-1]
 		slot := q.rx.ReqProdPvt % rxSize
 		q.rxSlot[slot] = int32(b)
-		q.rx.PutRequest(&xenfront.RxRequest{ID: uint16(slot), Gref: q.rxBuf[b].ref})
+		q.rx.PutRequest(&netif.RxRequest{ID: uint16(slot), Gref: q.rxBuf[b].ref})
 	}
 	if q.rx.Push() {
 		_ = q.l.cfg.Events.Notify(q.rxPort)
@@ -556,7 +558,7 @@ func (q *queue) collect() (int, error) {
 		f.Offload = link.Offload{}
 		i := q.rx.RspCons
 		var flags0 uint16
-		var gso xenfront.ExtraInfo
+		var gso netif.ExtraInfo
 		hasGSO, drop, total := false, false, 0
 		for first := true; ; first = false {
 			if i == rp {
@@ -568,7 +570,7 @@ func (q *queue) collect() (int, error) {
 				return n, err
 			}
 			i++
-			if int(r.n) == maxRxSlots || (int(r.n) == xenfront.NetifNrSlotsMin && len(f.Segments) > 0 && len(f.Segments[0]) > rxCopyThreshold) {
+			if int(r.n) == maxRxSlots || (int(r.n) == netif.NrSlotsMin && len(f.Segments) > 0 && len(f.Segments[0]) > rxCopyThreshold) {
 				q.rxFree = append(q.rxFree, b)
 				return n, l.backendErr("RX: too many slots in one packet")
 			}
@@ -585,7 +587,7 @@ func (q *queue) collect() (int, error) {
 			}
 			if first {
 				flags0 = rsp.Flags
-				if rsp.Flags&xenfront.RxfExtraInfo != 0 {
+				if rsp.Flags&netif.RxfExtraInfo != 0 {
 					for k := 0; ; k++ {
 						if i == rp {
 							return n, l.backendErr("RX: missing extra info")
@@ -597,27 +599,27 @@ func (q *queue) collect() (int, error) {
 						}
 						i++
 						q.rxFree = append(q.rxFree, eb)
-						e := xenfront.RxExtra(&ersp)
-						if e.Type == xenfront.ExtraTypeNone || e.Type >= xenfront.ExtraTypeMax || k >= xenfront.ExtraTypeMax {
+						e := netif.RxExtra(&ersp)
+						if e.Type == netif.ExtraTypeNone || e.Type >= netif.ExtraTypeMax || k >= netif.ExtraTypeMax {
 							return n, l.backendErr("RX: invalid extra type %d", e.Type)
 						}
-						if e.Type == xenfront.ExtraTypeGSO {
+						if e.Type == netif.ExtraTypeGSO {
 							mss, t := e.GSO()
 							if mss == 0 {
 								return n, l.backendErr("RX: GSO size must not be zero")
 							}
-							if t != xenfront.GSOTypeTCPv4 && t != xenfront.GSOTypeTCPv6 {
+							if t != netif.GSOTypeTCPv4 && t != netif.GSOTypeTCPv6 {
 								return n, l.backendErr("RX: bad GSO type %d", t)
 							}
 							gso, hasGSO = e, true
 						}
-						if e.Flags&xenfront.ExtraFlagMore == 0 {
+						if e.Flags&netif.ExtraFlagMore == 0 {
 							break
 						}
 					}
 				}
 			}
-			if rsp.Flags&xenfront.RxfMoreData == 0 {
+			if rsp.Flags&netif.RxfMoreData == 0 {
 				break
 			}
 		}
@@ -646,9 +648,9 @@ func (q *queue) collect() (int, error) {
 }
 
 // offload maps NETRXF_* flags and a GSO extra to the frame's Offload; false drops the frame.
-func (q *queue) offload(f *link.Frame, flags uint16, hasGSO bool, gso xenfront.ExtraInfo, total int) bool {
-	if flags&xenfront.RxfCsumBlank == 0 && !hasGSO {
-		if flags&xenfront.RxfDataValidated != 0 {
+func (q *queue) offload(f *link.Frame, flags uint16, hasGSO bool, gso netif.ExtraInfo, total int) bool {
+	if flags&netif.RxfCsumBlank == 0 && !hasGSO {
+		if flags&netif.RxfDataValidated != 0 {
 			f.Offload.Flags = link.FlagDataValid
 		}
 		return true
@@ -662,7 +664,7 @@ func (q *queue) offload(f *link.Frame, flags uint16, hasGSO bool, gso xenfront.E
 		mss, t := gso.GSO()
 		if total-h.Len > int(mss) {
 			f.Offload.GSOType = link.GSOTCPv4
-			if t == xenfront.GSOTypeTCPv6 {
+			if t == netif.GSOTypeTCPv6 {
 				f.Offload.GSOType = link.GSOTCPv6
 			}
 			f.Offload.GSOSize = mss

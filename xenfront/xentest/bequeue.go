@@ -9,6 +9,8 @@ import (
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/netif"
+	"github.com/unikit/unikit/xenfront/ring"
 )
 
 // beQueue is the back end of one queue pair: mapped rings, bound ports, a frame buffer.
@@ -20,13 +22,13 @@ type beQueue struct {
 	split          bool
 
 	txMu    sync.Mutex
-	tx      *xenfront.TxBackRing
+	tx      *netif.TxBackRing
 	txBuf   []byte
 	txFrame [1]link.Frame
 	txSeg   [1][]byte
 
 	rxMu   sync.Mutex
-	rx     *xenfront.RxBackRing
+	rx     *netif.RxBackRing
 	rxKick chan struct{}
 	// rxJumped is set once the RX producer index was published out of range (ProducerJump):
 	// the ring is left that way, as a later push of the true index would hide the jump
@@ -59,8 +61,8 @@ func (nb *Netback) newQueue(i int, prefix string) (*beQueue, error) {
 		q.close()
 		return nil, fmt.Errorf("map RX ring: %w", err)
 	}
-	q.tx, _ = xenfront.NewBackRing[xenfront.TxRequest, xenfront.TxResponse](q.txMap.Page)
-	q.rx, _ = xenfront.NewBackRing[xenfront.RxRequest, xenfront.RxResponse](q.rxMap.Page)
+	q.tx, _ = ring.NewBack[netif.TxRequest, netif.TxResponse](q.txMap.Page)
+	q.rx, _ = ring.NewBack[netif.RxRequest, netif.RxResponse](q.rxMap.Page)
 	ev := nb.dom.EventChannels()
 	bind := func(key string) (xenfront.Port, error) {
 		p, err := nb.readKey(prefix+key, 1<<32-1)
@@ -183,12 +185,12 @@ func (q *beQueue) txPacket(rp uint32) error {
 	i := q.tx.ReqCons
 	first := q.tx.Request(i)
 	i++
-	var ids [xenfront.NetifNrSlotsMin + 1]xenfront.TxRequest
+	var ids [netif.NrSlotsMin + 1]netif.TxRequest
 	reqs := ids[:0]
 	reqs = append(reqs, first)
 	extras := 0
 	var off link.Offload
-	if first.Flags&xenfront.TxfExtraInfo != 0 {
+	if first.Flags&netif.TxfExtraInfo != 0 {
 		for {
 			if i == rp {
 				return fmt.Errorf("%w: missing extra info", errFrontend)
@@ -196,28 +198,28 @@ func (q *beQueue) txPacket(rp uint32) error {
 			r := q.tx.Request(i)
 			i++
 			extras++
-			e := xenfront.TxExtra(&r)
-			if e.Type == xenfront.ExtraTypeGSO {
+			e := netif.TxExtra(&r)
+			if e.Type == netif.ExtraTypeGSO {
 				mss, t := e.GSO()
 				off.GSOSize = mss
 				switch t {
-				case xenfront.GSOTypeTCPv4:
+				case netif.GSOTypeTCPv4:
 					off.GSOType = link.GSOTCPv4
-				case xenfront.GSOTypeTCPv6:
+				case netif.GSOTypeTCPv6:
 					off.GSOType = link.GSOTCPv6
 				}
 			}
-			if e.Flags&xenfront.ExtraFlagMore == 0 || extras > xenfront.ExtraTypeMax {
+			if e.Flags&netif.ExtraFlagMore == 0 || extras > netif.ExtraTypeMax {
 				break
 			}
 		}
 	}
 	last := first
-	for last.Flags&xenfront.TxfMoreData != 0 {
+	for last.Flags&netif.TxfMoreData != 0 {
 		if i == rp {
 			return fmt.Errorf("%w: packet runs past req_prod", errFrontend)
 		}
-		if len(reqs) > xenfront.NetifNrSlotsMin {
+		if len(reqs) > netif.NrSlotsMin {
 			return fmt.Errorf("%w: too many slots", errFrontend)
 		}
 		last = q.tx.Request(i)
@@ -231,14 +233,14 @@ func (q *beQueue) txPacket(rp uint32) error {
 	for _, r := range reqs[1:] {
 		rest += int(r.Size)
 	}
-	status := int16(xenfront.RspOkay)
+	status := int16(netif.RspOkay)
 	total := int(first.Size)
 	if rest > total {
-		status = xenfront.RspError
+		status = netif.RspError
 	}
 	pos := 0
 	for k, r := range reqs {
-		if status != xenfront.RspOkay {
+		if status != netif.RspOkay {
 			break
 		}
 		n := int(r.Size)
@@ -246,18 +248,18 @@ func (q *beQueue) txPacket(rp uint32) error {
 			n = total - rest
 		}
 		if int(r.Offset)+n > xenfront.PageSize {
-			status = xenfront.RspError
+			status = netif.RspError
 			break
 		}
 		if err := nb.dom.CopyFrom(fe, r.Gref, int(r.Offset), q.txBuf[pos:pos+n]); err != nil {
-			status = xenfront.RspError
+			status = netif.RspError
 			break
 		}
 		pos += n
 	}
 	mis := nb.misbehaveNow(TxBadID | TxRepeatID | TxUnknownID | TxKeepGrant)
 	for k, r := range reqs {
-		rsp := xenfront.TxResponse{ID: r.ID, Status: status}
+		rsp := netif.TxResponse{ID: r.ID, Status: status}
 		if mis && k == 0 {
 			switch {
 			case nb.cfg.Misbehave&TxBadID != 0:
@@ -275,17 +277,17 @@ func (q *beQueue) txPacket(rp uint32) error {
 		q.tx.PutResponse(&rsp)
 		if k == 0 {
 			for range extras {
-				q.tx.PutResponse(&xenfront.TxResponse{ID: 0xffff, Status: xenfront.RspNull})
+				q.tx.PutResponse(&netif.TxResponse{ID: 0xffff, Status: netif.RspNull})
 			}
 		}
 		if mis && k == 0 && nb.cfg.Misbehave&TxRepeatID != 0 {
 			q.tx.PutResponse(&rsp)
 		}
 	}
-	if status != xenfront.RspOkay {
+	if status != netif.RspOkay {
 		return nil
 	}
-	if first.Flags&xenfront.TxfCsumBlank != 0 || off.GSOType != link.GSONone {
+	if first.Flags&netif.TxfCsumBlank != 0 || off.GSOType != link.GSONone {
 		if h, ok := link.LocateHeaders(q.txBuf[:pos]); ok {
 			off.Flags = link.FlagNeedsCsum
 			off.CsumStart, off.CsumOffset = uint16(h.L4), uint16(h.CsumOffset())
@@ -293,7 +295,7 @@ func (q *beQueue) txPacket(rp uint32) error {
 		} else {
 			return nil // a checksum the back end cannot place: dropped like a bad packet
 		}
-	} else if first.Flags&xenfront.TxfDataValidated != 0 {
+	} else if first.Flags&netif.TxfDataValidated != 0 {
 		off.Flags = link.FlagDataValid
 	}
 	if off.GSOType == link.GSONone {
@@ -328,7 +330,7 @@ func (q *beQueue) receive(f *link.Frame) {
 		mis = nb.cfg.Misbehave
 	}
 	if mis&RxTooManySlots != 0 {
-		need = xenfront.NetifNrSlotsMin + 3
+		need = netif.NrSlotsMin + 3
 	}
 	// A frame dropped while waiting for buffers gives its misbehaviour back to the next one:
 	// otherwise a slow front end (a loaded machine) would never see it.
@@ -373,15 +375,15 @@ func (q *beQueue) receive(f *link.Frame) {
 	var flags uint16
 	switch {
 	case f.Offload.Flags&link.FlagNeedsCsum != 0:
-		flags = xenfront.RxfCsumBlank | xenfront.RxfDataValidated
+		flags = netif.RxfCsumBlank | netif.RxfDataValidated
 	case f.Offload.Flags&link.FlagDataValid != 0:
-		flags = xenfront.RxfDataValidated
+		flags = netif.RxfDataValidated
 	}
 	if mis&RxTooManySlots != 0 {
 		for k := range need {
 			req := q.rx.Request(q.rx.ReqCons)
 			q.rx.ReqCons++
-			rsp := xenfront.RxResponse{ID: req.ID, Status: 1, Flags: xenfront.RxfMoreData}
+			rsp := netif.RxResponse{ID: req.ID, Status: 1, Flags: netif.RxfMoreData}
 			if k == need-1 {
 				rsp.Flags = 0
 			}
@@ -401,7 +403,7 @@ func (q *beQueue) receive(f *link.Frame) {
 		for done < n && seg < len(f.Segments) {
 			k := min(n-done, len(f.Segments[seg])-segOff)
 			if err := nb.dom.CopyTo(fe, req.Gref, done, f.Segments[seg][segOff:segOff+k]); err != nil {
-				status = xenfront.RspError
+				status = netif.RspError
 				break
 			}
 			done += k
@@ -410,11 +412,11 @@ func (q *beQueue) receive(f *link.Frame) {
 				seg, segOff = seg+1, 0
 			}
 		}
-		rsp := xenfront.RxResponse{ID: req.ID, Status: status}
+		rsp := netif.RxResponse{ID: req.ID, Status: status}
 		if s == 0 {
 			rsp.Flags = flags
 			if hasGSO {
-				rsp.Flags |= xenfront.RxfExtraInfo
+				rsp.Flags |= netif.RxfExtraInfo
 			}
 			switch {
 			case mis&RxBadOffset != 0:
@@ -426,25 +428,25 @@ func (q *beQueue) receive(f *link.Frame) {
 			}
 		}
 		if s < slots-1 {
-			rsp.Flags |= xenfront.RxfMoreData
+			rsp.Flags |= netif.RxfMoreData
 		}
 		if s == 0 && mis&RxBadExtra != 0 && !hasGSO {
-			rsp.Flags |= xenfront.RxfExtraInfo
+			rsp.Flags |= netif.RxfExtraInfo
 		}
 		q.rx.PutResponse(&rsp)
 		if s == 0 && (hasGSO || mis&RxBadExtra != 0) {
 			ereq := q.rx.Request(q.rx.ReqCons)
 			q.rx.ReqCons++
-			t := uint8(xenfront.GSOTypeTCPv4)
+			t := uint8(netif.GSOTypeTCPv4)
 			if f.Offload.GSOType&^link.GSOECN == link.GSOTCPv6 {
-				t = xenfront.GSOTypeTCPv6
+				t = netif.GSOTypeTCPv6
 			}
 			mss := f.Offload.GSOSize
 			if mis&RxBadExtra != 0 {
 				mss = 0
 			}
 			_ = ereq // an extra slot uses up a request; its response is the extra itself
-			ersp := xenfront.RxResponseFromExtra(xenfront.GSOExtra(mss, t))
+			ersp := netif.RxResponseFromExtra(netif.GSOExtra(mss, t))
 			q.rx.PutResponse(&ersp)
 		}
 	}
@@ -466,7 +468,7 @@ func (q *beQueue) push() {
 // InjectRx writes rsps, unchecked, into queue qi's next RX response slots and publishes the
 // response producer index jump entries further than that: a fuzzer's malicious back end.
 // Consumed reports when the front end has taken them.
-func (nb *Netback) InjectRx(qi int, rsps []xenfront.RxResponse, jump uint32) error {
+func (nb *Netback) InjectRx(qi int, rsps []netif.RxResponse, jump uint32) error {
 	q, err := nb.queue(qi)
 	if err != nil {
 		return err
@@ -485,7 +487,7 @@ func (nb *Netback) InjectRx(qi int, rsps []xenfront.RxResponse, jump uint32) err
 }
 
 // InjectTx is InjectRx for the TX ring.
-func (nb *Netback) InjectTx(qi int, rsps []xenfront.TxResponse, jump uint32) error {
+func (nb *Netback) InjectTx(qi int, rsps []netif.TxResponse, jump uint32) error {
 	q, err := nb.queue(qi)
 	if err != nil {
 		return err

@@ -3,7 +3,7 @@
 // (the grantee only, read-only or writable, within the page; a mapped grant cannot be
 // revoked), interdomain event channels that latch and coalesce, and a xenstore (Store) with
 // watches and transactions that also speaks the wire protocol over a ring page (Store.Serve);
-// and a netback (Netback) with the back end's XenbusState machine and a data path that moves
+// and a netback (Netback) with the back end's xenbus state machine and a data path that moves
 // frames between the front end's rings and another link.Link using grant copies.
 //
 // A Netback can misbehave (NetbackConfig.Misbehave) in the ways the netfront security

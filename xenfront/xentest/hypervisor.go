@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // Errors of the simulated hypervisor, as Xen's GNTST_* and -EINVAL results.
@@ -81,7 +82,7 @@ func (d *Domain) EventChannels() xenfront.EventChannels { return eventChannels{d
 
 // Store returns the domain's direct connection to the xenstore: relative paths resolve
 // below /local/domain/<id>.
-func (d *Domain) Store() xenfront.Store { return &storeView{s: d.h.store, dom: d.id} }
+func (d *Domain) Store() xenstore.Store { return &storeView{s: d.h.store, dom: d.id} }
 
 type grantTable struct{ d *Domain }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // rxWait is how long the back end waits for the front end to post RX buffers before it drops
@@ -39,14 +41,14 @@ type NetbackConfig struct {
 }
 
 // Netback simulates Linux xen-netback for one vif: the toolstack's xenstore keys, the back
-// end's XenbusState machine, and the data path. Frames the front end transmits go to an
+// end's xenbus state machine, and the data path. Frames the front end transmits go to an
 // outer link.Link and frames received on that link go to the front end, each copied with
 // grant copies, as Linux netback does. It is the outer link's Receiver.
 type Netback struct {
 	h      *Hypervisor
 	dom    *Domain
 	cfg    NetbackConfig
-	st     xenfront.Store
+	st     xenstore.Store
 	feDir  string
 	beDir  string
 	link   link.Link
@@ -142,24 +144,24 @@ func (nb *Netback) advertise() error {
 			return err
 		}
 	}
-	return nb.setState(xenfront.StateInitWait)
+	return nb.setState(xenbus.StateInitWait)
 }
 
-func (nb *Netback) setState(s xenfront.XenbusState) error {
+func (nb *Netback) setState(s xenbus.State) error {
 	return nb.st.Write(0, nb.beDir+"/state", strconv.Itoa(int(s)))
 }
 
-func (nb *Netback) state(path string) xenfront.XenbusState {
+func (nb *Netback) state(path string) xenbus.State {
 	v, err := nb.st.Read(0, path)
 	if err != nil {
-		return xenfront.StateUnknown
+		return xenbus.StateUnknown
 	}
-	s, _ := xenfront.ParseState(v)
+	s, _ := xenbus.ParseState(v)
 	return s
 }
 
-// State returns the back end's XenbusState.
-func (nb *Netback) State() xenfront.XenbusState { return nb.state(nb.beDir + "/state") }
+// State returns the back end's xenbus state.
+func (nb *Netback) State() xenbus.State { return nb.state(nb.beDir + "/state") }
 
 // Connections returns how many times a front end connected.
 func (nb *Netback) Connections() int {
@@ -203,34 +205,34 @@ func (nb *Netback) run() {
 		nb.restart = false
 		nb.mu.Unlock()
 		be, fe := nb.State(), nb.state(nb.feDir+"/state")
-		if restart && be == xenfront.StateConnected {
+		if restart && be == xenbus.StateConnected {
 			nb.disconnect()
-			_ = nb.setState(xenfront.StateClosing)
+			_ = nb.setState(xenbus.StateClosing)
 			continue
 		}
 		switch fe {
-		case xenfront.StateInitialised, xenfront.StateConnected:
-			if be == xenfront.StateInitWait {
+		case xenbus.StateInitialised, xenbus.StateConnected:
+			if be == xenbus.StateInitWait {
 				if err := nb.connect(); err != nil {
 					nb.log.Warn("netback: connect failed", "err", err)
 					nb.disconnect()
-					_ = nb.setState(xenfront.StateClosing)
+					_ = nb.setState(xenbus.StateClosing)
 				} else {
-					_ = nb.setState(xenfront.StateConnected)
+					_ = nb.setState(xenbus.StateConnected)
 				}
 			}
-		case xenfront.StateClosing:
+		case xenbus.StateClosing:
 			nb.disconnect()
-			if be != xenfront.StateClosed {
-				_ = nb.setState(xenfront.StateClosing)
+			if be != xenbus.StateClosed {
+				_ = nb.setState(xenbus.StateClosing)
 			}
-		case xenfront.StateClosed, xenfront.StateUnknown:
+		case xenbus.StateClosed, xenbus.StateUnknown:
 			nb.disconnect()
-			if be != xenfront.StateClosed {
-				_ = nb.setState(xenfront.StateClosed)
+			if be != xenbus.StateClosed {
+				_ = nb.setState(xenbus.StateClosed)
 			}
-		case xenfront.StateInitialising:
-			if be == xenfront.StateClosed {
+		case xenbus.StateInitialising:
+			if be == xenbus.StateClosed {
 				_ = nb.advertise()
 			}
 		}
@@ -243,7 +245,7 @@ func (nb *Netback) readKey(key string, max uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", key, err)
 	}
-	return xenfront.ParseUint(v, max)
+	return xenstore.ParseUint(v, max)
 }
 
 func (nb *Netback) flag(key string) bool {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // Store is a simulated xenstored: a tree of string values with watches and transactions. A
@@ -19,8 +20,8 @@ type Store struct {
 	mu       sync.Mutex
 	nodes    map[string]string // absolute path -> value; parents exist for every node
 	gen      uint64            // bumped by every committed change
-	txs      map[xenfront.TxID]*storeTx
-	txSeq    xenfront.TxID
+	txs      map[xenstore.TxID]*storeTx
+	txSeq    xenstore.TxID
 	watches  map[*storeWatch]struct{}
 	failNext int // commits to fail with EAGAIN, for tests
 }
@@ -37,7 +38,7 @@ type storeWatch struct {
 }
 
 func newStore() *Store {
-	return &Store{nodes: map[string]string{"/": ""}, txs: map[xenfront.TxID]*storeTx{},
+	return &Store{nodes: map[string]string{"/": ""}, txs: map[xenstore.TxID]*storeTx{},
 		watches: map[*storeWatch]struct{}{}}
 }
 
@@ -118,24 +119,24 @@ func (v *storeView) abs(p string) (string, error) {
 		p = "/"
 	}
 	if strings.Contains(p, "//") || len(p) > 3072 || strings.ContainsRune(p, 0) {
-		return "", xenfront.StoreError("EINVAL")
+		return "", xenstore.Error("EINVAL")
 	}
 	return p, nil
 }
 
 // nodesFor returns the map an operation works on, with the store locked.
-func (v *storeView) nodesFor(tx xenfront.TxID) (map[string]string, *storeTx, error) {
+func (v *storeView) nodesFor(tx xenstore.TxID) (map[string]string, *storeTx, error) {
 	if tx == 0 {
 		return v.s.nodes, nil, nil
 	}
 	t := v.s.txs[tx]
 	if t == nil {
-		return nil, nil, xenfront.StoreError("ENOENT")
+		return nil, nil, xenstore.Error("ENOENT")
 	}
 	return t.nodes, t, nil
 }
 
-func (v *storeView) Read(tx xenfront.TxID, path string) (string, error) {
+func (v *storeView) Read(tx xenstore.TxID, path string) (string, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return "", err
@@ -148,12 +149,12 @@ func (v *storeView) Read(tx xenfront.TxID, path string) (string, error) {
 	}
 	val, ok := nodes[p]
 	if !ok {
-		return "", xenfront.ErrNotFound
+		return "", xenstore.ErrNotFound
 	}
 	return val, nil
 }
 
-func (v *storeView) Write(tx xenfront.TxID, path, value string) error {
+func (v *storeView) Write(tx xenstore.TxID, path, value string) error {
 	p, err := v.abs(path)
 	if err != nil {
 		return err
@@ -174,7 +175,7 @@ func (v *storeView) Write(tx xenfront.TxID, path, value string) error {
 	return nil
 }
 
-func (v *storeView) Remove(tx xenfront.TxID, path string) error {
+func (v *storeView) Remove(tx xenstore.TxID, path string) error {
 	p, err := v.abs(path)
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func (v *storeView) Remove(tx xenfront.TxID, path string) error {
 		return err
 	}
 	if _, ok := nodes[p]; !ok {
-		return xenfront.ErrNotFound
+		return xenstore.ErrNotFound
 	}
 	changed := remove(nodes, p)
 	if t != nil {
@@ -198,7 +199,7 @@ func (v *storeView) Remove(tx xenfront.TxID, path string) error {
 	return nil
 }
 
-func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
+func (v *storeView) Directory(tx xenstore.TxID, path string) ([]string, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return nil, err
@@ -210,7 +211,7 @@ func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
 		return nil, err
 	}
 	if _, ok := nodes[p]; !ok {
-		return nil, xenfront.ErrNotFound
+		return nil, xenstore.ErrNotFound
 	}
 	var out []string
 	for k := range nodes {
@@ -222,7 +223,7 @@ func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
 	return out, nil
 }
 
-func (v *storeView) Start() (xenfront.TxID, error) {
+func (v *storeView) Start() (xenstore.TxID, error) {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	v.s.txSeq++
@@ -230,12 +231,12 @@ func (v *storeView) Start() (xenfront.TxID, error) {
 	return v.s.txSeq, nil
 }
 
-func (v *storeView) End(tx xenfront.TxID, commit bool) error {
+func (v *storeView) End(tx xenstore.TxID, commit bool) error {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	t := v.s.txs[tx]
 	if t == nil {
-		return xenfront.StoreError("ENOENT")
+		return xenstore.Error("ENOENT")
 	}
 	delete(v.s.txs, tx)
 	if !commit {
@@ -243,10 +244,10 @@ func (v *storeView) End(tx xenfront.TxID, commit bool) error {
 	}
 	if v.s.failNext > 0 {
 		v.s.failNext--
-		return xenfront.ErrAgain
+		return xenstore.ErrAgain
 	}
 	if t.base != v.s.gen {
-		return xenfront.ErrAgain
+		return xenstore.ErrAgain
 	}
 	v.s.nodes = t.nodes
 	v.s.gen++
@@ -254,7 +255,7 @@ func (v *storeView) End(tx xenfront.TxID, commit bool) error {
 	return nil
 }
 
-func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
+func (v *storeView) Watch(path string) (*xenstore.Watch, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return nil, err
@@ -264,7 +265,7 @@ func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
 	v.s.mu.Lock()
 	v.s.watches[w] = struct{}{}
 	v.s.mu.Unlock()
-	return xenfront.NewWatch(w.c, func() {
+	return xenstore.NewWatch(w.c, func() {
 		v.s.mu.Lock()
 		if _, ok := v.s.watches[w]; ok {
 			delete(v.s.watches, w)
@@ -275,22 +276,22 @@ func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
 }
 
 // Serve answers xenstore wire-protocol requests from domain dom read from conn (for example a
-// xenfront.StoreRing on xenstored's side) until reading fails, then removes the connection's
+// xenstore.Ring on xenstored's side) until reading fails, then removes the connection's
 // watches and returns the error.
 func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
 	v := &storeView{s: s, dom: dom}
 	var wmu sync.Mutex
-	send := func(h xenfront.XsHeader, parts ...[]byte) {
-		msg, err := xenfront.AppendXsMessage(nil, h, parts...)
+	send := func(h xenstore.Header, parts ...[]byte) {
+		msg, err := xenstore.AppendMessage(nil, h, parts...)
 		if err != nil {
-			msg, _ = xenfront.AppendXsMessage(nil, xenfront.XsHeader{Type: xenfront.XsError, ReqID: h.ReqID, TxID: h.TxID}, []byte("E2BIG\x00"))
+			msg, _ = xenstore.AppendMessage(nil, xenstore.Header{Type: xenstore.MsgError, ReqID: h.ReqID, TxID: h.TxID}, []byte("E2BIG\x00"))
 		}
 		wmu.Lock()
 		_, _ = conn.Write(msg)
 		wmu.Unlock()
 	}
 	type watchKey struct{ path, token string }
-	watches := map[watchKey]*xenfront.Watch{}
+	watches := map[watchKey]*xenstore.Watch{}
 	var wg sync.WaitGroup
 	defer func() {
 		for _, w := range watches {
@@ -298,54 +299,54 @@ func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
 		}
 		wg.Wait()
 	}()
-	buf := make([]byte, xenfront.XsHeaderLen+xenfront.XsPayloadMax)
+	buf := make([]byte, xenstore.HeaderLen+xenstore.PayloadMax)
 	for {
-		h, p, err := xenfront.ReadXsMessage(conn, buf)
+		h, p, err := xenstore.ReadMessage(conn, buf)
 		if err != nil {
 			return err
 		}
-		args := xenfront.SplitNul(p)
+		args := xenstore.SplitNul(p)
 		arg := func(i int) string {
 			if i < len(args) {
 				return args[i]
 			}
 			return ""
 		}
-		reply := xenfront.XsHeader{Type: h.Type, ReqID: h.ReqID, TxID: h.TxID}
+		reply := xenstore.Header{Type: h.Type, ReqID: h.ReqID, TxID: h.TxID}
 		var out []byte
 		err = nil
 		switch h.Type {
-		case xenfront.XsRead:
+		case xenstore.MsgRead:
 			var val string
 			val, err = v.Read(h.TxID, arg(0))
 			out = []byte(val)
-		case xenfront.XsWrite:
+		case xenstore.MsgWrite:
 			i := strings.IndexByte(string(p), 0)
 			if i < 0 {
-				err = xenfront.StoreError("EINVAL")
+				err = xenstore.Error("EINVAL")
 				break
 			}
 			err = v.Write(h.TxID, string(p[:i]), string(p[i+1:]))
 			out = []byte("OK\x00")
-		case xenfront.XsRm:
+		case xenstore.MsgRm:
 			err = v.Remove(h.TxID, arg(0))
 			out = []byte("OK\x00")
-		case xenfront.XsDirectory:
+		case xenstore.MsgDirectory:
 			var names []string
 			names, err = v.Directory(h.TxID, arg(0))
 			for _, n := range names {
 				out = append(append(out, n...), 0)
 			}
-		case xenfront.XsTransactionStart:
-			var tx xenfront.TxID
+		case xenstore.MsgTransactionStart:
+			var tx xenstore.TxID
 			tx, err = v.Start()
 			out = append(strconv.AppendUint(nil, uint64(tx), 10), 0)
-		case xenfront.XsTransactionEnd:
+		case xenstore.MsgTransactionEnd:
 			err = v.End(h.TxID, arg(0) == "T")
 			out = []byte("OK\x00")
-		case xenfront.XsWatch:
+		case xenstore.MsgWatch:
 			k := watchKey{arg(0), arg(1)}
-			var w *xenfront.Watch
+			var w *xenstore.Watch
 			if w, err = v.Watch(k.path); err == nil {
 				if old := watches[k]; old != nil {
 					old.Close()
@@ -355,31 +356,31 @@ func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
 				go func() {
 					defer wg.Done()
 					for path := range w.C {
-						send(xenfront.XsHeader{Type: xenfront.XsWatchEvent}, []byte(path+"\x00"), []byte(k.token+"\x00"))
+						send(xenstore.Header{Type: xenstore.MsgWatchEvent}, []byte(path+"\x00"), []byte(k.token+"\x00"))
 					}
 				}()
 			}
 			out = []byte("OK\x00")
-		case xenfront.XsUnwatch:
+		case xenstore.MsgUnwatch:
 			k := watchKey{arg(0), arg(1)}
 			if w := watches[k]; w != nil {
 				w.Close()
 				delete(watches, k)
 			} else {
-				err = xenfront.ErrNotFound
+				err = xenstore.ErrNotFound
 			}
 			out = []byte("OK\x00")
 		default:
-			err = xenfront.StoreError("ENOSYS")
+			err = xenstore.Error("ENOSYS")
 		}
 		if err != nil {
-			var se xenfront.StoreError
-			if e, ok := err.(xenfront.StoreError); ok {
+			var se xenstore.Error
+			if e, ok := err.(xenstore.Error); ok {
 				se = e
 			} else {
 				se = "EINVAL"
 			}
-			send(xenfront.XsHeader{Type: xenfront.XsError, ReqID: h.ReqID, TxID: h.TxID}, []byte(string(se)+"\x00"))
+			send(xenstore.Header{Type: xenstore.MsgError, ReqID: h.ReqID, TxID: h.TxID}, []byte(string(se)+"\x00"))
 			continue
 		}
 		send(reply, out)
