@@ -147,21 +147,13 @@ func (nb *Netback) advertise() error {
 	return nb.setState(xenbus.StateInitWait)
 }
 
+// setState switches the back end's state key.
 func (nb *Netback) setState(s xenbus.State) error {
-	return nb.st.Write(0, nb.beDir+"/state", strconv.Itoa(int(s)))
-}
-
-func (nb *Netback) state(path string) xenbus.State {
-	v, err := nb.st.Read(0, path)
-	if err != nil {
-		return xenbus.StateUnknown
-	}
-	s, _ := xenbus.ParseState(v)
-	return s
+	return xenbus.WriteState(nb.st, nb.beDir+"/state", s)
 }
 
 // State returns the back end's xenbus state.
-func (nb *Netback) State() xenbus.State { return nb.state(nb.beDir + "/state") }
+func (nb *Netback) State() xenbus.State { return xenbus.ReadState(nb.st, nb.beDir+"/state") }
 
 // Connections returns how many times a front end connected.
 func (nb *Netback) Connections() int {
@@ -204,7 +196,7 @@ func (nb *Netback) run() {
 		restart := nb.restart
 		nb.restart = false
 		nb.mu.Unlock()
-		be, fe := nb.State(), nb.state(nb.feDir+"/state")
+		be, fe := nb.State(), xenbus.ReadState(nb.st, nb.feDir+"/state")
 		if restart && be == xenbus.StateConnected {
 			nb.disconnect()
 			_ = nb.setState(xenbus.StateClosing)
@@ -248,14 +240,15 @@ func (nb *Netback) readKey(key string, max uint64) (uint64, error) {
 	return xenstore.ParseUint(v, max)
 }
 
-func (nb *Netback) flag(key string) bool {
+// readFlag reads a boolean key from the front end's directory: only "1" is true.
+func (nb *Netback) readFlag(key string) bool {
 	n, err := nb.readKey(key, 1)
 	return err == nil && n == 1
 }
 
 // connect maps the front end's rings and binds its event channels (netback's connect).
 func (nb *Netback) connect() error {
-	if !nb.flag("request-rx-copy") {
+	if !nb.readFlag("request-rx-copy") {
 		return errors.New("front end did not request rx-copy")
 	}
 	nq := 1
@@ -265,8 +258,8 @@ func (nb *Netback) connect() error {
 		}
 	}
 	nb.mu.Lock()
-	nb.feSG = nb.flag("feature-sg")
-	nb.feGSO = nb.flag("feature-gso-tcpv4") && nb.feSG
+	nb.feSG = nb.readFlag("feature-sg")
+	nb.feGSO = nb.readFlag("feature-gso-tcpv4") && nb.feSG
 	nb.mu.Unlock()
 	var qs []*beQueue
 	for i := range nq {
@@ -336,39 +329,17 @@ func (nb *Netback) DeliverFrames(frames []link.Frame) {
 		}
 		q := qs[0]
 		if len(qs) > 1 {
-			q = qs[nb.pick(&frames[i], len(qs))]
+			q = qs[nb.queueFor(&frames[i], len(qs))]
 		}
 		q.receive(&frames[i])
 	}
 }
 
-func (nb *Netback) pick(f *link.Frame, n int) int {
+// queueFor chooses the queue of n for a frame from the outer link by hashing its IPv4
+// addresses and ports.
+func (nb *Netback) queueFor(f *link.Frame, n int) int {
 	if len(f.Segments) == 0 || len(f.Segments[0]) < 38 {
 		return 0
 	}
 	return int(maphash.Bytes(nb.seed, f.Segments[0][26:38]) % uint64(n))
-}
-
-// unclaimMisbehaviour undoes the misbehaveNow that granted the misbehaviour to a frame the
-// back end then dropped, so that the next frame performs it.
-func (nb *Netback) unclaimMisbehaviour() {
-	nb.mu.Lock()
-	defer nb.mu.Unlock()
-	nb.mis = false
-}
-
-// misbehaveNow reports whether this frame is the one to misbehave on.
-func (nb *Netback) misbehaveNow(m Misbehaviour) bool {
-	nb.mu.Lock()
-	defer nb.mu.Unlock()
-	if nb.cfg.Misbehave&m == 0 || nb.mis {
-		return false
-	}
-	nb.frames++
-	if nb.frames <= nb.cfg.MisbehaveAfter {
-		return false
-	}
-	nb.mis = true
-	nb.log.Info("netback: misbehaving", "how", m)
-	return true
 }

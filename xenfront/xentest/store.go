@@ -1,7 +1,6 @@
 package xentest
 
 import (
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -26,17 +25,21 @@ type Store struct {
 	failNext int // commits to fail with EAGAIN, for tests
 }
 
+// storeTx is an open transaction: a snapshot of the nodes taken at generation base, and the
+// paths its writes changed, whose watches fire on commit.
 type storeTx struct {
 	base    uint64
 	nodes   map[string]string
 	changed []string
 }
 
+// storeWatch is a watch on path and below; c holds at most one unread event.
 type storeWatch struct {
 	path string
 	c    chan string
 }
 
+// newStore returns a store holding only the root.
 func newStore() *Store {
 	return &Store{nodes: map[string]string{"/": ""}, txs: map[xenstore.TxID]*storeTx{},
 		watches: map[*storeWatch]struct{}{}}
@@ -55,6 +58,8 @@ func under(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
+// fire sends each watch the first of paths at or below its own, unless it has an unread
+// event (store locked).
 func (s *Store) fire(paths []string) {
 	for w := range s.watches {
 		for _, p := range paths {
@@ -69,6 +74,7 @@ func (s *Store) fire(paths []string) {
 	}
 }
 
+// write sets p to v in nodes, creating missing parents, and returns the paths it changed.
 func write(nodes map[string]string, p, v string) []string {
 	changed := []string{p}
 	nodes[p] = v
@@ -82,6 +88,7 @@ func write(nodes map[string]string, p, v string) []string {
 	return changed
 }
 
+// remove deletes p and everything below it from nodes and returns the paths it removed.
 func remove(nodes map[string]string, p string) []string {
 	var changed []string
 	for k := range nodes {
@@ -93,6 +100,7 @@ func remove(nodes map[string]string, p string) []string {
 	return changed
 }
 
+// parent returns the parent of absolute path p, or "" for the root.
 func parent(p string) string {
 	if p == "/" {
 		return ""
@@ -110,6 +118,8 @@ type storeView struct {
 	dom xenfront.DomID
 }
 
+// abs resolves p, relative to the domain's home unless it starts with '/', and rejects
+// paths xenstored would (EINVAL).
 func (v *storeView) abs(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		p = "/local/domain/" + strconv.Itoa(int(v.dom)) + "/" + p
@@ -136,6 +146,7 @@ func (v *storeView) nodesFor(tx xenstore.TxID) (map[string]string, *storeTx, err
 	return t.nodes, t, nil
 }
 
+// Read implements xenstore.Store.
 func (v *storeView) Read(tx xenstore.TxID, path string) (string, error) {
 	p, err := v.abs(path)
 	if err != nil {
@@ -154,28 +165,27 @@ func (v *storeView) Read(tx xenstore.TxID, path string) (string, error) {
 	return val, nil
 }
 
+// Write implements xenstore.Store.
 func (v *storeView) Write(tx xenstore.TxID, path, value string) error {
-	p, err := v.abs(path)
-	if err != nil {
-		return err
-	}
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	nodes, t, err := v.nodesFor(tx)
-	if err != nil {
-		return err
-	}
-	changed := write(nodes, p, value)
-	if t != nil {
-		t.changed = append(t.changed, changed...)
-		return nil
-	}
-	v.s.gen++
-	v.s.fire(changed)
-	return nil
+	return v.update(tx, path, func(nodes map[string]string, p string) ([]string, error) {
+		return write(nodes, p, value), nil
+	})
 }
 
+// Remove implements xenstore.Store.
 func (v *storeView) Remove(tx xenstore.TxID, path string) error {
+	return v.update(tx, path, func(nodes map[string]string, p string) ([]string, error) {
+		if _, ok := nodes[p]; !ok {
+			return nil, xenstore.ErrNotFound
+		}
+		return remove(nodes, p), nil
+	})
+}
+
+// update applies change at path to the nodes transaction tx works on, and records the paths
+// it changed: in the transaction, or, outside any, as a new generation of the store whose
+// watches fire.
+func (v *storeView) update(tx xenstore.TxID, path string, change func(nodes map[string]string, p string) ([]string, error)) error {
 	p, err := v.abs(path)
 	if err != nil {
 		return err
@@ -186,10 +196,10 @@ func (v *storeView) Remove(tx xenstore.TxID, path string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := nodes[p]; !ok {
-		return xenstore.ErrNotFound
+	changed, err := change(nodes, p)
+	if err != nil {
+		return err
 	}
-	changed := remove(nodes, p)
 	if t != nil {
 		t.changed = append(t.changed, changed...)
 		return nil
@@ -199,6 +209,7 @@ func (v *storeView) Remove(tx xenstore.TxID, path string) error {
 	return nil
 }
 
+// Directory implements xenstore.Store.
 func (v *storeView) Directory(tx xenstore.TxID, path string) ([]string, error) {
 	p, err := v.abs(path)
 	if err != nil {
@@ -223,6 +234,7 @@ func (v *storeView) Directory(tx xenstore.TxID, path string) ([]string, error) {
 	return out, nil
 }
 
+// Start implements xenstore.Store.
 func (v *storeView) Start() (xenstore.TxID, error) {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
@@ -231,6 +243,7 @@ func (v *storeView) Start() (xenstore.TxID, error) {
 	return v.s.txSeq, nil
 }
 
+// End implements xenstore.Store.
 func (v *storeView) End(tx xenstore.TxID, commit bool) error {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
@@ -255,6 +268,7 @@ func (v *storeView) End(tx xenstore.TxID, commit bool) error {
 	return nil
 }
 
+// Watch implements xenstore.Store.
 func (v *storeView) Watch(path string) (*xenstore.Watch, error) {
 	p, err := v.abs(path)
 	if err != nil {
@@ -273,116 +287,4 @@ func (v *storeView) Watch(path string) (*xenstore.Watch, error) {
 		}
 		v.s.mu.Unlock()
 	}), nil
-}
-
-// Serve answers xenstore wire-protocol requests from domain dom read from conn (for example a
-// xenstore.Ring on xenstored's side) until reading fails, then removes the connection's
-// watches and returns the error.
-func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
-	v := &storeView{s: s, dom: dom}
-	var wmu sync.Mutex
-	send := func(h xenstore.Header, parts ...[]byte) {
-		msg, err := xenstore.AppendMessage(nil, h, parts...)
-		if err != nil {
-			msg, _ = xenstore.AppendMessage(nil, xenstore.Header{Type: xenstore.MsgError, ReqID: h.ReqID, TxID: h.TxID}, []byte("E2BIG\x00"))
-		}
-		wmu.Lock()
-		_, _ = conn.Write(msg)
-		wmu.Unlock()
-	}
-	type watchKey struct{ path, token string }
-	watches := map[watchKey]*xenstore.Watch{}
-	var wg sync.WaitGroup
-	defer func() {
-		for _, w := range watches {
-			w.Close()
-		}
-		wg.Wait()
-	}()
-	buf := make([]byte, xenstore.HeaderLen+xenstore.PayloadMax)
-	for {
-		h, p, err := xenstore.ReadMessage(conn, buf)
-		if err != nil {
-			return err
-		}
-		args := xenstore.SplitNul(p)
-		arg := func(i int) string {
-			if i < len(args) {
-				return args[i]
-			}
-			return ""
-		}
-		reply := xenstore.Header{Type: h.Type, ReqID: h.ReqID, TxID: h.TxID}
-		var out []byte
-		err = nil
-		switch h.Type {
-		case xenstore.MsgRead:
-			var val string
-			val, err = v.Read(h.TxID, arg(0))
-			out = []byte(val)
-		case xenstore.MsgWrite:
-			i := strings.IndexByte(string(p), 0)
-			if i < 0 {
-				err = xenstore.Error("EINVAL")
-				break
-			}
-			err = v.Write(h.TxID, string(p[:i]), string(p[i+1:]))
-			out = []byte("OK\x00")
-		case xenstore.MsgRm:
-			err = v.Remove(h.TxID, arg(0))
-			out = []byte("OK\x00")
-		case xenstore.MsgDirectory:
-			var names []string
-			names, err = v.Directory(h.TxID, arg(0))
-			for _, n := range names {
-				out = append(append(out, n...), 0)
-			}
-		case xenstore.MsgTransactionStart:
-			var tx xenstore.TxID
-			tx, err = v.Start()
-			out = append(strconv.AppendUint(nil, uint64(tx), 10), 0)
-		case xenstore.MsgTransactionEnd:
-			err = v.End(h.TxID, arg(0) == "T")
-			out = []byte("OK\x00")
-		case xenstore.MsgWatch:
-			k := watchKey{arg(0), arg(1)}
-			var w *xenstore.Watch
-			if w, err = v.Watch(k.path); err == nil {
-				if old := watches[k]; old != nil {
-					old.Close()
-				}
-				watches[k] = w
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for path := range w.C {
-						send(xenstore.Header{Type: xenstore.MsgWatchEvent}, []byte(path+"\x00"), []byte(k.token+"\x00"))
-					}
-				}()
-			}
-			out = []byte("OK\x00")
-		case xenstore.MsgUnwatch:
-			k := watchKey{arg(0), arg(1)}
-			if w := watches[k]; w != nil {
-				w.Close()
-				delete(watches, k)
-			} else {
-				err = xenstore.ErrNotFound
-			}
-			out = []byte("OK\x00")
-		default:
-			err = xenstore.Error("ENOSYS")
-		}
-		if err != nil {
-			var se xenstore.Error
-			if e, ok := err.(xenstore.Error); ok {
-				se = e
-			} else {
-				se = "EINVAL"
-			}
-			send(xenstore.Header{Type: xenstore.MsgError, ReqID: h.ReqID, TxID: h.TxID}, []byte(string(se)+"\x00"))
-			continue
-		}
-		send(reply, out)
-	}
 }
