@@ -357,7 +357,7 @@ func TestStoreOverSocketpair(t *testing.T) {
 
 	h := xentest.New()
 	served := make(chan error, 1)
-	go func() { served <- h.Store().Serve(xsdSide, 5) }()
+	go func() { served <- h.Xenstored().Serve(xsdSide, 5) }()
 
 	d := &devFile{f: devSide}
 	s := xenstore.NewClient(d)

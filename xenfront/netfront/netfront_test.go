@@ -25,7 +25,7 @@ func TestHandshakeKeys(t *testing.T) {
 	a, _, err := pipe.New(nil)
 	require.NoError(t, err)
 	h := xentest.New()
-	h.Store().FailCommits(2) // the key transaction must be redone
+	h.Xenstored().FailCommits(2) // the key transaction must be redone
 	nb, err := xentest.NewNetback(h, a, &xentest.NetbackConfig{MaxQueues: 4})
 	require.NoError(t, err)
 	defer nb.Close()

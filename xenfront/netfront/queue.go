@@ -88,8 +88,8 @@ func (l *Link) newConnection(gen uint16, f backendFeatures, nq int) (*connection
 		for j := range q.rxSlot {
 			q.rxSlot[j] = -1
 		}
-		c.queues = append(c.queues, q) // before set-up, so that release finds what it got
-		if err := q.setUp(f.split); err != nil {
+		c.queues = append(c.queues, q) // first, so that release finds what allocate got
+		if err := q.allocate(f.split); err != nil {
 			c.release()
 			return nil, err
 		}
@@ -97,9 +97,9 @@ func (l *Link) newConnection(gen uint16, f backendFeatures, nq int) (*connection
 	return c, nil
 }
 
-// setUp grants q's two ring pages, allocates its event channel(s) (two when split) and grants
+// allocate grants q's two ring pages, allocates its event channel(s) (two when split) and grants
 // its page pools: TX pages read-only, RX pages writable.
-func (q *queue) setUp(split bool) error {
+func (q *queue) allocate(split bool) error {
 	g, ev, be := q.l.cfg.Grants, q.l.cfg.Events, q.l.dev.backendID
 	txPage, err := q.grantRing(&q.txRingRef)
 	if err != nil {

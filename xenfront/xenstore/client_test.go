@@ -42,7 +42,7 @@ func ringClientCloser(t *testing.T) (*xentest.Hypervisor, *xenstore.Client, func
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = h.Store().Serve(server, 1)
+		_ = h.Xenstored().Serve(server, 1)
 	}()
 	c := xenstore.NewClient(guest)
 	var once sync.Once

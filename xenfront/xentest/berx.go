@@ -53,7 +53,7 @@ func (q *beQueue) receive(f *link.Frame) {
 		q.jumpProducer()
 		return
 	}
-	q.push()
+	q.pushRx()
 }
 
 // frontendTakes reports whether the front end negotiated what a frame of size bytes needs:
@@ -205,7 +205,7 @@ func (q *beQueue) putTooManySlots(need int) {
 		}
 		q.rx.PutResponse(&rsp)
 	}
-	q.push()
+	q.pushRx()
 }
 
 // jumpProducer publishes an RX response producer index far beyond the requests posted
@@ -216,8 +216,8 @@ func (q *beQueue) jumpProducer() {
 	_ = q.nb.dom.EventChannels().Notify(q.rxPort)
 }
 
-// push publishes the queued RX responses and notifies the front end if it asked (rxMu held).
-func (q *beQueue) push() {
+// pushRx publishes the queued RX responses and notifies the front end if it asked (rxMu held).
+func (q *beQueue) pushRx() {
 	if q.rx.Push() {
 		_ = q.nb.dom.EventChannels().Notify(q.rxPort)
 	}

@@ -11,7 +11,7 @@ import (
 // enforce what each grant allows, interdomain event channels and a xenstore. It is safe for
 // concurrent use; each Domain is one guest's view of it.
 type Hypervisor struct {
-	store *Store
+	xsd *Xenstored
 
 	mu      sync.Mutex
 	grants  map[xenfront.DomID][]*grant // index: grant reference
@@ -22,15 +22,15 @@ type Hypervisor struct {
 // New returns a hypervisor with an empty xenstore.
 func New() *Hypervisor {
 	return &Hypervisor{
-		store:   newStore(),
+		xsd:     newXenstored(),
 		grants:  map[xenfront.DomID][]*grant{},
 		ports:   map[xenfront.DomID]map[xenfront.Port]*port{},
 		portSeq: map[xenfront.DomID]xenfront.Port{},
 	}
 }
 
-// Store returns the hypervisor's xenstore.
-func (h *Hypervisor) Store() *Store { return h.store }
+// Xenstored returns the hypervisor's simulated xenstored.
+func (h *Hypervisor) Xenstored() *Xenstored { return h.xsd }
 
 // Domain returns domain id's view of the hypervisor.
 func (h *Hypervisor) Domain(id xenfront.DomID) *Domain { return &Domain{h: h, id: id} }
@@ -53,4 +53,4 @@ func (d *Domain) EventChannels() xenfront.EventChannels { return eventChannels{d
 
 // Store returns the domain's direct connection to the xenstore: relative paths resolve
 // below /local/domain/<id>.
-func (d *Domain) Store() xenstore.Store { return &storeView{s: d.h.store, dom: d.id} }
+func (d *Domain) Store() xenstore.Store { return &storeView{s: d.h.xsd, dom: d.id} }

@@ -100,7 +100,7 @@ func TestStoreWatchAndTransactions(t *testing.T) {
 	require.NoError(t, st.Write(0, "device/vif/0/state", "1"))
 	require.Equal(t, "/local/domain/1/device/vif/0/state", <-w.C)
 
-	h.Store().FailCommits(1)
+	h.Xenstored().FailCommits(1)
 	tx, err := st.Start()
 	require.NoError(t, err)
 	require.NoError(t, st.Write(tx, "device/vif/0/tx-ring-ref", "8"))

@@ -13,7 +13,7 @@ import (
 // Serve answers xenstore wire-protocol requests from domain dom read from conn (for example a
 // xenstore.Ring on xenstored's side) until reading fails, then removes the connection's
 // watches and returns the error.
-func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
+func (s *Xenstored) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
 	c := &storeConn{v: &storeView{s: s, dom: dom}, conn: conn, watches: map[watchKey]*xenstore.Watch{}}
 	defer c.closeWatches()
 	buf := make([]byte, xenstore.HeaderLen+xenstore.PayloadMax)

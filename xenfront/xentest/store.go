@@ -11,11 +11,11 @@ import (
 	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
-// Store is a simulated xenstored: a tree of string values with watches and transactions. A
+// Xenstored is a simulated xenstored: a tree of string values with watches and transactions. A
 // transaction works on a snapshot and its commit fails with EAGAIN when anything changed in
 // between, as in the original xenstored. Permissions are not modelled: every domain may read
 // and write every path.
-type Store struct {
+type Xenstored struct {
 	mu       sync.Mutex
 	nodes    map[string]string // absolute path -> value; parents exist for every node
 	gen      uint64            // bumped by every committed change
@@ -39,15 +39,15 @@ type storeWatch struct {
 	c    chan string
 }
 
-// newStore returns a store holding only the root.
-func newStore() *Store {
-	return &Store{nodes: map[string]string{"/": ""}, txs: map[xenstore.TxID]*storeTx{},
+// newXenstored returns a xenstored whose tree holds only the root.
+func newXenstored() *Xenstored {
+	return &Xenstored{nodes: map[string]string{"/": ""}, txs: map[xenstore.TxID]*storeTx{},
 		watches: map[*storeWatch]struct{}{}}
 }
 
 // FailCommits makes the next n transaction commits fail with EAGAIN, so tests can check that
 // clients redo their transactions.
-func (s *Store) FailCommits(n int) {
+func (s *Xenstored) FailCommits(n int) {
 	s.mu.Lock()
 	s.failNext = n
 	s.mu.Unlock()
@@ -60,7 +60,7 @@ func under(p, dir string) bool {
 
 // fire sends each watch the first of paths at or below its own, unless it has an unread
 // event (store locked).
-func (s *Store) fire(paths []string) {
+func (s *Xenstored) fire(paths []string) {
 	for w := range s.watches {
 		for _, p := range paths {
 			if under(p, w.path) {
@@ -114,7 +114,7 @@ func parent(p string) string {
 
 // storeView is one domain's xenstore connection.
 type storeView struct {
-	s   *Store
+	s   *Xenstored
 	dom xenfront.DomID
 }
 
