@@ -1,25 +1,35 @@
-// Package xenfront holds what a Xen guest's split drivers share: small, replaceable interfaces
-// to the hypervisor (GrantTable, EventChannels, Store), the generic shared ring of io/ring.h
-// (FrontRing, BackRing), the netif protocol's slot layouts (io/netif.h), and the xenstore wire
-// protocol (io/xs_wire.h) with a client (XsClient) that runs over the shared xenstore ring page
-// a PV or PVH guest uses (StoreRing) or over any other message stream.
+// Package xenfront holds the hypervisor interfaces a Xen guest's split drivers are built on:
+// small, replaceable interfaces to the grant table (GrantTable) and the event channels
+// (EventChannels), with the types they speak in (DomID, GrantRef, Port, PageSize).
 //
-// The network driver itself is in package netfront; package xentest simulates the hypervisor
-// and a netback in process, for tests, benchmarks and "-net user,nic=xen".
+// # Layout
 //
-// # Layouts
+// The protocols on top of these interfaces each have a package of their own, in layers that
+// import only downwards:
 //
-// The Go types TxRequest, TxResponse, RxRequest, RxResponse and ExtraInfo, the ring header and
-// the xenstore ring offsets have exactly the sizes and field offsets of Xen's public headers;
-// layout_test.go pins them (netif_tx_request 12 bytes, netif_rx_response 8, the sring header
-// 64, xenstore_domain_interface's indices at 2048..2060, and so on). Slots are native-endian
-// like the Xen ABI. Every index the other domain writes is read with sync/atomic; responses are
-// copied out of their slot once and only the copy is validated and used.
+//   - xenfront (this package): grant tables and event channels. It imports nothing of the
+//     others.
+//   - xenfront/ring: the generic shared ring of io/ring.h (ring.Front, ring.Back).
+//   - xenfront/netif: the netif protocol's slot layouts (io/netif.h) and the ring types built
+//     from them (netif.TxFrontRing, ...).
+//   - xenfront/xenstore: the xenstore interface (xenstore.Store, transactions, watches), its
+//     wire protocol (io/xs_wire.h) and a client (xenstore.Client) that runs over the shared
+//     xenstore ring page a PV or PVH guest uses (xenstore.Ring) or over any other message
+//     stream.
+//   - xenfront/xenbus: the split drivers' state protocol (io/xenbus.h) on a xenstore.Store.
+//   - xenfront/netfront: the network driver, a link.Link.
+//   - xenfront/xentest: the hypervisor and a netback simulated in process, for tests,
+//     benchmarks and "-net user,nic=xen"; xenfront/linuxdom: the interfaces on a Linux Xen
+//     domain's /dev/xen devices.
+//
+// Every index or value the other domain writes is untrusted: the ring, netif and xenstore
+// packages read shared indices with sync/atomic, copy a slot out once before validating it,
+// and parse xenstore values strictly.
 //
 // # Plugging in a unikernel runtime
 //
-// A Go runtime without an OS kernel (a unikernel) implements the three interfaces with
-// hypercalls and hands them to netfront.Open:
+// A Go runtime without an OS kernel (a unikernel) implements the two interfaces and a xenstore
+// connection with hypercalls and hands them to netfront.Open:
 //
 //   - GrantTable: at start-up, GNTTABOP_query_size (grant_table_op 20, cmd 6) and one
 //     XENMEM_add_to_physmap (memory_op 12, space XENMAPSPACE_grant_table) per table frame map
@@ -35,18 +45,18 @@
 //     from HVM_PARAM_CALLBACK_IRQ) finds the port's bit in shared_info's evtchn_pending, clears
 //     it and wakes the waiter; events coalesce, so one bit per port is enough.
 //
-//   - Store: the xenstore ring page (HVM_PARAM_STORE_PFN) and its event channel
-//     (HVM_PARAM_STORE_EVTCHN) give a StoreRing, and NewXsClient on it is the Store.
+//   - xenstore.Store: the xenstore ring page (HVM_PARAM_STORE_PFN) and its event channel
+//     (HVM_PARAM_STORE_EVTCHN) give a xenstore.Ring, and xenstore.NewClient on it is the Store.
 //
 // Wired together:
 //
-//	ring, err := xenfront.NewStoreRing(storePage, events, storePort, false)
-//	store := xenfront.NewXsClient(ring)
+//	ring, err := xenstore.NewRing(storePage, events, storePort, false)
+//	store := xenstore.NewClient(ring)
 //	link, err := netfront.Open(ctx, &netfront.Config{Grants: grants, Events: events, Store: store})
 //	nic, err := stack.AddNIC(link, nil)
 //
 // On Linux in a Xen domain the same interfaces map onto /dev/xen/gntalloc, /dev/xen/evtchn and
-// /dev/xen/xenbus (the last is a message stream for NewXsClient): package xenfront/linuxdom
-// implements them there (linuxdom.Open), checked against models of the kernel drivers but not
-// yet against a real Xen host.
+// /dev/xen/xenbus (the last is a message stream for xenstore.NewClient): package
+// xenfront/linuxdom implements them there (linuxdom.Open), checked against models of the
+// kernel drivers but not yet against a real Xen host.
 package xenfront

@@ -6,8 +6,8 @@
 //   - EventChannels (xenfront.EventChannels) on /dev/xen/evtchn: IOCTL_EVTCHN_BIND_UNBOUND_PORT,
 //     _BIND_INTERDOMAIN, _NOTIFY, _UNBIND; reading the device yields the 4-byte numbers of ports
 //     that fired, writing them back unmasks them.
-//   - OpenStore (xenfront.Store) on /dev/xen/xenbus: the xenstore wire protocol as a byte
-//     stream, spoken by xenfront.XsClient.
+//   - OpenStore (xenstore.Store) on /dev/xen/xenbus: the xenstore wire protocol as a byte
+//     stream, spoken by xenstore.Client.
 //
 // The ioctl numbers are computed from the _IOC macro of asm-generic/ioctl.h and the structure
 // sizes of include/uapi/xen/gntalloc.h and evtchn.h; the tests pin them. The package supports

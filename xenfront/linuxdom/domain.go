@@ -3,14 +3,14 @@ package linuxdom
 import (
 	"errors"
 
-	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // Domain bundles the three interfaces of this Linux domain, ready for netfront.Config.
 type Domain struct {
 	Grants *GrantTable
 	Events *EventChannels
-	Store  *xenfront.XsClient
+	Store  *xenstore.Client
 }
 
 // Open opens /dev/xen/gntalloc, /dev/xen/evtchn and /dev/xen/xenbus.

@@ -19,6 +19,7 @@ import (
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
@@ -356,18 +357,18 @@ func TestStoreOverSocketpair(t *testing.T) {
 
 	h := xentest.New()
 	served := make(chan error, 1)
-	go func() { served <- h.Store().Serve(xsdSide, 5) }()
+	go func() { served <- h.Xenstored().Serve(xsdSide, 5) }()
 
 	d := &devFile{f: devSide}
-	s := xenfront.NewXsClient(d)
-	var st xenfront.Store = s
+	s := xenstore.NewClient(d)
+	var st xenstore.Store = s
 
 	require.NoError(t, st.Write(0, "device/vif/0/state", "1"))
 	v, err := st.Read(0, "/local/domain/5/device/vif/0/state")
 	require.NoError(t, err)
 	require.Equal(t, "1", v)
 	_, err = st.Read(0, "device/vif/0/nope")
-	require.ErrorIs(t, err, xenfront.ErrNotFound)
+	require.ErrorIs(t, err, xenstore.ErrNotFound)
 	names, err := st.Directory(0, "device/vif/0")
 	require.NoError(t, err)
 	require.Equal(t, []string{"state"}, names)
@@ -397,7 +398,7 @@ func TestStoreOverSocketpair(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.NoError(t, st.Remove(0, "device/vif/0"))
 	_, err = st.Read(0, "device/vif/0/state")
-	require.ErrorIs(t, err, xenfront.ErrNotFound)
+	require.ErrorIs(t, err, xenstore.ErrNotFound)
 
 	// Closing the client closes the descriptor and ends its reader even while it is blocked.
 	require.NoError(t, s.Close())

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // GrantTable is xenfront.GrantTable on /dev/xen/gntalloc; on this platform it cannot be opened.
@@ -61,4 +62,4 @@ func (e *EventChannels) Close(xenfront.Port) error { return xenfront.ErrPortClos
 func (e *EventChannels) CloseAll() error { return nil }
 
 // OpenStore returns ErrUnsupported on this platform.
-func OpenStore() (*xenfront.XsClient, error) { return nil, ErrUnsupported }
+func OpenStore() (*xenstore.Client, error) { return nil, ErrUnsupported }

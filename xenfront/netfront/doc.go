@@ -1,6 +1,11 @@
 // Package netfront is a Xen network front end (netfront) in Go: a link.Link that talks to
 // a netif back end (Linux xen-netback, or xentest's simulation) through shared rings, grants
-// and event channels, as io/netif.h specifies.
+// and event channels, as io/netif.h specifies. It takes the hypervisor interfaces of package
+// xenfront and a xenstore.Store, and builds on packages ring and netif for the shared rings
+// and xenbus for the device states.
+//
+// Start follows the link contract: link.ErrNilReceiver for a nil receiver, link.ErrStarted
+// for a second Start, link.ErrClosed once Close has begun.
 //
 // # Handshake
 //

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/netstack/link"
-	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
+	"github.com/unikit/unikit/xenfront/netif"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
@@ -19,7 +19,7 @@ import (
 // raw response slots. netfront must not panic, must either consume them or fail with
 // ErrBackend, must deliver only frames within bounds, and must give every grant back on Close.
 func FuzzResponses(f *testing.F) {
-	rx := func(rs ...xenfront.RxResponse) []byte {
+	rx := func(rs ...netif.RxResponse) []byte {
 		b := []byte{0, 0}
 		for _, r := range rs {
 			b = binary.LittleEndian.AppendUint16(b, r.ID)
@@ -29,11 +29,11 @@ func FuzzResponses(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(rx(xenfront.RxResponse{ID: 0, Status: 60}))
-	f.Add(rx(xenfront.RxResponse{ID: 0, Status: 60, Flags: xenfront.RxfMoreData}, xenfront.RxResponse{ID: 1, Status: 100}))
-	f.Add(rx(xenfront.RxResponse{ID: 0, Offset: 4000, Status: 200}))
-	f.Add(rx(xenfront.RxResponse{ID: 0, Status: 60, Flags: xenfront.RxfExtraInfo}, xenfront.RxResponseFromExtra(xenfront.GSOExtra(0, 1))))
-	f.Add(rx(xenfront.RxResponse{ID: 0, Status: -1}))
+	f.Add(rx(netif.RxResponse{ID: 0, Status: 60}))
+	f.Add(rx(netif.RxResponse{ID: 0, Status: 60, Flags: netif.RxfMoreData}, netif.RxResponse{ID: 1, Status: 100}))
+	f.Add(rx(netif.RxResponse{ID: 0, Offset: 4000, Status: 200}))
+	f.Add(rx(netif.RxResponse{ID: 0, Status: 60, Flags: netif.RxfExtraInfo}, netif.RxResponseFromExtra(netif.GSOExtra(0, 1))))
+	f.Add(rx(netif.RxResponse{ID: 0, Status: -1}))
 	f.Add([]byte{0, 200})
 	f.Add([]byte{1, 0, 5, 0, 0, 0})
 	f.Add([]byte{1, 0, 0, 1, 1, 0})
@@ -48,18 +48,18 @@ func FuzzResponses(f *testing.F) {
 		jump := uint32(in[1])
 		body := in[2:]
 		if in[0]%2 == 0 {
-			var rs []xenfront.RxResponse
+			var rs []netif.RxResponse
 			for ; len(body) >= 8; body = body[8:] {
-				rs = append(rs, xenfront.RxResponse{ID: binary.LittleEndian.Uint16(body),
+				rs = append(rs, netif.RxResponse{ID: binary.LittleEndian.Uint16(body),
 					Offset: binary.LittleEndian.Uint16(body[2:]), Flags: binary.LittleEndian.Uint16(body[4:]),
 					Status: int16(binary.LittleEndian.Uint16(body[6:]))})
 			}
 			err := nb.InjectRx(0, rs, jump)
 			require.NoError(t, err, "backend %v, front end err %v", nb.State(), r.lb.Err())
 		} else {
-			var rs []xenfront.TxResponse
+			var rs []netif.TxResponse
 			for ; len(body) >= 4; body = body[4:] {
-				rs = append(rs, xenfront.TxResponse{ID: binary.LittleEndian.Uint16(body),
+				rs = append(rs, netif.TxResponse{ID: binary.LittleEndian.Uint16(body),
 					Status: int16(binary.LittleEndian.Uint16(body[2:]))})
 			}
 			require.NoError(t, nb.InjectTx(0, rs, jump))

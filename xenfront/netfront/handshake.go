@@ -2,211 +2,129 @@ package netfront
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 
-	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
-// maxQueues bounds multi-queue-max-queues, an untrusted value from the back end.
-const maxQueues = 16
-
-// maxTxnRetries bounds how often the key transaction is redone after EAGAIN.
-const maxTxnRetries = 16
-
-// device is what the toolstack wrote in the front end's directory.
-type device struct {
-	backend   string
-	backendID xenfront.DomID
-	mac       net.HardwareAddr
+// connect runs the front end's side of the handshake (io/netif.h, io/xenbus.h) and returns a
+// connected connection: Initialising, the back end's InitWait and features, fresh rings and
+// pools published in xenstore, RX buffers posted, Connected on both sides. first is the
+// link's first connection, which fixes its offloads.
+func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
+	if err := l.setState(xenbus.StateInitialising); err != nil {
+		return nil, err
+	}
+	w, err := l.watchBackend()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if _, err := l.awaitState(ctx, w, nil, func(s xenbus.State) bool {
+		return s == xenbus.StateInitWait
+	}); err != nil {
+		return nil, fmt.Errorf("waiting for back end InitWait: %w", err)
+	}
+	f, err := readFeatures(l.cfg.Store, l.dev.backend)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.negotiate(f, first); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.gen++
+	gen := l.gen
+	l.mu.Unlock()
+	c, err := l.newConnection(gen, f, min(l.cfg.Queues, f.maxQueues))
+	if err != nil {
+		return nil, err
+	}
+	if err := l.publish(c, f); err != nil {
+		c.release()
+		return nil, err
+	}
+	c.postRxBuffers()
+	if err := l.setState(xenbus.StateConnected); err != nil {
+		c.release()
+		return nil, err
+	}
+	if err := l.awaitConnected(ctx, w); err != nil {
+		c.release()
+		return nil, err
+	}
+	c.start()
+	l.conn.Store(c)
+	l.log.Info("netfront: connected", "queues", len(c.queues), "split", c.split, "backend", l.dev.backend)
+	l.setUp(true)
+	return c, nil
 }
 
-// backendFeatures are the back end's feature keys.
-type backendFeatures struct {
-	sg, gso4, gso6, split, rxNotify bool
-	maxQueues                       int
+// negotiate derives the link's offloads from the back end's features. The first connection
+// sets them; a reconnection must offer at least as much, since the stack already relies on
+// them.
+func (l *Link) negotiate(f backendFeatures, first bool) error {
+	tso := f.sg && !l.cfg.NoGSO
+	want := link.FeatureTxCsum | link.FeatureRxCsum
+	if tso && f.gso4 {
+		want |= link.FeatureTxTSO4
+	}
+	if tso && f.gso6 {
+		want |= link.FeatureTxTSO6
+	}
+	if !l.cfg.NoGSO {
+		want |= link.FeatureRxGRO
+	}
+	if first {
+		l.features = want
+	} else if !want.Has(l.features) {
+		return fmt.Errorf("%w: reconnected back end offers fewer offloads", ErrUnsupported)
+	}
+	return nil
 }
 
-// readDevice reads the toolstack's keys of the device directory.
-func readDevice(st xenfront.Store, dir string) (device, error) {
-	var d device
-	var err error
-	if d.backend, err = st.Read(0, dir+"/backend"); err != nil {
-		return d, fmt.Errorf("read %s/backend: %w", dir, err)
+// awaitConnected waits on w until the back end follows the front end to Connected; a back
+// end that closes or vanishes instead fails the handshake.
+func (l *Link) awaitConnected(ctx context.Context, w *xenstore.Watch) error {
+	s, err := l.awaitState(ctx, w, nil, func(s xenbus.State) bool {
+		return s == xenbus.StateConnected || s >= xenbus.StateClosing || s == xenbus.StateUnknown
+	})
+	if err == nil && s != xenbus.StateConnected {
+		err = fmt.Errorf("back end went %v during the handshake", s)
 	}
-	id, err := st.Read(0, dir+"/backend-id")
-	if err != nil {
-		return d, fmt.Errorf("read %s/backend-id: %w", dir, err)
-	}
-	n, err := xenfront.ParseUint(id, 0x7FEF)
-	if err != nil {
-		return d, fmt.Errorf("%s/backend-id %q: %w", dir, id, err)
-	}
-	d.backendID = xenfront.DomID(n)
-	mac, err := st.Read(0, dir+"/mac")
-	if err != nil {
-		return d, fmt.Errorf("read %s/mac: %w", dir, err)
-	}
-	if d.mac, err = net.ParseMAC(mac); err != nil || len(d.mac) != 6 {
-		return d, fmt.Errorf("%s/mac %q: %w", dir, mac, xenfront.ErrBadValue)
-	}
-	return d, nil
+	return err
 }
 
-// flag reads a boolean feature key: "1" is true, a missing key false, anything else an error.
-func flag(st xenfront.Store, path string) (bool, error) {
-	v, err := st.Read(0, path)
-	if errors.Is(err, xenfront.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	n, err := xenfront.ParseUint(v, 1)
-	if err != nil {
-		return false, fmt.Errorf("%s %q: %w", path, v, err)
-	}
-	return n == 1, nil
+// setState switches the front end's state key.
+func (l *Link) setState(s xenbus.State) error {
+	return xenbus.WriteState(l.cfg.Store, l.dir+"/state", s)
 }
 
-// readFeatures reads and checks the back end's features (section 6 of the notes).
-func readFeatures(st xenfront.Store, be string) (backendFeatures, error) {
-	var f backendFeatures
-	copyMode, err := flag(st, be+"/feature-rx-copy")
-	if err != nil {
-		return f, err
-	}
-	if !copyMode {
-		return f, fmt.Errorf("%w: back end lacks feature-rx-copy", ErrUnsupported)
-	}
-	for _, k := range []struct {
-		key string
-		dst *bool
-	}{{"feature-sg", &f.sg}, {"feature-gso-tcpv4", &f.gso4}, {"feature-gso-tcpv6", &f.gso6},
-		{"feature-split-event-channels", &f.split}} {
-		if *k.dst, err = flag(st, be+"/"+k.key); err != nil {
-			return f, err
-		}
-	}
-	f.maxQueues = 1
-	v, err := st.Read(0, be+"/multi-queue-max-queues")
-	switch {
-	case errors.Is(err, xenfront.ErrNotFound):
-	case err != nil:
-		return f, err
-	default:
-		n, err := xenfront.ParseUint(v, 1<<16)
-		if err != nil || n == 0 {
-			return f, fmt.Errorf("multi-queue-max-queues %q: %w", v, xenfront.ErrBadValue)
-		}
-		f.maxQueues = int(min(n, maxQueues))
-	}
-	return f, nil
+// watchBackend watches the back end's state key.
+func (l *Link) watchBackend() (*xenstore.Watch, error) {
+	return l.cfg.Store.Watch(l.dev.backend + "/state")
 }
 
-// readState reads a state key; a missing or malformed key reads as StateUnknown.
-func readState(st xenfront.Store, path string) xenfront.XenbusState {
-	v, err := st.Read(0, path)
-	if err != nil {
-		return xenfront.StateUnknown
-	}
-	s, err := xenfront.ParseState(v)
-	if err != nil {
-		return xenfront.StateUnknown
-	}
-	return s
-}
-
-// waitState waits on w until the state at path satisfies ok and returns it.
-func waitState(ctx context.Context, st xenfront.Store, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
+// awaitState waits on w, a watch of the back end's state key, until the state satisfies ok
+// and returns it. It gives up with ctx's error, with xenstore.ErrClosed when the watch is
+// closed, and with the link's failure once a queue reports one on failed (nil: never).
+func (l *Link) awaitState(ctx context.Context, w *xenstore.Watch, failed <-chan struct{}, ok func(xenbus.State) bool) (xenbus.State, error) {
+	path := l.dev.backend + "/state"
 	for {
-		if s := readState(st, path); ok(s) {
+		if s := xenbus.ReadState(l.cfg.Store, path); ok(s) {
 			return s, nil
 		}
 		select {
 		case _, open := <-w.C:
 			if !open {
-				return xenfront.StateUnknown, xenfront.ErrClosed
+				return xenbus.StateUnknown, xenstore.ErrClosed
 			}
+		case <-failed:
+			return xenbus.StateUnknown, l.Err()
 		case <-ctx.Done():
-			return xenfront.StateUnknown, ctx.Err()
+			return xenbus.StateUnknown, ctx.Err()
 		}
 	}
-}
-
-func (l *Link) setState(s xenfront.XenbusState) error {
-	return l.cfg.Store.Write(0, l.dir+"/state", strconv.Itoa(int(s)))
-}
-
-// publish writes the ring references, event channels and front-end features in one
-// transaction, redoing it on EAGAIN.
-func (l *Link) publish(c *connection, f backendFeatures) error {
-	st := l.cfg.Store
-	for range maxTxnRetries {
-		tx, err := st.Start()
-		if err != nil {
-			return err
-		}
-		err = l.writeKeys(tx, c, f)
-		if err != nil {
-			_ = st.End(tx, false)
-			return err
-		}
-		err = st.End(tx, true)
-		if errors.Is(err, xenfront.ErrAgain) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("xenstore transaction: %w after %d attempts", xenfront.ErrAgain, maxTxnRetries)
-}
-
-func (l *Link) writeKeys(tx xenfront.TxID, c *connection, f backendFeatures) error {
-	st := l.cfg.Store
-	w := func(k string, v uint64) error { return st.Write(tx, l.dir+"/"+k, strconv.FormatUint(v, 10)) }
-	b := func(v bool) uint64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	if len(c.queues) > 1 {
-		if err := w("multi-queue-num-queues", uint64(len(c.queues))); err != nil {
-			return err
-		}
-	}
-	for _, q := range c.queues {
-		prefix := ""
-		if len(c.queues) > 1 {
-			prefix = "queue-" + strconv.Itoa(q.idx) + "/"
-		}
-		if err := w(prefix+"tx-ring-ref", uint64(q.txRingRef)); err != nil {
-			return err
-		}
-		if err := w(prefix+"rx-ring-ref", uint64(q.rxRingRef)); err != nil {
-			return err
-		}
-		if c.split {
-			if err := w(prefix+"event-channel-tx", uint64(q.txPort)); err != nil {
-				return err
-			}
-			if err := w(prefix+"event-channel-rx", uint64(q.rxPort)); err != nil {
-				return err
-			}
-		} else if err := w(prefix+"event-channel", uint64(q.txPort)); err != nil {
-			return err
-		}
-	}
-	for _, kv := range []struct {
-		k string
-		v uint64
-	}{{"request-rx-copy", 1}, {"feature-rx-notify", 1}, {"feature-sg", 1},
-		{"feature-gso-tcpv4", b(!l.cfg.NoGSO)}, {"feature-gso-tcpv6", b(!l.cfg.NoGSO)}} {
-		if err := w(kv.k, kv.v); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // Errors of the netfront driver.
@@ -27,15 +28,12 @@ var (
 // mtu is the IP MTU of a vif; Xen has no MTU negotiation, Linux netfront uses ETH_DATA_LEN.
 const mtu = 1500
 
-// closeTimeout bounds how long Close waits for the back end to acknowledge Closing.
-const closeTimeout = 2 * time.Second
-
 // Config configures a netfront Link. Grants, Events and Store are required.
 type Config struct {
 	// Grants, Events and Store are this domain's hypervisor interfaces.
 	Grants xenfront.GrantTable
 	Events xenfront.EventChannels
-	Store  xenfront.Store
+	Store  xenstore.Store
 
 	// Dir is the device's xenstore directory, relative to the domain's home; default
 	// "device/vif/0".
@@ -69,7 +67,7 @@ type Link struct {
 	conn    atomic.Pointer[connection]
 	up      atomic.Bool
 	started chan struct{} // closed by Start
-	closing atomic.Bool   // Close has begun: the supervisor must not reconnect
+	closing atomic.Bool   // Close has begun: the supervisor must not reconnect, Start refuses
 	failCh  chan struct{} // a queue found the back end broken
 
 	// deliverMu serialises DeliverFrames across queues, as the Link contract requires.
@@ -116,7 +114,7 @@ func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	c, err := l.connect(ctx, true)
 	if err != nil {
 		l.cancel()
-		_ = l.setState(xenfront.StateClosed)
+		_ = l.setState(xenbus.StateClosed)
 		return nil, fmt.Errorf("netfront: %w", err)
 	}
 	go l.supervise(c)
@@ -145,29 +143,34 @@ func (l *Link) Err() error {
 	return l.err
 }
 
-// Start implements link.Link.
+// Start implements link.Link: it returns link.ErrNilReceiver for a nil r, link.ErrClosed once
+// Close has begun and link.ErrStarted when the link was started before. A link the back end
+// broke (see Err) can still be started; it delivers nothing.
 func (l *Link) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.recv != nil {
-		return errors.New("netfront: Start called twice")
-	}
-	select {
-	case <-l.done:
+	if l.closing.Load() {
 		return link.ErrClosed
-	default:
+	}
+	if l.recv != nil {
+		return link.ErrStarted
 	}
 	l.recv = r
 	close(l.started)
 	return nil
 }
 
+// receiver returns the receiver Start installed, or nil before Start and after Close.
 func (l *Link) receiver() link.Receiver {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.recv
 }
 
+// setUp records the link state and tells the receiver when it changed.
 func (l *Link) setUp(up bool) {
 	if l.up.Swap(up) != up {
 		if r := l.receiver(); r != nil {
@@ -194,205 +197,6 @@ func (l *Link) fail(err error) {
 	}
 }
 
-// connect runs the front end's side of the handshake and returns a connected connection.
-func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
-	st := l.cfg.Store
-	be := l.dev.backend
-	if err := l.setState(xenfront.StateInitialising); err != nil {
-		return nil, err
-	}
-	w, err := st.Watch(be + "/state")
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	if _, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateInitWait
-	}); err != nil {
-		return nil, fmt.Errorf("waiting for back end InitWait: %w", err)
-	}
-	f, err := readFeatures(st, be)
-	if err != nil {
-		return nil, err
-	}
-	tso := f.sg && !l.cfg.NoGSO
-	want := link.FeatureTxCsum | link.FeatureRxCsum
-	if tso && f.gso4 {
-		want |= link.FeatureTxTSO4
-	}
-	if tso && f.gso6 {
-		want |= link.FeatureTxTSO6
-	}
-	if !l.cfg.NoGSO {
-		want |= link.FeatureRxGRO
-	}
-	if first {
-		l.features = want
-	} else if !want.Has(l.features) {
-		return nil, fmt.Errorf("%w: reconnected back end offers fewer offloads", ErrUnsupported)
-	}
-	l.mu.Lock()
-	l.gen++
-	gen := l.gen
-	l.mu.Unlock()
-	c, err := l.newConnection(gen, f, min(l.cfg.Queues, f.maxQueues))
-	if err != nil {
-		return nil, err
-	}
-	if err := l.publish(c, f); err != nil {
-		c.release()
-		return nil, err
-	}
-	for _, q := range c.queues {
-		q.rxMu.Lock()
-		q.refill()
-		q.rxMu.Unlock()
-	}
-	if err := l.setState(xenfront.StateConnected); err != nil {
-		c.release()
-		return nil, err
-	}
-	s, err := waitState(ctx, st, w, be+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateConnected || s >= xenfront.StateClosing || s == xenfront.StateUnknown
-	})
-	if err == nil && s != xenfront.StateConnected {
-		err = fmt.Errorf("back end went %v during the handshake", s)
-	}
-	if err != nil {
-		c.release()
-		return nil, err
-	}
-	c.start()
-	l.conn.Store(c)
-	l.log.Info("netfront: connected", "queues", len(c.queues), "split", c.split, "backend", be)
-	l.setUp(true)
-	return c, nil
-}
-
-// teardown stops c's goroutines and gives back its grants and ports.
-// Frames the receiver releases meanwhile find c through the draining map: c is entered there
-// before it stops being the current connection.
-func (l *Link) teardown(c *connection) {
-	l.mu.Lock()
-	l.draining[c.gen] = c
-	l.mu.Unlock()
-	l.conn.Store(nil)
-	l.setUp(false)
-	c.stop()
-	if !c.release() {
-		l.mu.Lock()
-		delete(l.draining, c.gen)
-		l.mu.Unlock()
-	}
-}
-
-// supervise follows the back end's state after a connection and reconnects.
-func (l *Link) supervise(c *connection) {
-	defer close(l.done)
-	st := l.cfg.Store
-	be := l.dev.backend
-	for {
-		w, err := st.Watch(be + "/state")
-		if err != nil {
-			l.fail(fmt.Errorf("netfront: watch %s/state: %w", be, err))
-			l.teardown(c)
-			return
-		}
-		s, err := waitStateOrFail(l, w, be+"/state", func(s xenfront.XenbusState) bool {
-			return s != xenfront.StateConnected
-		})
-		w.Close()
-		if l.Err() != nil {
-			// Ask the back end to let go of the rings before revoking them; pages it keeps
-			// mapped anyway are leaked, never reused.
-			l.up.Store(false)
-			_ = l.setState(xenfront.StateClosing)
-			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
-			l.teardown(c)
-			_ = l.setState(xenfront.StateClosed)
-			return
-		}
-		l.teardown(c)
-		if err != nil || l.closing.Load() {
-			return
-		}
-		l.log.Info("netfront: back end left Connected; reconnecting", "state", s)
-		if err := l.setState(xenfront.StateClosed); err != nil {
-			l.fail(fmt.Errorf("netfront: %w", err))
-			return
-		}
-		if err := l.awaitBackendReset(); err != nil {
-			return
-		}
-		for {
-			c, err = l.connect(l.ctx, false)
-			if err == nil {
-				break
-			}
-			if l.ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, ErrUnsupported) {
-				l.fail(fmt.Errorf("netfront: %w", err))
-				return
-			}
-			l.log.Warn("netfront: reconnect failed; retrying", "err", err)
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-l.ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// awaitBackendReset waits until the back end acknowledged our Closed by going Closed or back
-// to InitWait.
-func (l *Link) awaitBackendReset() error {
-	st := l.cfg.Store
-	w, err := st.Watch(l.dev.backend + "/state")
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	_, err = waitState(l.ctx, st, w, l.dev.backend+"/state", func(s xenfront.XenbusState) bool {
-		return s == xenfront.StateClosed || s == xenfront.StateInitWait
-	})
-	return err
-}
-
-// awaitBackend waits up to closeTimeout for the back end's state to satisfy ok.
-func (l *Link) awaitBackend(ok func(xenfront.XenbusState) bool) {
-	w, err := l.cfg.Store.Watch(l.dev.backend + "/state")
-	if err != nil {
-		return
-	}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	_, _ = waitState(ctx, l.cfg.Store, w, l.dev.backend+"/state", ok)
-}
-
-// waitStateOrFail is waitState that also returns when a queue reported a failure or the link
-// is closed.
-func waitStateOrFail(l *Link, w *xenfront.Watch, path string, ok func(xenfront.XenbusState) bool) (xenfront.XenbusState, error) {
-	for {
-		if s := readState(l.cfg.Store, path); ok(s) {
-			return s, nil
-		}
-		select {
-		case _, open := <-w.C:
-			if !open {
-				return xenfront.StateUnknown, xenfront.ErrClosed
-			}
-		case <-l.failCh:
-			return xenfront.StateUnknown, l.Err()
-		case <-l.ctx.Done():
-			return xenfront.StateUnknown, l.ctx.Err()
-		}
-	}
-}
-
 // Close implements link.Link: it tells the back end the device is closing, waits briefly
 // for it to follow, releases the rings and grants and ends the link's goroutines. Pages a back
 // end keeps mapped are never reused (they are leaked, and logged). It is idempotent.
@@ -401,12 +205,12 @@ func (l *Link) Close() error {
 		l.closing.Store(true)
 		c := l.conn.Load()
 		if c != nil && l.Err() == nil {
-			_ = l.setState(xenfront.StateClosing)
-			l.awaitBackend(func(s xenfront.XenbusState) bool { return s >= xenfront.StateClosing || s < xenfront.StateInitWait })
+			_ = l.setState(xenbus.StateClosing)
+			l.awaitBackendClosing()
 		}
 		l.cancel()
 		<-l.done
-		_ = l.setState(xenfront.StateClosed)
+		_ = l.setState(xenbus.StateClosed)
 		l.mu.Lock()
 		if l.recv == nil {
 			close(l.started)
@@ -433,8 +237,8 @@ func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	}
 	n := 0
 	for n < len(frames) {
-		q := c.queues[c.pick(&frames[n])]
-		k, err := q.transmit(frames[n:], c)
+		q := c.queues[c.queueFor(&frames[n])]
+		k, err := q.transmit(frames[n:])
 		n += k
 		if err != nil {
 			return n, err
@@ -447,20 +251,26 @@ func (l *Link) Transmit(frames []link.Frame) (int, error) {
 func (l *Link) Release(frames []link.Frame) {
 	for i := range frames {
 		gen, qi, rec := splitCookie(frames[i].Cookie)
-		c := l.conn.Load()
-		if c == nil || c.gen != gen {
-			l.mu.Lock()
-			c = l.draining[gen]
-			l.mu.Unlock()
-		}
+		c := l.connectionOf(gen)
 		if c == nil || int(qi) >= len(c.queues) {
 			continue
 		}
-		if c.queues[qi].release(rec) {
+		if c.queues[qi].releaseFrame(rec) {
 			// The last lent frame of a torn-down connection is back.
 			l.mu.Lock()
 			delete(l.draining, gen)
 			l.mu.Unlock()
 		}
 	}
+}
+
+// connectionOf returns the connection of generation gen: the current one, or a torn-down one
+// whose frames are still lent; nil if there is none.
+func (l *Link) connectionOf(gen uint16) *connection {
+	if c := l.conn.Load(); c != nil && c.gen == gen {
+		return c
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.draining[gen]
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
-	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
@@ -24,7 +25,7 @@ func TestHandshakeKeys(t *testing.T) {
 	a, _, err := pipe.New(nil)
 	require.NoError(t, err)
 	h := xentest.New()
-	h.Store().FailCommits(2) // the key transaction must be redone
+	h.Xenstored().FailCommits(2) // the key transaction must be redone
 	nb, err := xentest.NewNetback(h, a, &xentest.NetbackConfig{MaxQueues: 4})
 	require.NoError(t, err)
 	defer nb.Close()
@@ -42,7 +43,7 @@ func TestHandshakeKeys(t *testing.T) {
 		return v
 	}
 	require.Equal(t, "4", read("state"))
-	require.Equal(t, xenfront.StateConnected, nb.State())
+	require.Equal(t, xenbus.StateConnected, nb.State())
 	require.Equal(t, "1", read("request-rx-copy"))
 	require.Equal(t, "1", read("feature-rx-notify"))
 	require.Equal(t, "1", read("feature-sg"))
@@ -51,7 +52,7 @@ func TestHandshakeKeys(t *testing.T) {
 	require.Equal(t, "2", read("multi-queue-num-queues"))
 	for _, q := range []string{"queue-0/", "queue-1/"} {
 		for _, k := range []string{"tx-ring-ref", "rx-ring-ref", "event-channel-tx", "event-channel-rx"} {
-			_, err := xenfront.ParseUint(read(q+k), 1<<32-1)
+			_, err := xenstore.ParseUint(read(q+k), 1<<32-1)
 			require.NoError(t, err, q+k)
 		}
 	}
@@ -67,6 +68,32 @@ func TestHandshakeKeys(t *testing.T) {
 	require.Zero(t, h.Granted(1))
 	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{udpFrame(60, 0)}}})
 	require.ErrorIs(t, err, link.ErrClosed)
+}
+
+// TestStartErrors checks Start's errors as the link contract states them: a nil receiver, a
+// second Start, and Start after Close, on a link that was started and on one that never was.
+func TestStartErrors(t *testing.T) {
+	open := func() *xentest.Loopback {
+		a, _, err := pipe.New(nil)
+		require.NoError(t, err)
+		lb, err := xentest.OpenLoopback(a, quiet(&xentest.LoopbackConfig{DirectStore: true}))
+		require.NoError(t, err)
+		t.Cleanup(func() { lb.Close() })
+		return lb
+	}
+
+	lb := open()
+	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, lb.Start(&sink{link: lb}), "a refused nil receiver does not count as a start")
+	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrStarted)
+	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, lb.Close())
+	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrClosed)
+
+	never := open()
+	require.NoError(t, never.Close())
+	require.ErrorIs(t, never.Start(&sink{link: never}), link.ErrClosed)
+	require.ErrorIs(t, never.Start(nil), link.ErrNilReceiver)
 }
 
 // TestFramesBothWays sends frames of every size class in both directions and compares bytes,

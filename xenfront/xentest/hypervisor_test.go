@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // TestGrantEnforcement checks that a back end reaches only what a front end granted it, in
@@ -99,11 +100,11 @@ func TestStoreWatchAndTransactions(t *testing.T) {
 	require.NoError(t, st.Write(0, "device/vif/0/state", "1"))
 	require.Equal(t, "/local/domain/1/device/vif/0/state", <-w.C)
 
-	h.Store().FailCommits(1)
+	h.Xenstored().FailCommits(1)
 	tx, err := st.Start()
 	require.NoError(t, err)
 	require.NoError(t, st.Write(tx, "device/vif/0/tx-ring-ref", "8"))
-	require.ErrorIs(t, st.End(tx, true), xenfront.ErrAgain)
+	require.ErrorIs(t, st.End(tx, true), xenstore.ErrAgain)
 	tx, err = st.Start()
 	require.NoError(t, err)
 	require.NoError(t, st.Write(tx, "device/vif/0/tx-ring-ref", "8"))
@@ -111,7 +112,7 @@ func TestStoreWatchAndTransactions(t *testing.T) {
 	require.Equal(t, "/local/domain/1/device/vif/0/tx-ring-ref", <-w.C)
 	require.NoError(t, st.Remove(0, "device/vif"))
 	_, err = st.Read(0, "device/vif/0/state")
-	require.ErrorIs(t, err, xenfront.ErrNotFound)
+	require.ErrorIs(t, err, xenstore.ErrNotFound)
 	w.Close()
 	w.Close()
 	_, err = st.Read(0, "a//b")

@@ -9,6 +9,7 @@ import (
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // handshakeTimeout bounds the netfront handshake against the simulated back end.
@@ -37,8 +38,8 @@ type Loopback struct {
 	Hypervisor *Hypervisor
 	Netback    *Netback
 
-	client    *xenfront.XsClient
-	server    *xenfront.StoreRing
+	client    *xenstore.Client
+	server    *xenstore.Ring
 	served    chan struct{}
 	closeOnce sync.Once
 }
@@ -67,7 +68,7 @@ func OpenLoopback(backend link.Link, cfg *LoopbackConfig) (*Loopback, error) {
 	fe := h.Domain(nb.cfg.Frontend)
 	store := fe.Store()
 	if !c.DirectStore {
-		if store, err = lb.storeRing(h, nb.cfg.Frontend, nb.cfg.Backend); err != nil {
+		if store, err = lb.connectStore(h, nb.cfg.Frontend, nb.cfg.Backend); err != nil {
 			nb.Close()
 			return nil, err
 		}
@@ -85,9 +86,9 @@ func OpenLoopback(backend link.Link, cfg *LoopbackConfig) (*Loopback, error) {
 	return lb, nil
 }
 
-// storeRing connects a xenstore client for domain fe over a shared ring page to the simulated
+// connectStore connects a xenstore client for domain fe over a shared ring page to the simulated
 // xenstored in domain be.
-func (lb *Loopback) storeRing(h *Hypervisor, fe, be xenfront.DomID) (xenfront.Store, error) {
+func (lb *Loopback) connectStore(h *Hypervisor, fe, be xenfront.DomID) (xenstore.Store, error) {
 	page := make([]byte, xenfront.PageSize)
 	fev, bev := h.Domain(fe).EventChannels(), h.Domain(be).EventChannels()
 	fp, err := fev.AllocUnbound(be)
@@ -98,11 +99,11 @@ func (lb *Loopback) storeRing(h *Hypervisor, fe, be xenfront.DomID) (xenfront.St
 	if err != nil {
 		return nil, err
 	}
-	guest, err := xenfront.NewStoreRing(page, fev, fp, false)
+	guest, err := xenstore.NewRing(page, fev, fp, false)
 	if err != nil {
 		return nil, err
 	}
-	lb.server, err = xenfront.NewStoreRing(page, bev, bp, true)
+	lb.server, err = xenstore.NewRing(page, bev, bp, true)
 	if err != nil {
 		guest.Close()
 		return nil, err
@@ -110,12 +111,13 @@ func (lb *Loopback) storeRing(h *Hypervisor, fe, be xenfront.DomID) (xenfront.St
 	lb.served = make(chan struct{})
 	go func() {
 		defer close(lb.served)
-		_ = h.Store().Serve(lb.server, fe)
+		_ = h.Xenstored().Serve(lb.server, fe)
 	}()
-	lb.client = xenfront.NewXsClient(guest)
+	lb.client = xenstore.NewClient(guest)
 	return lb.client, nil
 }
 
+// closeStore closes the xenstore client connectStore made, if any, and its server.
 func (lb *Loopback) closeStore() {
 	if lb.client != nil {
 		lb.client.Close()

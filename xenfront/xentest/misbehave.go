@@ -58,3 +58,27 @@ func Misbehaviours() []Misbehaviour {
 	}
 	return out
 }
+
+// unclaimMisbehaviour undoes the misbehaveNow that granted the misbehaviour to a frame the
+// back end then dropped, so that the next frame performs it.
+func (nb *Netback) unclaimMisbehaviour() {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	nb.mis = false
+}
+
+// misbehaveNow reports whether this frame is the one to misbehave on.
+func (nb *Netback) misbehaveNow(m Misbehaviour) bool {
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	if nb.cfg.Misbehave&m == 0 || nb.mis {
+		return false
+	}
+	nb.frames++
+	if nb.frames <= nb.cfg.MisbehaveAfter {
+		return false
+	}
+	nb.mis = true
+	nb.log.Info("netback: misbehaving", "how", m)
+	return true
+}

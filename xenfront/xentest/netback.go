@@ -13,6 +13,8 @@ import (
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenbus"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // rxWait is how long the back end waits for the front end to post RX buffers before it drops
@@ -39,14 +41,14 @@ type NetbackConfig struct {
 }
 
 // Netback simulates Linux xen-netback for one vif: the toolstack's xenstore keys, the back
-// end's XenbusState machine, and the data path. Frames the front end transmits go to an
+// end's xenbus state machine, and the data path. Frames the front end transmits go to an
 // outer link.Link and frames received on that link go to the front end, each copied with
 // grant copies, as Linux netback does. It is the outer link's Receiver.
 type Netback struct {
 	h      *Hypervisor
 	dom    *Domain
 	cfg    NetbackConfig
-	st     xenfront.Store
+	st     xenstore.Store
 	feDir  string
 	beDir  string
 	link   link.Link
@@ -142,24 +144,16 @@ func (nb *Netback) advertise() error {
 			return err
 		}
 	}
-	return nb.setState(xenfront.StateInitWait)
+	return nb.setState(xenbus.StateInitWait)
 }
 
-func (nb *Netback) setState(s xenfront.XenbusState) error {
-	return nb.st.Write(0, nb.beDir+"/state", strconv.Itoa(int(s)))
+// setState switches the back end's state key.
+func (nb *Netback) setState(s xenbus.State) error {
+	return xenbus.WriteState(nb.st, nb.beDir+"/state", s)
 }
 
-func (nb *Netback) state(path string) xenfront.XenbusState {
-	v, err := nb.st.Read(0, path)
-	if err != nil {
-		return xenfront.StateUnknown
-	}
-	s, _ := xenfront.ParseState(v)
-	return s
-}
-
-// State returns the back end's XenbusState.
-func (nb *Netback) State() xenfront.XenbusState { return nb.state(nb.beDir + "/state") }
+// State returns the back end's xenbus state.
+func (nb *Netback) State() xenbus.State { return xenbus.ReadState(nb.st, nb.beDir+"/state") }
 
 // Connections returns how many times a front end connected.
 func (nb *Netback) Connections() int {
@@ -202,35 +196,35 @@ func (nb *Netback) run() {
 		restart := nb.restart
 		nb.restart = false
 		nb.mu.Unlock()
-		be, fe := nb.State(), nb.state(nb.feDir+"/state")
-		if restart && be == xenfront.StateConnected {
+		be, fe := nb.State(), xenbus.ReadState(nb.st, nb.feDir+"/state")
+		if restart && be == xenbus.StateConnected {
 			nb.disconnect()
-			_ = nb.setState(xenfront.StateClosing)
+			_ = nb.setState(xenbus.StateClosing)
 			continue
 		}
 		switch fe {
-		case xenfront.StateInitialised, xenfront.StateConnected:
-			if be == xenfront.StateInitWait {
+		case xenbus.StateInitialised, xenbus.StateConnected:
+			if be == xenbus.StateInitWait {
 				if err := nb.connect(); err != nil {
 					nb.log.Warn("netback: connect failed", "err", err)
 					nb.disconnect()
-					_ = nb.setState(xenfront.StateClosing)
+					_ = nb.setState(xenbus.StateClosing)
 				} else {
-					_ = nb.setState(xenfront.StateConnected)
+					_ = nb.setState(xenbus.StateConnected)
 				}
 			}
-		case xenfront.StateClosing:
+		case xenbus.StateClosing:
 			nb.disconnect()
-			if be != xenfront.StateClosed {
-				_ = nb.setState(xenfront.StateClosing)
+			if be != xenbus.StateClosed {
+				_ = nb.setState(xenbus.StateClosing)
 			}
-		case xenfront.StateClosed, xenfront.StateUnknown:
+		case xenbus.StateClosed, xenbus.StateUnknown:
 			nb.disconnect()
-			if be != xenfront.StateClosed {
-				_ = nb.setState(xenfront.StateClosed)
+			if be != xenbus.StateClosed {
+				_ = nb.setState(xenbus.StateClosed)
 			}
-		case xenfront.StateInitialising:
-			if be == xenfront.StateClosed {
+		case xenbus.StateInitialising:
+			if be == xenbus.StateClosed {
 				_ = nb.advertise()
 			}
 		}
@@ -243,17 +237,18 @@ func (nb *Netback) readKey(key string, max uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", key, err)
 	}
-	return xenfront.ParseUint(v, max)
+	return xenstore.ParseUint(v, max)
 }
 
-func (nb *Netback) flag(key string) bool {
+// readFlag reads a boolean key from the front end's directory: only "1" is true.
+func (nb *Netback) readFlag(key string) bool {
 	n, err := nb.readKey(key, 1)
 	return err == nil && n == 1
 }
 
 // connect maps the front end's rings and binds its event channels (netback's connect).
 func (nb *Netback) connect() error {
-	if !nb.flag("request-rx-copy") {
+	if !nb.readFlag("request-rx-copy") {
 		return errors.New("front end did not request rx-copy")
 	}
 	nq := 1
@@ -263,8 +258,8 @@ func (nb *Netback) connect() error {
 		}
 	}
 	nb.mu.Lock()
-	nb.feSG = nb.flag("feature-sg")
-	nb.feGSO = nb.flag("feature-gso-tcpv4") && nb.feSG
+	nb.feSG = nb.readFlag("feature-sg")
+	nb.feGSO = nb.readFlag("feature-gso-tcpv4") && nb.feSG
 	nb.mu.Unlock()
 	var qs []*beQueue
 	for i := range nq {
@@ -334,39 +329,17 @@ func (nb *Netback) DeliverFrames(frames []link.Frame) {
 		}
 		q := qs[0]
 		if len(qs) > 1 {
-			q = qs[nb.pick(&frames[i], len(qs))]
+			q = qs[nb.queueFor(&frames[i], len(qs))]
 		}
 		q.receive(&frames[i])
 	}
 }
 
-func (nb *Netback) pick(f *link.Frame, n int) int {
+// queueFor chooses the queue of n for a frame from the outer link by hashing its IPv4
+// addresses and ports.
+func (nb *Netback) queueFor(f *link.Frame, n int) int {
 	if len(f.Segments) == 0 || len(f.Segments[0]) < 38 {
 		return 0
 	}
 	return int(maphash.Bytes(nb.seed, f.Segments[0][26:38]) % uint64(n))
-}
-
-// unclaimMisbehaviour undoes the misbehaveNow that granted the misbehaviour to a frame the
-// back end then dropped, so that the next frame performs it.
-func (nb *Netback) unclaimMisbehaviour() {
-	nb.mu.Lock()
-	defer nb.mu.Unlock()
-	nb.mis = false
-}
-
-// misbehaveNow reports whether this frame is the one to misbehave on.
-func (nb *Netback) misbehaveNow(m Misbehaviour) bool {
-	nb.mu.Lock()
-	defer nb.mu.Unlock()
-	if nb.cfg.Misbehave&m == 0 || nb.mis {
-		return false
-	}
-	nb.frames++
-	if nb.frames <= nb.cfg.MisbehaveAfter {
-		return false
-	}
-	nb.mis = true
-	nb.log.Info("netback: misbehaving", "how", m)
-	return true
 }

@@ -1,7 +1,6 @@
 package xentest
 
 import (
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -9,41 +8,46 @@ import (
 	"sync"
 
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
-// Store is a simulated xenstored: a tree of string values with watches and transactions. A
+// Xenstored is a simulated xenstored: a tree of string values with watches and transactions. A
 // transaction works on a snapshot and its commit fails with EAGAIN when anything changed in
 // between, as in the original xenstored. Permissions are not modelled: every domain may read
 // and write every path.
-type Store struct {
+type Xenstored struct {
 	mu       sync.Mutex
 	nodes    map[string]string // absolute path -> value; parents exist for every node
 	gen      uint64            // bumped by every committed change
-	txs      map[xenfront.TxID]*storeTx
-	txSeq    xenfront.TxID
+	txs      map[xenstore.TxID]*storeTx
+	txSeq    xenstore.TxID
 	watches  map[*storeWatch]struct{}
 	failNext int // commits to fail with EAGAIN, for tests
 }
 
+// storeTx is an open transaction: a snapshot of the nodes taken at generation base, and the
+// paths its writes changed, whose watches fire on commit.
 type storeTx struct {
 	base    uint64
 	nodes   map[string]string
 	changed []string
 }
 
+// storeWatch is a watch on path and below; c holds at most one unread event.
 type storeWatch struct {
 	path string
 	c    chan string
 }
 
-func newStore() *Store {
-	return &Store{nodes: map[string]string{"/": ""}, txs: map[xenfront.TxID]*storeTx{},
+// newXenstored returns a xenstored whose tree holds only the root.
+func newXenstored() *Xenstored {
+	return &Xenstored{nodes: map[string]string{"/": ""}, txs: map[xenstore.TxID]*storeTx{},
 		watches: map[*storeWatch]struct{}{}}
 }
 
 // FailCommits makes the next n transaction commits fail with EAGAIN, so tests can check that
 // clients redo their transactions.
-func (s *Store) FailCommits(n int) {
+func (s *Xenstored) FailCommits(n int) {
 	s.mu.Lock()
 	s.failNext = n
 	s.mu.Unlock()
@@ -54,7 +58,9 @@ func under(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
-func (s *Store) fire(paths []string) {
+// fire sends each watch the first of paths at or below its own, unless it has an unread
+// event (store locked).
+func (s *Xenstored) fire(paths []string) {
 	for w := range s.watches {
 		for _, p := range paths {
 			if under(p, w.path) {
@@ -68,6 +74,7 @@ func (s *Store) fire(paths []string) {
 	}
 }
 
+// write sets p to v in nodes, creating missing parents, and returns the paths it changed.
 func write(nodes map[string]string, p, v string) []string {
 	changed := []string{p}
 	nodes[p] = v
@@ -81,6 +88,7 @@ func write(nodes map[string]string, p, v string) []string {
 	return changed
 }
 
+// remove deletes p and everything below it from nodes and returns the paths it removed.
 func remove(nodes map[string]string, p string) []string {
 	var changed []string
 	for k := range nodes {
@@ -92,6 +100,7 @@ func remove(nodes map[string]string, p string) []string {
 	return changed
 }
 
+// parent returns the parent of absolute path p, or "" for the root.
 func parent(p string) string {
 	if p == "/" {
 		return ""
@@ -105,10 +114,12 @@ func parent(p string) string {
 
 // storeView is one domain's xenstore connection.
 type storeView struct {
-	s   *Store
+	s   *Xenstored
 	dom xenfront.DomID
 }
 
+// abs resolves p, relative to the domain's home unless it starts with '/', and rejects
+// paths xenstored would (EINVAL).
 func (v *storeView) abs(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		p = "/local/domain/" + strconv.Itoa(int(v.dom)) + "/" + p
@@ -118,24 +129,25 @@ func (v *storeView) abs(p string) (string, error) {
 		p = "/"
 	}
 	if strings.Contains(p, "//") || len(p) > 3072 || strings.ContainsRune(p, 0) {
-		return "", xenfront.StoreError("EINVAL")
+		return "", xenstore.Error("EINVAL")
 	}
 	return p, nil
 }
 
 // nodesFor returns the map an operation works on, with the store locked.
-func (v *storeView) nodesFor(tx xenfront.TxID) (map[string]string, *storeTx, error) {
+func (v *storeView) nodesFor(tx xenstore.TxID) (map[string]string, *storeTx, error) {
 	if tx == 0 {
 		return v.s.nodes, nil, nil
 	}
 	t := v.s.txs[tx]
 	if t == nil {
-		return nil, nil, xenfront.StoreError("ENOENT")
+		return nil, nil, xenstore.Error("ENOENT")
 	}
 	return t.nodes, t, nil
 }
 
-func (v *storeView) Read(tx xenfront.TxID, path string) (string, error) {
+// Read implements xenstore.Store.
+func (v *storeView) Read(tx xenstore.TxID, path string) (string, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return "", err
@@ -148,12 +160,32 @@ func (v *storeView) Read(tx xenfront.TxID, path string) (string, error) {
 	}
 	val, ok := nodes[p]
 	if !ok {
-		return "", xenfront.ErrNotFound
+		return "", xenstore.ErrNotFound
 	}
 	return val, nil
 }
 
-func (v *storeView) Write(tx xenfront.TxID, path, value string) error {
+// Write implements xenstore.Store.
+func (v *storeView) Write(tx xenstore.TxID, path, value string) error {
+	return v.update(tx, path, func(nodes map[string]string, p string) ([]string, error) {
+		return write(nodes, p, value), nil
+	})
+}
+
+// Remove implements xenstore.Store.
+func (v *storeView) Remove(tx xenstore.TxID, path string) error {
+	return v.update(tx, path, func(nodes map[string]string, p string) ([]string, error) {
+		if _, ok := nodes[p]; !ok {
+			return nil, xenstore.ErrNotFound
+		}
+		return remove(nodes, p), nil
+	})
+}
+
+// update applies change at path to the nodes transaction tx works on, and records the paths
+// it changed: in the transaction, or, outside any, as a new generation of the store whose
+// watches fire.
+func (v *storeView) update(tx xenstore.TxID, path string, change func(nodes map[string]string, p string) ([]string, error)) error {
 	p, err := v.abs(path)
 	if err != nil {
 		return err
@@ -164,7 +196,10 @@ func (v *storeView) Write(tx xenfront.TxID, path, value string) error {
 	if err != nil {
 		return err
 	}
-	changed := write(nodes, p, value)
+	changed, err := change(nodes, p)
+	if err != nil {
+		return err
+	}
 	if t != nil {
 		t.changed = append(t.changed, changed...)
 		return nil
@@ -174,31 +209,8 @@ func (v *storeView) Write(tx xenfront.TxID, path, value string) error {
 	return nil
 }
 
-func (v *storeView) Remove(tx xenfront.TxID, path string) error {
-	p, err := v.abs(path)
-	if err != nil {
-		return err
-	}
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	nodes, t, err := v.nodesFor(tx)
-	if err != nil {
-		return err
-	}
-	if _, ok := nodes[p]; !ok {
-		return xenfront.ErrNotFound
-	}
-	changed := remove(nodes, p)
-	if t != nil {
-		t.changed = append(t.changed, changed...)
-		return nil
-	}
-	v.s.gen++
-	v.s.fire(changed)
-	return nil
-}
-
-func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
+// Directory implements xenstore.Store.
+func (v *storeView) Directory(tx xenstore.TxID, path string) ([]string, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return nil, err
@@ -210,7 +222,7 @@ func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
 		return nil, err
 	}
 	if _, ok := nodes[p]; !ok {
-		return nil, xenfront.ErrNotFound
+		return nil, xenstore.ErrNotFound
 	}
 	var out []string
 	for k := range nodes {
@@ -222,7 +234,8 @@ func (v *storeView) Directory(tx xenfront.TxID, path string) ([]string, error) {
 	return out, nil
 }
 
-func (v *storeView) Start() (xenfront.TxID, error) {
+// Start implements xenstore.Store.
+func (v *storeView) Start() (xenstore.TxID, error) {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	v.s.txSeq++
@@ -230,12 +243,13 @@ func (v *storeView) Start() (xenfront.TxID, error) {
 	return v.s.txSeq, nil
 }
 
-func (v *storeView) End(tx xenfront.TxID, commit bool) error {
+// End implements xenstore.Store.
+func (v *storeView) End(tx xenstore.TxID, commit bool) error {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	t := v.s.txs[tx]
 	if t == nil {
-		return xenfront.StoreError("ENOENT")
+		return xenstore.Error("ENOENT")
 	}
 	delete(v.s.txs, tx)
 	if !commit {
@@ -243,10 +257,10 @@ func (v *storeView) End(tx xenfront.TxID, commit bool) error {
 	}
 	if v.s.failNext > 0 {
 		v.s.failNext--
-		return xenfront.ErrAgain
+		return xenstore.ErrAgain
 	}
 	if t.base != v.s.gen {
-		return xenfront.ErrAgain
+		return xenstore.ErrAgain
 	}
 	v.s.nodes = t.nodes
 	v.s.gen++
@@ -254,7 +268,8 @@ func (v *storeView) End(tx xenfront.TxID, commit bool) error {
 	return nil
 }
 
-func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
+// Watch implements xenstore.Store.
+func (v *storeView) Watch(path string) (*xenstore.Watch, error) {
 	p, err := v.abs(path)
 	if err != nil {
 		return nil, err
@@ -264,7 +279,7 @@ func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
 	v.s.mu.Lock()
 	v.s.watches[w] = struct{}{}
 	v.s.mu.Unlock()
-	return xenfront.NewWatch(w.c, func() {
+	return xenstore.NewWatch(w.c, func() {
 		v.s.mu.Lock()
 		if _, ok := v.s.watches[w]; ok {
 			delete(v.s.watches, w)
@@ -272,116 +287,4 @@ func (v *storeView) Watch(path string) (*xenfront.Watch, error) {
 		}
 		v.s.mu.Unlock()
 	}), nil
-}
-
-// Serve answers xenstore wire-protocol requests from domain dom read from conn (for example a
-// xenfront.StoreRing on xenstored's side) until reading fails, then removes the connection's
-// watches and returns the error.
-func (s *Store) Serve(conn io.ReadWriter, dom xenfront.DomID) error {
-	v := &storeView{s: s, dom: dom}
-	var wmu sync.Mutex
-	send := func(h xenfront.XsHeader, parts ...[]byte) {
-		msg, err := xenfront.AppendXsMessage(nil, h, parts...)
-		if err != nil {
-			msg, _ = xenfront.AppendXsMessage(nil, xenfront.XsHeader{Type: xenfront.XsError, ReqID: h.ReqID, TxID: h.TxID}, []byte("E2BIG\x00"))
-		}
-		wmu.Lock()
-		_, _ = conn.Write(msg)
-		wmu.Unlock()
-	}
-	type watchKey struct{ path, token string }
-	watches := map[watchKey]*xenfront.Watch{}
-	var wg sync.WaitGroup
-	defer func() {
-		for _, w := range watches {
-			w.Close()
-		}
-		wg.Wait()
-	}()
-	buf := make([]byte, xenfront.XsHeaderLen+xenfront.XsPayloadMax)
-	for {
-		h, p, err := xenfront.ReadXsMessage(conn, buf)
-		if err != nil {
-			return err
-		}
-		args := xenfront.SplitNul(p)
-		arg := func(i int) string {
-			if i < len(args) {
-				return args[i]
-			}
-			return ""
-		}
-		reply := xenfront.XsHeader{Type: h.Type, ReqID: h.ReqID, TxID: h.TxID}
-		var out []byte
-		err = nil
-		switch h.Type {
-		case xenfront.XsRead:
-			var val string
-			val, err = v.Read(h.TxID, arg(0))
-			out = []byte(val)
-		case xenfront.XsWrite:
-			i := strings.IndexByte(string(p), 0)
-			if i < 0 {
-				err = xenfront.StoreError("EINVAL")
-				break
-			}
-			err = v.Write(h.TxID, string(p[:i]), string(p[i+1:]))
-			out = []byte("OK\x00")
-		case xenfront.XsRm:
-			err = v.Remove(h.TxID, arg(0))
-			out = []byte("OK\x00")
-		case xenfront.XsDirectory:
-			var names []string
-			names, err = v.Directory(h.TxID, arg(0))
-			for _, n := range names {
-				out = append(append(out, n...), 0)
-			}
-		case xenfront.XsTransactionStart:
-			var tx xenfront.TxID
-			tx, err = v.Start()
-			out = append(strconv.AppendUint(nil, uint64(tx), 10), 0)
-		case xenfront.XsTransactionEnd:
-			err = v.End(h.TxID, arg(0) == "T")
-			out = []byte("OK\x00")
-		case xenfront.XsWatch:
-			k := watchKey{arg(0), arg(1)}
-			var w *xenfront.Watch
-			if w, err = v.Watch(k.path); err == nil {
-				if old := watches[k]; old != nil {
-					old.Close()
-				}
-				watches[k] = w
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for path := range w.C {
-						send(xenfront.XsHeader{Type: xenfront.XsWatchEvent}, []byte(path+"\x00"), []byte(k.token+"\x00"))
-					}
-				}()
-			}
-			out = []byte("OK\x00")
-		case xenfront.XsUnwatch:
-			k := watchKey{arg(0), arg(1)}
-			if w := watches[k]; w != nil {
-				w.Close()
-				delete(watches, k)
-			} else {
-				err = xenfront.ErrNotFound
-			}
-			out = []byte("OK\x00")
-		default:
-			err = xenfront.StoreError("ENOSYS")
-		}
-		if err != nil {
-			var se xenfront.StoreError
-			if e, ok := err.(xenfront.StoreError); ok {
-				se = e
-			} else {
-				se = "EINVAL"
-			}
-			send(xenfront.XsHeader{Type: xenfront.XsError, ReqID: h.ReqID, TxID: h.TxID}, []byte(string(se)+"\x00"))
-			continue
-		}
-		send(reply, out)
-	}
 }

@@ -1,7 +1,6 @@
-package xenfront_test
+package xenstore_test
 
 import (
-	"bytes"
 	"io"
 	"runtime"
 	"strconv"
@@ -14,19 +13,20 @@ import (
 
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/xenfront"
+	"github.com/unikit/unikit/xenfront/xenstore"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
 // ringClient connects a xenstore client in dom1 to the simulated xenstored in dom0 over a
 // shared xenstore_domain_interface page and an event channel, as a PV/PVH guest talks to
 // xenstored.
-func ringClient(t *testing.T) (*xentest.Hypervisor, *xenfront.XsClient) {
+func ringClient(t *testing.T) (*xentest.Hypervisor, *xenstore.Client) {
 	h, c, _ := ringClientCloser(t)
 	return h, c
 }
 
 // ringClientCloser is ringClient that also returns a function closing both ends.
-func ringClientCloser(t *testing.T) (*xentest.Hypervisor, *xenfront.XsClient, func()) {
+func ringClientCloser(t *testing.T) (*xentest.Hypervisor, *xenstore.Client, func()) {
 	t.Helper()
 	h := xentest.New()
 	page := make([]byte, xenfront.PageSize)
@@ -35,16 +35,16 @@ func ringClientCloser(t *testing.T) (*xentest.Hypervisor, *xenfront.XsClient, fu
 	require.NoError(t, err)
 	sp, err := sev.BindInterdomain(1, gp)
 	require.NoError(t, err)
-	guest, err := xenfront.NewStoreRing(page, gev, gp, false)
+	guest, err := xenstore.NewRing(page, gev, gp, false)
 	require.NoError(t, err)
-	server, err := xenfront.NewStoreRing(page, sev, sp, true)
+	server, err := xenstore.NewRing(page, sev, sp, true)
 	require.NoError(t, err)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = h.Store().Serve(server, 1)
+		_ = h.Xenstored().Serve(server, 1)
 	}()
-	c := xenfront.NewXsClient(guest)
+	c := xenstore.NewClient(guest)
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -57,7 +57,7 @@ func ringClientCloser(t *testing.T) (*xentest.Hypervisor, *xenfront.XsClient, fu
 	return h, c, closeAll
 }
 
-func TestXsClientOverRing(t *testing.T) {
+func TestClientOverRing(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		h, c, closeAll := ringClientCloser(t)
@@ -72,7 +72,7 @@ func TestXsClientOverRing(t *testing.T) {
 		require.Equal(t, "00:16:3e:00:00:01", v)
 
 		_, err = c.Read(0, "device/vif/9/mac")
-		require.ErrorIs(t, err, xenfront.ErrNotFound)
+		require.ErrorIs(t, err, xenstore.ErrNotFound)
 
 		require.NoError(t, c.Write(0, "device/vif/1/state", "1"))
 		names, err := c.Directory(0, "device/vif")
@@ -111,7 +111,7 @@ func TestXsClientOverRing(t *testing.T) {
 	leaktest.Settle(t, before)
 }
 
-func TestXsClientWatch(t *testing.T) {
+func TestClientWatch(t *testing.T) {
 	h, c := ringClient(t)
 	w, err := c.Watch("/local/domain/0/backend")
 	require.NoError(t, err)
@@ -133,13 +133,13 @@ func TestXsClientWatch(t *testing.T) {
 	require.False(t, open, "closed watch delivers nothing more")
 }
 
-func TestXsClientTransaction(t *testing.T) {
+func TestClientTransaction(t *testing.T) {
 	h, c := ringClient(t)
 	tx, err := c.Start()
 	require.NoError(t, err)
 	require.NoError(t, c.Write(tx, "a", "1"))
 	_, err = c.Read(0, "a")
-	require.ErrorIs(t, err, xenfront.ErrNotFound, "uncommitted writes are invisible outside")
+	require.ErrorIs(t, err, xenstore.ErrNotFound, "uncommitted writes are invisible outside")
 	v, err := c.Read(tx, "a")
 	require.NoError(t, err)
 	require.Equal(t, "1", v)
@@ -153,7 +153,7 @@ func TestXsClientTransaction(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Write(tx, "a", "2"))
 	require.NoError(t, h.Domain(0).Store().Write(0, "/other", "x"))
-	require.ErrorIs(t, c.End(tx, true), xenfront.ErrAgain)
+	require.ErrorIs(t, c.End(tx, true), xenstore.ErrAgain)
 	v, _ = c.Read(0, "a")
 	require.Equal(t, "1", v)
 
@@ -166,19 +166,19 @@ func TestXsClientTransaction(t *testing.T) {
 	require.Equal(t, "1", v)
 }
 
-// TestXsClientBrokenServer checks that a server writing garbage ends the client's requests
+// TestClientBrokenServer checks that a server writing garbage ends the client's requests
 // with an error instead of hanging or panicking.
-func TestXsClientBrokenServer(t *testing.T) {
+func TestClientBrokenServer(t *testing.T) {
 	srv, cli := pipePair()
-	c := xenfront.NewXsClient(cli)
+	c := xenstore.NewClient(cli)
 	go func() {
 		buf := make([]byte, 64)
 		_, _ = srv.Read(buf)
 		_, _ = srv.Write([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0xff, 0xff, 0xff, 0xff})
 	}()
 	_, err := c.Read(0, "x")
-	require.ErrorIs(t, err, xenfront.ErrClosed)
-	require.ErrorIs(t, err, xenfront.ErrProtocol)
+	require.ErrorIs(t, err, xenstore.ErrClosed)
+	require.ErrorIs(t, err, xenstore.ErrProtocol)
 	c.Close()
 	srv.Close()
 }
@@ -192,34 +192,4 @@ func pipePair() (a, b io.ReadWriteCloser) {
 	r1, w1 := io.Pipe()
 	r2, w2 := io.Pipe()
 	return pipeConn{r1, w2}, pipeConn{r2, w1}
-}
-
-// FuzzXsMessage decodes arbitrary bytes as xenstore messages, as a guest reads xenstored's
-// replies: decoding never panics, and whatever decodes re-encodes to the same bytes.
-func FuzzXsMessage(f *testing.F) {
-	ok, _ := xenfront.AppendXsMessage(nil, xenfront.XsHeader{Type: xenfront.XsRead, ReqID: 1}, []byte("OK\x00"))
-	ev, _ := xenfront.AppendXsMessage(nil, xenfront.XsHeader{Type: xenfront.XsWatchEvent}, []byte("/a/b\x00tok\x00"))
-	f.Add(ok)
-	f.Add(ev)
-	f.Add([]byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, p, n, err := xenfront.ParseXsMessage(b)
-		if err != nil {
-			return
-		}
-		require.LessOrEqual(t, n, len(b))
-		require.LessOrEqual(t, len(p), xenfront.XsPayloadMax)
-		again, err := xenfront.AppendXsMessage(nil, h, p)
-		require.NoError(t, err)
-		require.Equal(t, b[:n], again)
-		_ = xenfront.SplitNul(p)
-		_, _, _ = xenfront.ParseWatchEvent(p)
-		// The streaming reader agrees with the slice decoder.
-		buf := make([]byte, xenfront.XsHeaderLen+xenfront.XsPayloadMax)
-		h2, p2, err := xenfront.ReadXsMessage(bytes.NewReader(b), buf)
-		require.NoError(t, err)
-		require.Equal(t, h, h2)
-		require.Equal(t, p, p2)
-	})
 }

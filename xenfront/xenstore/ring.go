@@ -1,39 +1,47 @@
-package xenfront
+package xenstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/unikit/unikit/xenfront"
 )
+
+// RingSize is XENSTORE_RING_SIZE, the size of each of the two byte rings on the page.
+const RingSize = 1024
 
 // Layout of struct xenstore_domain_interface (io/xs_wire.h): two 1024-byte byte rings and their
 // free-running indices, then the server's feature and connection-state words.
 const (
-	XsRingSize          = 1024
-	xsReqOffset         = 0
-	xsRspOffset         = 1024
-	xsReqConsOffset     = 2048
-	xsReqProdOffset     = 2052
-	xsRspConsOffset     = 2056
-	xsRspProdOffset     = 2060
-	xsServerFeatOffset  = 2064
-	xsConnectionOffset  = 2068
-	xsErrorOffset       = 2072
-	xsDomainInterfaceSz = 2076
+	reqOffset           = 0
+	rspOffset           = 1024
+	reqConsOffset       = 2048
+	reqProdOffset       = 2052
+	rspConsOffset       = 2056
+	rspProdOffset       = 2060
+	serverFeatOffset    = 2064
+	connectionOffset    = 2068
+	errorOffset         = 2072
+	domainInterfaceSize = 2076
 )
 
-// StoreRing is a byte stream over a xenstore ring page (xenstore_domain_interface), the way a
+// errShortPage is returned for a ring page shorter than xenfront.PageSize.
+var errShortPage = errors.New("xenstore: ring page shorter than 4096 bytes")
+
+// Ring is a byte stream over a xenstore ring page (xenstore_domain_interface), the way a
 // PV or PVH guest talks to xenstored: the guest writes requests into req[] and reads replies
 // from rsp[]; xenstored does the opposite. Each side advances its index and notifies the event
 // channel. It implements io.ReadWriteCloser; one reader and one writer may run concurrently.
 //
-// The indices the other side writes are untrusted: a producer more than XsRingSize ahead of
+// The indices the other side writes are untrusted: a producer more than RingSize ahead of
 // the consumer is a protocol error, after which the ring is unusable.
-type StoreRing struct {
-	ev   EventChannels
-	port Port
+type Ring struct {
+	ev   xenfront.EventChannels
+	port xenfront.Port
 	// in/out are the rings this side reads and writes, with their index words.
 	in, out          []byte
 	inCons, inProd   *uint32
@@ -47,22 +55,22 @@ type StoreRing struct {
 	broken           error
 }
 
-// NewStoreRing returns a stream over page, a xenstore ring shared with the other side, using
+// NewRing returns a stream over page, a xenstore ring shared with the other side, using
 // event channel port. server selects xenstored's side. It starts one goroutine that waits for
 // events; Close ends it.
-func NewStoreRing(page []byte, ev EventChannels, port Port, server bool) (*StoreRing, error) {
-	if len(page) < PageSize {
+func NewRing(page []byte, ev xenfront.EventChannels, port xenfront.Port, server bool) (*Ring, error) {
+	if len(page) < xenfront.PageSize {
 		return nil, errShortPage
 	}
 	w := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&page[off])) }
-	r := &StoreRing{ev: ev, port: port, done: make(chan struct{})}
-	req, rsp := page[xsReqOffset:xsReqOffset+XsRingSize], page[xsRspOffset:xsRspOffset+XsRingSize]
+	r := &Ring{ev: ev, port: port, done: make(chan struct{})}
+	req, rsp := page[reqOffset:reqOffset+RingSize], page[rspOffset:rspOffset+RingSize]
 	if server {
-		r.in, r.inCons, r.inProd = req, w(xsReqConsOffset), w(xsReqProdOffset)
-		r.out, r.outCons, r.outProd = rsp, w(xsRspConsOffset), w(xsRspProdOffset)
+		r.in, r.inCons, r.inProd = req, w(reqConsOffset), w(reqProdOffset)
+		r.out, r.outCons, r.outProd = rsp, w(rspConsOffset), w(rspProdOffset)
 	} else {
-		r.in, r.inCons, r.inProd = rsp, w(xsRspConsOffset), w(xsRspProdOffset)
-		r.out, r.outCons, r.outProd = req, w(xsReqConsOffset), w(xsReqProdOffset)
+		r.in, r.inCons, r.inProd = rsp, w(rspConsOffset), w(rspProdOffset)
+		r.out, r.outCons, r.outProd = req, w(reqConsOffset), w(reqProdOffset)
 	}
 	r.cond.L = &r.mu
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +80,7 @@ func NewStoreRing(page []byte, ev EventChannels, port Port, server bool) (*Store
 }
 
 // pump turns events into wake-ups of the reader and writer.
-func (r *StoreRing) pump(ctx context.Context) {
+func (r *Ring) pump(ctx context.Context) {
 	defer close(r.done)
 	for {
 		err := r.ev.Wait(ctx, r.port)
@@ -89,7 +97,7 @@ func (r *StoreRing) pump(ctx context.Context) {
 }
 
 // Read reads available bytes, blocking until there is at least one.
-func (r *StoreRing) Read(p []byte) (int, error) {
+func (r *Ring) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -101,15 +109,15 @@ func (r *StoreRing) Read(p []byte) (int, error) {
 		}
 		cons := atomic.LoadUint32(r.inCons)
 		prod := atomic.LoadUint32(r.inProd)
-		if prod-cons > XsRingSize {
+		if prod-cons > RingSize {
 			r.broken = fmt.Errorf("%w: ring producer %d, consumer %d", ErrProtocol, prod, cons)
 			return 0, r.broken
 		}
 		if prod != cons {
 			n := 0
 			for n < len(p) && cons != prod {
-				start := cons % XsRingSize
-				chunk := min(int(prod-cons), XsRingSize-int(start), len(p)-n)
+				start := cons % RingSize
+				chunk := min(int(prod-cons), RingSize-int(start), len(p)-n)
 				copy(p[n:], r.in[start:int(start)+chunk])
 				n += chunk
 				cons += uint32(chunk)
@@ -126,7 +134,7 @@ func (r *StoreRing) Read(p []byte) (int, error) {
 }
 
 // Write writes all of p, blocking while the ring is full.
-func (r *StoreRing) Write(p []byte) (int, error) {
+func (r *Ring) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -137,16 +145,16 @@ func (r *StoreRing) Write(p []byte) (int, error) {
 		cons := atomic.LoadUint32(r.outCons)
 		prod := atomic.LoadUint32(r.outProd)
 		used := prod - cons
-		if used > XsRingSize {
+		if used > RingSize {
 			r.broken = fmt.Errorf("%w: ring consumer %d, producer %d", ErrProtocol, cons, prod)
 			return n, r.broken
 		}
-		if used == XsRingSize {
+		if used == RingSize {
 			r.cond.Wait()
 			continue
 		}
-		start := prod % XsRingSize
-		chunk := min(XsRingSize-int(used), XsRingSize-int(start), len(p)-n)
+		start := prod % RingSize
+		chunk := min(RingSize-int(used), RingSize-int(start), len(p)-n)
 		copy(r.out[start:], p[n:n+chunk])
 		n += chunk
 		atomic.StoreUint32(r.outProd, prod+uint32(chunk))
@@ -157,7 +165,7 @@ func (r *StoreRing) Write(p []byte) (int, error) {
 
 // Close stops the stream and its goroutine; blocked calls return ErrClosed. It does not close
 // the event channel, which the caller owns. It is idempotent.
-func (r *StoreRing) Close() error {
+func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
 		r.cancel()
 		<-r.done

@@ -1,4 +1,4 @@
-package xenfront
+package netif
 
 import "unsafe"
 
