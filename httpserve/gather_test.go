@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,35 +20,6 @@ import (
 
 // The stack's TCP connections offer the gathered write httpserve looks for.
 var _ buffersWriter = (*netstack.TCPConn)(nil)
-
-// dataFrameCounter is a link that counts the IPv4 TCP frames it transmits that carry data.
-type dataFrameCounter struct {
-	netstack.Link
-	frames atomic.Uint64
-}
-
-func (l *dataFrameCounter) Transmit(frames []netstack.Frame) (int, error) {
-	for _, f := range frames {
-		var hdr [128]byte // the frame's headers, whichever segments hold them
-		n := 0
-		for _, s := range f.Segments {
-			n += copy(hdr[n:], s)
-		}
-		const eth = 14
-		if n < eth+20 || hdr[12] != 0x08 || hdr[13] != 0x00 || hdr[eth+9] != 6 { // IPv4, TCP
-			continue
-		}
-		ihl := int(hdr[eth]&0x0f) * 4
-		if n < eth+ihl+13 {
-			continue
-		}
-		doff := int(hdr[eth+ihl+12]>>4) * 4
-		if f.Len() > eth+ihl+doff {
-			l.frames.Add(1)
-		}
-	}
-	return l.Link.Transmit(frames)
-}
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
@@ -72,7 +42,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestServeGatheredOverNetstack(t *testing.T) {
 	a, b, err := pipe.New(&pipe.Config{Features: stacktest.Offloads})
 	require.NoError(t, err)
-	counter := &dataFrameCounter{Link: b}
+	counter := &stacktest.DataFrames{Link: b}
 	client, server := stacktest.Pair(t, a, counter)
 	ln, err := server.Listen("tcp4", ":80")
 	require.NoError(t, err)
@@ -114,12 +84,12 @@ func TestServeGatheredOverNetstack(t *testing.T) {
 	require.NoError(t, doErr)
 
 	const requests = 200
-	before := counter.frames.Load()
+	before := counter.Count()
 	for range requests {
 		do()
 	}
 	require.NoError(t, doErr)
-	assert.Equal(t, uint64(requests), counter.frames.Load()-before,
+	assert.Equal(t, uint64(requests), counter.Count()-before,
 		"frames with data the server sent for %d responses: head and body leave as one", requests)
 
 	if israce.Enabled {

@@ -20,18 +20,21 @@ const (
 )
 
 // stackPair is two stacks joined by a pipe link: client (10.0.0.1) and server (10.0.0.2).
-// Both are closed when the test ends.
+// Both are closed when the test ends. clientData counts the frames with new data the client
+// sends.
 type stackPair struct {
 	client, server         *netstack.Stack
 	clientLink, serverLink *pipe.Link
+	clientData             *stacktest.DataFrames
 }
 
 func newStackPair(tb testing.TB) *stackPair {
 	tb.Helper()
 	a, b, err := pipe.New(nil)
 	require.NoError(tb, err)
-	s1, s2 := stacktest.Pair(tb, a, b)
-	return &stackPair{client: s1, server: s2, clientLink: a, serverLink: b}
+	data := &stacktest.DataFrames{Link: a}
+	s1, s2 := stacktest.Pair(tb, data, b)
+	return &stackPair{client: s1, server: s2, clientLink: a, serverLink: b, clientData: data}
 }
 
 // conns returns a connected TCP pair: dialed from the client stack, accepted on the server
