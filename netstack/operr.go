@@ -10,24 +10,9 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
-// The errors of the stack's connections have the shapes package net gives its own, so that
-// code written against kernel sockets handles them unchanged:
-//
-//   - every error of a method of a connection or listener is a *net.OpError whose Op is
-//     package net's name for the operation ("dial", "listen", "accept", "read", "write",
-//     "close"), with Net, Source (the local address) and Addr (the remote one, or the
-//     listener's) set as package net sets them;
-//   - an endpoint's error is wrapped as a kernel's is, in an *os.SyscallError naming the call
-//     ("connect", "bind", "read", ...) around a syscall.Errno (see errno), so both the message
-//     ("read: connection reset by peer") and errors.Is(err, syscall.ECONNRESET) behave as on
-//     Linux;
-//   - a connection used after Close gives net.ErrClosed, a passed deadline
-//     os.ErrDeadlineExceeded (a net.Error whose Timeout is true), the end of the data io.EOF
-//     unwrapped;
-//   - a dial ended by its context gives the context's error as package net's Dialer does.
-
 // sysError is the error a kernel socket's system call named call would return where the
 // endpoint returned terr: errno(terr) in an *os.SyscallError. io.EOF is returned unwrapped.
+// The package documentation describes the shapes of the connections' errors.
 func sysError(call string, terr tcpip.Error) error {
 	err := errno(terr)
 	if err == nil || err == io.EOF {

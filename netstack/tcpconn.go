@@ -12,20 +12,19 @@ import (
 )
 
 // TCPConn is a TCP connection of the stack, the counterpart of *net.TCPConn: a net.Conn with
-// deadlines and half-close, whose errors have package net's shapes (see the errors section of
-// the package documentation in operr.go: *net.OpError around syscall.Errno, net.ErrClosed,
-// os.ErrDeadlineExceeded, io.EOF).
+// deadlines and half-close, whose errors have package net's shapes (*net.OpError around
+// syscall.Errno, net.ErrClosed, os.ErrDeadlineExceeded, io.EOF; see Connections in the
+// package documentation).
 //
 // Beyond net.Conn it writes a list of buffers in one call ([TCPConn.WriteBuffers]): a caller
 // that has a response's head and body in separate buffers checks for that method and gets one
 // segment instead of two, without copying them together.
 //
-// Reads and Writes allocate nothing in steady state and cost no lock or timer beyond the
-// endpoint's own when no deadline is set, nor when one is: a deadline is one timer per
+// Reads and Writes allocate nothing in steady state. Beyond the endpoint's own work each takes
+// one uncontended mutex, which makes concurrent Reads take turns, as do concurrent Writes
+// (a Write returns only when all of its bytes are queued, or on an error, so Writes never
+// interleave), and checks its deadline with one atomic load: a deadline is one timer per
 // direction, armed by SetDeadline and friends, never by Read or Write.
-//
-// Concurrent Reads take turns, as do concurrent Writes; a Write returns only when all of its
-// bytes are queued (or on an error), so Writes never interleave.
 type TCPConn struct {
 	ep  tcpip.Endpoint
 	wq  *waiter.Queue
