@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -330,8 +331,8 @@ func (c *conn) queueError(status int) {
 	c.srv.count(status, size)
 }
 
-// flush writes the queued responses with one gather write (writev on kernel sockets): heads
-// from wbuf, bodies straight from the store.
+// flush writes the queued responses with one gathered write (see writeBuffers): heads from
+// wbuf, bodies straight from the store.
 func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
@@ -355,14 +356,36 @@ func (c *conn) flush() error {
 			c.wrDeadline = want
 		}
 	}
-	var err error
-	if coalesce(c.nc, c.iov) {
-		err = writeCoalesced(c.nc, c.iov)
-	} else {
-		_, err = c.bufs.WriteTo(c.nc)
-	}
+	err := writeBuffers(c.nc, &c.bufs)
 	c.segs = c.segs[:0]
 	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// buffersWriter is implemented by connections that write a list of buffers in one call of
+// their own, consuming the list as net.Buffers.WriteTo does: the unikit stack's TCP
+// connections, whose WriteBuffers hands every buffer to one write of the TCP endpoint, so that
+// a response's head and body leave as one segment. httpserve declares the interface it
+// consumes, so any connection can offer the method without httpserve knowing its type.
+type buffersWriter interface {
+	WriteBuffers(v *net.Buffers) (int64, error)
+}
+
+// writeBuffers writes bufs to nc in the way that puts a flush in the fewest segments (or TLS
+// records), without naming any connection type:
+//   - a connection with a gathered write of its own (buffersWriter) gets the list;
+//   - a kernel socket gets net.Buffers.WriteTo, which gathers the list into one writev;
+//   - any other connection (TLS, a wrapper) gets a small flush copied into one buffer
+//     (coalesce), since writing the buffers one by one would send each as a segment or record.
+func writeBuffers(nc net.Conn, bufs *net.Buffers) error {
+	if bw, ok := nc.(buffersWriter); ok {
+		_, err := bw.WriteBuffers(bufs)
+		return err
+	}
+	if coalesce(nc, *bufs) {
+		return writeCoalesced(nc, *bufs)
+	}
+	_, err := bufs.WriteTo(nc)
 	return err
 }
 
@@ -370,17 +393,23 @@ func (c *conn) flush() error {
 const coalesceMax = 32 << 10
 
 // coalesce reports whether the flush iov should be copied into one buffer before it is
-// written, rather than written as it is. The net package gathers the buffers of its own TCP
-// and UNIX connections into one writev; on any other connection (a userspace stack's, TLS)
-// net.Buffers writes each buffer on its own, so a response's head and body would leave as two
-// TCP segments (or TLS records). Copying a small response costs less
-// than the segment: over TAP it saved one frame per request (see BenchmarkHTTP4K).
+// written, rather than written with net.Buffers.WriteTo.
+//
+// WriteTo gathers into one writev only on package net's own connections (it checks for an
+// unexported method); on any other connection it writes each buffer on its own, so a
+// response's head and body would leave as two TCP segments or TLS records. Copying a small
+// response costs less than the segment: over TAP it saved one frame per request (see
+// BenchmarkHTTP4K). Package net's connections are told apart by what they offer rather than
+// by their types: they, and wrappers that embed them (which WriteTo gathers for too), give
+// access to their socket through syscall.Conn, which connections that are not a socket
+// cannot offer and wrappers that hide one (a *tls.Conn) do not. A connection that offered
+// SyscallConn without being package net's would get one write per buffer: correct, one
+// segment more.
 func coalesce(nc net.Conn, iov [][]byte) bool {
 	if len(iov) < 2 {
 		return false
 	}
-	switch nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	if _, kernel := nc.(syscall.Conn); kernel {
 		return false
 	}
 	n := 0

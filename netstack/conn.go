@@ -8,55 +8,70 @@ import (
 	"strconv"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // Listen announces on the stack's address. network is "tcp", "tcp4" or "tcp6"; address is
-// "host:port" where an empty host means every address of the family (both for "tcp").
+// "host:port" where an empty host means every address of the family (both for "tcp"). The
+// listener is a *TCPListener and hands out *TCPConn; their errors have package net's shapes
+// (errors.Is(err, syscall.EADDRINUSE) for a port in use, say).
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	fa, proto, err := s.localAddress("listen", network, address, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	var wq waiter.Queue
-	ep, terr := s.s.NewEndpoint(tcp.ProtocolNumber, proto, &wq)
+	fail := func(call string, terr tcpip.Error) error {
+		return &net.OpError{Op: "listen", Net: network, Addr: tcpAddr(fa), Err: sysError(call, terr)}
+	}
+	wq := new(waiter.Queue)
+	ep, terr := s.s.NewEndpoint(tcp.ProtocolNumber, proto, wq)
 	if terr != nil {
-		return nil, opError("listen", network, address, errors.New(terr.String()))
+		return nil, fail("socket", terr)
 	}
 	if terr := ep.Bind(fa); terr != nil {
 		ep.Close()
-		return nil, opError("listen", network, address, errors.New(terr.String()))
+		return nil, fail("bind", terr)
 	}
 	// The backlog bounds both the accept queue and the connections in SYN-RCVD; beyond it
 	// gVisor answers SYNs with cookies and keeps no state, which bounds what a SYN flood costs.
 	if terr := ep.Listen(s.cfg.ListenBacklog); terr != nil {
 		ep.Close()
-		return nil, opError("listen", network, address, errors.New(terr.String()))
+		return nil, fail("listen", terr)
 	}
-	return gonet.NewTCPListener(s.s, &wq, ep), nil
+	return newTCPListener(network, wq, ep), nil
 }
 
 // ListenPacket announces on the stack's address for datagrams. network is "udp", "udp4" or
-// "udp6"; address is as for Listen.
+// "udp6"; address is as for Listen. The connection is a *UDPConn.
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
 	fa, proto, err := s.localAddress("listen", network, address, "udp")
 	if err != nil {
 		return nil, err
 	}
-	c, err := gonet.DialUDP(s.s, &fa, nil, proto)
-	if err != nil {
-		return nil, opError("listen", network, address, err)
+	fail := func(call string, terr tcpip.Error) error {
+		return &net.OpError{Op: "listen", Net: network, Addr: udpAddr(fa), Err: sysError(call, terr)}
 	}
-	return c, nil
+	wq := new(waiter.Queue)
+	ep, terr := s.s.NewEndpoint(udp.ProtocolNumber, proto, wq)
+	if terr != nil {
+		return nil, fail("socket", terr)
+	}
+	if terr := ep.Bind(fa); terr != nil {
+		ep.Close()
+		return nil, fail("bind", terr)
+	}
+	return newUDPConn(network, wq, ep), nil
 }
 
 // Dial connects to address on the named network ("tcp", "tcp4", "tcp6", "udp", "udp4",
 // "udp6") through the stack. A host name in address is resolved with [Stack.Resolver]; each
-// resolved address is tried in turn until one connects or ctx ends.
+// resolved address is tried in turn until one connects or ctx ends. The connection is a
+// *TCPConn or a *UDPConn. When ctx ends before a TCP handshake completes, the attempt is
+// abandoned and the error wraps ctx's error as package net's Dialer does.
 func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	kind, family, err := parseNetwork(network)
 	if err != nil {
@@ -76,7 +91,7 @@ func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, er
 	}
 	var firstErr error
 	for _, a := range addrs {
-		c, err := s.dialAddr(ctx, kind, netip.AddrPortFrom(a, uint16(port)))
+		c, err := s.dialAddr(ctx, network, kind, netip.AddrPortFrom(a, uint16(port)))
 		if err == nil {
 			return c, nil
 		}
@@ -92,25 +107,30 @@ func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, er
 
 // DialAddr connects to ap over "tcp" or "udp" without name resolution.
 func (s *Stack) DialAddr(ctx context.Context, kind string, ap netip.AddrPort) (net.Conn, error) {
-	c, err := s.dialAddr(ctx, kind, ap)
-	if err != nil {
-		return nil, opError("dial", kind, ap.String(), err)
-	}
-	return c, nil
+	return s.dialAddr(ctx, kind, kind, ap)
 }
 
-func (s *Stack) dialAddr(ctx context.Context, kind string, ap netip.AddrPort) (net.Conn, error) {
+// dialAddr connects to ap; kind is "tcp" or "udp", network the name the caller gave.
+func (s *Stack) dialAddr(ctx context.Context, network, kind string, ap netip.AddrPort) (net.Conn, error) {
 	if s.isClosed() {
-		return nil, ErrStackClosed
+		return nil, opError("dial", network, ap.String(), ErrStackClosed)
 	}
 	fa, proto := fullAddress(ap)
 	switch kind {
 	case "tcp":
-		return gonet.DialContextTCP(ctx, s.s, fa, proto)
+		c, err := s.dialTCP(ctx, network, fa, proto)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	case "udp":
-		return gonet.DialUDP(s.s, nil, &fa, proto)
+		c, err := s.dialUDP(network, fa, proto)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
-	return nil, net.UnknownNetworkError(kind)
+	return nil, opError("dial", network, ap.String(), net.UnknownNetworkError(kind))
 }
 
 // lookup returns the addresses of host in the wanted family (0 means either), literal
@@ -165,20 +185,6 @@ func (s *Stack) localAddress(op, network, address, want string) (tcpip.FullAddre
 	return fa, proto, nil
 }
 
-// fullAddress converts ap to gVisor's form and names its protocol.
-func fullAddress(ap netip.AddrPort) (tcpip.FullAddress, tcpip.NetworkProtocolNumber) {
-	a := ap.Addr().Unmap()
-	proto := ipv4.ProtocolNumber
-	if a.Is6() {
-		proto = ipv6.ProtocolNumber
-	}
-	fa := tcpip.FullAddress{Port: ap.Port()}
-	if !a.IsUnspecified() {
-		fa.Addr = tcpip.AddrFromSlice(a.AsSlice())
-	}
-	return fa, proto
-}
-
 // parseNetwork splits "tcp4" into ("tcp", 4); family 0 means either.
 func parseNetwork(network string) (kind string, family int, err error) {
 	switch network {
@@ -201,21 +207,3 @@ func familyNetwork(family int) string {
 	}
 	return "ip"
 }
-
-func opError(op, network, address string, err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		// gVisor's adapter names its operations "connect" and "bind"; callers of this
-		// package expect the names package net uses.
-		e := *oe
-		e.Op = op
-		return &e
-	}
-	return &net.OpError{Op: op, Net: network, Addr: stringAddr{network, address}, Err: err}
-}
-
-// stringAddr is a net.Addr for error messages.
-type stringAddr struct{ net, addr string }
-
-func (a stringAddr) Network() string { return a.net }
-func (a stringAddr) String() string  { return a.addr }

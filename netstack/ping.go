@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"net/netip"
 	"time"
 
@@ -31,7 +30,7 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error)
 	var wq waiter.Queue
 	ep, terr := s.s.NewEndpoint(transProto, netProto, &wq)
 	if terr != nil {
-		return 0, opError("ping", "ip", dst.String(), errors.New(terr.String()))
+		return 0, opError("ping", "ip", dst.String(), sysError("socket", terr))
 	}
 	defer ep.Close()
 	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
@@ -52,7 +51,7 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error)
 	var r bytes.Reader
 	r.Reset(req)
 	if _, terr := ep.Write(&r, tcpip.WriteOptions{To: &fa}); terr != nil {
-		return 0, opError("ping", "ip", dst.String(), errors.New(terr.String()))
+		return 0, opError("ping", "ip", dst.String(), sysError("sendto", terr))
 	}
 	var reply bytes.Buffer
 	for {
@@ -69,7 +68,7 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error)
 			}
 		}
 		if terr != nil {
-			return 0, opError("ping", "ip", dst.String(), errors.New(terr.String()))
+			return 0, opError("ping", "ip", dst.String(), sysError("recvfrom", terr))
 		}
 		b := reply.Bytes()
 		if len(b) >= hdrLen+8 && binary.BigEndian.Uint64(b[hdrLen:]) == marker {

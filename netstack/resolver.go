@@ -35,7 +35,7 @@ func (s *Stack) Resolver() *net.Resolver {
 			}
 			var firstErr error
 			for _, a := range servers {
-				c, err := s.dialAddr(ctx, network[:3], netip.AddrPortFrom(a, 53))
+				c, err := s.DialAddr(ctx, network[:3], netip.AddrPortFrom(a, 53))
 				if err == nil {
 					return c, nil
 				}

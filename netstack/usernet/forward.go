@@ -8,8 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/unikit/unikit/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -89,7 +89,8 @@ func (n *Network) relay(a, b net.Conn) {
 	b.Close()
 }
 
-// closeWriter is implemented by connections that can half-close (*net.TCPConn, gonet).
+// closeWriter is implemented by connections that can half-close (*net.TCPConn,
+// *netstack.TCPConn).
 type closeWriter interface{ CloseWrite() error }
 
 // copyHalf copies src to dst; at EOF it half-closes dst, on an error it closes both.
@@ -135,5 +136,5 @@ func (n *Network) handleHostLoopback(r *tcp.ForwarderRequest) {
 		return
 	}
 	r.Complete(false)
-	n.relay(gonet.NewTCPConn(&wq, ep), h)
+	n.relay(netstack.NewTCPConn(&wq, ep), h)
 }

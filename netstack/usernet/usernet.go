@@ -15,7 +15,6 @@ import (
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -200,7 +199,7 @@ func (n *Network) start() error {
 		ep.Close()
 		return fmt.Errorf("usernet: binding DHCP server: %s", terr)
 	}
-	dhcpConn := gonet.NewUDPConn(&wq, ep)
+	dhcpConn := netstack.NewUDPConn(&wq, ep)
 	if !n.addCloser(dhcpConn) {
 		return ErrClosed
 	}
