@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 
-	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 )
 
 // DataFrames is a link that counts the IPv4 TCP frames with new data it transmits, for tests
@@ -13,7 +13,7 @@ import (
 // how the data was written. It follows the sequence numbers of one connection, so the link
 // should carry only the connection under test.
 type DataFrames struct {
-	netstack.Link
+	link.Link
 
 	mu     sync.Mutex
 	frames uint64 // frames with new data
@@ -22,14 +22,14 @@ type DataFrames struct {
 }
 
 // Transmit counts the frames with new data and transmits them on the wrapped link.
-func (l *DataFrames) Transmit(frames []netstack.Frame) (int, error) {
+func (l *DataFrames) Transmit(frames []link.Frame) (int, error) {
 	for _, f := range frames {
 		l.count(f)
 	}
 	return l.Link.Transmit(frames)
 }
 
-func (l *DataFrames) count(f netstack.Frame) {
+func (l *DataFrames) count(f link.Frame) {
 	var hdr [128]byte // the frame's headers, whichever segments hold them
 	n := 0
 	for _, s := range f.Segments {
