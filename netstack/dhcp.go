@@ -29,8 +29,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 )
 
 // Lease is a DHCPv4 lease as a NIC's client holds it; see [NIC.Lease].
@@ -115,7 +113,7 @@ type dhcpClient struct {
 	log   *slog.Logger
 	clock dhcpClock
 	mac   net.HardwareAddr
-	conn  *gonet.UDPConn
+	conn  *UDPConn
 	// sniffer reads replies unicast to an address the NIC does not have yet; nil while the
 	// client has a lease or when the stack offers no packet endpoints. Used only by the
 	// client's goroutine.

@@ -25,7 +25,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -40,7 +39,7 @@ const (
 )
 
 // open creates the client's UDP socket: port 68 on the NIC, allowed to broadcast.
-func (c *dhcpClient) open() (*gonet.UDPConn, error) {
+func (c *dhcpClient) open() (*UDPConn, error) {
 	var wq waiter.Queue
 	ep, terr := c.n.s.s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
 	if terr != nil {
@@ -55,7 +54,7 @@ func (c *dhcpClient) open() (*gonet.UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: DHCPv4 socket: binding port %d on %s: %s", dhcpClientPort, c.n.name, terr)
 	}
-	return gonet.NewUDPConn(&wq, ep), nil
+	return newUDPConn("udp4", &wq, ep), nil
 }
 
 // read parses what arrives on port 68 and passes valid replies meant for this client to the

@@ -16,7 +16,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/stretchr/testify/require"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -110,7 +109,7 @@ func startDHCPServer(t *testing.T, s *netstack.Stack, nicID int, d *testDHCPServ
 }
 
 // udpSocket opens a UDP socket on port of s's NIC that may send broadcasts.
-func udpSocket(t *testing.T, s *netstack.Stack, nicID, port int) *gonet.UDPConn {
+func udpSocket(t *testing.T, s *netstack.Stack, nicID, port int) *netstack.UDPConn {
 	t.Helper()
 	var wq waiter.Queue
 	ep, terr := s.TCPIP().NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
@@ -118,7 +117,7 @@ func udpSocket(t *testing.T, s *netstack.Stack, nicID, port int) *gonet.UDPConn 
 	ep.SocketOptions().SetBroadcast(true)
 	require.Nil(t, ep.SocketOptions().SetBindToDevice(int32(nicID)))
 	require.Nil(t, ep.Bind(tcpip.FullAddress{NIC: tcpip.NICID(nicID), Port: uint16(port)}))
-	return gonet.NewUDPConn(&wq, ep)
+	return netstack.NewUDPConn(&wq, ep)
 }
 
 func (d *testDHCPServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
