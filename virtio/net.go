@@ -151,9 +151,6 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 		Fail(t)
 		return nil, err
 	}
-	if r, ok := t.(resumer); ok {
-		r.setResumeBase(n.resumeBase)
-	}
 	return n, nil
 }
 

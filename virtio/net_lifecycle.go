@@ -130,15 +130,10 @@ func (n *Net) Close() error {
 	return nil
 }
 
-// resumer is a transport whose device can be replaced under a running driver (vhost-user
-// reconnection) and which then asks the driver where each ring resumes.
-type resumer interface {
-	setResumeBase(func(queue int) (base uint32, ok bool))
-}
-
 // resumeBase returns where queue resumes with a new device, for packed rings (see
 // [PackedQueue.ResumeBase]); ok is false for split rings, whose used index in shared memory
-// says it.
+// says it. A transport whose device can be replaced under a running driver asks it: the
+// vhost-user transport, through vhostUserDriver, when it reconnects to a restarted backend.
 func (n *Net) resumeBase(queue int) (uint32, bool) {
 	var q Virtqueue
 	switch queue {
