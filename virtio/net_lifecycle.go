@@ -2,15 +2,16 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/unikit/unikit/netstack/link"
 )
 
-// Start implements [link.Link]: it starts the goroutine that reaps the receive queue.
+// Start implements [link.Link]: it starts the goroutine that reaps the receive queue. It
+// returns [link.ErrNilReceiver] for a nil r, [link.ErrClosed] after Close and
+// [link.ErrStarted] if the link was started before.
 func (n *Net) Start(r link.Receiver) error {
 	if r == nil {
-		return errors.New("virtio: Start with nil receiver")
+		return link.ErrNilReceiver
 	}
 	n.startMu.Lock()
 	defer n.startMu.Unlock()
@@ -18,7 +19,7 @@ func (n *Net) Start(r link.Receiver) error {
 		return link.ErrClosed
 	}
 	if n.started {
-		return errors.New("virtio: link already started")
+		return link.ErrStarted
 	}
 	n.started = true
 	go n.loop(r)

@@ -213,6 +213,23 @@ func TestNetLinkStatus(t *testing.T) {
 	require.NoError(t, l.Err())
 }
 
+// TestNetStartContract: Start refuses a nil receiver, a second start and a closed link with
+// the link package's sentinels, on a link that was started and one that never was.
+func TestNetStartContract(t *testing.T) {
+	l, _, _ := netPair(t, nil, nil)
+	r := &recorder{l: l}
+	require.ErrorIs(t, l.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, l.Start(r))
+	require.ErrorIs(t, l.Start(r), link.ErrStarted)
+	require.ErrorIs(t, l.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, l.Close())
+	require.ErrorIs(t, l.Start(r), link.ErrClosed)
+
+	never, _, _ := netPair(t, nil, nil)
+	require.NoError(t, never.Close())
+	require.ErrorIs(t, never.Start(&recorder{l: never}), link.ErrClosed)
+}
+
 // TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.
 func TestNetTxOffloadChecks(t *testing.T) {
 	l, _, rb := netPair(t, nil, nil) // no offloads on the pipe: no CSUM, no TSO
