@@ -351,7 +351,7 @@ func FuzzUsedRing(f *testing.F) {
 		if ops[0]&0x80 != 0 {
 			kind = virtio.FeatureRingPacked
 		}
-		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 3})
+		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.QueueConfig{Indirect: 3})
 		buf, _ := mem.Alloc(256, 8)
 		writable := map[uint64]uint32{}
 		outstanding := map[uint64]bool{}
