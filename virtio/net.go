@@ -9,10 +9,21 @@ import (
 	"github.com/unikit/unikit/netstack/link"
 )
 
+// DeviceNet is the device ID of a network device.
+const DeviceNet = 1
+
 // Queue indices of the first receive/transmit pair (section 5.1.2).
 const (
 	NetRxQueue = 0
 	NetTxQueue = 1
+)
+
+// Layout of struct virtio_net_config (section 5.1.4): the fields the driver reads.
+const (
+	netConfigStatOff  = 6  // offset of status
+	netConfigPairsOff = 8  // offset of max_virtqueue_pairs
+	netConfigMTUOff   = 10 // offset of mtu
+	netStatusLinkUp   = 1  // VIRTIO_NET_S_LINK_UP, in status
 )
 
 // NetSupported is every network feature [NewNet] can use; it accepts those the device offers.
