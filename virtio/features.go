@@ -1,18 +1,5 @@
 package virtio
 
-// Status is the device status byte (VIRTIO 1.2 section 2.1).
-type Status uint8
-
-// Device status bits.
-const (
-	StatusAcknowledge      Status = 1
-	StatusDriver           Status = 2
-	StatusDriverOK         Status = 4
-	StatusFeaturesOK       Status = 8
-	StatusDeviceNeedsReset Status = 64
-	StatusFailed           Status = 128
-)
-
 // Feature bits shared by all device types (section 6, "Reserved Feature Bits").
 const (
 	FeatureIndirectDesc   = 1 << 28 // VIRTIO_F_INDIRECT_DESC
@@ -26,27 +13,20 @@ const (
 
 // Feature bits of the network device (section 5.1.3).
 const (
-	NetFCsum          = 1 << 0  // VIRTIO_NET_F_CSUM: device handles partial transmit checksums
-	NetFGuestCsum     = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM: driver handles partial receive checksums
-	NetFMTU           = 1 << 3  // VIRTIO_NET_F_MTU
-	NetFMAC           = 1 << 5  // VIRTIO_NET_F_MAC
-	NetFGuestTSO4     = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4
-	NetFGuestTSO6     = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
-	NetFGuestECN      = 1 << 9  // VIRTIO_NET_F_GUEST_ECN
-	NetFHostTSO4      = 1 << 11 // VIRTIO_NET_F_HOST_TSO4
-	NetFHostTSO6      = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
-	NetFHostECN       = 1 << 13 // VIRTIO_NET_F_HOST_ECN
-	NetFMrgRxbuf      = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
-	NetFStatus        = 1 << 16 // VIRTIO_NET_F_STATUS
-	NetFCtrlVQ        = 1 << 17 // VIRTIO_NET_F_CTRL_VQ
-	NetFMQ            = 1 << 22 // VIRTIO_NET_F_MQ
-	NetFCtrlMACAddr   = 1 << 23 // VIRTIO_NET_F_CTRL_MAC_ADDR
-	NetFSpeedDuplex   = 1 << 63 // VIRTIO_NET_F_SPEED_DUPLEX
-	netStatusLinkUp   = 1       // VIRTIO_NET_S_LINK_UP
-	netConfigMTUOff   = 10      // offset of mtu in virtio_net_config
-	netConfigStatOff  = 6       // offset of status
-	netConfigPairsOff = 8       // offset of max_virtqueue_pairs
+	NetFCsum        = 1 << 0  // VIRTIO_NET_F_CSUM: device handles partial transmit checksums
+	NetFGuestCsum   = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM: driver handles partial receive checksums
+	NetFMTU         = 1 << 3  // VIRTIO_NET_F_MTU
+	NetFMAC         = 1 << 5  // VIRTIO_NET_F_MAC
+	NetFGuestTSO4   = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4
+	NetFGuestTSO6   = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
+	NetFGuestECN    = 1 << 9  // VIRTIO_NET_F_GUEST_ECN
+	NetFHostTSO4    = 1 << 11 // VIRTIO_NET_F_HOST_TSO4
+	NetFHostTSO6    = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
+	NetFHostECN     = 1 << 13 // VIRTIO_NET_F_HOST_ECN
+	NetFMrgRxbuf    = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
+	NetFStatus      = 1 << 16 // VIRTIO_NET_F_STATUS
+	NetFCtrlVQ      = 1 << 17 // VIRTIO_NET_F_CTRL_VQ
+	NetFMQ          = 1 << 22 // VIRTIO_NET_F_MQ
+	NetFCtrlMACAddr = 1 << 23 // VIRTIO_NET_F_CTRL_MAC_ADDR
+	NetFSpeedDuplex = 1 << 63 // VIRTIO_NET_F_SPEED_DUPLEX
 )
-
-// DeviceNet is the device ID of a network device.
-const DeviceNet = 1

@@ -213,6 +213,23 @@ func TestNetLinkStatus(t *testing.T) {
 	require.NoError(t, l.Err())
 }
 
+// TestNetStartContract: Start refuses a nil receiver, a second start and a closed link with
+// the link package's sentinels, on a link that was started and one that never was.
+func TestNetStartContract(t *testing.T) {
+	l, _, _ := netPair(t, nil, nil)
+	r := &recorder{l: l}
+	require.ErrorIs(t, l.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, l.Start(r))
+	require.ErrorIs(t, l.Start(r), link.ErrStarted)
+	require.ErrorIs(t, l.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, l.Close())
+	require.ErrorIs(t, l.Start(r), link.ErrClosed)
+
+	never, _, _ := netPair(t, nil, nil)
+	require.NoError(t, never.Close())
+	require.ErrorIs(t, never.Start(&recorder{l: never}), link.ErrClosed)
+}
+
 // TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.
 func TestNetTxOffloadChecks(t *testing.T) {
 	l, _, rb := netPair(t, nil, nil) // no offloads on the pipe: no CSUM, no TSO
@@ -334,7 +351,7 @@ func FuzzUsedRing(f *testing.F) {
 		if ops[0]&0x80 != 0 {
 			kind = virtio.FeatureRingPacked
 		}
-		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 3})
+		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.QueueConfig{Indirect: 3})
 		buf, _ := mem.Alloc(256, 8)
 		writable := map[uint64]uint32{}
 		outstanding := map[uint64]bool{}

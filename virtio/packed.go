@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 )
 
@@ -43,11 +42,10 @@ type PackedQueue struct {
 	indirect int
 	tables   DMA // one indirect table per buffer id
 
-	idNext   []uint16
-	freeID   uint16
-	numFree  int // free descriptor slots
-	state    []descState
-	inflight int
+	idNext  []uint16
+	freeID  uint16
+	numFree int // free descriptor slots
+	outstanding
 
 	nextAvail uint16
 	availWrap bool
@@ -59,14 +57,12 @@ type PackedQueue struct {
 	pendHead uint16
 	pendWord uint32
 	evFlags  uint16 // shadow of the driver event flags
-
-	err error
 }
 
 // NewPackedQueue allocates a packed virtqueue of size entries (a power of two from 2 to
 // [MaxQueueSize]; the specification allows any size, this driver keeps to powers of two) from
-// mem. cfg is interpreted as for [NewSplitQueue].
-func NewPackedQueue(mem Memory, size int, cfg *SplitConfig) (*PackedQueue, error) {
+// mem.
+func NewPackedQueue(mem Memory, size int, cfg *QueueConfig) (*PackedQueue, error) {
 	c, err := queueConfig(size, cfg)
 	if err != nil {
 		return nil, err
@@ -85,7 +81,7 @@ func NewPackedQueue(mem Memory, size int, cfg *SplitConfig) (*PackedQueue, error
 	if q.tables, err = allocTables(mem, size, c.Indirect); err != nil {
 		return nil, err
 	}
-	q.idNext, q.state = freeList(size), make([]descState, size)
+	q.idNext, q.state, q.packed = freeList(size), make([]descState, size), true
 	return q, nil
 }
 
@@ -158,8 +154,7 @@ func (q *PackedQueue) Add(bufs []Buffer, token uint64) (uint16, error) {
 		}
 	}
 	q.numFree -= need
-	q.state[id] = descState{token: token, writable: writable, ndesc: uint16(need), active: true}
-	q.inflight++
+	q.post(id, token, writable, need)
 	w := uint32(id) | uint32(headFlags|wrapFlags(headWrap))<<16
 	if q.numAdded == 0 {
 		q.pendHead, q.pendWord = head, w // published by KickPrepare, after the rest
@@ -233,28 +228,18 @@ func (q *PackedQueue) Get() (u Used, ok bool, err error) {
 	}
 	id := uint16(w)
 	n := atomic.LoadUint32(word(q.desc.Buf, int(q.nextUsed)*DescSize+8)) // the device may be writing it
-	if id >= q.size {
-		return Used{}, false, q.fail("used id %d out of range", id)
-	}
-	st := q.state[id]
-	if !st.active {
-		return Used{}, false, q.fail("used id %d is not an outstanding buffer", id)
-	}
-	if st.writable == 0 {
-		n = 0
-	} else if uint64(n) > st.writable {
-		return Used{}, false, q.fail("used length %d exceeds the %d writable bytes of buffer %d", n, st.writable, id)
+	st, n, err := q.use(uint32(id), n)
+	if err != nil {
+		return Used{}, false, err
 	}
 	q.nextUsed += st.ndesc
 	if q.nextUsed >= q.size {
 		q.nextUsed -= q.size
 		q.usedWrap = !q.usedWrap
 	}
-	q.state[id] = descState{}
 	q.idNext[id] = q.freeID
 	q.freeID = id
 	q.numFree += int(st.ndesc)
-	q.inflight--
 	return Used{Token: st.token, Head: id, Len: n}, true, nil
 }
 
@@ -288,11 +273,6 @@ func (q *PackedQueue) ResumeBase() uint32 {
 		base |= 1 << 15
 	}
 	return base | base<<16
-}
-
-func (q *PackedQueue) fail(format string, args ...any) error {
-	q.err = fmt.Errorf("%w: "+format, append([]any{ErrDeviceBroken}, args...)...)
-	return q.err
 }
 
 func (q *PackedQueue) setDriverEvent(off uint16, flags uint16) {

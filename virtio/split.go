@@ -2,31 +2,18 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Split virtqueue layout (VIRTIO 1.2 section 2.7): sizes and offsets, pinned by tests.
 const (
-	// DescSize is the size of struct virtq_desc: le64 addr, le32 len, le16 flags, le16 next.
-	DescSize = 16
 	// UsedElemSize is the size of struct virtq_used_elem: le32 id, le32 len.
 	UsedElemSize = 8
-
-	// Descriptor flags.
-	DescFNext     = 1 // VIRTQ_DESC_F_NEXT
-	DescFWrite    = 2 // VIRTQ_DESC_F_WRITE
-	DescFIndirect = 4 // VIRTQ_DESC_F_INDIRECT
 
 	// AvailFNoInterrupt (VIRTQ_AVAIL_F_NO_INTERRUPT) asks the device not to interrupt.
 	AvailFNoInterrupt = 1
 	// UsedFNoNotify (VIRTQ_USED_F_NO_NOTIFY) tells the driver not to notify.
 	UsedFNoNotify = 1
-
-	// MaxQueueSize is the largest queue size the specification allows.
-	MaxQueueSize = 32768
 )
 
 // SplitAvailSize returns the size of the available ring (driver area) of a queue of size q:
@@ -36,40 +23,6 @@ func SplitAvailSize(q int) int { return 6 + 2*q }
 // SplitUsedSize returns the size of the used ring (device area) of a queue of size q: le16
 // flags, le16 idx, virtq_used_elem ring[q], le16 avail_event.
 func SplitUsedSize(q int) int { return 6 + 8*q }
-
-// ErrDeviceBroken is wrapped by every error that reports a device breaking the protocol: the
-// queue or driver that saw it stops using the device.
-var ErrDeviceBroken = errors.New("virtio: device broke the protocol")
-
-// ErrQueueFull is returned by [SplitQueue.Add] when there are not enough free descriptors.
-var ErrQueueFull = errors.New("virtio: virtqueue full")
-
-// Buffer is one element of a scatter-gather list posted to a virtqueue.
-type Buffer struct {
-	Addr uint64 // device address
-	Len  uint32
-	// Write marks a device-writable buffer; device-readable buffers come first in a chain.
-	Write bool
-}
-
-// SplitConfig configures a [SplitQueue]. The zero value is a queue without indirect
-// descriptors or event indexes.
-type SplitConfig struct {
-	// EventIdx is set when VIRTIO_F_EVENT_IDX was negotiated.
-	EventIdx bool
-	// Indirect is the number of entries of each indirect descriptor table when
-	// VIRTIO_F_INDIRECT_DESC was negotiated; zero disables indirect descriptors. Chains of
-	// more than one buffer and at most Indirect buffers then take a single ring descriptor.
-	Indirect int
-}
-
-// descState is the driver's private record of an outstanding chain, keyed by its head.
-type descState struct {
-	token    uint64
-	writable uint64 // total length of the device-writable buffers
-	ndesc    uint16 // ring descriptors the chain occupies
-	active   bool
-}
 
 // SplitQueue is the driver side of a split virtqueue. Its methods are not safe for concurrent
 // use: a driver serialises access to each queue. The device may run concurrently.
@@ -91,22 +44,19 @@ type SplitQueue struct {
 	tables   DMA // size indirect tables of indirect entries each, table i for head i
 
 	next     []uint16 // private copy of each descriptor's next link
-	state    []descState
 	freeHead uint16
 	numFree  int
-	inflight int // chains outstanding
+	outstanding
 
 	availIdx   uint16 // shadow of avail.idx
 	availFlags uint16 // shadow of avail.flags
 	kickedIdx  uint16 // avail.idx at the last KickPrepare
 	lastUsed   uint16
-
-	err error
 }
 
 // NewSplitQueue allocates a split virtqueue of size entries (a power of two from 2 to
 // [MaxQueueSize]) from mem.
-func NewSplitQueue(mem Memory, size int, cfg *SplitConfig) (*SplitQueue, error) {
+func NewSplitQueue(mem Memory, size int, cfg *QueueConfig) (*SplitQueue, error) {
 	c, err := queueConfig(size, cfg)
 	if err != nil {
 		return nil, err
@@ -129,41 +79,6 @@ func NewSplitQueue(mem Memory, size int, cfg *SplitConfig) (*SplitQueue, error) 
 	return q, nil
 }
 
-// queueConfig checks a queue size (a power of two from 2 to [MaxQueueSize]) and the
-// indirect table size of cfg, and returns cfg's values (zero for nil).
-func queueConfig(size int, cfg *SplitConfig) (SplitConfig, error) {
-	var c SplitConfig
-	if size < 2 || size > MaxQueueSize || size&(size-1) != 0 {
-		return c, fmt.Errorf("virtio: queue size %d is not a power of two in [2, %d]", size, MaxQueueSize)
-	}
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Indirect < 0 || c.Indirect > size {
-		return c, fmt.Errorf("virtio: indirect table size %d outside [0, %d]", c.Indirect, size)
-	}
-	return c, nil
-}
-
-// allocTables allocates one indirect table of indirect entries per descriptor, or nothing
-// when indirect is 0.
-func allocTables(mem Memory, size, indirect int) (DMA, error) {
-	if indirect == 0 {
-		return DMA{}, nil
-	}
-	return mem.Alloc(DescSize*indirect*size, 16)
-}
-
-// freeList returns a free list of size entries in which entry i links to i+1; the last link
-// is never followed, as the count of free entries bounds every walk.
-func freeList(size int) []uint16 {
-	l := make([]uint16, size)
-	for i := range l {
-		l[i] = uint16(i + 1)
-	}
-	return l
-}
-
 // Size returns the number of descriptors.
 func (q *SplitQueue) Size() int { return int(q.size) }
 
@@ -178,15 +93,6 @@ func (q *SplitQueue) Addrs() (desc, driver, device uint64) {
 
 // Err returns the error that broke the queue, or nil.
 func (q *SplitQueue) Err() error { return q.err }
-
-// word returns the 32-bit word at off of b for atomic access; off is 4-aligned and b's
-// first byte is 4-aligned (Memory guarantees 8).
-func word(b []byte, off int) *uint32 {
-	if off < 0 || off+4 > len(b) {
-		panic("virtio: atomic word outside its area") // unreachable: areas are sized for it
-	}
-	return (*uint32)(unsafe.Pointer(unsafe.SliceData(b[off:])))
-}
 
 func putDesc(b []byte, i int, addr uint64, n uint32, flags, next uint16) {
 	d := b[i*DescSize : i*DescSize+DescSize]
@@ -272,21 +178,8 @@ func (q *SplitQueue) KickPrepare() bool {
 	return atomic.LoadUint32(word(q.used.Buf, 0))&UsedFNoNotify == 0
 }
 
-// needEvent is vring_need_event of section 2.7.10: whether moving an index from old to new
-// crossed the other side's event index ev.
-func needEvent(ev, new, old uint16) bool { return new-ev-1 < new-old }
-
 // AvailIdx returns the driver's avail index, the value of VIRTIO_F_NOTIFICATION_DATA.
 func (q *SplitQueue) AvailIdx() uint16 { return q.availIdx }
-
-// Used is one completed chain.
-type Used struct {
-	Token uint64 // the token given to Add
-	Head  uint16 // the chain's head descriptor
-	// Len is the number of bytes the device wrote, validated against the chain's writable
-	// length; zero for chains without writable buffers (whose used length is meaningless).
-	Len uint32
-}
 
 // Get returns the next completed chain and frees its descriptors. ok is false when there is
 // none. A device that breaks the protocol (index moved by more than the queue size, id out of
@@ -310,20 +203,11 @@ func (q *SplitQueue) Get() (u Used, ok bool, err error) {
 	e := 4 + UsedElemSize*int(q.lastUsed&q.mask)
 	id := atomic.LoadUint32(word(q.used.Buf, e))
 	n := atomic.LoadUint32(word(q.used.Buf, e+4))
-	if id >= uint32(q.size) {
-		return Used{}, false, q.fail("used id %d out of range", id)
-	}
-	st := q.state[id]
-	if !st.active {
-		return Used{}, false, q.fail("used id %d is not the head of an outstanding chain", id)
-	}
-	if st.writable == 0 {
-		n = 0
-	} else if uint64(n) > st.writable {
-		return Used{}, false, q.fail("used length %d exceeds the %d writable bytes of chain %d", n, st.writable, id)
+	st, n, err := q.use(id, n)
+	if err != nil {
+		return Used{}, false, err
 	}
 	q.lastUsed++
-	q.inflight--
 	q.free(uint16(id), st.ndesc)
 	return Used{Token: st.token, Head: uint16(id), Len: n}, true, nil
 }
@@ -331,7 +215,6 @@ func (q *SplitQueue) Get() (u Used, ok bool, err error) {
 // free returns the ndesc descriptors of the chain at head to the free list, following the
 // private links.
 func (q *SplitQueue) free(head, ndesc uint16) {
-	q.state[head] = descState{}
 	tail := head
 	for k := uint16(1); k < ndesc; k++ {
 		tail = q.next[tail]
@@ -339,11 +222,6 @@ func (q *SplitQueue) free(head, ndesc uint16) {
 	q.next[tail] = q.freeHead
 	q.freeHead = head
 	q.numFree += int(ndesc)
-}
-
-func (q *SplitQueue) fail(format string, args ...any) error {
-	q.err = fmt.Errorf("%w: "+format, append([]any{ErrDeviceBroken}, args...)...)
-	return q.err
 }
 
 // DisableInterrupts asks the device not to interrupt for used buffers (a hint). With

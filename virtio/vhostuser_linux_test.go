@@ -122,6 +122,21 @@ func TestVhostUserTestpmd(t *testing.T) {
 	}
 }
 
+// TestVhostUserStartContract: the vhost-user link refuses a nil receiver, a second start and
+// a start after Close with the link package's sentinels.
+func TestVhostUserStartContract(t *testing.T) {
+	sock := dpdk.Start(t, &dpdk.Options{Mode: "macswap"}).Socket
+	v, err := virtio.DialVhostUser(sock, nil)
+	require.NoError(t, err)
+	defer v.Close()
+	r := &recorder{l: v}
+	require.ErrorIs(t, v.Start(nil), link.ErrNilReceiver)
+	require.NoError(t, v.Start(r))
+	require.ErrorIs(t, v.Start(r), link.ErrStarted)
+	require.NoError(t, v.Close())
+	require.ErrorIs(t, v.Start(r), link.ErrClosed)
+}
+
 // BenchmarkVhostUserMacswap measures 64-byte frames per second sent by the driver to DPDK's
 // vhost-user backend (testpmd, macswap, forwarding on CPU 1): those the driver handed over,
 // those the backend counted (the figure compared with BenchmarkDPDKVirtioUserTxonly) and

@@ -8,12 +8,13 @@ import (
 	"github.com/unikit/unikit/virtio"
 )
 
-// Transport selects how a [Loopback]'s driver reaches the device model.
-type Transport int
+// TransportKind selects the transport through which a [Loopback]'s driver reaches the device
+// model: the driver then uses [virtio.NewMMIO] or [virtio.NewPCI] as its [virtio.Transport].
+type TransportKind int
 
 const (
 	// TransportMMIO drives the model through its virtio-mmio registers.
-	TransportMMIO Transport = iota
+	TransportMMIO TransportKind = iota
 	// TransportPCI drives the model through its virtio-pci capabilities and BAR.
 	TransportPCI
 )
@@ -21,7 +22,8 @@ const (
 // LoopbackConfig configures [NewLoopback]. The zero value uses virtio-mmio and lets driver
 // and device negotiate every feature they share.
 type LoopbackConfig struct {
-	Transport Transport
+	// Transport is how the driver reaches the device model; the zero value is virtio-mmio.
+	Transport TransportKind
 	// Device configures the device model; nil means the defaults.
 	Device *NetConfig
 	// Driver configures the driver; nil means the defaults.

@@ -89,9 +89,7 @@ func (r mmioRegs) write(off uint32, v uint32) {
 		}
 	case virtio.MMIOQueueReady:
 		if q != nil && v == 1 && !q.ready {
-			if err := q.enable(d.driverFeat&virtio.FeatureEventIdx != 0, d.driverFeat&virtio.FeatureRingPacked != 0); err == nil {
-				q.ready = true
-			}
+			d.enableQueue(q)
 		}
 	case virtio.MMIOQueueNotify:
 		notify = int(v & 0xffff)

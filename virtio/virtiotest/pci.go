@@ -230,9 +230,7 @@ func (r barRegs) write(off uint32, width int, v uint32) {
 				if q.size == 0 {
 					q.size = q.max
 				}
-				if err := q.enable(d.driverFeat&virtio.FeatureEventIdx != 0, d.driverFeat&virtio.FeatureRingPacked != 0); err == nil {
-					q.ready = true
-				}
+				d.enableQueue(q)
 			}
 		}
 	}

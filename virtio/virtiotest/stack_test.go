@@ -40,7 +40,7 @@ func TestStackTransfer(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		pipe      pipe.Config
-		transport virtiotest.Transport
+		transport virtiotest.TransportKind
 		driver    *virtio.NetConfig
 		wantFeat  link.Features
 		packed    bool

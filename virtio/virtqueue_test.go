@@ -16,7 +16,7 @@ import (
 
 // queuePair sets up queue 0 of a modelled device through virtio-mmio with the given features
 // and returns the driver and device sides and the shared memory.
-func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.SplitConfig) (virtio.Virtqueue, *virtiotest.Queue, *virtio.Arena) {
+func queuePair(tb testing.TB, size int, features uint64, cfg *virtio.QueueConfig) (virtio.Virtqueue, *virtiotest.Queue, *virtio.Arena) {
 	tb.Helper()
 	mem := virtio.NewArena(1<<20, 0x100000)
 	dev := virtiotest.NewDevice(mem, 42, features|virtio.FeatureVersion1, make([]byte, 16), 1, size)
@@ -49,7 +49,7 @@ func TestRoundTrip(t *testing.T) {
 
 func testRoundTrip(t *testing.T, kind uint64) {
 	for _, indirect := range []int{0, 4} {
-		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: indirect})
+		q, dq, mem := queuePair(t, 8, kind|virtio.FeatureIndirectDesc, &virtio.QueueConfig{Indirect: indirect})
 		bufs, err := mem.Alloc(4096, 64)
 		require.NoError(t, err)
 		// Wrap the 16-bit indexes several times.
@@ -132,7 +132,7 @@ func testFullAndOrder(t *testing.T, kind uint64) {
 
 // TestEventIdx checks notification suppression both ways with VIRTIO_F_EVENT_IDX.
 func TestEventIdx(t *testing.T) {
-	q, dq, mem := queuePair(t, 16, virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	q, dq, mem := queuePair(t, 16, virtio.FeatureEventIdx, &virtio.QueueConfig{EventIdx: true})
 	b, _ := mem.Alloc(64, 8)
 	add := func() {
 		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8, Write: true}}, 0)
@@ -264,7 +264,7 @@ func TestConcurrentDevice(t *testing.T) {
 }
 
 func testConcurrentDevice(t *testing.T, kind uint64) {
-	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureEventIdx, &virtio.QueueConfig{EventIdx: true})
 	const n = 100000
 	bufs, _ := mem.Alloc(64*8, 8)
 	kick := make(chan struct{}, 1)
@@ -343,7 +343,7 @@ func TestQueueAllocs(t *testing.T) {
 }
 
 func testQueueAllocs(t *testing.T, kind uint64) {
-	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureIndirectDesc, &virtio.SplitConfig{Indirect: 4})
+	q, dq, mem := queuePair(t, 64, kind|virtio.FeatureIndirectDesc, &virtio.QueueConfig{Indirect: 4})
 	b, _ := mem.Alloc(64, 8)
 	chain := []virtio.Buffer{{Addr: b.Addr, Len: 8}, {Addr: b.Addr + 8, Len: 8, Write: true}}
 	var c virtiotest.Chain
@@ -372,7 +372,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, kind uint64) {
-	q, dq, mem := queuePair(b, 256, kind|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	q, dq, mem := queuePair(b, 256, kind|virtio.FeatureEventIdx, &virtio.QueueConfig{EventIdx: true})
 	buf, _ := mem.Alloc(64, 8)
 	chain := []virtio.Buffer{{Addr: buf.Addr, Len: 64, Write: true}}
 	var c virtiotest.Chain
@@ -389,7 +389,7 @@ func benchRoundTrip(b *testing.B, kind uint64) {
 
 // TestPackedEventSuppression checks the packed ring's event suppression structures.
 func TestPackedEventSuppression(t *testing.T) {
-	q, dq, mem := queuePair(t, 8, virtio.FeatureRingPacked|virtio.FeatureEventIdx, &virtio.SplitConfig{EventIdx: true})
+	q, dq, mem := queuePair(t, 8, virtio.FeatureRingPacked|virtio.FeatureEventIdx, &virtio.QueueConfig{EventIdx: true})
 	b, _ := mem.Alloc(64, 8)
 	add := func() {
 		_, err := q.Add([]virtio.Buffer{{Addr: b.Addr, Len: 8, Write: true}}, 0)

@@ -2,12 +2,33 @@ package virtiotest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/unikit/unikit/virtio"
 )
 
 // The device side of a packed virtqueue (VIRTIO 1.2 section 2.8).
+
+// enablePacked maps the descriptor ring and the two event suppression structures of a packed
+// queue; called with dev.mu held.
+func (q *Queue) enablePacked(eventIdx bool) error {
+	n := q.size
+	if n < 1 || n > q.max {
+		return fmt.Errorf("queue %d: bad size %d", q.index, n)
+	}
+	descB, ok1 := q.dev.mem.Slice(q.desc, uint32(16*n))
+	drv, ok2 := q.dev.mem.Slice(q.driver, virtio.PackedEventSize)
+	dev, ok3 := q.dev.mem.Slice(q.device, virtio.PackedEventSize)
+	if !ok1 || !ok2 || !ok3 || q.desc%16 != 0 || q.driver%4 != 0 || q.device%4 != 0 {
+		return fmt.Errorf("queue %d: areas outside memory or misaligned", q.index)
+	}
+	q.mu.Lock()
+	q.descB, q.availB, q.usedB, q.eventIdx, q.on, q.packed = descB, drv, dev, eventIdx, true, true
+	q.availWrap, q.usedWrap, q.idDesc = true, true, make([]uint16, n)
+	q.mu.Unlock()
+	return nil
+}
 
 func isAvail(flags uint16, wrap bool) bool {
 	a, u := flags&virtio.PackedDescFAvail != 0, flags&virtio.PackedDescFUsed != 0

@@ -1,0 +1,157 @@
+package virtio
+
+import (
+	"encoding/binary"
+
+	"github.com/unikit/unikit/netstack/link"
+)
+
+// Start implements [link.Link]: it starts the goroutine that reaps the receive queue. It
+// returns [link.ErrNilReceiver] for a nil r, [link.ErrClosed] after Close and
+// [link.ErrStarted] if the link was started before.
+func (n *Net) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.closed.Load() {
+		return link.ErrClosed
+	}
+	if n.started {
+		return link.ErrStarted
+	}
+	n.started = true
+	go n.loop(r)
+	return nil
+}
+
+// loop delivers received frames and configuration changes until Close.
+func (n *Net) loop(r link.Receiver) {
+	defer close(n.exited)
+	wasUp := n.Up()
+	for {
+		if n.configChanged.Swap(false) {
+			n.checkConfig()
+		}
+		if up := n.Up(); up != wasUp {
+			wasUp = up
+			r.LinkStateChanged(up)
+		}
+		if k := n.reapRx(); k > 0 {
+			r.DeliverFrames(n.frames[:k])
+			clear(n.frames[:k])
+			continue
+		}
+		select {
+		case <-n.irq:
+		case <-n.done:
+			return
+		}
+	}
+}
+
+// Interrupt is the driver's interrupt handler: the runtime (or the device model) calls it when
+// the device raises its interrupt. It acknowledges the interrupt and wakes the driver's
+// goroutines; it does not block or allocate and may be called from any goroutine.
+func (n *Net) Interrupt() {
+	if s := n.t.AckInterrupt(); s&2 != 0 {
+		n.configChanged.Store(true)
+	}
+	n.wake()
+}
+
+func (n *Net) wake() {
+	select {
+	case n.irq <- struct{}{}:
+	default:
+	}
+	select {
+	case n.txWake <- struct{}{}:
+	default:
+	}
+}
+
+// checkConfig handles a configuration change interrupt: DEVICE_NEEDS_RESET and link status.
+func (n *Net) checkConfig() {
+	if n.t.Status()&StatusDeviceNeedsReset != 0 {
+		n.fail(ErrNeedsReset)
+		return
+	}
+	if n.features&NetFStatus != 0 {
+		var b [2]byte
+		if err := ReadConfigConsistent(n.t, netConfigStatOff, b[:]); err != nil {
+			n.fail(err)
+			return
+		}
+		n.up.Store(binary.LittleEndian.Uint16(b[:])&netStatusLinkUp != 0)
+	}
+}
+
+// Up implements [link.Link]: the device's link status, false after a failure or Close.
+func (n *Net) Up() bool { return n.up.Load() && n.failure.Load() == nil && !n.closed.Load() }
+
+// Err returns the error that moved the driver to its failed state, or nil.
+func (n *Net) Err() error {
+	if p := n.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail records the first failure, marks the device FAILED and wakes everyone.
+func (n *Net) fail(err error) {
+	if n.failure.CompareAndSwap(nil, &err) {
+		Fail(n.t)
+		n.wake()
+	}
+}
+
+// Close implements [link.Link]: it stops the receive goroutine, wakes blocked
+// transmitters and resets the device, after which the device no longer touches the driver's
+// memory. It is idempotent.
+func (n *Net) Close() error {
+	n.closeOnce.Do(func() {
+		n.startMu.Lock()
+		n.closed.Store(true)
+		started := n.started
+		n.startMu.Unlock()
+		close(n.done)
+		if started {
+			<-n.exited
+		}
+		// With both queue locks held no Transmit or Release is touching the rings, and none
+		// will after this: they check closed under the same locks.
+		n.txMu.Lock()
+		n.rxMu.Lock()
+		n.t.SetStatus(0)
+		n.rxMu.Unlock()
+		n.txMu.Unlock()
+	})
+	return nil
+}
+
+// resumeBase returns where queue resumes with a new device, for packed rings (see
+// [PackedQueue.ResumeBase]); ok is false for split rings, whose used index in shared memory
+// says it. A transport whose device can be replaced under a running driver asks it: the
+// vhost-user transport, through vhostUserDriver, when it reconnects to a restarted backend.
+func (n *Net) resumeBase(queue int) (uint32, bool) {
+	var q Virtqueue
+	switch queue {
+	case NetRxQueue:
+		n.rxMu.Lock()
+		defer n.rxMu.Unlock()
+		q = n.rx
+	case NetTxQueue:
+		n.txMu.Lock()
+		defer n.txMu.Unlock()
+		q = n.tx
+	default:
+		return 0, false
+	}
+	p, ok := q.(*PackedQueue)
+	if !ok {
+		return 0, false
+	}
+	return p.ResumeBase(), true
+}

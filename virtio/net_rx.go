@@ -1,0 +1,173 @@
+package virtio
+
+import (
+	"encoding/binary"
+
+	"github.com/unikit/unikit/netstack/link"
+)
+
+// postRx posts receive buffer b.
+// +checklocks:n.rxMu
+func (n *Net) postRx(b int) error {
+	n.rxBuf[0] = Buffer{Addr: n.rxBufs.Addr + uint64(b*n.rxSize), Len: uint32(n.rxSize), Write: true}
+	_, err := n.rx.Add(n.rxBuf, uint64(b))
+	return err
+}
+
+// reapRx collects up to a batch of received frames into n.frames. When the queue is empty it
+// re-enables interrupts, and keeps reaping if frames arrived meanwhile.
+func (n *Net) reapRx() int {
+	n.rxMu.Lock()
+	defer n.rxMu.Unlock()
+	if n.failure.Load() != nil {
+		return 0
+	}
+	k := 0
+	// Stop once a quarter of the ring is held: the buffers go back to the device only after
+	// the batch is delivered, and a batch of 64 KiB GSO frames could otherwise take the whole
+	// ring and leave the device nothing to receive into meanwhile.
+	limit := n.rx.NumFree() + n.rx.Size()/4
+	for k < len(n.frames) && n.rx.NumFree() < limit {
+		u, ok, err := n.rx.Get()
+		if err != nil {
+			n.fail(err)
+			break
+		}
+		if !ok {
+			if k > 0 || !n.rx.EnableInterrupts() {
+				break
+			}
+			continue
+		}
+		n.rx.DisableInterrupts()
+		if n.receiveFrame(u, &n.frames[k]) {
+			k++
+		}
+	}
+	if n.rx.KickPrepare() {
+		n.t.Notify(NetRxQueue, NetRxQueue)
+	}
+	return k
+}
+
+// receiveFrame turns the used buffer u (and, with merged buffers, the ones after it) into f.
+// It reposts the buffers and returns false for a malformed frame.
+// +checklocks:n.rxMu
+func (n *Net) receiveFrame(u Used, f *link.Frame) bool {
+	b := int(u.Token)
+	buf := n.rxBufs.Buf[b*n.rxSize : b*n.rxSize+int(u.Len)]
+	if len(buf) < n.hdrLen {
+		n.counters.RxError()
+		_ = n.postRx(b)
+		return false
+	}
+	nbuf := 1
+	if n.features&NetFMrgRxbuf != 0 {
+		nbuf = int(binary.LittleEndian.Uint16(buf[10:]))
+	}
+	segs := n.rxSegs[b][:0]
+	segs = append(segs, buf[n.hdrLen:])
+	total := len(buf) - n.hdrLen
+	n.rxNext[b] = -1
+	last := b
+	ok := nbuf >= 1 && nbuf <= n.merge
+	for i := 1; i < nbuf && ok; i++ {
+		m, got, err := n.rx.Get()
+		if err != nil {
+			n.fail(err)
+			ok = false
+			break
+		}
+		if !got { // section 5.1.6.4.2: the buffers of one packet are used together
+			n.counters.RxError()
+			ok = false
+			break
+		}
+		mb := int(m.Token)
+		n.rxNext[last], n.rxNext[mb] = int32(mb), -1
+		last = mb
+		seg := n.rxBufs.Buf[mb*n.rxSize : mb*n.rxSize+int(m.Len)]
+		segs = append(segs, seg)
+		total += len(seg)
+	}
+	var hdr [link.VirtioNetHdrLen]byte
+	copy(hdr[:], buf)
+	hdr[0] &= byte(link.FlagNeedsCsum | link.FlagDataValid) // ignore RSC_INFO and unknown bits
+	if ok {
+		f.Offload, ok = n.rxOffload(hdr[:], total)
+	}
+	if ok && (total < link.EthernetHeaderLen || total > link.MaxGSOSize ||
+		(f.Offload.GSOType == link.GSONone && total > link.EthernetHeaderLen+n.mtu)) {
+		ok = false
+	}
+	if !ok {
+		n.counters.RxDropped(1)
+		for i := b; i >= 0; {
+			next := int(n.rxNext[i])
+			_ = n.postRx(i)
+			i = next
+		}
+		n.rxSegs[b] = segs[:0]
+		return false
+	}
+	n.rxSegs[b] = segs
+	n.rxLent[b] = true
+	f.Segments = segs
+	f.Cookie = uint64(b)
+	n.counters.Received(1, total)
+	return true
+}
+
+// rxOffload validates a received virtio_net_hdr against the frame and the negotiated features.
+func (n *Net) rxOffload(hdr []byte, frameLen int) (link.Offload, bool) {
+	o, err := link.ParseVirtioNetHdr(hdr, frameLen)
+	if err != nil {
+		return o, false
+	}
+	if o.Flags&link.FlagNeedsCsum != 0 && n.features&NetFGuestCsum == 0 {
+		return o, false
+	}
+	switch o.GSOType &^ link.GSOECN {
+	case link.GSONone:
+	case link.GSOTCPv4:
+		if n.features&NetFGuestTSO4 == 0 || o.Flags&link.FlagNeedsCsum == 0 {
+			return o, false
+		}
+	case link.GSOTCPv6:
+		if n.features&NetFGuestTSO6 == 0 || o.Flags&link.FlagNeedsCsum == 0 {
+			return o, false
+		}
+	default:
+		return o, false
+	}
+	if o.GSOType&link.GSOECN != 0 && n.features&NetFGuestECN == 0 {
+		return o, false
+	}
+	return o, true
+}
+
+// Release implements [link.Link]: the frames' buffers are posted to the device again.
+// Frames that are not lent by this link are ignored.
+func (n *Net) Release(frames []link.Frame) {
+	n.rxMu.Lock()
+	defer n.rxMu.Unlock()
+	if n.closed.Load() {
+		return // the device is reset and its memory may be gone
+	}
+	for i := range frames {
+		b := frames[i].Cookie
+		if b >= uint64(len(n.rxLent)) || !n.rxLent[b] {
+			continue
+		}
+		n.rxLent[b] = false
+		clear(n.rxSegs[b])
+		for j := int(b); j >= 0; {
+			next := int(n.rxNext[j])
+			_ = n.postRx(j) // fails only on a broken queue, which Err reports
+			j = next
+		}
+	}
+	if n.rx.Err() == nil && n.rx.KickPrepare() {
+		n.t.Notify(NetRxQueue, NetRxQueue)
+	}
+}
