@@ -38,9 +38,9 @@ import (
 	"syscall"
 	"time"
 
+	netflag "github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/httpserve"
 	"github.com/unikit/unikit/kv"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
 // site is the sample blog; "all:" keeps _headers and _redirects, which httpserve reads.

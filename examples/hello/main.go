@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/unikit/unikit/netstack/netflag"
+	netflag "github.com/unikit/unikit/appliance"
 )
 
 // servicePort is the TCP port the page is served on, on the stack.

@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	netflag "github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/netstack/link/pcap"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
 func parse(t testing.TB, args ...string) (*netflag.Flags, error) {

@@ -1,4 +1,4 @@
-package netflag
+package appliance
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/unikit/unikit/netstack/netflag"
+	netflag "github.com/unikit/unikit/appliance"
 )
 
 // How an appliance takes the shared network flags: register them, parse the command line,

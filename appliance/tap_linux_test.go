@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	netflag "github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
 // TestTAPStatic opens -net tap:NAME -ip with a capture, moves the TAP device into a namespace

@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"io"

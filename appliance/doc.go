@@ -35,4 +35,4 @@
 //	ln, err := n.Listen()
 //	fmt.Printf("serving on http://%s (-net %s)\n", n.Addr(), n.Mode())
 //	http.Serve(ln, handler)
-package netflag
+package appliance
