@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -48,12 +50,14 @@ type Server interface {
 // header, against connections that hold a goroutine by sending nothing.
 const readHeaderTimeout = 10 * time.Second
 
-// server returns the port's server, making one for a Handler.
-func (p *Port) server() Server {
+// server returns the port's server, making one for a Handler that logs its errors (failed TLS
+// handshakes, panics in handlers) to log.
+func (p *Port) server(log *slog.Logger) Server {
 	if p.Server != nil {
 		return p.Server
 	}
-	hs := &http.Server{Handler: p.Handler, ReadHeaderTimeout: readHeaderTimeout, TLSConfig: p.TLS}
+	hs := &http.Server{Handler: p.Handler, ReadHeaderTimeout: readHeaderTimeout, TLSConfig: p.TLS,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if p.TLS != nil {
 		return tlsServer{hs}
 	}
@@ -118,8 +122,8 @@ func (n *Network) Serve(ports ...Port) (*Serving, error) {
 	if err := checkPorts(ports); err != nil {
 		return nil, err
 	}
-	s := &Serving{ports: ports, failed: make(chan error, 1)}
-	for _, p := range ports {
+	s := &Serving{ports: slices.Clone(ports), failed: make(chan error, 1)}
+	for _, p := range s.ports {
 		ln, err := n.Listen(p.Number)
 		if err != nil {
 			for _, ln := range s.lns {
@@ -129,11 +133,11 @@ func (n *Network) Serve(ports ...Port) (*Serving, error) {
 		}
 		s.lns = append(s.lns, ln)
 	}
-	for i := range ports {
-		srv := ports[i].server()
+	for i := range s.ports {
+		srv := s.ports[i].server(n.log)
 		s.servers = append(s.servers, srv)
 		s.wg.Add(1)
-		go s.serve(&ports[i], srv, s.lns[i])
+		go s.serve(&s.ports[i], srv, s.lns[i])
 	}
 	return s, nil
 }
