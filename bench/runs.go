@@ -138,7 +138,7 @@ var runs = []run{
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair},
 	{id: "size", quick: settings{"", 1}, full: settings{"", 1}, pin: pinSelf, pinDetail: "a build, not timed",
 		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize},
-	{id: "userbulk", pkg: "./netstack/netflag", bench: "^BenchmarkUserBulk$",
+	{id: "userbulk", pkg: "./appliance", bench: "^BenchmarkUserBulk$",
 		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair},
 	{id: "virtio", pkg: "./virtio", bench: "^BenchmarkNet(Tx|Rx)$/^split$",
 		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},

@@ -13,11 +13,11 @@
 //	go run github.com/unikit/unikit/kv/cmd/kvimage -o site.kvimg ./public
 //	go run ./examples/blog -image site.kvimg           # the same, verified and precompressed
 //
-// Every -net mode of package netstack/netflag works (user, user,nic=virtio, user,nic=xen,
-// tap:NAME, socket:PATH, socket-listen:PATH, vhost-user:PATH, kernel). With -tls-cert and
-// -tls-key it serves HTTPS (and HTTP/2) on port 443 of its stack instead of HTTP on port 80.
-// SIGHUP reloads -site or -image and switches to the new content without failing a request;
-// SIGINT or SIGTERM stops it gracefully.
+// Every -net mode of package appliance works (user, user,nic=virtio, user,nic=xen, tap:NAME,
+// socket:PATH, socket-listen:PATH, vhost-user:PATH, kernel, ...). With -tls-cert and -tls-key it
+// serves HTTPS (and HTTP/2) on port 443 of its stack instead of HTTP on port 80. SIGHUP reloads
+// -site or -image and switches to the new content without failing a request; SIGINT or SIGTERM
+// stops it gracefully.
 package main
 
 import (
@@ -31,16 +31,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
-	"time"
 
+	"github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/httpserve"
 	"github.com/unikit/unikit/kv"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
 // site is the sample blog; "all:" keeps _headers and _redirects, which httpserve reads.
@@ -61,20 +58,29 @@ func main() {
 	}
 }
 
-// options are the blog's own flags, beside the network flags.
+// options are the blog's own flags, beside the appliance's.
 type options struct {
 	site, image     string
 	encodings       string
 	tlsCert, tlsKey string
 	accessLog, h2c  bool
-	openTimeout     time.Duration
-	shutdownTimeout time.Duration
 }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("blog", flag.ContinueOnError)
-	nf := netflag.Register(fs)
-	var o options
+	var (
+		o     options
+		store *kv.Swap
+	)
+	app := appliance.New(&appliance.Config{Flags: fs, Out: out, Reload: func(context.Context) error {
+		fresh, err := o.load()
+		if err != nil {
+			return fmt.Errorf("still serving the previous content: %w", err)
+		}
+		store.Replace(fresh)
+		slog.Info("blog: content reloaded", "files", fresh.Len())
+		return nil
+	}})
 	fs.StringVar(&o.site, "site", "", "serve this directory instead of the embedded sample blog")
 	fs.StringVar(&o.image, "image", "", "serve this kv content image (built by kv/cmd/kvimage)")
 	fs.StringVar(&o.encodings, "encodings", "", "precompress text files at load: comma-separated gzip, br, zstd (default: gzip,br for the embedded blog, none for -site)")
@@ -82,8 +88,6 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log every request")
 	fs.BoolVar(&o.h2c, "h2c", false, "also accept HTTP/2 with prior knowledge on plain HTTP")
-	fs.DurationVar(&o.openTimeout, "open-timeout", 30*time.Second, "how long to wait for the network (DHCP)")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long open requests get on shutdown")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -101,71 +105,23 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store := kv.NewSwap(content)
+	store = kv.NewSwap(content)
 
 	cfg := &httpserve.Config{Store: store, H2C: o.h2c}
-	port, scheme := uint16(httpPort), "http"
+	port := appliance.Port{Number: httpPort, Name: fmt.Sprintf("%d files", content.Len())}
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
 			return fmt.Errorf("loading TLS key pair: %w", err)
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		port, scheme = httpsPort, "https"
+		port.Number, port.TLS = httpsPort, cfg.TLS
 	}
 	if o.accessLog {
 		cfg.AccessLog = slog.Default()
 	}
-	srv := httpserve.New(cfg)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// SIGHUP is caught before the address is announced: whoever reads it may reload at once,
-	// and an uncaught SIGHUP would end the process.
-	reload := make(chan os.Signal, 1)
-	signal.Notify(reload, syscall.SIGHUP)
-	defer signal.Stop(reload)
-	openCtx, cancel := context.WithTimeout(ctx, o.openTimeout)
-	n, err := nf.Open(openCtx, port)
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	ln, err := n.Listen()
-	if err != nil {
-		return err
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "serving %d files on %s://%s (-net %s)\n", content.Len(), scheme, n.Addr(), n.Mode())
-
-	for {
-		select {
-		case err := <-served:
-			return err
-		case <-reload:
-			fresh, err := o.load()
-			if err != nil {
-				slog.Error("blog: reload failed; still serving the previous content", "err", err)
-				continue
-			}
-			store.Replace(fresh)
-			slog.Info("blog: content reloaded", "files", fresh.Len())
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	stop() // a second signal kills the process the usual way
-	slog.Info("blog: shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		srv.Close()
-	}
-	<-served
-	return n.Close()
+	port.Server = httpserve.New(cfg)
+	return app.Run(context.Background(), port)
 }
 
 // load reads the content to serve and then returns the garbage of loading to the operating

@@ -8,7 +8,7 @@
 //
 // works with no root and no other program. The -net flag attaches the stack elsewhere (a TAP
 // device, passt's socket, ...) or serves from the host's own sockets with -net kernel; see
-// package netstack/netflag. SIGINT or SIGTERM stops it gracefully.
+// package appliance, which also stops it gracefully on SIGINT or SIGTERM.
 package main
 
 import (
@@ -17,14 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
-	"github.com/unikit/unikit/netstack/netflag"
+	"github.com/unikit/unikit/appliance"
 )
 
 // servicePort is the TCP port the page is served on, on the stack.
@@ -39,52 +35,22 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
-	nf := netflag.Register(fs)
+	app := appliance.New(&appliance.Config{Flags: fs, Out: out})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	n, err := nf.Open(openCtx, servicePort)
-	cancel()
+	spec, err := app.Flags().Parse()
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	ln, err := n.Listen()
-	if err != nil {
-		return err
-	}
-
-	mode := n.Mode()
-	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { page(w, r, mode) }),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "serving on http://%s (-net %s)\n", n.Addr(), mode)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	stop() // a second signal kills the process the usual way
-	slog.Info("hello: shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		srv.Close()
-	}
-	<-served
-	return n.Close()
+	mode := spec.Mode()
+	return app.Run(context.Background(), appliance.Port{
+		Number:  servicePort,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { page(w, r, mode) }),
+	})
 }
 
 // page writes the greeting.

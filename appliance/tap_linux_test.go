@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
 // TestTAPStatic opens -net tap:NAME -ip with a capture, moves the TAP device into a namespace
@@ -26,7 +26,7 @@ func TestTAPStatic(t *testing.T) {
 	name := netns.UniqueName("uknf")
 	capture := filepath.Join(t.TempDir(), "tap.pcap")
 	n := open(t, "-net", "tap:"+name, "-ip", "10.78.0.2/24", "-gw", "10.78.0.1", "-pcap", capture)
-	require.Equal(t, netip.MustParseAddrPort("10.78.0.2:80"), n.Addr())
+	require.Equal(t, netip.MustParseAddrPort("10.78.0.2:80"), n.Addr(80))
 	require.Equal(t, "tap:"+name, n.Mode())
 	serve(t, n, "hello over tap")
 
@@ -79,7 +79,7 @@ func TestTAPDHCP(t *testing.T) {
 
 	f, err := parse(t, "-net", "tap:"+name)
 	require.NoError(t, err)
-	var n *netflag.Network
+	var n *appliance.Network
 	// The TAP device lives in the namespace: attach to it from there.
 	require.NoError(t, ns.Do(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -89,9 +89,9 @@ func TestTAPDHCP(t *testing.T) {
 		return err
 	}))
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	addr := n.Addr().Addr()
+	addr := n.Addr(80).Addr()
 	require.True(t, netip.MustParsePrefix("10.79.0.0/24").Contains(addr), "address %v not from dnsmasq", addr)
 	serve(t, n, "hello over dhcp")
-	out := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://"+n.Addr().String()+"/")
+	out := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://"+n.Addr(80).String()+"/")
 	require.Equal(t, "hello over dhcp", out)
 }

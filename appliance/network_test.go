@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"context"
@@ -12,79 +12,21 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/appliance"
 	"github.com/unikit/unikit/netstack/link/pcap"
-	"github.com/unikit/unikit/netstack/netflag"
 )
 
-func parse(t testing.TB, args ...string) (*netflag.Flags, error) {
+func parse(t testing.TB, args ...string) (*appliance.Flags, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f := netflag.Register(fs)
+	f := appliance.Register(fs, nil)
 	return f, fs.Parse(args)
-}
-
-func TestParse(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want netflag.Spec
-		err  error // nil: valid
-	}{
-		{nil, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:8080"}, nil},
-		{[]string{"-net", "user", "-listen", "127.0.0.1:0"}, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:0"}, nil},
-		{[]string{"-net=kernel", "-listen=[::1]:80"}, netflag.Spec{Kind: netflag.Kernel, Listen: "[::1]:80"}, nil},
-		{[]string{"-net", "tap:tap0"}, netflag.Spec{Kind: netflag.TAP, Path: "tap0"}, nil},
-		{[]string{"-net", "socket:/tmp/passt.sock"}, netflag.Spec{Kind: netflag.Socket, Path: "/tmp/passt.sock"}, nil},
-		{[]string{"-net", "socket-listen:/run/q.sock"}, netflag.Spec{Kind: netflag.SocketListen, Path: "/run/q.sock"}, nil},
-		{[]string{"-ip", "10.0.2.20/24"}, netflag.Spec{Kind: netflag.User, Listen: "127.0.0.1:8080",
-			Prefix: netip.MustParsePrefix("10.0.2.20/24")}, nil},
-		{[]string{"-net", "tap:t1", "-ip", "192.168.5.2/24", "-gw", "192.168.5.1", "-pcap", "x.pcap"},
-			netflag.Spec{Kind: netflag.TAP, Path: "t1", Prefix: netip.MustParsePrefix("192.168.5.2/24"),
-				Gateway: netip.MustParseAddr("192.168.5.1"), Pcap: "x.pcap"}, nil},
-		{[]string{"-net", "socket:/s", "-ip", "fd00::2/64", "-gw", "fd00::1"},
-			netflag.Spec{Kind: netflag.Socket, Path: "/s", Prefix: netip.MustParsePrefix("fd00::2/64"),
-				Gateway: netip.MustParseAddr("fd00::1")}, nil},
-
-		{[]string{"-net", "user,nic=virtio"}, netflag.Spec{Kind: netflag.User, Listen: netflag.DefaultListen, Driver: "virtio"}, nil},
-		{[]string{"-net", "user,nic=xen"}, netflag.Spec{Kind: netflag.User, Listen: netflag.DefaultListen, Driver: "xen"}, nil},
-		{[]string{"-net", "vhost-user:/tmp/vhost.sock", "-ip", "10.1.0.2/24"}, netflag.Spec{Kind: netflag.VhostUser, Path: "/tmp/vhost.sock", Prefix: netip.MustParsePrefix("10.1.0.2/24")}, nil},
-		{[]string{"-net", "user,nic=e1000"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "slirp"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", ""}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "tap:"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "tap:a-name-far-too-long"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "socket:"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "socket-listen:"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-listen", "8080"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "10.0.2.15"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "10.0.2.0/24"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "bogus/24"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-gw", "10.0.2.2"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "10.0.2.15/24", "-gw", "nope"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "10.0.2.15/24", "-gw", "10.0.3.1"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "tap:t0", "-ip", "10.0.2.15/24", "-gw", "fd00::1"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-ip", "fd00::2/64"}, netflag.Spec{}, netflag.ErrBadFlag}, // user is IPv4 only
-		{[]string{"-net", "kernel", "-ip", "10.0.2.15/24"}, netflag.Spec{}, netflag.ErrBadFlag},
-		{[]string{"-net", "kernel", "-pcap", "x.pcap"}, netflag.Spec{}, netflag.ErrBadFlag},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			f, err := parse(t, tc.args...)
-			require.NoError(t, err)
-			got, err := f.Parse()
-			if tc.err != nil {
-				require.ErrorIs(t, err, tc.err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-		})
-	}
 }
 
 func TestVhostUserWithoutBackend(t *testing.T) {
@@ -97,10 +39,10 @@ func TestVhostUserWithoutBackend(t *testing.T) {
 	require.ErrorContains(t, err, "vhost-user:")
 }
 
-// serve serves a page on n's listener until the test ends.
-func serve(t *testing.T, n *netflag.Network, body string) {
+// serve serves a page on n's listener for port 80 until the test ends.
+func serve(t *testing.T, n *appliance.Network, body string) {
 	t.Helper()
-	ln, err := n.Listen()
+	ln, err := n.Listen(80)
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, body)
@@ -122,7 +64,7 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-func open(t *testing.T, args ...string) *netflag.Network {
+func open(t *testing.T, args ...string) *appliance.Network {
 	t.Helper()
 	f, err := parse(t, args...)
 	require.NoError(t, err)
@@ -154,9 +96,9 @@ func TestOpenServesFromLoopback(t *testing.T) {
 			func() {
 				n := open(t, tc.args...)
 				serve(t, n, "hello "+tc.name)
-				require.True(t, n.Addr().Addr().IsLoopback(), "reachable at %v", n.Addr())
-				require.NotZero(t, n.Addr().Port())
-				require.Equal(t, "hello "+tc.name, get(t, "http://"+n.Addr().String()+"/"))
+				require.True(t, n.Addr(80).Addr().IsLoopback(), "reachable at %v", n.Addr(80))
+				require.NotZero(t, n.Addr(80).Port())
+				require.Equal(t, "hello "+tc.name, get(t, "http://"+n.Addr(80).String()+"/"))
 				require.Equal(t, tc.mode, n.Mode())
 				if tc.guest == "" {
 					require.Nil(t, n.Stack())
@@ -170,10 +112,10 @@ func TestOpenServesFromLoopback(t *testing.T) {
 
 func TestKernelListenerOnce(t *testing.T) {
 	n := open(t, "-net", "kernel", "-listen", "127.0.0.1:0")
-	ln, err := n.Listen()
+	ln, err := n.Listen(80)
 	require.NoError(t, err)
 	defer ln.Close()
-	_, err = n.Listen()
+	_, err = n.Listen(80)
 	require.Error(t, err)
 	require.Nil(t, n.Stack())
 }
@@ -221,7 +163,7 @@ func TestSocketPair(t *testing.T) {
 	server, err := f.Open(ctx, 80)
 	require.NoError(t, err)
 	serve(t, server, "over the socket")
-	require.Equal(t, netip.MustParseAddrPort("10.9.0.1:80"), server.Addr())
+	require.Equal(t, netip.MustParseAddrPort("10.9.0.1:80"), server.Addr(80))
 
 	client := open(t, "-net", "socket:"+sock, "-ip", "10.9.0.2/24")
 	require.Equal(t, "socket:"+sock, client.Mode())

@@ -1,4 +1,4 @@
-package netflag_test
+package appliance_test
 
 import (
 	"io"
@@ -13,7 +13,7 @@ import (
 // port forward to a sink on the stack, with the stack attached directly (-net user) and
 // through each NIC driver against its device model (-net user,nic=...), in the same run:
 //
-//	go test ./netstack/netflag -run '^$' -bench UserBulk -benchtime 256x
+//	go test ./appliance -run '^$' -bench UserBulk -benchtime 256x
 func BenchmarkUserBulk(b *testing.B) {
 	for _, mode := range []string{"user", "user,nic=virtio", "user,nic=xen"} {
 		b.Run(mode, func(b *testing.B) {
@@ -23,7 +23,7 @@ func BenchmarkUserBulk(b *testing.B) {
 			n, err := f.Open(b.Context(), 80)
 			require.NoError(b, err)
 			defer n.Close()
-			ln, err := n.Listen()
+			ln, err := n.Listen(80)
 			require.NoError(b, err)
 			sunk := make(chan int64, 1)
 			go func() {
@@ -36,7 +36,7 @@ func BenchmarkUserBulk(b *testing.B) {
 				c.Close()
 				sunk <- m
 			}()
-			c, err := net.Dial("tcp", n.Addr().String())
+			c, err := net.Dial("tcp", n.Addr(80).String())
 			require.NoError(b, err)
 			chunk := make([]byte, 256<<10)
 			b.SetBytes(int64(len(chunk)))

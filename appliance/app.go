@@ -1,0 +1,150 @@
+package appliance
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Defaults of -open-timeout and -shutdown-timeout.
+const (
+	DefaultOpenTimeout     = 30 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+// Config configures an [App]. A nil *Config, and every zero field, means the default.
+type Config struct {
+	// Flags is where the flags are registered; default flag.CommandLine.
+	Flags *flag.FlagSet
+	// Nets are the -net values beyond user and kernel; default [DefaultNets].
+	Nets *Nets
+	// Reload, if set, is called on SIGHUP, one call at a time; an error is logged and serving
+	// goes on. Without it SIGHUP keeps its default action (the process ends).
+	Reload func(ctx context.Context) error
+	// Out receives the line Run prints for each port once it serves; default os.Stdout.
+	Out io.Writer
+	// Logger receives the app's and the stack's logs; default slog.Default().
+	Logger *slog.Logger
+	// OpenTimeout and ShutdownTimeout are the defaults of -open-timeout and
+	// -shutdown-timeout; default DefaultOpenTimeout and DefaultShutdownTimeout.
+	OpenTimeout, ShutdownTimeout time.Duration
+}
+
+// App is an appliance's skeleton: the network flags, and [App.Run], which opens the network,
+// serves the application's ports, reloads on SIGHUP and shuts down gracefully on SIGINT or
+// SIGTERM.
+type App struct {
+	flags  *Flags
+	reload func(context.Context) error
+	out    io.Writer
+	log    *slog.Logger
+
+	openTimeout, shutdownTimeout time.Duration
+}
+
+// New registers the network flags of [Register] and -open-timeout and -shutdown-timeout on
+// cfg.Flags, and returns the app. Call it once per flag set (a flag set refuses a flag defined
+// twice), before parsing the flag set.
+func New(cfg *Config) *App {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Flags == nil {
+		c.Flags = flag.CommandLine
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	a := &App{flags: Register(c.Flags, c.Nets), reload: c.Reload, out: c.Out, log: c.Logger}
+	a.flags.Logger = c.Logger
+	c.Flags.DurationVar(&a.openTimeout, "open-timeout", cmp.Or(c.OpenTimeout, DefaultOpenTimeout),
+		"how long to wait for the network (DHCP)")
+	c.Flags.DurationVar(&a.shutdownTimeout, "shutdown-timeout", cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout),
+		"how long open requests get on shutdown")
+	return a
+}
+
+// Flags returns the network flags, for [Flags.Parse] or [Flags.Open] without Run.
+func (a *App) Flags() *Flags { return a.flags }
+
+// Run opens the network for the ports, serves each, and prints one line per port to
+// Config.Out ("serving NAME on http://127.0.0.1:8080 (-net user)"; the first line is the
+// first port's). Then it serves until ctx is done or SIGINT or SIGTERM arrives, calling
+// Config.Reload on each SIGHUP, and shuts down gracefully: it closes the listeners, gives the
+// requests in progress -shutdown-timeout to finish (then closes their connections), and
+// closes the stack. It returns nil after such a shutdown, or the error that stopped it: the
+// flags, opening the network (bounded by -open-timeout), or a server failing, in which case
+// the other ports are shut down as gracefully. Parse the flag set before calling Run.
+func (a *App) Run(ctx context.Context, ports ...Port) error {
+	spec, err := a.flags.Parse()
+	if err != nil {
+		return err
+	}
+	if err := checkPorts(ports); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// SIGHUP is caught before the ports are announced: whoever reads the announcement may
+	// reload at once.
+	var hup chan os.Signal
+	if a.reload != nil {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, a.openTimeout)
+	n, err := a.flags.Open(openCtx, numbers(ports)...)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	s, err := n.Serve(ports...)
+	if err != nil {
+		return err
+	}
+	for _, p := range ports {
+		name := ""
+		if p.Name != "" {
+			name = " " + p.Name
+		}
+		fmt.Fprintf(a.out, "serving%s on %s://%s (-net %s)\n", name, p.scheme(), n.Addr(p.Number), spec.Mode())
+	}
+
+	var failed error
+wait:
+	for {
+		select {
+		case failed = <-s.Failed():
+			break wait
+		case <-hup:
+			if err := a.reload(ctx); err != nil {
+				a.log.Error("appliance: reload failed", "err", err)
+			}
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	stop() // a second signal ends the process the usual way
+	a.log.Info("appliance: shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(shutCtx); err != nil {
+		a.log.Warn("appliance: requests still open after -shutdown-timeout were cut off", "err", err)
+	}
+	return errors.Join(failed, n.Close())
+}
