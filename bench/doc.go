@@ -13,4 +13,9 @@
 //
 // It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
 // checks for the programs they need and for root, and skips the rows that cannot run.
+//
+// bench is a module of its own (github.com/unikit/unikit/bench), so that its chart's plotting
+// library and fonts stay out of the library's go.mod; it imports none of the library's
+// packages, only runs their benchmarks. The go.work at the repository's root joins the two
+// modules, so `go run ./bench` works from there; `go test ./... ./bench/...` tests both.
 package main

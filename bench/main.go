@@ -48,7 +48,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
 
-	root, err := moduleRoot()
+	root, err := libraryRoot()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -223,17 +223,37 @@ func pkgOf(tool string) string {
 	return tool
 }
 
-// moduleRoot is the directory of the main module's go.mod.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+// libraryModule is the module whose packages the benchmarks are, in the repository that
+// also holds this command's own module.
+const libraryModule = "github.com/unikit/unikit"
+
+// libraryRoot is the directory of the library's go.mod: the working directory or the nearest
+// one above it whose go.mod declares libraryModule.
+func libraryRoot() (string, error) {
+	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+		return "", err
 	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run bench inside the unikit module")
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == libraryModule {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("run bench inside the unikit repository (no go.mod of %s here or above)", libraryModule)
+		}
+		dir = up
 	}
-	return filepath.Dir(mod), nil
+}
+
+// modulePath is the path a go.mod declares on its module line.
+func modulePath(gomod []byte) string {
+	for _, l := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 func shellJoin(args []string) string {
