@@ -108,7 +108,7 @@ func ratioChart(rec *record, rows []*row) chart {
 			drawRatioPanel(pc, p, labelWidth, xmax*1.12)
 			top -= ph + panelGap
 		}
-		drawFooter(c, "bar: median ratio (blue: target met, orange: missed) · whiskers: worst to best over the repetitions · red square: target · dashed: the anchor (1×)")
+		drawFooter(c, "bar: median ratio (blue: target met, orange: missed) · whiskers: worst to best over the repetitions · red square: target · dashed: the anchor (1×) · (unstable): repetitions spread over 3×")
 	}}
 }
 

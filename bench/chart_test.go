@@ -124,6 +124,11 @@ func TestChartsFitTheirCanvas(t *testing.T) {
 	for _, ch := range []chart{ratioChart(rec, rows), matrixChart(rec, outcomes)} {
 		t.Run(ch.file, func(t *testing.T) { checkChartText(t, ch) })
 	}
+	// The longest labels: every row flagged unstable.
+	for _, r := range rows {
+		r.unstable = true
+	}
+	t.Run("unstable", func(t *testing.T) { checkChartText(t, ratioChart(rec, rows)) })
 	// Both panels of the ratio chart are there: the committed run has targets both ways.
 	ps := ratioPanels(rows)
 	require.Len(t, ps, 2)
