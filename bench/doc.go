@@ -1,16 +1,31 @@
 // Command bench runs unikit's benchmarks side by side with their anchors (Linux over veth,
 // nginx, -net user, DPDK) on this machine, pinned to cores and repeated, and writes the
-// medians, spreads and ratios to bench/results/results.md and a chart of the ratios against
-// their targets to bench/results/results.svg:
+// medians, spreads and ratios to bench/results/results.md, with charts of the ratios against
+// their targets (results.svg) and of the static HTTP matrix (results-matrix.svg):
 //
 //	go run ./bench          # full mode, about 18 minutes on 2 cores
-//	go run ./bench -quick   # under two minutes (80 s on 2 cores)
+//	go run ./bench -quick   # under two minutes (80 s on 2 cores), into bench/results/quick
+//	go run ./bench -render  # measure nothing: write the results again from run.json and raw.txt
 //
-// results.md also holds the static HTTP matrix (4 KiB, 64 KiB and 1 MiB files over 1, 50 and
-// 500 connections) as two tables: the servers wrk reaches on 127.0.0.1 (httpserve, Go's
-// http.FileServer, the blog through -net user, nginx) and those it reaches across a virtual
-// link from a namespace (the blog over TAP and over vhost-user, nginx over veth).
+// results.md opens with the run's provenance: the command, the date, the commit and any
+// uncommitted changes, the machine, the kernel, Go and the versions of nginx, wrk, h2load,
+// iperf3 and dpdk-testpmd. It also holds the static HTTP matrix (4 KiB, 64 KiB and 1 MiB files
+// over 1, 50 and 500 connections) as two tables: the servers wrk reaches on 127.0.0.1
+// (httpserve, Go's http.FileServer, the blog through -net user, nginx) and those it reaches
+// across a virtual link from a namespace (the blog over TAP and over vhost-user, nginx over
+// veth).
+//
+// Beside it, raw.txt keeps every run's output and run.json the run's record (provenance and
+// how each run ended); the two are all that -render needs. A run into bench/results also
+// writes the README's performance figures, between its bench:begin and bench:end markers, and
+// the package's tests fail while those, or results.md, differ from what the committed record
+// and raw output give.
 //
 // It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
 // checks for the programs they need and for root, and skips the rows that cannot run.
+//
+// bench is a module of its own (github.com/unikit/unikit/bench), so that its chart's plotting
+// library and fonts stay out of the library's go.mod; it imports none of the library's
+// packages, only runs their benchmarks. The go.work at the repository's root joins the two
+// modules, so `go run ./bench` works from there; `go test ./... ./bench/...` tests both.
 package main

@@ -37,21 +37,63 @@ type outcome struct {
 	duration time.Duration
 }
 
+// Where results go by default, relative to the library's root: a full run's are the ones
+// committed and quoted in the README, a -quick run's are a check of the pipeline.
+const (
+	resultsDir      = "bench/results"
+	quickResultsDir = "bench/results/quick"
+)
+
 func main() {
-	quick := flag.Bool("quick", false, "fewer rows, counts and shorter benchtimes (under two minutes)")
+	quick := flag.Bool("quick", false, "fewer rows, counts and shorter benchtimes (under two minutes); results go to "+quickResultsDir+" unless -o says otherwise")
 	cpu := flag.String("cpu", "", "CPU list (taskset -c) for single-process micro-benchmarks (default: the last CPU)")
 	cpus := flag.String("cpus", "", "CPU list for benchmarks that run their client and server as children (default: CPUs 0-1)")
 	only := flag.String("only", "", "comma-separated run ids to run (default: all); ids: "+runIDs())
-	png := flag.Bool("png", false, "also write the chart as results.png")
-	out := flag.String("o", "bench/results", "directory for results.md, results.svg and raw.txt")
+	png := flag.Bool("png", false, "also write the charts as PNG")
+	render := flag.Bool("render", false, "measure nothing: write results.md, the charts and the README's block again from the run.json and raw.txt in the results directory")
+	out := flag.String("o", "", "results directory (default "+resultsDir+", or "+quickResultsDir+" with -quick); the README's block is written from "+resultsDir+" only")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
 
-	root, err := moduleRoot()
+	root, err := libraryRoot()
 	if err != nil {
 		log.Fatal(err)
 	}
+	if *out == "" {
+		*out = resultsDir
+		if *quick {
+			*out = quickResultsDir
+		}
+	}
+	dir := *out
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	readme := ""
+	if filepath.Clean(dir) == filepath.Join(root, resultsDir) {
+		readme = filepath.Join(root, "README.md")
+	}
+	if *render {
+		rec, err := readRecord(filepath.Join(dir, recordFile))
+		if err != nil {
+			log.Fatal(err)
+		}
+		sections, err := readRaw(filepath.Join(dir, "raw.txt"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		outcomes, order, err := outcomesFromRecord(rec, sections)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := writeReport(dir, rec, outcomes, order, *png, readme); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("wrote %s/results.md and its charts from %s and raw.txt%s", *out, recordFile, readmeNote(readme))
+		return
+	}
+
 	n := runtime.NumCPU()
 	if *cpu == "" {
 		*cpu = fmt.Sprint(n - 1)
@@ -59,24 +101,24 @@ func main() {
 	if *cpus == "" {
 		*cpus = fmt.Sprintf("0-%d", min(n, 2)-1)
 	}
-	m := machineInfo()
-	m.command = strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " ")
-	log.Printf("%s; load average %s", m.summary(), m.loadStart)
+	rec := newRecord(root)
+	rec.Command = strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " ")
+	rec.Quick, rec.CPU, rec.CPUs = *quick, *cpu, *cpus
+	log.Printf("%s; load average %s; commit %s", rec.summary(), rec.LoadStart, rec.commitLine())
 
 	have := map[string]bool{}
-	var missing []string
 	for _, t := range tools {
 		if _, err := exec.LookPath(t.name); err == nil {
 			have[t.name] = true
 		} else {
-			missing = append(missing, fmt.Sprintf("%s (%s): DEBIAN_FRONTEND=noninteractive apt-get install -y %s", t.name, t.use, t.pkg))
+			rec.Missing = append(rec.Missing, fmt.Sprintf("%s (%s): DEBIAN_FRONTEND=noninteractive apt-get install -y %s", t.name, t.use, t.pkg))
 		}
 	}
-	for _, s := range missing {
+	for _, s := range rec.Missing {
 		log.Printf("missing %s", s)
 	}
-	isRoot := os.Geteuid() == 0
-	if !isRoot {
+	rec.Root = os.Geteuid() == 0
+	if !rec.Root {
 		log.Printf("not root: the TAP, veth and HTTP4K rows are skipped (they create network namespaces)")
 	}
 
@@ -103,7 +145,7 @@ func main() {
 			o.skipped = "not selected (-only)"
 		case s.count == 0:
 			o.skipped = "not run in -quick mode"
-		case r.root && !isRoot:
+		case r.root && !rec.Root:
 			o.skipped = "needs root"
 		case r.pin != pinSelf && !have["taskset"]:
 			o.skipped = "needs taskset (util-linux)"
@@ -124,18 +166,18 @@ func main() {
 			res, err := r.measure(root)
 			o.duration = time.Since(t0).Round(100 * time.Millisecond)
 			o.results = res
-			fmt.Fprintf(&raw, "## %s (%s)\n$ %s\n", r.id, o.duration, o.cmd)
+			var section strings.Builder
 			for _, x := range res {
-				fmt.Fprintf(&raw, "%s %v\n", x.Name, x.Metrics)
+				section.WriteString(formatMeasured(x))
 			}
 			if err != nil {
 				o.err = lastLines(err.Error(), 3)
-				fmt.Fprintf(&raw, "%v\n", err)
+				fmt.Fprintf(&section, "%v\n", err)
 				log.Printf("%-9s failed after %s: %v", r.id, o.duration, err)
 			} else {
 				log.Printf("%-9s %d results in %s", r.id, len(o.results), o.duration)
 			}
-			fmt.Fprintln(&raw)
+			writeRawSection(&raw, r.id, o.duration, o.cmd, section.String())
 			continue
 		}
 		bench := r.bench
@@ -167,7 +209,7 @@ func main() {
 		t0 := time.Now()
 		err := cmd.Run()
 		o.duration = time.Since(t0).Round(100 * time.Millisecond)
-		fmt.Fprintf(&raw, "## %s (%s)\n$ %s\n%s\n", r.id, o.duration, o.cmd, buf.String())
+		writeRawSection(&raw, r.id, o.duration, o.cmd, buf.String())
 		o.results, o.skips, _ = gobench.Parse(bytes.NewReader(buf.Bytes()))
 		if err != nil {
 			o.err = lastLines(buf.String(), 3)
@@ -176,34 +218,35 @@ func main() {
 			log.Printf("%-9s %d results in %s", r.id, len(o.results), o.duration)
 		}
 	}
-	m.loadEnd = loadAvg()
-	m.elapsed = time.Since(began).Round(time.Second)
+	rec.LoadEnd = loadAvg()
+	rec.Elapsed = time.Since(began).Round(time.Second).String()
+	rec.Runs = runRecords(order)
 
-	rows := buildRows(outcomes)
-	dir := filepath.Join(root, *out)
-	if filepath.IsAbs(*out) {
-		dir = *out
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		log.Fatal(err)
-	}
-	md := renderMarkdown(m, rows, outcomes, order, missing, isRoot, *quick, *cpu, *cpus)
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "raw.txt"), raw.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	if err := drawChart(filepath.Join(dir, "results.svg"), rows, m); err != nil {
+	if err := writeRecord(filepath.Join(dir, recordFile), rec); err != nil {
 		log.Fatal(err)
 	}
-	if *png {
-		if err := drawChart(filepath.Join(dir, "results.png"), rows, m); err != nil {
-			log.Fatal(err)
-		}
+	if err := writeReport(dir, rec, outcomes, order, *png, readme); err != nil {
+		log.Fatal(err)
 	}
-	fmt.Print(md)
-	log.Printf("wrote %s/results.md, results.svg and raw.txt in %s", *out, m.elapsed)
+	md, err := os.ReadFile(filepath.Join(dir, "results.md"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(md))
+	log.Printf("wrote %s/results.md, its charts, %s and raw.txt in %s%s", *out, recordFile, rec.Elapsed, readmeNote(readme))
+}
+
+func readmeNote(readme string) string {
+	if readme == "" {
+		return ""
+	}
+	return ", and the figures' block in README.md"
 }
 
 func runIDs() string {
@@ -223,17 +266,37 @@ func pkgOf(tool string) string {
 	return tool
 }
 
-// moduleRoot is the directory of the main module's go.mod.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+// libraryModule is the module whose packages the benchmarks are, in the repository that
+// also holds this command's own module.
+const libraryModule = "github.com/unikit/unikit"
+
+// libraryRoot is the directory of the library's go.mod: the working directory or the nearest
+// one above it whose go.mod declares libraryModule.
+func libraryRoot() (string, error) {
+	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+		return "", err
 	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run bench inside the unikit module")
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == libraryModule {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("run bench inside the unikit repository (no go.mod of %s here or above)", libraryModule)
+		}
+		dir = up
 	}
-	return filepath.Dir(mod), nil
+}
+
+// modulePath is the path a go.mod declares on its module line.
+func modulePath(gomod []byte) string {
+	for _, l := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 func shellJoin(args []string) string {
@@ -254,53 +317,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// machine describes where the figures came from.
-type machine struct {
-	nproc                            int
-	model, kernel, goVersion, memory string
-	date, command                    string
-	loadStart, loadEnd               string
-	elapsed                          time.Duration
-}
-
-func machineInfo() *machine {
-	m := &machine{nproc: runtime.NumCPU(), date: time.Now().UTC().Format("2006-01-02 15:04 MST"), loadStart: loadAvg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
-		m.memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
-	}
-	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
-		m.goVersion = strings.TrimSpace(string(out))
-	}
-	return m
-}
-
-func (m *machine) summary() string {
-	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s, %s", m.nproc, m.model, m.memory, m.kernel, m.goVersion)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -11,6 +11,7 @@ import (
 // a line per server with its figures and its ratios to the anchor server at the same point.
 type grid struct {
 	title   string
+	short   string // the title in the matrix chart
 	note    string
 	servers []gridServer // the anchor last
 }
@@ -44,6 +45,7 @@ var gridMetrics = []struct {
 var grids = []grid{
 	{
 		title: "Static HTTP on 127.0.0.1: wrk (one thread) on CPU 0, each server alone on CPU 1",
+		short: "On 127.0.0.1: wrk on CPU 0, each server alone on CPU 1; the anchor is nginx",
 		note:  "httpserve and http.FileServer serve a directory on kernel sockets; the blog appliance serves the same files through its own stack and the embedded user-mode network (-net user), whose port forward on 127.0.0.1 wrk connects to, so its CPU time includes both stacks and the forwarding.",
 		servers: []gridServer{
 			{"httpserve, kernel sockets", "wrkmatrix", "BenchmarkWrkMatrix", "httpserve"},
@@ -54,6 +56,7 @@ var grids = []grid{
 	},
 	{
 		title: "Static HTTP across a virtual link at MTU 1500: wrk (one thread) on CPU 0 in a namespace",
+		short: "Across a virtual link at MTU 1500: wrk in a namespace on CPU 0; the anchor is nginx over veth",
 		note:  "The blog appliance (httpserve on its own stack) on CPU 1 behind a TAP device (-net tap, offloads on) or on CPU 0 beside wrk behind its virtio driver, with testpmd forwarding between its vhost-user port and a TAP device on CPU 1 (-net vhost-user); nginx on kernel sockets in a second namespace on CPU 1, across a veth pair. Server CPU time is the server process's, which includes the kernel's work done on its behalf (for the blog over TAP: the TAP device's, for nginx: its TCP stack's), and not testpmd's.",
 		servers: []gridServer{
 			{"blog, -net tap", "netmatrix", "BenchmarkNetMatrix/tap", "httpserve"},
@@ -83,7 +86,7 @@ func gridValues(outcomes map[string]*outcome, s gridServer, bench, suffix string
 
 // renderGrids writes the grids as Markdown tables.
 func renderGrids(b *strings.Builder, outcomes map[string]*outcome) {
-	fmt.Fprintf(b, "\n## Static HTTP matrix\n\nEach cell is the median over the repetitions with their min–max; × is the ratio of medians to the anchor at the same point (for CPU and p99, lower is better). A missing server says why under Runs. Peak RSS is the server process's: the appliance's TCP/IP stack and its socket buffers are in it, a kernel server's socket buffers are not.\n")
+	fmt.Fprintf(b, "\n## Static HTTP matrix\n\nEach cell is the median over the repetitions with their min–max; × is the ratio of medians to the anchor at the same point (for CPU and p99, lower is better). A missing server says why under Runs. Peak RSS is the server process's: the appliance's TCP/IP stack and its socket buffers are in it, a kernel server's socket buffers are not.\n\n![every server's requests/s and CPU per request against nginx at every point](%s)\n", matrixChartFile)
 	for _, g := range grids {
 		fmt.Fprintf(b, "\n### %s\n\n%s\n\n| file × conns | server |", g.title, g.note)
 		sep := "|---|---|"

@@ -60,9 +60,10 @@ func skipReason(o *outcome, bench string) string {
 	return "no result"
 }
 
-func buildRows(outcomes map[string]*outcome) []*row {
+// buildRows computes the rows of figs from the outcomes.
+func buildRows(outcomes map[string]*outcome, figs []figure) []*row {
 	var rows []*row
-	for _, f := range figures {
+	for _, f := range figs {
 		if f.scale == 0 {
 			f.scale = 1
 		}
@@ -134,26 +135,27 @@ func num(v float64) string {
 	}
 }
 
-func renderMarkdown(m *machine, rows []*row, outcomes map[string]*outcome, order []*outcome, missing []string, isRoot, quick bool, cpu, cpus string) string {
+func renderMarkdown(rec *record, rows []*row, outcomes map[string]*outcome, order []*outcome) string {
 	var b strings.Builder
-	mode := "full"
-	if quick {
-		mode = "quick"
-	}
 	fmt.Fprintf(&b, "# unikit benchmarks against their anchors\n\n")
-	fmt.Fprintf(&b, "- command: `%s` (%s mode, %s)\n", m.command, mode, m.elapsed)
-	fmt.Fprintf(&b, "- date: %s\n", m.date)
-	fmt.Fprintf(&b, "- machine: %d CPUs, %s, %s RAM, %s, %s\n", m.nproc, m.model, m.memory, m.kernel, m.goVersion)
-	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at start: %s, at end: %s", m.loadStart, m.loadEnd)
-	if l := firstLoad(m.loadStart); l > 0.5 {
+	fmt.Fprintf(&b, "- command: `%s` (%s mode, %s)\n", rec.Command, rec.mode(), rec.Elapsed)
+	fmt.Fprintf(&b, "- date: %s\n", rec.Date)
+	fmt.Fprintf(&b, "- commit: %s\n", rec.commitLine())
+	fmt.Fprintf(&b, "- machine: %d CPUs, %s, %s RAM, %s, %s\n", rec.NProc, rec.Model, rec.Memory, rec.Kernel, rec.Go)
+	fmt.Fprintf(&b, "- tools: %s\n", rec.toolsLine())
+	if rec.Provenance != "" {
+		fmt.Fprintf(&b, "- provenance: %s\n", rec.Provenance)
+	}
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at start: %s, at end: %s", rec.LoadStart, rec.LoadEnd)
+	if l := firstLoad(rec.LoadStart); l > 0.5 {
 		fmt.Fprintf(&b, " — the machine was shared with other work and loaded while these were taken; read the figures as ranges")
 	}
 	fmt.Fprintf(&b, "\n- pinning: each run's is in the Runs table at the end; on two cores the client and the server of a comparison get one core each\n")
 	fmt.Fprintf(&b, "- each point is repeated (-count); median is the median over the repetitions, min–max their spread; ratio = median / anchor median, with the range (worst min/max … best max/min) in parentheses\n")
-	if !isRoot {
+	if !rec.Root {
 		fmt.Fprintf(&b, "- not run as root: rows that create network namespaces were skipped\n")
 	}
-	for _, s := range missing {
+	for _, s := range rec.Missing {
 		fmt.Fprintf(&b, "- missing %s\n", s)
 	}
 	fmt.Fprintf(&b, "\n| figure | unit | median | min–max | n | anchor | anchor median | ratio | target | met? |\n|---|---|---|---|---|---|---|---|---|---|\n")
@@ -196,7 +198,7 @@ func renderMarkdown(m *machine, rows []*row, outcomes map[string]*outcome, order
 	if notes != "" {
 		fmt.Fprintf(&b, "\nNotes:\n%s", notes)
 	}
-	fmt.Fprintf(&b, "\n![ratios against their targets](results.svg)\n")
+	fmt.Fprintf(&b, "\n![ratios against their targets](%s)\n", ratioChartFile)
 	renderGrids(&b, outcomes)
 	fmt.Fprintf(&b, "\n## Runs\n\n| id | command | pinning | time | outcome |\n|---|---|---|---|---|\n")
 	for _, o := range order {
@@ -211,10 +213,18 @@ func renderMarkdown(m *machine, rows []*row, outcomes map[string]*outcome, order
 		if cmd != "" {
 			cmd = "`" + cmd + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", o.run.id, cmd, o.run.pinning(cpu, cpus), o.duration, res)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", o.run.id, cmd, o.run.pinning(rec.CPU, rec.CPUs), o.duration, res)
 	}
 	fmt.Fprintf(&b, "\nThe full `go test` output of every run is in raw.txt.\n")
 	return b.String()
+}
+
+// mode is "full" or "quick".
+func (rec *record) mode() string {
+	if rec.Quick {
+		return "quick"
+	}
+	return "full"
 }
 
 func firstLoad(s string) float64 {

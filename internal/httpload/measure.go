@@ -30,24 +30,54 @@ func Measure(t testing.TB, pid, body int, l Load) Measurement {
 }
 
 // Check fails t if the client run whose figures are r and output out saw a non-2xx response,
-// a socket error other than a timeout, or read too few or too many bytes for its requests to
-// have had bodies of body bytes. The client also counts what it read of the responses still
-// in flight when it stopped, at most inFlight of them (one per wrk connection, one per h2load
-// stream). Timeouts (no response within 2 s) are logged, not failed: on a loaded machine they
-// can come from scheduling alone, and the figures show their cost.
+// a socket error other than a timeout, read too few or too many bytes for its requests to
+// have had bodies of body bytes, or reported a mean latency its request rate cannot have had.
+// inFlight is the most requests the client keeps in flight (one per wrk connection, one per
+// h2load stream); the client also counts what it read of the responses still in flight when
+// it stopped. Timeouts (no response within 2 s) are logged, not failed: on a loaded machine
+// they can come from scheduling alone, and the figures show their cost.
 func Check(t testing.TB, r Result, out string, body, inFlight int) {
 	t.Helper()
-	require.Empty(t, r.Errors, "client: %s", out)
+	require.NoError(t, verify(r, body, inFlight), "client: %s", out)
+	if r.Timeouts > 0 {
+		t.Logf("%d requests timed out: %s", r.Timeouts, out)
+	}
+}
+
+// littleSlack is how far the mean number of requests in flight that a run's figures imply
+// (Little's law: request rate × mean latency) may exceed the most the client can keep in
+// flight before the run is rejected. Rate and mean come from the same run and should agree
+// to within rounding; 10% leaves room for wrk's rounding of the mean and for the few
+// requests cut off at the start and end of a run.
+const littleSlack = 1.10
+
+// verify is Check's judgement of r: nil if the run's figures can be quoted, else why not.
+func verify(r Result, body, inFlight int) error {
+	if r.Errors != "" {
+		return fmt.Errorf("errors: %s", r.Errors)
+	}
 	// Each response is the body plus a few hundred bytes of headers (wrk counts them, h2load
 	// does not).
 	const headers = 512
 	least := float64(r.Requests) * float64(body)
 	most := float64(r.Requests+int64(inFlight)) * float64(body+headers)
-	require.True(t, r.ReadBytes+r.ReadSlack >= least && r.ReadBytes-r.ReadSlack <= most,
-		"%.0f bytes read for %d responses with %d-byte bodies, %d in flight at most: %s", r.ReadBytes, r.Requests, body, inFlight, out)
-	if r.Timeouts > 0 {
-		t.Logf("%d requests timed out: %s", r.Timeouts, out)
+	if r.ReadBytes+r.ReadSlack < least || r.ReadBytes-r.ReadSlack > most {
+		return fmt.Errorf("%.0f bytes read for %d responses with %d-byte bodies, %d in flight at most",
+			r.ReadBytes, r.Requests, body, inFlight)
 	}
+	// A client that keeps at most inFlight requests in flight cannot average more, so
+	// rate × mean latency ≤ inFlight. wrk breaks this when a run stalls: it corrects its
+	// latency statistics for coordinated omission (stats_correct) by adding, for every
+	// response slower than twice the run's mean interval per connection, a sample for each
+	// interval it waited, so its mean, p50 and p99 then count requests that were never made.
+	// Such a run's latency figures, and the rate it reached between stalls, are not quoted.
+	if implied := r.ReqPerSec * r.Mean.Seconds(); implied > littleSlack*float64(inFlight) {
+		return fmt.Errorf("%.0f requests/s at a mean latency of %v imply %.1f requests in flight on average, "+
+			"more than the %d the client can have (Little's law, %.0f%% slack): the client's latency "+
+			"statistics include requests it never sent (wrk's coordinated-omission correction after a stall)",
+			r.ReqPerSec, r.Mean, implied, inFlight, (littleSlack-1)*100)
+	}
+	return nil
 }
 
 // Report reports m as metrics of b, each unit prefixed with name ("httpserve-req/s"), and
