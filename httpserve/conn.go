@@ -55,33 +55,11 @@ type outSeg struct {
 	body []byte
 }
 
-func (s *Server) startConn(nc net.Conn) {
-	c := &conn{srv: s, nc: nc, firstRequest: true}
-	s.mu.Lock()
-	if s.shutdown.Load() {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	s.open.Add(1)
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go c.serve()
-}
-
+// serve answers the connection's requests, on the fast path or with HTTP/2, until it closes
+// or is handed to net/http.
 func (c *conn) serve() {
 	s := c.srv
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		if !c.handedOff {
-			c.nc.Close()
-			s.open.Add(-1)
-		}
-		s.wg.Done()
-	}()
+	defer s.endConn(c)
 	if s.tlsConfig != nil {
 		tc := tls.Server(c.nc, s.tlsConfig)
 		if d := s.cfg.ReadHeaderTimeout; d > 0 {
