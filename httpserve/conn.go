@@ -1,9 +1,7 @@
 package httpserve
 
 import (
-	"context"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -135,7 +133,7 @@ func (c *conn) serveBuffered() bool {
 		}
 		closing := c.req.close || c.req.hasBody || s.shutdown.Load()
 		size := c.queue(&a, closing)
-		s.count(a.status, size)
+		s.countResponse(a.status, size)
 		if s.cfg.AccessLog != nil {
 			s.logAccess(&c.req, a.status, size, "HTTP/1.1", c.nc.RemoteAddr().String(), c.now.Sub(c.start))
 		}
@@ -304,7 +302,7 @@ func (c *conn) queueError(status int) {
 	a := answer{kind: ansBody, status: status, route: r, v: r.vars[0]}
 	c.req = request{method: "GET"}
 	size := c.queue(&a, true)
-	c.srv.count(status, size)
+	c.srv.countResponse(status, size)
 }
 
 // flush writes the queued responses with one gathered write (see writeBuffers): heads from
@@ -336,21 +334,4 @@ func (c *conn) flush() error {
 	c.segs = c.segs[:0]
 	c.wbuf = c.wbuf[:0]
 	return err
-}
-
-// logAccess writes one access-log record.
-func (s *Server) logAccess(req *request, status, size int, proto, remote string, d time.Duration) {
-	l := s.cfg.AccessLog
-	if l == nil {
-		return
-	}
-	l.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("method", req.method),
-		slog.String("host", req.host),
-		slog.String("path", req.path),
-		slog.Int("status", status),
-		slog.Int("bytes", size),
-		slog.Duration("duration", d),
-		slog.String("remote", remote),
-		slog.String("proto", proto))
 }
