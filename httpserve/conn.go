@@ -13,7 +13,7 @@ import (
 
 // Limits of a connection's output batching.
 const (
-	maxPendingSegs  = 64       // responses queued before a flush
+	maxPendingSegs  = 64       // segments (one a response, more for multipart) queued before a flush
 	maxPendingBytes = 32 << 10 // header bytes queued before a flush
 )
 
@@ -28,7 +28,7 @@ type conn struct {
 	r, w int
 
 	wbuf []byte      // serialised response heads (and multipart framing)
-	segs []outSeg    // queued responses: wbuf[a:b] then body
+	segs []outSeg    // queued output, in order
 	iov  [][]byte    // the gather list of a flush, keeping its capacity
 	bufs net.Buffers // iov as consumed by WriteTo
 
@@ -39,7 +39,7 @@ type conn struct {
 	dateSec int64
 	date    []byte // "Date: <HTTP-date>\r\n", refreshed each second
 
-	rdMode       uint8 // deadline currently set for reading: 0 none, 1 idle, 2 header
+	rdTimeout    readTimeout // which timeout rdDeadline, the read deadline set now, enforces
 	rdDeadline   time.Time
 	wrDeadline   time.Time
 	handedOff    bool
@@ -47,10 +47,20 @@ type conn struct {
 	start        time.Time // of the request being answered, for the access log
 }
 
-// outSeg is one queued response: head bytes in wbuf[a:b], then body (a view of the store).
+// readTimeout names the timeout a connection's read deadline enforces.
+type readTimeout uint8
+
+const (
+	noReadTimeout readTimeout = iota // no read deadline is set
+	idleTimeout                      // Config.IdleTimeout: waiting for a request
+	headerTimeout                    // Config.ReadHeaderTimeout: part of a request has come
+)
+
+// outSeg is one piece of queued output: the bytes wbuf[headStart:headEnd] (a response head,
+// multipart framing, or both), then body (a view of the store, possibly empty).
 type outSeg struct {
-	a, b int
-	body []byte
+	headStart, headEnd int
+	body               []byte
 }
 
 // serve answers the connection's requests, on the fast path or with HTTP/2, until it closes
@@ -165,24 +175,24 @@ func (c *conn) fill() bool {
 	if c.w == 0 {
 		if d := s.cfg.IdleTimeout; d > 0 {
 			want := now.Add(d)
-			if c.rdMode != 1 || want.Sub(c.rdDeadline) > d/16 {
+			if c.rdTimeout != idleTimeout || want.Sub(c.rdDeadline) > d/16 {
 				c.nc.SetReadDeadline(want)
-				c.rdMode, c.rdDeadline = 1, want
+				c.rdTimeout, c.rdDeadline = idleTimeout, want
 			}
 		}
 		c.idle.Store(true)
 		if s.shutdown.Load() {
 			return false
 		}
-	} else if c.rdMode != 2 {
+	} else if c.rdTimeout != headerTimeout {
 		// Part of a request is here: the rest must come within ReadHeaderTimeout.
 		if d := s.cfg.ReadHeaderTimeout; d > 0 {
 			c.rdDeadline = now.Add(d)
 			c.nc.SetReadDeadline(c.rdDeadline)
-			c.rdMode = 2
-		} else if c.rdMode == 1 {
+			c.rdTimeout = headerTimeout
+		} else if c.rdTimeout == idleTimeout {
 			c.nc.SetReadDeadline(time.Time{})
-			c.rdMode = 0
+			c.rdTimeout = noReadTimeout
 		}
 	}
 	n, err := c.nc.Read(c.rbuf[c.w:])
@@ -257,19 +267,19 @@ func (c *conn) queue(a *answer, closing bool) int {
 			c.endHead(closing)
 			size := len(c.wbuf) - start
 			if head {
-				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
+				c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
 				return size
 			}
 			for _, r := range a.ranges {
 				p := len(c.wbuf)
 				c.wbuf = appendPartHeader(c.wbuf, v, r)
 				part := v.data[r.start : r.start+r.length]
-				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: part})
+				c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: part})
 				size += len(c.wbuf) - p + len(part)
 				start = len(c.wbuf)
 			}
 			c.wbuf = appendCloseDelimiter(c.wbuf, v)
-			c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
+			c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
 			return size + len(c.wbuf) - start
 		}
 	}
@@ -277,7 +287,7 @@ func (c *conn) queue(a *answer, closing bool) int {
 	if head {
 		body = nil
 	}
-	c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: body})
+	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: body})
 	return len(c.wbuf) - start + len(body)
 }
 
@@ -313,7 +323,7 @@ func (c *conn) flush() error {
 	}
 	c.iov = c.iov[:0]
 	for _, sg := range c.segs {
-		c.iov = append(c.iov, c.wbuf[sg.a:sg.b])
+		c.iov = append(c.iov, c.wbuf[sg.headStart:sg.headEnd])
 		if len(sg.body) > 0 {
 			c.iov = append(c.iov, sg.body)
 		}
