@@ -243,45 +243,23 @@ func (c *conn) queue(a *answer, closing bool) int {
 		c.wbuf = append(c.wbuf, "\r\n"...)
 		body = ev.data
 	case ansPartial:
-		c.wbuf = append(c.wbuf, v.partial...)
-		if len(a.ranges) == 1 {
-			r := a.ranges[0]
-			c.wbuf = append(c.wbuf, "Content-Type: "...)
-			c.wbuf = append(c.wbuf, v.ctype...)
-			c.wbuf = append(c.wbuf, "\r\nContent-Range: bytes "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, r.start, 10)
-			c.wbuf = append(c.wbuf, '-')
-			c.wbuf = strconv.AppendInt(c.wbuf, r.start+r.length-1, 10)
-			c.wbuf = append(c.wbuf, '/')
-			c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
-			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
-			c.wbuf = append(c.wbuf, "\r\n"...)
-			body = v.data[r.start : r.start+r.length]
-		} else {
-			c.wbuf = append(c.wbuf, "Content-Type: multipart/byteranges; boundary="...)
-			c.wbuf = append(c.wbuf, v.boundary...)
-			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, multipartLen(v, a.ranges), 10)
-			c.wbuf = append(c.wbuf, "\r\n"...)
-			c.endHead(closing)
-			size := len(c.wbuf) - start
-			if head {
-				c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
-				return size
-			}
-			for _, r := range a.ranges {
-				p := len(c.wbuf)
-				c.wbuf = appendPartHeader(c.wbuf, v, r)
-				part := v.data[r.start : r.start+r.length]
-				c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: part})
-				size += len(c.wbuf) - p + len(part)
-				start = len(c.wbuf)
-			}
-			c.wbuf = appendCloseDelimiter(c.wbuf, v)
-			c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
-			return size + len(c.wbuf) - start
+		if len(a.ranges) > 1 {
+			return c.queueMultipart(v, a.ranges, closing)
 		}
+		r := a.ranges[0]
+		c.wbuf = append(c.wbuf, v.partial...)
+		c.wbuf = append(c.wbuf, "Content-Type: "...)
+		c.wbuf = append(c.wbuf, v.ctype...)
+		c.wbuf = append(c.wbuf, "\r\nContent-Range: bytes "...)
+		c.wbuf = strconv.AppendInt(c.wbuf, r.start, 10)
+		c.wbuf = append(c.wbuf, '-')
+		c.wbuf = strconv.AppendInt(c.wbuf, r.start+r.length-1, 10)
+		c.wbuf = append(c.wbuf, '/')
+		c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
+		c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+		c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
+		c.wbuf = append(c.wbuf, "\r\n"...)
+		body = v.data[r.start : r.start+r.length]
 	}
 	c.endHead(closing)
 	if head {
@@ -289,6 +267,35 @@ func (c *conn) queue(a *answer, closing bool) int {
 	}
 	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: body})
 	return len(c.wbuf) - start + len(body)
+}
+
+// queueMultipart queues a 206 answer of several ranges of v as multipart/byteranges: the
+// head, then each range after its part header, then the close delimiter. It returns the
+// response's size in bytes.
+func (c *conn) queueMultipart(v *variant, ranges []byteRange, closing bool) int {
+	first := len(c.wbuf)
+	c.wbuf = append(c.wbuf, v.partial...)
+	c.wbuf = append(c.wbuf, "Content-Type: multipart/byteranges; boundary="...)
+	c.wbuf = append(c.wbuf, v.boundary...)
+	c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+	c.wbuf = strconv.AppendInt(c.wbuf, multipartLen(v, ranges), 10)
+	c.wbuf = append(c.wbuf, "\r\n"...)
+	c.endHead(closing)
+	if c.req.method == "HEAD" {
+		c.segs = append(c.segs, outSeg{headStart: first, headEnd: len(c.wbuf)})
+		return len(c.wbuf) - first
+	}
+	start, parts := first, 0
+	for _, r := range ranges {
+		c.wbuf = appendPartHeader(c.wbuf, v, r)
+		part := v.data[r.start : r.start+r.length]
+		c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: part})
+		parts += len(part)
+		start = len(c.wbuf)
+	}
+	c.wbuf = appendCloseDelimiter(c.wbuf, v)
+	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
+	return len(c.wbuf) - first + parts
 }
 
 // endHead appends Date, the Connection field if needed and the blank line.
