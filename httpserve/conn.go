@@ -248,15 +248,8 @@ func (c *conn) queue(a *answer, closing bool) int {
 		}
 		r := a.ranges[0]
 		c.wbuf = append(c.wbuf, v.partial...)
-		c.wbuf = append(c.wbuf, "Content-Type: "...)
-		c.wbuf = append(c.wbuf, v.ctype...)
-		c.wbuf = append(c.wbuf, "\r\nContent-Range: bytes "...)
-		c.wbuf = strconv.AppendInt(c.wbuf, r.start, 10)
-		c.wbuf = append(c.wbuf, '-')
-		c.wbuf = strconv.AppendInt(c.wbuf, r.start+r.length-1, 10)
-		c.wbuf = append(c.wbuf, '/')
-		c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
-		c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+		c.wbuf = appendRangeFields(c.wbuf, v, r)
+		c.wbuf = append(c.wbuf, "Content-Length: "...)
 		c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
 		c.wbuf = append(c.wbuf, "\r\n"...)
 		body = v.data[r.start : r.start+r.length]
