@@ -175,7 +175,7 @@ func (c *conn) fill() bool {
 	if c.w == 0 {
 		if d := s.cfg.IdleTimeout; d > 0 {
 			want := now.Add(d)
-			if c.rdTimeout != idleTimeout || want.Sub(c.rdDeadline) > d/16 {
+			if c.rdTimeout != idleTimeout || deadlineBehind(c.rdDeadline, want, d) {
 				c.nc.SetReadDeadline(want)
 				c.rdTimeout, c.rdDeadline = idleTimeout, want
 			}
@@ -203,6 +203,12 @@ func (c *conn) fill() bool {
 	}
 	return true
 }
+
+// deadlineBehind reports whether a deadline set for timeout d has fallen far enough behind
+// want, the deadline d would give now, to be moved: by more than d/16. Setting a deadline
+// resets a timer; moving it only then spares a busy connection that work on most requests,
+// and the timeout it enforces stays between 15/16 of d and d.
+func deadlineBehind(set, want time.Time, d time.Duration) bool { return want.Sub(set) > d/16 }
 
 // clock refreshes the time and, once a second, the Date field.
 func (c *conn) clock() {
@@ -335,7 +341,7 @@ func (c *conn) flush() error {
 			now = time.Now()
 		}
 		want := now.Add(d)
-		if want.Sub(c.wrDeadline) > d/16 {
+		if deadlineBehind(c.wrDeadline, want, d) {
 			c.nc.SetWriteDeadline(want)
 			c.wrDeadline = want
 		}
