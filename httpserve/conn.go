@@ -321,8 +321,8 @@ func (c *conn) queueError(status int) {
 	c.srv.countResponse(status, size)
 }
 
-// flush writes the queued responses with one gathered write (see writeBuffers): heads from
-// wbuf, bodies straight from the store.
+// flush writes the queued output, heads from wbuf and bodies straight from the store, as one
+// list of buffers (writeBuffers chooses how the connection takes it), and empties the queue.
 func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
