@@ -1,15 +1,11 @@
 package httpserve
 
 import (
-	"context"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -17,7 +13,7 @@ import (
 
 // Limits of a connection's output batching.
 const (
-	maxPendingSegs  = 64       // responses queued before a flush
+	maxPendingSegs  = 64       // segments (one a response, more for multipart) queued before a flush
 	maxPendingBytes = 32 << 10 // header bytes queued before a flush
 )
 
@@ -32,7 +28,7 @@ type conn struct {
 	r, w int
 
 	wbuf []byte      // serialised response heads (and multipart framing)
-	segs []outSeg    // queued responses: wbuf[a:b] then body
+	segs []outSeg    // queued output, in order
 	iov  [][]byte    // the gather list of a flush, keeping its capacity
 	bufs net.Buffers // iov as consumed by WriteTo
 
@@ -43,7 +39,7 @@ type conn struct {
 	dateSec int64
 	date    []byte // "Date: <HTTP-date>\r\n", refreshed each second
 
-	rdMode       uint8 // deadline currently set for reading: 0 none, 1 idle, 2 header
+	rdTimeout    readTimeout // which timeout rdDeadline, the read deadline set now, enforces
 	rdDeadline   time.Time
 	wrDeadline   time.Time
 	handedOff    bool
@@ -51,39 +47,27 @@ type conn struct {
 	start        time.Time // of the request being answered, for the access log
 }
 
-// outSeg is one queued response: head bytes in wbuf[a:b], then body (a view of the store).
+// readTimeout names the timeout a connection's read deadline enforces.
+type readTimeout uint8
+
+const (
+	noReadTimeout readTimeout = iota // no read deadline is set
+	idleTimeout                      // Config.IdleTimeout: waiting for a request
+	headerTimeout                    // Config.ReadHeaderTimeout: part of a request has come
+)
+
+// outSeg is one piece of queued output: the bytes wbuf[headStart:headEnd] (a response head,
+// multipart framing, or both), then body (a view of the store, possibly empty).
 type outSeg struct {
-	a, b int
-	body []byte
+	headStart, headEnd int
+	body               []byte
 }
 
-func (s *Server) startConn(nc net.Conn) {
-	c := &conn{srv: s, nc: nc, firstRequest: true}
-	s.mu.Lock()
-	if s.shutdown.Load() {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	s.open.Add(1)
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go c.serve()
-}
-
+// serve answers the connection's requests, on the fast path or with HTTP/2, until it closes
+// or is handed to net/http.
 func (c *conn) serve() {
 	s := c.srv
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		if !c.handedOff {
-			c.nc.Close()
-			s.open.Add(-1)
-		}
-		s.wg.Done()
-	}()
+	defer s.endConn(c)
 	if s.tlsConfig != nil {
 		tc := tls.Server(c.nc, s.tlsConfig)
 		if d := s.cfg.ReadHeaderTimeout; d > 0 {
@@ -159,7 +143,7 @@ func (c *conn) serveBuffered() bool {
 		}
 		closing := c.req.close || c.req.hasBody || s.shutdown.Load()
 		size := c.queue(&a, closing)
-		s.count(a.status, size)
+		s.countResponse(a.status, size)
 		if s.cfg.AccessLog != nil {
 			s.logAccess(&c.req, a.status, size, "HTTP/1.1", c.nc.RemoteAddr().String(), c.now.Sub(c.start))
 		}
@@ -191,24 +175,24 @@ func (c *conn) fill() bool {
 	if c.w == 0 {
 		if d := s.cfg.IdleTimeout; d > 0 {
 			want := now.Add(d)
-			if c.rdMode != 1 || want.Sub(c.rdDeadline) > d/16 {
+			if c.rdTimeout != idleTimeout || deadlineBehind(c.rdDeadline, want, d) {
 				c.nc.SetReadDeadline(want)
-				c.rdMode, c.rdDeadline = 1, want
+				c.rdTimeout, c.rdDeadline = idleTimeout, want
 			}
 		}
 		c.idle.Store(true)
 		if s.shutdown.Load() {
 			return false
 		}
-	} else if c.rdMode != 2 {
+	} else if c.rdTimeout != headerTimeout {
 		// Part of a request is here: the rest must come within ReadHeaderTimeout.
 		if d := s.cfg.ReadHeaderTimeout; d > 0 {
 			c.rdDeadline = now.Add(d)
 			c.nc.SetReadDeadline(c.rdDeadline)
-			c.rdMode = 2
-		} else if c.rdMode == 1 {
+			c.rdTimeout = headerTimeout
+		} else if c.rdTimeout == idleTimeout {
 			c.nc.SetReadDeadline(time.Time{})
-			c.rdMode = 0
+			c.rdTimeout = noReadTimeout
 		}
 	}
 	n, err := c.nc.Read(c.rbuf[c.w:])
@@ -219,6 +203,12 @@ func (c *conn) fill() bool {
 	}
 	return true
 }
+
+// deadlineBehind reports whether a deadline set for timeout d has fallen far enough behind
+// want, the deadline d would give now, to be moved: by more than d/16. Setting a deadline
+// resets a timer; moving it only then spares a busy connection that work on most requests,
+// and the timeout it enforces stays between 15/16 of d and d.
+func deadlineBehind(set, want time.Time, d time.Duration) bool { return want.Sub(set) > d/16 }
 
 // clock refreshes the time and, once a second, the Date field.
 func (c *conn) clock() {
@@ -259,52 +249,52 @@ func (c *conn) queue(a *answer, closing bool) int {
 		c.wbuf = append(c.wbuf, "\r\n"...)
 		body = ev.data
 	case ansPartial:
-		c.wbuf = append(c.wbuf, v.partial...)
-		if len(a.ranges) == 1 {
-			r := a.ranges[0]
-			c.wbuf = append(c.wbuf, "Content-Type: "...)
-			c.wbuf = append(c.wbuf, v.ctype...)
-			c.wbuf = append(c.wbuf, "\r\nContent-Range: bytes "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, r.start, 10)
-			c.wbuf = append(c.wbuf, '-')
-			c.wbuf = strconv.AppendInt(c.wbuf, r.start+r.length-1, 10)
-			c.wbuf = append(c.wbuf, '/')
-			c.wbuf = strconv.AppendInt(c.wbuf, int64(len(v.data)), 10)
-			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
-			c.wbuf = append(c.wbuf, "\r\n"...)
-			body = v.data[r.start : r.start+r.length]
-		} else {
-			c.wbuf = append(c.wbuf, "Content-Type: multipart/byteranges; boundary="...)
-			c.wbuf = append(c.wbuf, v.boundary...)
-			c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
-			c.wbuf = strconv.AppendInt(c.wbuf, multipartLen(v, a.ranges), 10)
-			c.wbuf = append(c.wbuf, "\r\n"...)
-			c.endHead(closing)
-			size := len(c.wbuf) - start
-			if head {
-				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
-				return size
-			}
-			for _, r := range a.ranges {
-				p := len(c.wbuf)
-				c.wbuf = appendPartHeader(c.wbuf, v, r)
-				part := v.data[r.start : r.start+r.length]
-				c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: part})
-				size += len(c.wbuf) - p + len(part)
-				start = len(c.wbuf)
-			}
-			c.wbuf = appendCloseDelimiter(c.wbuf, v)
-			c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf)})
-			return size + len(c.wbuf) - start
+		if len(a.ranges) > 1 {
+			return c.queueMultipart(v, a.ranges, closing)
 		}
+		r := a.ranges[0]
+		c.wbuf = append(c.wbuf, v.partial...)
+		c.wbuf = appendRangeFields(c.wbuf, v, r)
+		c.wbuf = append(c.wbuf, "Content-Length: "...)
+		c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
+		c.wbuf = append(c.wbuf, "\r\n"...)
+		body = v.data[r.start : r.start+r.length]
 	}
 	c.endHead(closing)
 	if head {
 		body = nil
 	}
-	c.segs = append(c.segs, outSeg{a: start, b: len(c.wbuf), body: body})
+	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: body})
 	return len(c.wbuf) - start + len(body)
+}
+
+// queueMultipart queues a 206 answer of several ranges of v as multipart/byteranges: the
+// head, then each range after its part header, then the close delimiter. It returns the
+// response's size in bytes.
+func (c *conn) queueMultipart(v *variant, ranges []byteRange, closing bool) int {
+	first := len(c.wbuf)
+	c.wbuf = append(c.wbuf, v.partial...)
+	c.wbuf = append(c.wbuf, "Content-Type: multipart/byteranges; boundary="...)
+	c.wbuf = append(c.wbuf, v.boundary...)
+	c.wbuf = append(c.wbuf, "\r\nContent-Length: "...)
+	c.wbuf = strconv.AppendInt(c.wbuf, multipartLen(v, ranges), 10)
+	c.wbuf = append(c.wbuf, "\r\n"...)
+	c.endHead(closing)
+	if c.req.method == "HEAD" {
+		c.segs = append(c.segs, outSeg{headStart: first, headEnd: len(c.wbuf)})
+		return len(c.wbuf) - first
+	}
+	start, parts := first, 0
+	for _, r := range ranges {
+		c.wbuf = appendPartHeader(c.wbuf, v, r)
+		part := v.data[r.start : r.start+r.length]
+		c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: part})
+		parts += len(part)
+		start = len(c.wbuf)
+	}
+	c.wbuf = appendCloseDelimiter(c.wbuf, v)
+	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf)})
+	return len(c.wbuf) - first + parts
 }
 
 // endHead appends Date, the Connection field if needed and the blank line.
@@ -328,18 +318,18 @@ func (c *conn) queueError(status int) {
 	a := answer{kind: ansBody, status: status, route: r, v: r.vars[0]}
 	c.req = request{method: "GET"}
 	size := c.queue(&a, true)
-	c.srv.count(status, size)
+	c.srv.countResponse(status, size)
 }
 
-// flush writes the queued responses with one gathered write (see writeBuffers): heads from
-// wbuf, bodies straight from the store.
+// flush writes the queued output, heads from wbuf and bodies straight from the store, as one
+// list of buffers (writeBuffers chooses how the connection takes it), and empties the queue.
 func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
 	}
 	c.iov = c.iov[:0]
 	for _, sg := range c.segs {
-		c.iov = append(c.iov, c.wbuf[sg.a:sg.b])
+		c.iov = append(c.iov, c.wbuf[sg.headStart:sg.headEnd])
 		if len(sg.body) > 0 {
 			c.iov = append(c.iov, sg.body)
 		}
@@ -351,7 +341,7 @@ func (c *conn) flush() error {
 			now = time.Now()
 		}
 		want := now.Add(d)
-		if want.Sub(c.wrDeadline) > d/16 {
+		if deadlineBehind(c.wrDeadline, want, d) {
 			c.nc.SetWriteDeadline(want)
 			c.wrDeadline = want
 		}
@@ -360,121 +350,4 @@ func (c *conn) flush() error {
 	c.segs = c.segs[:0]
 	c.wbuf = c.wbuf[:0]
 	return err
-}
-
-// buffersWriter is implemented by connections that write a list of buffers in one call of
-// their own, consuming the list as net.Buffers.WriteTo does: the unikit stack's TCP
-// connections, whose WriteBuffers hands every buffer to one write of the TCP endpoint, so that
-// a response's head and body leave as one segment. httpserve declares the interface it
-// consumes, so any connection can offer the method without httpserve knowing its type.
-type buffersWriter interface {
-	WriteBuffers(v *net.Buffers) (int64, error)
-}
-
-// writeBuffers writes bufs to nc in the way that puts a flush in the fewest segments (or TLS
-// records), without naming any connection type:
-//   - a connection with a gathered write of its own (buffersWriter) gets the list;
-//   - a kernel socket gets net.Buffers.WriteTo, which gathers the list into one writev;
-//   - any other connection (TLS, a wrapper) gets a small flush copied into one buffer
-//     (coalesce), since writing the buffers one by one would send each as a segment or record.
-func writeBuffers(nc net.Conn, bufs *net.Buffers) error {
-	if bw, ok := nc.(buffersWriter); ok {
-		_, err := bw.WriteBuffers(bufs)
-		return err
-	}
-	if coalesce(nc, *bufs) {
-		return writeCoalesced(nc, *bufs)
-	}
-	_, err := bufs.WriteTo(nc)
-	return err
-}
-
-// coalesceMax is the largest flush written as one buffer to a connection that cannot gather.
-const coalesceMax = 32 << 10
-
-// coalesce reports whether the flush iov should be copied into one buffer before it is
-// written, rather than written with net.Buffers.WriteTo.
-//
-// WriteTo gathers into one writev only on package net's own connections (it checks for an
-// unexported method); on any other connection it writes each buffer on its own, so a
-// response's head and body would leave as two TCP segments or TLS records. Copying a small
-// response costs less than the segment: over TAP it saved one frame per request (see
-// BenchmarkHTTP4K). Package net's connections are told apart by what they offer rather than
-// by their types: they, and wrappers that embed them (which WriteTo gathers for too), give
-// access to their socket through syscall.Conn, which connections that are not a socket
-// cannot offer and wrappers that hide one (a *tls.Conn) do not. A connection that offered
-// SyscallConn without being package net's would get one write per buffer: correct, one
-// segment more.
-func coalesce(nc net.Conn, iov [][]byte) bool {
-	if len(iov) < 2 {
-		return false
-	}
-	if _, kernel := nc.(syscall.Conn); kernel {
-		return false
-	}
-	n := 0
-	for _, b := range iov {
-		n += len(b)
-	}
-	return n <= coalesceMax
-}
-
-// coalesceBufs holds the buffers writeCoalesced copies into, so that idle connections keep
-// none.
-var coalesceBufs = sync.Pool{New: func() any { b := make([]byte, 0, coalesceMax); return &b }}
-
-// writeCoalesced writes the bytes of iov with one Write.
-func writeCoalesced(nc net.Conn, iov [][]byte) error {
-	bp := coalesceBufs.Get().(*[]byte)
-	b := (*bp)[:0]
-	for _, v := range iov {
-		b = append(b, v...)
-	}
-	_, err := nc.Write(b)
-	*bp = b[:0]
-	coalesceBufs.Put(bp)
-	return err
-}
-
-// handOff gives the connection, with the unread bytes (starting at the current request),
-// to the inner net/http server, which serves Config.Fallback.
-func (c *conn) handOff(buffered []byte) {
-	s := c.srv
-	c.nc.SetDeadline(time.Time{})
-	rc := &replayConn{Conn: c.nc, buf: append([]byte(nil), buffered...), onClose: func() { s.open.Add(-1) }}
-	c.handedOff = true
-	s.handedOff.Add(1)
-	s.startHandoff()
-	if !s.handoff.put(rc) {
-		rc.Close()
-	}
-}
-
-// serveH2 serves an HTTP/2 connection (after ALPN "h2", or an h2c preface) with ServeHTTP.
-func (c *conn) serveH2(nc net.Conn) {
-	s := c.srv
-	s.handedOff.Add(1)
-	c.nc.SetDeadline(time.Time{})
-	s.h2s.ServeConn(nc, &http2.ServeConnOpts{
-		Context:    context.Background(),
-		BaseConfig: s.hs,
-		Handler:    s,
-	})
-}
-
-// logAccess writes one access-log record.
-func (s *Server) logAccess(req *request, status, size int, proto, remote string, d time.Duration) {
-	l := s.cfg.AccessLog
-	if l == nil {
-		return
-	}
-	l.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("method", req.method),
-		slog.String("host", req.host),
-		slog.String("path", req.path),
-		slog.Int("status", status),
-		slog.Int("bytes", size),
-		slog.Duration("duration", d),
-		slog.String("remote", remote),
-		slog.String("proto", proto))
 }

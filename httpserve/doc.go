@@ -43,16 +43,21 @@
 //
 // # Engine
 //
-// Responses are prepared ahead: for each resolved path, content generation and encoding,
-// the status line and header fields are serialised once and the body is a view of the
-// store's bytes. HTTP/1.1 connections are read by the package's own request parser over a
-// per-connection buffer, with keep-alive and pipelining; the responses of a batch of
-// pipelined requests go out in one gather write (writev on kernel sockets), the heads from a
-// per-connection buffer and the bodies straight from the store, so a body is copied only
-// into the socket. A cached GET makes no heap allocation. The parser refuses ambiguous
-// framing (Content-Length with Transfer-Encoding, Transfer-Encoding other than one
-// "chunked", differing Content-Lengths, obs-fold, bare LF, invalid names or values, missing
-// or repeated Host) with 400 and closes the connection.
+// Responses are prepared ahead: for each resolved path, content generation and encoding, the
+// status line and header fields are serialised once and the body is a view of the store's
+// bytes. HTTP/1.1 connections are read by the package's own request parser over a
+// per-connection buffer, with keep-alive and pipelining. The responses of a batch of pipelined
+// requests are queued as a list of buffers, the heads in a per-connection buffer and the bodies
+// as views of the store, and written in the fewest segments the connection allows: on kernel
+// sockets with one gathered write (writev), and on a netstack Stack's connections with one
+// WriteBuffers, a single write of the TCP endpoint while its send buffer has room, so that on
+// both a body is copied only into the socket. Elsewhere (TLS, or a wrapper that hides its
+// socket) a flush of up to 32 KiB is copied into one pooled buffer and written with one Write,
+// rather than as a TLS record (or segment) per buffer; a larger flush is written buffer by
+// buffer. A cached GET makes no heap allocation. The parser refuses ambiguous framing
+// (Content-Length with Transfer-Encoding, Transfer-Encoding other than one "chunked", differing
+// Content-Lengths, obs-fold, bare LF, invalid names or values, missing or repeated Host) with
+// 400 and closes the connection.
 //
 // A request the fast path does not answer statically (see Config.Fallback) is handed, with
 // its connection and the bytes already read, to a net/http Server running inside the

@@ -38,7 +38,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := s.writeAnswer(w, &req, &a)
-	s.count(a.status, n)
+	s.countResponse(a.status, n)
 	s.logAccess(&req, a.status, n, r.Proto, r.RemoteAddr, 0)
 }
 
@@ -70,7 +70,7 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.cfg.Fallback.ServeHTTP(sw, r)
-	s.count(sw.status, sw.n)
+	s.countResponse(sw.status, sw.n)
 	if s.cfg.AccessLog != nil {
 		req := request{method: r.Method, host: r.Host, path: r.URL.Path}
 		s.logAccess(&req, sw.status, sw.n, r.Proto, r.RemoteAddr, 0)

@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -47,6 +48,32 @@ func (s *Server) startHandoff() {
 			defer close(s.hsDone)
 			s.hs.Serve(s.handoff)
 		}()
+	})
+}
+
+// handOff gives the connection, with the unread bytes (starting at the current request),
+// to the inner net/http server, which serves Config.Fallback.
+func (c *conn) handOff(buffered []byte) {
+	s := c.srv
+	c.nc.SetDeadline(time.Time{})
+	rc := &replayConn{Conn: c.nc, buf: append([]byte(nil), buffered...), onClose: func() { s.open.Add(-1) }}
+	c.handedOff = true
+	s.handedOff.Add(1)
+	s.startHandoff()
+	if !s.handoff.put(rc) {
+		rc.Close()
+	}
+}
+
+// serveH2 serves an HTTP/2 connection (after ALPN "h2", or an h2c preface) with ServeHTTP.
+func (c *conn) serveH2(nc net.Conn) {
+	s := c.srv
+	s.handedOff.Add(1)
+	c.nc.SetDeadline(time.Time{})
+	s.h2s.ServeConn(nc, &http2.ServeConnOpts{
+		Context:    context.Background(),
+		BaseConfig: s.hs,
+		Handler:    s,
 	})
 }
 

@@ -130,7 +130,16 @@ func digits(n int64) int {
 func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
 	b = append(b, "\r\n--"...)
 	b = append(b, v.boundary...)
-	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, "\r\n"...)
+	b = appendRangeFields(b, v, r)
+	return append(b, "\r\n"...)
+}
+
+// appendRangeFields appends the Content-Type and Content-Range fields of range r of v, each
+// with its CRLF: the fields that describe a range in a single-range 206 head and in each
+// part of a multipart/byteranges body.
+func appendRangeFields(b []byte, v *variant, r byteRange) []byte {
+	b = append(b, "Content-Type: "...)
 	b = append(b, v.ctype...)
 	b = append(b, "\r\nContent-Range: bytes "...)
 	b = strconv.AppendInt(b, r.start, 10)
@@ -138,7 +147,7 @@ func appendPartHeader(b []byte, v *variant, r byteRange) []byte {
 	b = strconv.AppendInt(b, r.start+r.length-1, 10)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(len(v.data)), 10)
-	return append(b, "\r\n\r\n"...)
+	return append(b, "\r\n"...)
 }
 
 // appendCloseDelimiter appends the delimiter that ends a multipart/byteranges body.

@@ -129,6 +129,36 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// startConn registers nc, which holds a place under MaxConns from now on, and serves it on
+// its own goroutine; during shutdown it closes nc instead.
+func (s *Server) startConn(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, firstRequest: true}
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.open.Add(1)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+// endConn undoes startConn when c's goroutine ends. A connection handed to net/http keeps
+// its place under MaxConns until net/http closes it (see handOff).
+func (s *Server) endConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if !c.handedOff {
+		c.nc.Close()
+		s.open.Add(-1)
+	}
+	s.wg.Done()
+}
+
 // refuse answers 503 to a connection over the cap and closes it, without waiting for its
 // request.
 func (s *Server) refuse(c net.Conn) {

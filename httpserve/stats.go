@@ -1,5 +1,11 @@
 package httpserve
 
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
 // Stats are a Server's counters.
 type Stats struct {
 	// Requests is the number of requests answered.
@@ -32,11 +38,28 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// count records one answered request.
-func (s *Server) count(status int, n int) {
+// countResponse records one answered request in the counters behind Stats.
+func (s *Server) countResponse(status, size int) {
 	s.requests.Add(1)
 	if c := status / 100; c >= 1 && c <= 5 {
 		s.status[c].Add(1)
 	}
-	s.bytes.Add(uint64(n))
+	s.bytes.Add(uint64(size))
+}
+
+// logAccess writes one record of an answered request to Config.AccessLog, if there is one.
+func (s *Server) logAccess(req *request, status, size int, proto, remote string, d time.Duration) {
+	l := s.cfg.AccessLog
+	if l == nil {
+		return
+	}
+	l.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("method", req.method),
+		slog.String("host", req.host),
+		slog.String("path", req.path),
+		slog.Int("status", status),
+		slog.Int("bytes", size),
+		slog.Duration("duration", d),
+		slog.String("remote", remote),
+		slog.String("proto", proto))
 }
