@@ -123,6 +123,25 @@ func TestTimeouts(t *testing.T) {
 	require.True(t, rc.closed()) // idle
 }
 
+// TestHeaderTimeoutEndsWithTheHead checks that the read-header deadline of a request that
+// arrived in pieces is cleared once the request is in, when idle connections have no timeout:
+// the kept-alive connection then waits for its next request as long as it likes, and that
+// request, also in pieces, gets a whole ReadHeaderTimeout of its own.
+func TestHeaderTimeoutEndsWithTheHead(t *testing.T) {
+	const headerTimeout = 300 * time.Millisecond
+	srv := New(&Config{Store: newTestStore(t), ReadHeaderTimeout: headerTimeout, IdleTimeout: -1})
+	addr := startServer(t, srv)
+	rc := dialRaw(t, addr)
+	for range 2 {
+		rc.send("GET / HTTP/1.1\r\n")
+		time.Sleep(headerTimeout / 6)
+		rc.send("Host: a\r\n\r\n")
+		resp, _ := rc.read("GET")
+		require.Equal(t, 200, resp.StatusCode)
+		time.Sleep(2 * headerTimeout) // idle, with no idle timeout
+	}
+}
+
 // TestMaxConns checks that connections over the cap are answered 503 and closed.
 func TestMaxConns(t *testing.T) {
 	srv := New(&Config{Store: newTestStore(t), MaxConns: 2})

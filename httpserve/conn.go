@@ -179,6 +179,10 @@ func (c *conn) fill() bool {
 				c.nc.SetReadDeadline(want)
 				c.rdTimeout, c.rdDeadline = idleTimeout, want
 			}
+		} else if c.rdTimeout != noReadTimeout {
+			// No idle timeout: the last request's header deadline must not outlive it.
+			c.nc.SetReadDeadline(time.Time{})
+			c.rdTimeout = noReadTimeout
 		}
 		c.idle.Store(true)
 		if s.shutdown.Load() {
