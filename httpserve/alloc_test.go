@@ -80,7 +80,8 @@ func fourKiBSite(t testing.TB) *kv.Mem {
 // TestServeCachedNoAlloc proves the fast path: a GET of a prepared response over a kept-alive
 // connection makes no heap allocation in the server (nor in this client), on a kernel TCP
 // connection (gathered writes) and on one the net package does not know (coalesced writes,
-// as on a userspace stack).
+// as on a TLS connection). The userspace stack's WriteBuffers path has
+// TestServeGatheredOverNetstack.
 func TestServeCachedNoAlloc(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation counts are not meaningful under -race")
