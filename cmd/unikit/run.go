@@ -73,5 +73,11 @@ func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if *verbose {
 		fmt.Fprintln(stderr, "unikit:", strings.Join(vm.Cmd.Args, " "))
 	}
-	return vm.Wait()
+	if err := vm.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: QEMU stopped")
+		}
+		return err
+	}
+	return nil
 }

@@ -28,7 +28,12 @@ const systemStubDir = "/usr/lib/systemd/boot/efi"
 // linuxaa64.efi.stub): the installed one from systemd-boot-efi, or else the one in Debian's
 // systemd-boot-efi package for arch, fetched with apt-get download into cacheDir once.
 func FindEFIStub(ctx context.Context, arch Arch, cacheDir string) (string, error) {
-	installed := filepath.Join(systemStubDir, arch.efiStubName())
+	return findEFIStub(ctx, arch, cacheDir, systemStubDir)
+}
+
+// findEFIStub is FindEFIStub with systemd-boot-efi's installation directory as a parameter.
+func findEFIStub(ctx context.Context, arch Arch, cacheDir, systemDir string) (string, error) {
+	installed := filepath.Join(systemDir, arch.efiStubName())
 	if _, err := os.Stat(installed); err == nil {
 		return installed, nil
 	}
