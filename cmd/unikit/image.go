@@ -7,7 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/unikit/unikit/internal/vmimage"
@@ -74,7 +74,7 @@ func imageCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	dir := *out
 	if dir == "" {
-		dir = path.Base(strings.TrimRight(pkg, "/")) + "-" + string(a)
+		dir = defaultImageDir(pkg, a)
 	}
 	var extra []string
 	for _, m := range strings.Split(*addModules, ",") {
@@ -108,6 +108,18 @@ func imageCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// defaultImageDir names the image directory of pkg for arch NAME-ARCH, NAME being the last
+// element of the package's import path or directory (hello-amd64 for ./examples/hello).
+func defaultImageDir(pkg string, arch vmimage.Arch) string {
+	name := strings.TrimRight(pkg, "/")
+	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, "./") || strings.HasPrefix(name, "../") || filepath.IsAbs(name) {
+		if abs, err := filepath.Abs(pkg); err == nil {
+			name = abs
+		}
+	}
+	return filepath.Base(name) + "-" + string(arch)
 }
 
 // splitPackageArgs splits the arguments after the flags into the package and the appliance's

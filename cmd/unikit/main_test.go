@@ -80,3 +80,10 @@ func TestRunRefusesBadInvocations(t *testing.T) {
 	_, _, err = unikit("run", t.TempDir())
 	require.ErrorIs(t, err, vmimage.ErrNotImage)
 }
+
+func TestDefaultImageDir(t *testing.T) {
+	require.Equal(t, "hello-amd64", defaultImageDir("./examples/hello", vmimage.AMD64))
+	require.Equal(t, "hello-arm64", defaultImageDir("./examples/hello/", vmimage.ARM64))
+	require.Equal(t, "blog-amd64", defaultImageDir("github.com/unikit/unikit/examples/blog", vmimage.AMD64))
+	require.Equal(t, "unikit-amd64", defaultImageDir(".", vmimage.AMD64), "the current directory's name")
+}

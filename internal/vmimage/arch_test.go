@@ -50,14 +50,3 @@ func TestKernelArch(t *testing.T) {
 	_, err = KernelArch(filepath.Join(dir, "missing"))
 	require.Error(t, err)
 }
-
-func TestKernelArchDebian(t *testing.T) {
-	for _, arch := range []Arch{AMD64, ARM64} {
-		t.Run(string(arch), func(t *testing.T) {
-			k := debianKernel(t, arch)
-			got, err := KernelArch(k.Image)
-			require.NoError(t, err)
-			require.Equal(t, arch, got)
-		})
-	}
-}

@@ -120,11 +120,11 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 	}
 	defer os.RemoveAll(tmp)
 	log.Info("building the appliance", "package", cfg.Package, "goarch", arch)
-	appliance := filepath.Join(tmp, "init")
-	if err := BuildAppliance(ctx, cfg.Dir, cfg.Package, arch, appliance); err != nil {
+	appliancePath := filepath.Join(tmp, "init")
+	if err := BuildAppliance(ctx, cfg.Dir, cfg.Package, arch, appliancePath); err != nil {
 		return Image{}, err
 	}
-	init, err := os.ReadFile(appliance)
+	appliance, err := os.ReadFile(appliancePath)
 	if err != nil {
 		return Image{}, err
 	}
@@ -139,7 +139,7 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 		Disk:   filepath.Join(dir, DiskFile),
 	}
 	var initrd bytes.Buffer
-	if err := WriteInitramfs(&initrd, init, modules); err != nil {
+	if err := WriteInitramfs(&initrd, appliance, modules); err != nil {
 		return Image{}, err
 	}
 	if err := writeFileAtomic(im.Initrd, initrd.Bytes()); err != nil {

@@ -18,23 +18,15 @@ const ModulesDir = "/lib/modules/unikit"
 // line, each after those it depends on: the order to load them in at boot.
 const ModuleLoadOrder = ModulesDir + "/load-order"
 
-// initramfsDirs are the directories the initramfs holds besides ModulesDir's parents: the
-// mount points of the guest runtime's file systems. Order matters: parents come first.
-var initramfsDirs = [...]struct {
-	name string
-	perm uint64
-}{
-	{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"tmp", 0o1777}, {"run", 0o755},
-}
-
 // WriteInitramfs writes to w a gzip'd newc cpio archive (the format the kernel unpacks into
 // its root file system, Documentation/driver-api/early-userspace/buffer-format.rst) holding
-// init as /init, the given modules uncompressed under ModulesDir with their load order in
-// ModuleLoadOrder, the mount points of the guest runtime, and /dev/console.
+// the appliance executable as /init, the given modules uncompressed under ModulesDir with
+// their load order in ModuleLoadOrder, the mount points of the guest runtime (/dev, /proc,
+// /sys, /tmp, /run), and /dev/console.
 //
-// The archive is reproducible: the same init and modules give the same bytes (every mtime,
-// uid and gid is zero and the gzip header has no time).
-func WriteInitramfs(w io.Writer, init []byte, modules []Module) error {
+// The archive is reproducible: the same appliance and modules give the same bytes (every
+// mtime, uid and gid is zero and the gzip header has no time).
+func WriteInitramfs(w io.Writer, appliance []byte, modules []Module) error {
 	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
 	if err != nil {
 		return err
@@ -51,7 +43,13 @@ func WriteInitramfs(w io.Writer, init []byte, modules []Module) error {
 		return cw.WriteRecord(cpio.MakeReproducible(r))
 	}
 
-	for _, d := range initramfsDirs {
+	// The mount points of the guest runtime's file systems.
+	for _, d := range []struct {
+		name string
+		perm uint64
+	}{
+		{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"tmp", 0o1777}, {"run", 0o755},
+	} {
 		if err := write(cpio.Directory(d.name, d.perm)); err != nil {
 			return err
 		}
@@ -61,7 +59,7 @@ func WriteInitramfs(w io.Writer, init []byte, modules []Module) error {
 	if err := write(cpio.CharDev("dev/console", 0o600, 5, 1)); err != nil {
 		return err
 	}
-	if err := write(cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
+	if err := write(cpio.StaticRecord(appliance, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
 		return err
 	}
 

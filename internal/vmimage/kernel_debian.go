@@ -44,10 +44,14 @@ func DefaultCacheDir() (string, error) {
 // metapackage, such as linux-image-6.1.0-57-amd64) and unpacks it with dpkg-deb -x; later
 // calls find it in the cache. A foreign architecture must be known to apt first:
 // dpkg --add-architecture arm64 && apt-get update. Concurrent callers, in one process or
-// several, download once.
+// several, download once. When apt cannot say which package is current (no package lists),
+// the newest kernel for arch already in the cache is taken, as CachedDebianKernel does.
 func FetchDebianKernel(ctx context.Context, arch Arch, cacheDir string) (Kernel, error) {
 	pkg, err := debianKernelPackage(ctx, arch)
 	if err != nil {
+		if k, ok := newestCachedKernel(arch, cacheDir); ok {
+			return k, nil
+		}
 		return Kernel{}, err
 	}
 	dir := filepath.Join(cacheDir, pkg)
@@ -73,12 +77,18 @@ func FetchDebianKernel(ctx context.Context, arch Arch, cacheDir string) (Kernel,
 
 // CachedDebianKernel returns the kernel FetchDebianKernel would return without downloading
 // anything, or ok false when it is not in cacheDir yet. When apt cannot say which package is
-// current (no package lists), the kernel for arch unpacked last is taken.
+// current (no package lists), the newest kernel for arch in the cache is taken, by the
+// modification time of its unpacked tree (which dpkg-deb sets from the package).
 func CachedDebianKernel(ctx context.Context, arch Arch, cacheDir string) (k Kernel, ok bool) {
 	if pkg, err := debianKernelPackage(ctx, arch); err == nil {
 		k, err := unpackedKernel(filepath.Join(cacheDir, pkg), pkg)
 		return k, err == nil
 	}
+	return newestCachedKernel(arch, cacheDir)
+}
+
+// newestCachedKernel returns the kernel for arch in cacheDir whose unpacked tree is newest.
+func newestCachedKernel(arch Arch, cacheDir string) (k Kernel, ok bool) {
 	entries, err := os.ReadDir(cacheDir)
 	if err != nil {
 		return Kernel{}, false
@@ -125,11 +135,20 @@ func debianKernelPackage(ctx context.Context, arch Arch) (string, error) {
 	return "", fmt.Errorf("%w for %s: apt-cache depends %s names no linux-image package", ErrNoKernel, arch, meta)
 }
 
+// fetchScratchPrefix starts the names of the scratch directories downloads are unpacked in.
+const fetchScratchPrefix = ".fetch-"
+
 // downloadAndUnpack fetches the package pkg with apt-get download into a scratch directory of
 // cacheDir, unpacks it there and renames the unpacked tree to dir, so dir appears whole or not
-// at all.
+// at all. The caller holds the cache's lock.
 func downloadAndUnpack(ctx context.Context, pkg, cacheDir, dir string) error {
-	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
+	// Callers hold the cache's lock, so scratch directories left here are from a fetch that
+	// was killed.
+	stale, _ := filepath.Glob(filepath.Join(cacheDir, fetchScratchPrefix+"*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
+	tmp, err := os.MkdirTemp(cacheDir, fetchScratchPrefix)
 	if err != nil {
 		return err
 	}
@@ -148,6 +167,10 @@ func downloadAndUnpack(ctx context.Context, pkg, cacheDir, dir string) error {
 	root := filepath.Join(tmp, "root")
 	if _, err := command(ctx, tmp, "dpkg-deb", "-x", debs[0], root); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoKernel, err)
+	}
+	// A tree already at dir is one that unpackedKernel found incomplete.
+	if err := os.RemoveAll(dir); err != nil {
+		return err
 	}
 	return os.Rename(root, dir)
 }

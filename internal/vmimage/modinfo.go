@@ -18,14 +18,11 @@ import (
 // well-formed .modinfo section.
 var ErrBadModule = errors.New("vmimage: bad kernel module")
 
-// moduleSuffixes are the file name endings of kernel modules, plain and compressed
-// (CONFIG_MODULE_COMPRESS_{NONE,GZIP,XZ,ZSTD}).
-var moduleSuffixes = []string{".ko", ".ko.gz", ".ko.xz", ".ko.zst"}
-
 // moduleFileName returns the module name of a file name (its base without a module suffix),
-// or "" when the file is not a kernel module.
+// or "" when the file is not a kernel module. Modules end in .ko, or in .ko.gz, .ko.xz or
+// .ko.zst when compressed (CONFIG_MODULE_COMPRESS_{NONE,GZIP,XZ,ZSTD}).
 func moduleFileName(base string) string {
-	for _, s := range moduleSuffixes {
+	for _, s := range [...]string{".ko", ".ko.gz", ".ko.xz", ".ko.zst"} {
 		if strings.HasSuffix(base, s) {
 			return strings.TrimSuffix(base, s)
 		}
