@@ -91,27 +91,9 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 		}
 	}
 
-	kernel := Kernel{Image: cfg.Kernel, Modules: cfg.Modules}
-	if cfg.Kernel == "" {
-		log.Info("fetching Debian's kernel package (cached after the first time)", "arch", arch, "cache", cacheDir)
-		if kernel, err = FetchDebianKernel(ctx, arch, cacheDir); err != nil {
-			return Image{}, err
-		}
-		log.Info("kernel", "package", kernel.Package, "image", kernel.Image)
-	}
-	if got, err := KernelArch(kernel.Image); err != nil {
+	kernel, modules, err := kernelAndModules(ctx, cfg, arch, cacheDir, log)
+	if err != nil {
 		return Image{}, err
-	} else if got != arch {
-		return Image{}, fmt.Errorf("%w: %s boots %s, the image is for %s", ErrUnknownArch, kernel.Image, got, arch)
-	}
-	var modules []Module
-	if kernel.Modules != "" {
-		names := append(ApplianceModules(), cfg.ExtraModules...)
-		if modules, err = ResolveModules(kernel.Modules, names); err != nil {
-			return Image{}, err
-		}
-	} else {
-		log.Warn("no module tree: the initramfs holds no kernel modules")
 	}
 
 	tmp, err := os.MkdirTemp("", "unikit-image-")
@@ -168,6 +150,36 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 		return Image{}, err
 	}
 	return im, nil
+}
+
+// kernelAndModules finds the kernel an image boots, cfg's or Debian's, checks it boots arch,
+// and resolves the modules the initramfs holds in its module tree.
+func kernelAndModules(ctx context.Context, cfg Config, arch Arch, cacheDir string, log *slog.Logger) (Kernel, []Module, error) {
+	kernel := Kernel{Image: cfg.Kernel, Modules: cfg.Modules}
+	if cfg.Kernel == "" {
+		log.Info("fetching Debian's kernel package (cached after the first time)", "arch", arch, "cache", cacheDir)
+		var err error
+		if kernel, err = FetchDebianKernel(ctx, arch, cacheDir); err != nil {
+			return Kernel{}, nil, err
+		}
+		log.Info("kernel", "package", kernel.Package, "image", kernel.Image)
+	}
+	got, err := KernelArch(kernel.Image)
+	if err != nil {
+		return Kernel{}, nil, err
+	}
+	if got != arch {
+		return Kernel{}, nil, fmt.Errorf("%w: %s boots %s, the image is for %s", ErrUnknownArch, kernel.Image, got, arch)
+	}
+	if kernel.Modules == "" {
+		log.Warn("no module tree: the initramfs holds no kernel modules")
+		return kernel, nil, nil
+	}
+	modules, err := ResolveModules(kernel.Modules, append(ApplianceModules(), cfg.ExtraModules...))
+	if err != nil {
+		return Kernel{}, nil, err
+	}
+	return kernel, modules, nil
 }
 
 // OpenImage reads the image directory dir: it checks the files are there, reads the kernel
