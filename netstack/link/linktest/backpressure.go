@@ -134,6 +134,8 @@ func (s *suite) backPressure(t *testing.T) {
 	if mode == BackPressureBlock && !ended {
 		p.rec.WaitBlocked(t) // the stall is the receiver's doing
 	}
+	t.Logf("Transmit took %d frames of %d bytes while the receiver stalled (ended %v; Options.InFlight %d)",
+		tr.taken.Load(), n, ended, inFlight)
 	p.rec.Unblock()
 	close(tr.unblock)
 	require.NoError(t, tr.wait(t))
