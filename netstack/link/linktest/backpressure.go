@@ -175,6 +175,7 @@ func (s *suite) backPressure(t *testing.T) {
 			arrived++
 		}
 	}
+	t.Logf("%d frames of the burst arrived", arrived)
 	require.Positive(t, arrived, "no frame of the burst arrived")
 	require.LessOrEqual(t, arrived, inFlight, "frames of the burst delivered after the receiver stalled: more than Options.InFlight")
 }

@@ -163,12 +163,16 @@ func (s *suite) checkTSO(t *testing.T, p *pair, sent []byte, pk *Packet, gsoType
 		return b[h.L3+12 : h.L3+20]
 	}
 	var segs []tcpSegment
+	gso := 0
 	for _, r := range frames {
 		h, dst, payload, ok := transportPayload(r.Data)
 		if !ok || dst != port {
 			continue
 		}
 		o := r.Offload
+		if o.GSOType != link.GSONone {
+			gso++
+		}
 		checkOffloadFlags(t, p.rx, o)
 		if o.GSOType != link.GSONone {
 			require.True(t, p.rx.Features().Has(link.FeatureRxGRO), "a GSO frame from a link without FeatureRxGRO")
@@ -205,4 +209,5 @@ func (s *suite) checkTSO(t *testing.T, p *pair, sent []byte, pk *Packet, gsoType
 		at += len(sg.payload)
 	}
 	require.Equal(t, len(pk.Payload), at, "payload bytes received")
+	t.Logf("a super-frame of %d bytes arrived as %d frames, %d of them GSO frames", len(sent), len(segs), gso)
 }
