@@ -16,18 +16,21 @@ const SuitePort = 0x6c74
 // numberMagic starts the payload of a numbered frame.
 var numberMagic = [4]byte{'l', 'n', 'k', 't'}
 
-// MinNumberedFrameLen is the shortest frame [NumberedFrame] builds: Ethernet, IPv4 and UDP
-// headers, the magic and the number.
-const MinNumberedFrameLen = link.EthernetHeaderLen + ipv4HeaderLen + udpHeaderLen + 8
+// Lengths of the frames [NumberedFrame] builds: at least the Ethernet, IPv4 and UDP headers,
+// the magic and the number; at most an IPv4 packet of 65535 bytes.
+const (
+	MinNumberedFrameLen = link.EthernetHeaderLen + ipv4HeaderLen + udpHeaderLen + 8
+	MaxNumberedFrameLen = link.EthernetHeaderLen + 0xffff
+)
 
 // NumberedFrame returns an Ethernet/IPv4/UDP frame of n bytes from src to dst, with correct
 // checksums, from and to [SuitePort], whose payload carries id and bytes derived from it: two
-// frames with the same id and length are equal, and [FrameNumber] reads id back. n must be at
-// least [MinNumberedFrameLen] and at most 65535-20+14.
+// frames with the same id and length are equal, and [FrameNumber] reads id back. n must lie
+// between [MinNumberedFrameLen] and [MaxNumberedFrameLen].
 func NumberedFrame(src, dst net.HardwareAddr, id uint32, n int) []byte {
 	hdr := link.EthernetHeaderLen + ipv4HeaderLen + udpHeaderLen
-	if n < MinNumberedFrameLen {
-		panic(fmt.Sprintf("linktest: numbered frame of %d bytes, shorter than %d", n, MinNumberedFrameLen))
+	if n < MinNumberedFrameLen || n > MaxNumberedFrameLen {
+		panic(fmt.Sprintf("linktest: numbered frame of %d bytes, outside [%d, %d]", n, MinNumberedFrameLen, MaxNumberedFrameLen))
 	}
 	payload := make([]byte, n-hdr)
 	copy(payload, numberMagic[:])

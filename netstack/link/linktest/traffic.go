@@ -169,7 +169,7 @@ func (s *suite) oversize(t *testing.T) {
 	good1, good2 := p.frame(1, 100), p.frame(3, 200)
 	n := s.maxFrameLen(p) + 1
 	var big []byte
-	if n <= 0xffff-ipv4HeaderLen+link.EthernetHeaderLen {
+	if n <= MaxNumberedFrameLen {
 		big = p.frame(2, n)
 	} else {
 		big = make([]byte, n) // too long for an IPv4 packet; recognised by its length
