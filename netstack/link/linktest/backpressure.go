@@ -130,9 +130,23 @@ func (s *suite) backPressure(t *testing.T) {
 		}
 		return nil
 	})
-	ended := tr.waitStall()
-	if mode == BackPressureBlock && !ended {
-		p.rec.WaitBlocked(t) // the stall is the receiver's doing
+	var ended bool
+	if mode == BackPressureDrop {
+		// Every frame of the burst must meet the stalled receiver: wait for the end of the
+		// burst, which never blocks on such a link.
+		select {
+		case <-tr.done:
+			ended = true
+		case <-time.After(DefaultTimeout):
+			p.rec.Unblock()
+			close(tr.unblock)
+			t.Fatalf("linktest: Transmit blocked after %d frames (Options.BackPressure is BackPressureDrop)", tr.taken.Load())
+		}
+	} else {
+		ended = tr.waitStall()
+		if mode == BackPressureBlock && !ended {
+			p.rec.WaitBlocked(t) // the stall is the receiver's doing
+		}
 	}
 	t.Logf("Transmit took %d frames of %d bytes while the receiver stalled (ended %v; Options.InFlight %d)",
 		tr.taken.Load(), n, ended, inFlight)

@@ -364,7 +364,8 @@ func (r *Recorder) Check(t testing.TB) {
 
 // WaitFor waits until cond holds for the frames recorded so far and returns them, or fails t
 // after the Recorder's timeout. cond is called with the Recorder locked, each time something
-// is recorded; it must not keep the slice.
+// is recorded; it must not keep the slice, which only grows from one call to the next, so
+// that cond may remember how far it has looked.
 func (r *Recorder) WaitFor(t testing.TB, what string, cond func(frames []Received) bool) []Received {
 	t.Helper()
 	r.wait(t, what, func() bool { return cond(r.frames) })
