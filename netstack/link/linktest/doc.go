@@ -15,9 +15,11 @@
 //		}, &linktest.Options{InFlight: 256})
 //	}
 //
-// The suite starts and closes the links itself. When the link's peer is not a Link (a device
-// model, a back end), return a nil b and make the peer send every frame back to a: the suite
-// then checks a against itself. [Options] carry what the contract leaves to each link's
+// The suite starts and closes the links itself. A driver tested against a device model that
+// forwards to another link (a model in front of one end of a pipe) pairs with that link's
+// peer: return the driver as a and the pipe's other end as b. When the peer is not a Link at
+// all, return a nil b and make the peer send every frame back to a: the suite then checks a
+// against itself. [Options] carry what the contract leaves to each link's
 // documentation: how long a frame Transmit takes and whether it refuses or drops a longer one,
 // whether Transmit blocks, returns [link.ErrQueueFull] or the path between the links drops
 // frames when the receiver stalls, and how many frames the pair holds in flight.
