@@ -154,17 +154,9 @@ var (
 // start builds the link pair and the gateway stack and starts the services. On error the
 // caller closes n.
 func (n *Network) start() error {
-	// 64 receive buffers per end: with TSO each holds a 64 KiB super-frame, so that is 4 MiB
-	// in flight each way, plenty for one host's traffic, where the pipe's default of 256
-	// would keep 16 MiB per end resident once a burst had touched them all.
-	pc := &pipe.Config{MTU: n.cfg.MTU, MACA: gatewayMAC, MACB: guestMAC, QueueDepth: 64}
-	if !n.cfg.NoOffload {
-		pc.Features = link.FeatureTxCsum | link.FeatureRxCsum |
-			link.FeatureTxTSO4 | link.FeatureTxTSO6 | link.FeatureRxGRO
-	}
-	gwLink, guestLink, err := pipe.New(pc)
+	gwLink, guestLink, err := newLinkPair(&n.cfg)
 	if err != nil {
-		return fmt.Errorf("usernet: creating link: %w", err)
+		return err
 	}
 	n.guest = guestLink
 	s, err := netstack.New(&netstack.Config{Logger: n.log})
@@ -245,6 +237,27 @@ func (n *Network) start() error {
 		n.goAdd(func() { n.serveForward(ln, port) })
 	}
 	return nil
+}
+
+// linkQueueDepth is the number of receive buffers of each end of the link: with TSO each
+// holds a 64 KiB super-frame, so that is 4 MiB in flight each way, plenty for one host's
+// traffic, where the pipe's default of 256 would keep 16 MiB per end resident once a burst had
+// touched them all.
+const linkQueueDepth = 64
+
+// newLinkPair returns the in-memory link between the gateway and the guest for c, which has
+// its defaults filled in.
+func newLinkPair(c *Config) (gw, guest *pipe.Link, err error) {
+	pc := &pipe.Config{MTU: c.MTU, MACA: gatewayMAC, MACB: guestMAC, QueueDepth: linkQueueDepth}
+	if !c.NoOffload {
+		pc.Features = link.FeatureTxCsum | link.FeatureRxCsum |
+			link.FeatureTxTSO4 | link.FeatureTxTSO6 | link.FeatureRxGRO
+	}
+	gw, guest, err = pipe.New(pc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("usernet: creating link: %w", err)
+	}
+	return gw, guest, nil
 }
 
 func (cfg *Config) withDefaults() (Config, error) {

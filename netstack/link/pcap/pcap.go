@@ -145,8 +145,12 @@ func (l *Link) Stats() link.Stats { return l.inner.Stats() }
 // Release implements [link.Link.Release].
 func (l *Link) Release(frames []link.Frame) { l.inner.Release(frames) }
 
-// Start implements [link.Link.Start]: received frames are recorded before r sees them.
+// Start implements [link.Link.Start]: received frames are recorded before r sees them. It
+// returns [link.ErrNilReceiver] for a nil r, and otherwise what the inner link's Start returns.
 func (l *Link) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
 	return l.inner.Start(&tap{l: l, r: r})
 }
 

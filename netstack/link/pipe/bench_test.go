@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // BenchmarkPipeTransmit measures the pipe alone: batches of 32 frames transmitted on one end
@@ -22,7 +23,7 @@ func BenchmarkPipeTransmit(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			a, p := newPair(b, &bc.cfg)
-			rb := &countingReceiver{link: p, got: make(chan struct{}, 1)}
+			rb := linktest.NewCounter(p, nil)
 			require.NoError(b, p.Start(rb))
 			frames := make([]link.Frame, 32)
 			off := link.Offload{}
@@ -38,7 +39,7 @@ func BenchmarkPipeTransmit(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			rb.wait(100 * len(frames))
+			require.NoError(b, rb.Wait(100*len(frames)))
 			b.SetBytes(int64(len(frames) * bc.size))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -47,7 +48,7 @@ func BenchmarkPipeTransmit(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			rb.wait(b.N * len(frames))
+			require.NoError(b, rb.Wait(b.N*len(frames)))
 			b.ReportMetric(float64(len(frames)), "frames/op")
 		})
 	}

@@ -32,10 +32,7 @@ func runImpaired(t *testing.T, im Impairments) (sent, got [][]byte, a, b *Link) 
 		require.NoError(t, err)
 		require.Equal(t, len(batch), n)
 	}
-	rb.settle(50 * time.Millisecond)
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	return sent, rb.frames, a, b
+	return sent, frameData(rb.Settle(50 * time.Millisecond)), a, b
 }
 
 // requireRate checks that count events out of n happened at probability p, within 5 standard
@@ -109,7 +106,7 @@ func TestImpairReorderWindow(t *testing.T) {
 	start := time.Now()
 	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}})
 	require.NoError(t, err)
-	rb.waitFor(t, 1)
+	rb.WaitFrames(t, 1)
 	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond,
 		"a lone reordered frame waits for the window")
 }
@@ -147,9 +144,8 @@ func TestImpairCorruptOffload(t *testing.T) {
 		HdrLen: 66, GSOSize: 1448, CsumStart: start, CsumOffset: offset}
 	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
 	require.NoError(t, err)
-	rb.waitFor(t, 1)
-	g := rb.frames[0]
-	o := rb.offs[0]
+	got := rb.WaitFrames(t, 1)[0]
+	g, o := got.Data, got.Offload
 	require.Zero(t, o.Flags, "no flag lets the receiver skip verification")
 	require.Equal(t, link.GSOTCPv4, o.GSOType, "GSO metadata kept")
 
@@ -197,7 +193,7 @@ func TestImpairDelay(t *testing.T) {
 		start := time.Now()
 		_, err := a.Transmit([]link.Frame{{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), uint32(i), 60)}}})
 		require.NoError(t, err)
-		rb.waitFor(t, i+1)
+		rb.WaitFrames(t, i+1)
 		require.GreaterOrEqual(t, time.Since(start), delay)
 	}
 }
@@ -216,7 +212,7 @@ func TestImpairRate(t *testing.T) {
 		_, err := a.Transmit(batch)
 		require.NoError(t, err)
 	}
-	rb.waitFor(t, 200)
+	rb.WaitFrames(t, 200)
 	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond,
 		"200 kB cannot cross a 2 MB/s pipe faster")
 }
@@ -241,8 +237,7 @@ func FuzzTransmit(f *testing.F) {
 			n, err := a.Transmit([]link.Frame{{Segments: [][]byte{frame}, Offload: off}})
 			if err == nil {
 				require.Equal(t, 1, n)
-				rb.waitFor(t, 1)
-				require.Len(t, rb.frames[0], len(frame))
+				require.Len(t, rb.WaitFrames(t, 1)[0].Data, len(frame))
 			} else {
 				require.ErrorIs(t, err, link.ErrFrameTooLarge)
 			}

@@ -213,10 +213,11 @@ func (l *Link) Features() link.Features { return l.features }
 func (l *Link) Peer() *Link { return l.peer }
 
 // Start implements [link.Link.Start]: it starts the goroutine that delivers frames
-// transmitted by the peer to r. Frames the peer transmitted before Start were dropped.
+// transmitted by the peer to r. Frames the peer transmitted before Start were dropped. It
+// returns [link.ErrNilReceiver], [link.ErrStarted] or [link.ErrClosed] as the contract says.
 func (l *Link) Start(r link.Receiver) error {
 	if r == nil {
-		return fmt.Errorf("pipe: Start with nil receiver")
+		return link.ErrNilReceiver
 	}
 	l.startMu.Lock()
 	defer l.startMu.Unlock()
@@ -224,7 +225,7 @@ func (l *Link) Start(r link.Receiver) error {
 		return link.ErrClosed
 	}
 	if l.started {
-		return fmt.Errorf("pipe: link already started")
+		return link.ErrStarted
 	}
 	l.started = true
 	l.receiver.Store(&receiverBox{r})

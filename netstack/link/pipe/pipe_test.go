@@ -3,87 +3,29 @@ package pipe
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/unikit/unikit/internal/leaktest"
+	"math"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
-// recorder is a Receiver that copies every frame, releases it at once and signals arrivals.
-type recorder struct {
-	link *Link
+// newRecorder returns a recorder that releases frames to l.
+func newRecorder(l *Link) *linktest.Recorder { return linktest.NewRecorder(l, nil) }
 
-	mu      sync.Mutex
-	frames  [][]byte
-	offs    []link.Offload
-	batches int
-	states  []bool
-	arrived chan struct{}
-}
-
-func newRecorder(l *Link) *recorder {
-	return &recorder{link: l, arrived: make(chan struct{}, 1)}
-}
-
-func (r *recorder) DeliverFrames(frames []link.Frame) {
-	r.mu.Lock()
-	r.batches++
-	for i := range frames {
-		var b []byte
-		for _, s := range frames[i].Segments {
-			b = append(b, s...)
-		}
-		r.frames = append(r.frames, b)
-		r.offs = append(r.offs, frames[i].Offload)
+// frameData returns the bytes of recorded frames.
+func frameData(rs []linktest.Received) [][]byte {
+	var b [][]byte
+	for _, r := range rs {
+		b = append(b, r.Data)
 	}
-	r.mu.Unlock()
-	r.link.Release(frames)
-	select {
-	case r.arrived <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) LinkStateChanged(up bool) {
-	r.mu.Lock()
-	r.states = append(r.states, up)
-	r.mu.Unlock()
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.frames)
-}
-
-// waitFor waits until at least n frames have arrived.
-func (r *recorder) waitFor(t testing.TB, n int) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for r.count() < n {
-		select {
-		case <-r.arrived:
-		case <-deadline:
-			t.Fatalf("got %d frames, want %d", r.count(), n)
-		}
-	}
-}
-
-// settle waits until no frame has arrived for d.
-func (r *recorder) settle(d time.Duration) {
-	for {
-		select {
-		case <-r.arrived:
-		case <-time.After(d):
-			return
-		}
-	}
+	return b
 }
 
 // testFrame returns an Ethernet frame of n bytes (n >= 18) whose payload starts with seq.
@@ -136,22 +78,19 @@ func TestFramesArriveIntactInOrder(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, len(batch), n)
 	}
-	rb.waitFor(t, count)
-	rb.mu.Lock()
-	require.Len(t, rb.frames, len(want))
+	got := frameData(rb.WaitFrames(t, count))
+	require.Len(t, got, len(want))
 	for i := range want {
-		require.True(t, bytes.Equal(want[i], rb.frames[i]), "frame %d differs", i)
+		require.True(t, bytes.Equal(want[i], got[i]), "frame %d differs", i)
 	}
-	require.Less(t, rb.batches, count, "frames are delivered in batches")
-	rb.mu.Unlock()
-	require.Zero(t, ra.count(), "nothing comes back")
+	require.Less(t, rb.Batches(), count, "frames are delivered in batches")
+	require.Zero(t, ra.Len(), "nothing comes back")
 
 	// And the other way.
 	f := testFrame(b.MAC(), a.MAC(), 7, 60)
 	_, err := b.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 	require.NoError(t, err)
-	ra.waitFor(t, 1)
-	require.True(t, bytes.Equal(f, ra.frames[0]))
+	require.True(t, bytes.Equal(f, ra.WaitFrames(t, 1)[0].Data))
 
 	sa, sb := a.Stats(), b.Stats()
 	require.Equal(t, uint64(count), sa.TxFrames)
@@ -175,9 +114,9 @@ func TestOffloadMetadataTravels(t *testing.T) {
 		HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
 	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{big}, Offload: off}})
 	require.NoError(t, err)
-	rb.waitFor(t, 1)
-	require.True(t, bytes.Equal(big, rb.frames[0]), "GSO frame differs")
-	require.Equal(t, off, rb.offs[0])
+	got := rb.WaitFrames(t, 1)[0]
+	require.True(t, bytes.Equal(big, got.Data), "GSO frame differs")
+	require.Equal(t, off, got.Offload)
 
 	// A GSO frame larger than that, or a plain frame larger than the MTU, is refused.
 	_, err = a.Transmit([]link.Frame{{Segments: [][]byte{big, {0}}, Offload: off}})
@@ -197,12 +136,12 @@ func TestNeedsCsumFinalizedWithoutRxCsum(t *testing.T) {
 	binary.BigEndian.PutUint16(f[24:], 0x1234) // "pseudo-header sum"
 	_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
 	require.NoError(t, err)
-	rb.waitFor(t, 1)
-	require.Equal(t, link.Offload{CsumStart: 20, CsumOffset: 4}, rb.offs[0], "flags cleared")
-	sum := uint32(link.Checksum(rb.frames[0][20:], 0)) + 0x1234 // with the pseudo-header
+	got := rb.WaitFrames(t, 1)[0]
+	require.Equal(t, link.Offload{CsumStart: 20, CsumOffset: 4}, got.Offload, "flags cleared")
+	sum := uint32(link.Checksum(got.Data[20:], 0)) + 0x1234 // with the pseudo-header
 	sum = sum>>16 + sum&0xffff
 	require.Equal(t, uint32(0xffff), sum, "checksum verifies")
-	require.Equal(t, f[:24], rb.frames[0][:24])
+	require.Equal(t, f[:24], got.Data[:24])
 }
 
 func TestBadConfig(t *testing.T) {
@@ -233,7 +172,8 @@ func TestTransmitBeforePeerStartIsDropped(t *testing.T) {
 func TestBackPressure(t *testing.T) {
 	a, b := newPair(t, &Config{QueueDepth: 4})
 	// A receiver that keeps its frames until told to release them.
-	hold := &holder{link: b, got: make(chan struct{}, 100)}
+	hold := newRecorder(b)
+	hold.Hold(math.MaxInt)
 	require.NoError(t, b.Start(hold))
 
 	frames := make([]link.Frame, 6)
@@ -246,64 +186,30 @@ func TestBackPressure(t *testing.T) {
 		require.NoError(t, err)
 		done <- n
 	}()
-	for hold.lent() < 4 {
-		<-hold.got
-	}
+	hold.WaitFrames(t, 4)
 	select {
 	case <-done:
 		t.Fatal("Transmit returned although the peer had no free buffer")
 	case <-time.After(50 * time.Millisecond):
 	}
-	hold.releaseAll()
+	require.Equal(t, 4, hold.ReleaseHeld())
 	require.Equal(t, 6, <-done)
-	for hold.lent() < 2 {
-		<-hold.got
-	}
-	hold.releaseAll()
-}
-
-// holder keeps received frames until releaseAll.
-type holder struct {
-	link *Link
-	mu   sync.Mutex
-	kept []link.Frame
-	got  chan struct{}
-}
-
-func (h *holder) DeliverFrames(frames []link.Frame) {
-	h.mu.Lock()
-	h.kept = append(h.kept, frames...)
-	h.mu.Unlock()
-	h.got <- struct{}{}
-}
-
-func (h *holder) LinkStateChanged(bool) {}
-
-func (h *holder) lent() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.kept)
-}
-
-func (h *holder) releaseAll() {
-	h.mu.Lock()
-	h.link.Release(h.kept)
-	h.kept = nil
-	h.mu.Unlock()
+	hold.WaitFrames(t, 6)
 }
 
 func TestReleaseIgnoresStrayFrames(t *testing.T) {
 	a, b := newPair(t, &Config{QueueDepth: 2})
-	hold := &holder{link: b, got: make(chan struct{}, 100)}
+	hold := newRecorder(b)
+	hold.Hold(1)
 	require.NoError(t, b.Start(hold))
 	f := link.Frame{Segments: [][]byte{testFrame(a.MAC(), b.MAC(), 0, 60)}}
 	_, err := a.Transmit([]link.Frame{f})
 	require.NoError(t, err)
-	<-hold.got
-	kept := append([]link.Frame(nil), hold.kept...)
+	hold.WaitFrames(t, 1)
+	kept := hold.Held()
 	a.Release(kept)                                           // wrong end
 	b.Release([]link.Frame{{Cookie: 1<<63 | 5}, {Cookie: 7}}) // garbage
-	hold.releaseAll()
+	hold.ReleaseHeld()
 	b.Release(kept) // twice
 	b.rx.mu.Lock()
 	require.Len(t, b.rx.free, 2, "each buffer is free exactly once")
@@ -315,7 +221,8 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		a, b, err := New(&Config{QueueDepth: 2, Impair: Impairments{Delay: time.Millisecond}})
 		require.NoError(t, err)
-		ra, rb := newRecorder(a), &holder{link: b, got: make(chan struct{}, 100)}
+		ra, rb := newRecorder(a), newRecorder(b)
+		rb.Hold(math.MaxInt)
 		require.NoError(t, a.Start(ra))
 		require.NoError(t, b.Start(rb))
 		// A transmitter blocked on the peer's full queue is woken by Close.
@@ -333,16 +240,12 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 			require.NoError(t, a.Close())
 			require.ErrorIs(t, <-blocked, link.ErrClosed)
 			require.False(t, b.Up())
-			ra.mu.Lock()
-			require.Empty(t, ra.states, "the closed end's own receiver is not told")
-			ra.mu.Unlock()
+			require.Empty(t, ra.States(), "the closed end's own receiver is not told")
 		} else {
 			require.NoError(t, b.Close())
 			require.ErrorIs(t, <-blocked, link.ErrLinkDown)
 			require.False(t, a.Up())
-			ra.mu.Lock()
-			require.Equal(t, []bool{false}, ra.states)
-			ra.mu.Unlock()
+			require.Equal(t, []bool{false}, ra.States())
 		}
 		require.NoError(t, a.Close())
 		require.NoError(t, b.Close())
@@ -350,8 +253,7 @@ func TestCloseIdempotentNoLeaks(t *testing.T) {
 		_, err = a.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
 		require.ErrorIs(t, err, link.ErrClosed)
 		require.ErrorIs(t, a.Start(ra), link.ErrClosed)
-		hold := rb
-		hold.releaseAll() // release after close is harmless
+		rb.ReleaseHeld() // release after close is harmless
 	}
 	// Unstarted links close too.
 	a, b, err := New(nil)
@@ -372,7 +274,7 @@ func TestTransmitAfterPeerCloseIsLinkDown(t *testing.T) {
 
 func TestNoAllocsSteadyState(t *testing.T) {
 	a, b := newPair(t, nil)
-	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
+	rb := linktest.NewCounter(b, nil)
 	require.NoError(t, b.Start(rb))
 	frames := make([]link.Frame, 16)
 	for i := range frames {
@@ -383,46 +285,13 @@ func TestNoAllocsSteadyState(t *testing.T) {
 		if err != nil {
 			panic(err)
 		}
-		rb.wait(len(frames))
+		if err := rb.Wait(len(frames)); err != nil {
+			panic(err)
+		}
 	}
 	for i := 0; i < 20; i++ { // warm up: buffers are allocated on first use
 		send()
 	}
 	perBatch := allocs.Min(200, 0, send)
 	require.Zero(t, perBatch, "allocations per batch of %d frames", len(frames))
-}
-
-// countingReceiver releases frames at once and counts them, without allocating.
-type countingReceiver struct {
-	link *Link
-	mu   sync.Mutex
-	n    int
-	got  chan struct{}
-}
-
-func (c *countingReceiver) DeliverFrames(frames []link.Frame) {
-	c.link.Release(frames)
-	c.mu.Lock()
-	c.n += len(frames)
-	c.mu.Unlock()
-	select {
-	case c.got <- struct{}{}:
-	default:
-	}
-}
-
-func (c *countingReceiver) LinkStateChanged(bool) {}
-
-// wait waits until n more frames than at the last wait have arrived.
-func (c *countingReceiver) wait(n int) {
-	for {
-		c.mu.Lock()
-		if c.n >= n {
-			c.n -= n
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		<-c.got
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // tcpSuperFrame returns an Ethernet/IP/TCP GSO frame with payload bytes of data, FIN|PSH|CWR
@@ -97,14 +98,15 @@ func TestImpairedPipeSegmentsGSO(t *testing.T) {
 		_, err := a.Transmit([]link.Frame{{Segments: [][]byte{f[:30], f[30:]}, Offload: off}})
 		require.NoError(t, err)
 		require.Equal(t, orig, f, "the transmitted frame is only borrowed")
-		rb.waitFor(t, 5)
-		rb.settle(20 * time.Millisecond)
-		require.Len(t, rb.frames, 5, "4500 bytes in segments of 1000")
+		rb.WaitFrames(t, 5)
+		got := rb.Settle(20 * time.Millisecond)
+		require.Len(t, got, 5, "4500 bytes in segments of 1000")
 		hdr := int(off.HdrLen)
 		tcpOff := int(off.CsumStart)
 		var payload []byte
-		for i, g := range rb.frames {
-			require.Equal(t, link.Offload{}, rb.offs[i], "an ordinary, complete frame")
+		for i, r := range got {
+			g := r.Data
+			require.Equal(t, link.Offload{}, r.Offload, "an ordinary, complete frame")
 			tcpChecksumOK(t, g, v6)
 			require.Equal(t, uint32(0xfffff000)+uint32(i*1000), binary.BigEndian.Uint32(g[tcpOff+4:]), "seq")
 			flags := g[tcpOff+13]
@@ -166,7 +168,7 @@ func TestNoAllocsImpaired(t *testing.T) {
 	feat := link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureRxCsum | link.FeatureRxGRO
 	a, b := newPair(t, &Config{Features: feat, Impair: Impairments{Seed: 9, Loss: 0.05, Duplicate: 0.05,
 		Reorder: 0.05, Corrupt: 0.05, Delay: 10 * time.Microsecond}})
-	rb := &countingReceiver{link: b, got: make(chan struct{}, 1)}
+	rb := linktest.NewCounter(b, nil)
 	require.NoError(t, b.Start(rb))
 	gso, off := tcpSuperFrame(false, 20000)
 	plain := testFrame(a.MAC(), b.MAC(), 1, 1000)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // FuzzDecode feeds arbitrary byte streams to the link's reader and checks that it never
@@ -28,9 +29,10 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got [][]byte
-		l.recv = &sink{l: l, frames: &got}
+		rec := linktest.NewRecorder(l, nil)
+		l.recv = rec
 		err = l.receive(&chunkReader{data: data, chunk: int(chunk)%4096 + 1})
+		got := frameData(rec.Frames())
 
 		// Exactly the valid records of the stream are delivered, in order.
 		want := referenceDecode(data, l.maxFrame)
@@ -75,11 +77,12 @@ func FuzzDecode(f *testing.F) {
 			stream = appendRecord(stream, frames[i].Segments, frames[i].Len())
 		}
 		l2, _ := newLink(&Config{Logger: slog.New(slog.DiscardHandler)})
-		var back [][]byte
-		l2.recv = &sink{l: l2, frames: &back}
+		rec2 := linktest.NewRecorder(l2, nil)
+		l2.recv = rec2
 		if err := l2.receive(&chunkReader{data: stream, chunk: int(chunk)%4096 + 1}); err != nil {
 			t.Fatalf("valid stream: %v", err)
 		}
+		back := frameData(rec2.Frames())
 		if len(back) != len(want) {
 			t.Fatalf("round trip: %d frames back, want %d", len(back), len(want))
 		}
@@ -108,20 +111,14 @@ func referenceDecode(data []byte, maxFrame int) [][]byte {
 	return frames
 }
 
-// sink is a Receiver that copies and releases frames.
-type sink struct {
-	l      *Link
-	frames *[][]byte
-}
-
-func (s *sink) DeliverFrames(frames []link.Frame) {
-	for i := range frames {
-		*s.frames = append(*s.frames, bytes.Clone(frames[i].Segments[0]))
+// frameData returns the bytes of recorded frames.
+func frameData(rs []linktest.Received) [][]byte {
+	var b [][]byte
+	for _, r := range rs {
+		b = append(b, r.Data)
 	}
-	s.l.Release(frames)
+	return b
 }
-
-func (s *sink) LinkStateChanged(bool) {}
 
 // chunkReader returns data at most chunk bytes per Read, like a stream socket.
 type chunkReader struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // passtNetnsEnv forces the passt tests to run passt inside a network namespace even when the
@@ -181,41 +182,6 @@ func freePort(t *testing.T, ns *netns.NS) int {
 	return port
 }
 
-// frameChan is a Receiver that copies frames into a channel and releases them.
-type frameChan struct {
-	l  *Link
-	ch chan []byte
-}
-
-func (f *frameChan) DeliverFrames(frames []link.Frame) {
-	for i := range frames {
-		b := bytes.Clone(frames[i].Segments[0])
-		select {
-		case f.ch <- b:
-		default: // the test is not interested in a flood
-		}
-	}
-	f.l.Release(frames)
-}
-
-func (f *frameChan) LinkStateChanged(bool) {}
-
-// await returns the first received frame for which match is true.
-func (f *frameChan) await(t *testing.T, what string, match func([]byte) bool) []byte {
-	t.Helper()
-	timeout := time.After(waitTimeout)
-	for {
-		select {
-		case b := <-f.ch:
-			if match(b) {
-				return b
-			}
-		case <-timeout:
-			t.Fatalf("no %s from passt", what)
-		}
-	}
-}
-
 // TestPasstLink checks the framing against passt itself at the link level: passt answers an
 // ARP request for its gateway address and a DHCP DISCOVER with an OFFER of the address it
 // printed, both sent through this link and read back from it.
@@ -225,7 +191,7 @@ func TestPasstLink(t *testing.T) {
 	l, err := Dial(context.Background(), "unix", p.Sock, &Config{MAC: mac, Logger: quietConfig(t).Logger})
 	require.NoError(t, err)
 	defer l.Close()
-	r := &frameChan{l: l, ch: make(chan []byte, 256)}
+	r := linktest.NewRecorder(l, &linktest.RecorderConfig{Timeout: waitTimeout})
 	require.NoError(t, l.Start(r))
 
 	// ARP: who has the gateway? Tell the guest address.
@@ -243,14 +209,15 @@ func TestPasstLink(t *testing.T) {
 	n, err := l.Transmit([]link.Frame{{Segments: [][]byte{arp}}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	reply := r.await(t, "ARP reply", func(b []byte) bool {
+	reply := r.WaitMatch(t, "an ARP reply from passt", func(f linktest.Received) bool {
+		b := f.Data
 		if header.Ethernet(b).Type() != header.ARPProtocolNumber {
 			return false
 		}
 		a := header.ARP(b[header.EthernetMinimumSize:])
 		return a.IsValid() && a.Op() == header.ARPReply && bytes.Equal(a.ProtocolAddressSender(), gw4[:])
 	})
-	require.Equal(t, tcpip.LinkAddress(mac), header.Ethernet(reply).DestinationAddress())
+	require.Equal(t, tcpip.LinkAddress(mac), header.Ethernet(reply.Data).DestinationAddress())
 
 	// DHCP DISCOVER from 0.0.0.0:68 to 255.255.255.255:67.
 	const xid = 0x756e696b
@@ -258,8 +225,8 @@ func TestPasstLink(t *testing.T) {
 	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{frame[:14], frame[14:]}}})
 	require.NoError(t, err)
 	var offer dhcpReply
-	r.await(t, "DHCP OFFER", func(b []byte) bool {
-		m, ok := parseDHCP(b)
+	r.WaitMatch(t, "a DHCP OFFER from passt", func(f linktest.Received) bool {
+		m, ok := parseDHCP(f.Data)
 		if ok && m.xid == xid && m.msgType == 2 {
 			offer = m
 			return true

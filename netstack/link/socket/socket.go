@@ -62,8 +62,6 @@ var (
 	ErrOffload = errors.New("socket: frame needs offload work the link does not support")
 	// ErrRunt is returned by Transmit for a frame shorter than an Ethernet header.
 	ErrRunt = errors.New("socket: frame shorter than an Ethernet header")
-	// ErrStarted is returned by a second call of Start.
-	ErrStarted = errors.New("socket: link already started")
 )
 
 // Config configures a link. A nil *Config, and every zero field, means the default.
@@ -266,15 +264,19 @@ func (l *Link) Addr() net.Addr {
 }
 
 // Start implements [link.Link.Start]: a client link starts reading frames, a server link
-// starts accepting peers.
+// starts accepting peers. It returns [link.ErrNilReceiver], [link.ErrStarted] or
+// [link.ErrClosed] as the contract says.
 func (l *Link) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return link.ErrClosed
 	}
 	if l.started {
-		return ErrStarted
+		return link.ErrStarted
 	}
 	l.started = true
 	l.recv = r

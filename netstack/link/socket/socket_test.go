@@ -4,21 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"github.com/unikit/unikit/internal/allocs"
-	"github.com/unikit/unikit/internal/leaktest"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 const waitTimeout = 10 * time.Second
@@ -35,64 +36,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// recorder is a Receiver that copies every frame, releases it at once and records link-state
-// changes.
-type recorder struct {
-	link   *Link
-	mu     sync.Mutex
-	frames [][]byte
-	states []bool
-}
-
-func (r *recorder) DeliverFrames(frames []link.Frame) {
-	r.mu.Lock()
-	for i := range frames {
-		var b []byte
-		for _, s := range frames[i].Segments {
-			b = append(b, s...)
-		}
-		r.frames = append(r.frames, b)
-	}
-	r.mu.Unlock()
-	r.link.Release(frames)
-}
-
-func (r *recorder) LinkStateChanged(up bool) {
-	r.mu.Lock()
-	r.states = append(r.states, up)
-	r.mu.Unlock()
-}
-
-func (r *recorder) waitFrames(t *testing.T, n int) [][]byte {
+// start starts l with a recorder and closes l when the test ends.
+func start(t *testing.T, l *Link) *linktest.Recorder {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.frames) >= n
-	}, waitTimeout, time.Millisecond, "waiting for %d frames", n)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([][]byte(nil), r.frames...)
-}
-
-func (r *recorder) waitStates(t *testing.T, want ...bool) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.states) >= len(want)
-	}, waitTimeout, time.Millisecond, "waiting for link states %v", want)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	require.Equal(t, want, r.states)
-}
-
-func start(t *testing.T, l *Link) *recorder {
-	t.Helper()
-	r := &recorder{link: l}
+	r := linktest.NewRecorder(l, &linktest.RecorderConfig{Timeout: waitTimeout})
 	require.NoError(t, l.Start(r))
 	t.Cleanup(func() { l.Close() })
 	return r
+}
+
+// waitFrames waits until r has recorded n frames and returns the bytes of all it recorded.
+func waitFrames(t *testing.T, r *linktest.Recorder, n int) [][]byte {
+	t.Helper()
+	return frameData(r.WaitFrames(t, n))
 }
 
 // testFrame returns an n-byte Ethernet frame whose payload is derived from seed.
@@ -131,12 +87,12 @@ func checkRoundTrip(t *testing.T, a, b *Link) {
 	for _, dir := range []struct {
 		name     string
 		from, to *Link
-		rec      *recorder
+		rec      *linktest.Recorder
 	}{{"a->b", a, b, rb}, {"b->a", b, a, ra}} {
 		n, err := dir.from.Transmit(frames)
 		require.NoError(t, err, dir.name)
 		require.Equal(t, len(frames), n, dir.name)
-		require.Equal(t, want, dir.rec.waitFrames(t, len(want)), dir.name)
+		require.Equal(t, want, waitFrames(t, dir.rec, len(want)), dir.name)
 	}
 	total := 0
 	for _, f := range want {
@@ -203,9 +159,9 @@ func TestFragmentedStream(t *testing.T) {
 		}
 		c1.Write(stream[split:])
 	}()
-	require.Equal(t, want, r.waitFrames(t, len(want)))
+	require.Equal(t, want, waitFrames(t, r, len(want)))
 	c1.Close()
-	r.waitStates(t, false)
+	r.WaitStates(t, false)
 	require.Zero(t, l.Stats().RxErrors)
 }
 
@@ -221,7 +177,7 @@ func TestRuntsSkipped(t *testing.T) {
 	stream = append(stream, record(good[:13])...) // 13 bytes
 	stream = append(stream, record(good)...)
 	go c1.Write(stream)
-	require.Equal(t, [][]byte{good}, r.waitFrames(t, 1))
+	require.Equal(t, [][]byte{good}, waitFrames(t, r, 1))
 	st := l.Stats()
 	require.Equal(t, uint64(3), st.RxDropped)
 	require.Equal(t, uint64(1), st.RxFrames)
@@ -242,8 +198,8 @@ func TestOversizedClosesClient(t *testing.T) {
 		stream := append(record(good), binary.BigEndian.AppendUint32(nil, n)...)
 		stream = append(stream, make([]byte, 64)...)
 		go c1.Write(stream)
-		require.Equal(t, [][]byte{good}, r.waitFrames(t, 1))
-		r.waitStates(t, false)
+		require.Equal(t, [][]byte{good}, waitFrames(t, r, 1))
+		r.WaitStates(t, false)
 		require.False(t, l.Up())
 		st := l.Stats()
 		require.Equal(t, uint64(1), st.RxErrors)
@@ -276,8 +232,8 @@ func TestServerReconnect(t *testing.T) {
 	f1 := testFrame(100, 1)
 	_, err = p1.Write(record(f1))
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{f1}, r.waitFrames(t, 1))
-	r.waitStates(t, true)
+	require.Equal(t, [][]byte{f1}, waitFrames(t, r, 1))
+	r.WaitStates(t, true)
 	require.True(t, l.Up())
 	back := testFrame(80, 9)
 	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{back}}})
@@ -287,16 +243,16 @@ func TestServerReconnect(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, record(back), got)
 	p1.Close()
-	r.waitStates(t, true, false)
+	r.WaitStates(t, true, false)
 	require.False(t, l.Up())
 
 	// Peer 2 connects and breaks the protocol.
 	p2, err := net.Dial("unix", path)
 	require.NoError(t, err)
-	r.waitStates(t, true, false, true)
+	r.WaitStates(t, true, false, true)
 	_, err = p2.Write([]byte{0x7f, 0xff, 0xff, 0xff})
 	require.NoError(t, err)
-	r.waitStates(t, true, false, true, false)
+	r.WaitStates(t, true, false, true, false)
 	p2.SetReadDeadline(time.Now().Add(waitTimeout))
 	_, err = p2.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
@@ -309,8 +265,8 @@ func TestServerReconnect(t *testing.T) {
 	f3 := testFrame(1514, 3)
 	_, err = p3.Write(record(f3))
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{f1, f3}, r.waitFrames(t, 2))
-	r.waitStates(t, true, false, true, false, true)
+	require.Equal(t, [][]byte{f1, f3}, waitFrames(t, r, 2))
+	r.WaitStates(t, true, false, true, false, true)
 }
 
 // TestServerOnePeerAtATime: a second peer waits in the backlog until the first disconnects.
@@ -321,7 +277,7 @@ func TestServerOnePeerAtATime(t *testing.T) {
 	r := start(t, l)
 	p1, err := net.Dial("unix", path)
 	require.NoError(t, err)
-	r.waitStates(t, true)
+	r.WaitStates(t, true)
 	p2, err := net.Dial("unix", path)
 	require.NoError(t, err)
 	defer p2.Close()
@@ -331,14 +287,12 @@ func TestServerOnePeerAtATime(t *testing.T) {
 	f1 := testFrame(70, 1)
 	_, err = p1.Write(record(f1))
 	require.NoError(t, err)
-	require.Equal(t, [][]byte{f1}, r.waitFrames(t, 1))
+	require.Equal(t, [][]byte{f1}, waitFrames(t, r, 1))
 	time.Sleep(20 * time.Millisecond)
-	r.mu.Lock()
-	require.Len(t, r.frames, 1, "second peer served while the first is connected")
-	r.mu.Unlock()
+	require.Equal(t, 1, r.Len(), "second peer served while the first is connected")
 	p1.Close()
-	require.Equal(t, [][]byte{f1, f2}, r.waitFrames(t, 2))
-	r.waitStates(t, true, false, true)
+	require.Equal(t, [][]byte{f1, f2}, waitFrames(t, r, 2))
+	r.WaitStates(t, true, false, true)
 }
 
 func TestTruncatedStream(t *testing.T) {
@@ -350,7 +304,7 @@ func TestTruncatedStream(t *testing.T) {
 		c1.Write(record(testFrame(100, 0))[:50])
 		c1.Close()
 	}()
-	r.waitStates(t, false)
+	r.WaitStates(t, false)
 	require.Equal(t, uint64(1), l.Stats().RxErrors)
 	require.Zero(t, l.Stats().RxFrames)
 }
@@ -380,7 +334,7 @@ func TestTransmitRejects(t *testing.T) {
 		require.Equal(t, 1, n, tc.name)
 	}
 	// Only the good frames before each bad one arrived.
-	require.Len(t, r.waitFrames(t, 5), 5)
+	require.Len(t, waitFrames(t, r, 5), 5)
 	require.Equal(t, uint64(5), l.Stats().TxDropped)
 	// A frame marked only as checksum-verified is complete and is sent.
 	n, err := l.Transmit([]link.Frame{{Segments: [][]byte{good}, Offload: link.Offload{Flags: link.FlagDataValid}}})
@@ -423,9 +377,9 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 	c1, _ := net.Pipe()
 	l, err := New(c1, quietConfig(t))
 	require.NoError(t, err)
-	r := &recorder{link: l}
+	r := linktest.NewRecorder(l, nil)
 	require.NoError(t, l.Start(r))
-	require.ErrorIs(t, l.Start(r), ErrStarted)
+	require.ErrorIs(t, l.Start(r), link.ErrStarted)
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close())
 	c2, _ := net.Pipe()
@@ -443,17 +397,16 @@ func TestCloseNoLeak(t *testing.T) {
 	for range 3 {
 		srv, err := Listen("unix", path, quietConfig(t))
 		require.NoError(t, err)
-		r := &recorder{link: srv}
+		r := linktest.NewRecorder(srv, nil)
 		require.NoError(t, srv.Start(r))
 		cli, err := Dial(context.Background(), "unix", path, quietConfig(t))
 		require.NoError(t, err)
-		rc := &recorder{link: cli}
-		require.NoError(t, cli.Start(rc))
-		r.waitStates(t, true)
+		require.NoError(t, cli.Start(linktest.NewRecorder(cli, nil)))
+		r.WaitStates(t, true)
 		// A listening link with no peer, and one never started.
 		idle, err := Listen("tcp", "127.0.0.1:0", quietConfig(t))
 		require.NoError(t, err)
-		require.NoError(t, idle.Start(&recorder{link: idle}))
+		require.NoError(t, idle.Start(linktest.NewRecorder(idle, nil)))
 		unstarted, err := Listen("tcp", "127.0.0.1:0", quietConfig(t))
 		require.NoError(t, err)
 
@@ -461,7 +414,9 @@ func TestCloseNoLeak(t *testing.T) {
 		h1, h2 := net.Pipe()
 		hog, err := New(h2, quietConfig(t))
 		require.NoError(t, err)
-		require.NoError(t, hog.Start(&holder{}))
+		hold := linktest.NewRecorder(hog, nil)
+		hold.Hold(math.MaxInt) // never releases: the reader ends up waiting for a buffer
+		require.NoError(t, hog.Start(hold))
 		go func() {
 			f := record(testFrame(60, 0))
 			for range smallBufs + 10 {
@@ -481,80 +436,38 @@ func TestCloseNoLeak(t *testing.T) {
 	leaktest.Settle(t, before)
 }
 
-// holder is a receiver that never releases frames.
-type holder struct{}
-
-func (holder) DeliverFrames([]link.Frame) {}
-func (holder) LinkStateChanged(bool)      {}
-
 func TestReleaseValidates(t *testing.T) {
 	c1, c2 := net.Pipe()
 	l, err := New(c2, quietConfig(t))
 	require.NoError(t, err)
-	var got []link.Frame
-	var mu sync.Mutex
-	require.NoError(t, l.Start(receiverFunc(func(fs []link.Frame) {
-		mu.Lock()
-		got = append(got, fs...)
-		mu.Unlock()
-	})))
+	r := linktest.NewRecorder(l, nil)
+	r.Hold(1)
+	require.NoError(t, l.Start(r))
 	defer l.Close()
 	go c1.Write(record(testFrame(60, 0)))
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, waitTimeout, time.Millisecond)
-	mu.Lock()
-	f := got[0]
-	mu.Unlock()
+	r.WaitFrames(t, 1)
+	f := r.Held()[0]
 	l.Release([]link.Frame{f})
 	// Double release and made-up cookies are ignored.
 	l.Release([]link.Frame{f, {Cookie: 1<<32 | 5}, {Cookie: 7 << 32}, {Cookie: 99999}})
 	require.Len(t, l.rx.pool.classes[0].free, 1)
 }
 
-type receiverFunc func([]link.Frame)
-
-func (f receiverFunc) DeliverFrames(fs []link.Frame) { f(fs) }
-func (receiverFunc) LinkStateChanged(bool)           {}
-
-// counter is a Receiver that releases frames and signals one token per frame.
-type counter struct {
-	link *Link
-	ch   chan struct{}
-}
-
-func (c *counter) DeliverFrames(frames []link.Frame) {
-	c.link.Release(frames)
-	for range frames {
-		c.ch <- struct{}{}
-	}
-}
-func (c *counter) LinkStateChanged(bool) {}
-
-// linkPair returns two started links over a UNIX socket pair; b's receiver is counted.
-func linkPair(tb testing.TB) (a, b *Link, recv *counter) {
+// linkPair returns two started links over a UNIX socket pair, the server b up; b's receiver
+// counts frames.
+func linkPair(tb testing.TB) (a, b *Link, recv *linktest.Counter) {
 	tb.Helper()
 	dir := tb.TempDir()
 	srv, err := Listen("unix", filepath.Join(dir, "p.sock"), &Config{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(tb, err)
 	cli, err := Dial(context.Background(), "unix", filepath.Join(dir, "p.sock"), &Config{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(tb, err)
-	recv = &counter{link: srv, ch: make(chan struct{}, 1024)}
-	up := make(chan struct{})
-	require.NoError(tb, srv.Start(stateHook{recv, up}))
-	require.NoError(tb, cli.Start(&counter{link: cli, ch: make(chan struct{}, 1024)}))
-	<-up
+	recv = linktest.NewCounter(srv, nil)
+	require.NoError(tb, srv.Start(recv))
+	require.NoError(tb, cli.Start(linktest.NewCounter(cli, nil)))
 	tb.Cleanup(func() { cli.Close(); srv.Close() })
+	require.Eventually(tb, srv.Up, waitTimeout, time.Millisecond, "the server accepts the client")
 	return cli, srv, recv
-}
-
-type stateHook struct {
-	*counter
-	up chan struct{}
-}
-
-func (h stateHook) LinkStateChanged(up bool) {
-	if up {
-		close(h.up)
-	}
 }
 
 // TestAllocs: transmitting and receiving a batch does not allocate in steady state.
@@ -570,8 +483,8 @@ func TestAllocs(t *testing.T) {
 		if err != nil || n != len(frames) {
 			panic(err)
 		}
-		for range frames {
-			<-recv.ch
+		if err := recv.Wait(len(frames)); err != nil {
+			panic(err)
 		}
 	}
 	run() // warm up the pool
@@ -592,13 +505,8 @@ func BenchmarkThroughput(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
-			done := make(chan struct{})
-			go func() {
-				for range b.N {
-					<-recv.ch
-				}
-				close(done)
-			}()
+			done := make(chan error, 1)
+			go func() { done <- recv.Wait(b.N) }()
 			for sent := 0; sent < b.N; {
 				n := min(len(frames), b.N-sent)
 				if _, err := a.Transmit(frames[:n]); err != nil {
@@ -606,7 +514,9 @@ func BenchmarkThroughput(b *testing.B) {
 				}
 				sent += n
 			}
-			<-done
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 		})
 	}
@@ -630,9 +540,9 @@ func TestManyLargeFrames(t *testing.T) {
 	c, err := net.Dial("unix", path)
 	require.NoError(t, err)
 	defer c.Close()
-	r.waitStates(t, true)
+	r.WaitStates(t, true)
 	_, err = c.Write(stream)
 	require.NoError(t, err)
-	require.Equal(t, want, r.waitFrames(t, len(want)))
+	require.Equal(t, want, waitFrames(t, r, len(want)))
 	require.LessOrEqual(t, l.rx.pool.classes[1].n, largeBufs)
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // socketpair returns the two ends of a connected AF_UNIX stream socket pair, the way QEMU's
@@ -33,4 +36,17 @@ func TestRoundTripSocketpair(t *testing.T) {
 	b, err := New(c2, quietConfig(t))
 	require.NoError(t, err)
 	checkRoundTrip(t, a, b)
+}
+
+// TestConformanceSocketpair runs the frame contract's conformance suite over links on the two
+// ends of a socket pair.
+func TestConformanceSocketpair(t *testing.T) {
+	linktest.Run(t, func(t *testing.T) (link.Link, link.Link) {
+		c1, c2 := socketpair(t)
+		a, err := New(c1, quietConfig(t))
+		require.NoError(t, err)
+		b, err := New(c2, quietConfig(t))
+		require.NoError(t, err)
+		return a, b
+	}, socketOptions(256))
 }

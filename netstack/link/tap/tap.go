@@ -55,8 +55,5 @@ const (
 	vlanHeaderLen = 4
 )
 
-// ErrStarted is returned by Start when the link was already started.
-var ErrStarted = errors.New("tap: link already started")
-
 // ErrBadConfig is returned by Open for an invalid Config.
 var ErrBadConfig = errors.New("tap: invalid config")

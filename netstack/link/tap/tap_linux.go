@@ -254,13 +254,17 @@ func (l *Link) OffloadStats() OffloadStats {
 }
 
 // Start implements [link.Link.Start]: it starts the reader goroutine, which delivers
-// batches to r, and tells r the link is up.
+// batches to r, and tells r the link is up. It returns [link.ErrNilReceiver],
+// [link.ErrStarted] or [link.ErrClosed] as the contract says.
 func (l *Link) Start(r link.Receiver) error {
+	if r == nil {
+		return link.ErrNilReceiver
+	}
 	if l.closed.Load() {
 		return link.ErrClosed
 	}
 	if !l.started.CompareAndSwap(false, true) {
-		return ErrStarted
+		return link.ErrStarted
 	}
 	l.recv = r
 	r.LinkStateChanged(true)

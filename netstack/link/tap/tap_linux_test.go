@@ -2,13 +2,10 @@ package tap
 
 import (
 	"encoding/binary"
-	"github.com/unikit/unikit/internal/allocs"
-	"github.com/unikit/unikit/internal/israce"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,9 +14,13 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
+	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 )
 
 // Addresses of the link tests: the kernel's side of the TAP and the stack's side (the link).
@@ -53,65 +54,23 @@ func kernelPeer(t *testing.T, cfg *Config) (*Link, *netns.NS, net.HardwareAddr) 
 	return l, ns, kmac
 }
 
-// udpReceiver is a Receiver that waits for UDP datagrams to one port, copies their payload and
-// releases every frame at once; it does not allocate.
-type udpReceiver struct {
-	link    link.Link
-	port    uint16
-	got     chan udpMsg
-	frames  atomic.Uint64
-	states  chan bool
-	deliver sync.Mutex // DeliverFrames is never concurrent; checked by TryLock
-}
-
-// udpMsg is a received datagram's length and first bytes, passed by value so that the
-// receiver neither allocates nor shares memory with the test.
-type udpMsg struct {
-	n int
-	b [64]byte
-}
-
-func newUDPReceiver(l link.Link, port uint16) *udpReceiver {
-	return &udpReceiver{link: l, port: port, got: make(chan udpMsg, 1), states: make(chan bool, 4)}
-}
-
-func (r *udpReceiver) DeliverFrames(frames []link.Frame) {
-	if !r.deliver.TryLock() {
-		panic("concurrent DeliverFrames")
+// udpPayload returns the payload of an IPv4 UDP frame to port, and false for any other
+// frame; it does not allocate.
+func udpPayload(b []byte, port uint16) ([]byte, bool) {
+	h, ok := link.LocateHeaders(b)
+	if !ok || h.IPv6 || h.Proto != link.ProtoUDP || binary.BigEndian.Uint16(b[h.L4+2:]) != port {
+		return nil, false
 	}
-	defer r.deliver.Unlock()
-	for i := range frames {
-		r.frames.Add(1)
-		b := frames[i].Segments[0]
-		eth := header.Ethernet(b)
-		if len(b) < header.EthernetMinimumSize+header.IPv4MinimumSize+header.UDPMinimumSize ||
-			eth.Type() != header.IPv4ProtocolNumber {
-			continue
-		}
-		ip := header.IPv4(b[header.EthernetMinimumSize:])
-		if ip.Protocol() != uint8(header.UDPProtocolNumber) || int(ip.HeaderLength()) < header.IPv4MinimumSize ||
-			len(ip) < int(ip.HeaderLength())+header.UDPMinimumSize {
-			continue
-		}
-		udp := header.UDP(ip[ip.HeaderLength():])
-		if udp.DestinationPort() != r.port {
-			continue
-		}
-		var m udpMsg
-		m.n = copy(m.b[:], udp.Payload())
-		select {
-		case r.got <- m:
-		default:
-		}
+	end := h.L4 + int(binary.BigEndian.Uint16(b[h.L4+4:]))
+	if end < h.Len || end > len(b) {
+		return nil, false
 	}
-	r.link.Release(frames)
+	return b[h.Len:end], true
 }
 
-func (r *udpReceiver) LinkStateChanged(up bool) {
-	select {
-	case r.states <- up:
-	default:
-	}
+// toPort returns a filter for UDP frames to port.
+func toPort(port uint16) func([]byte) bool {
+	return func(b []byte) bool { _, ok := udpPayload(b, port); return ok }
 }
 
 // udpFrame builds an Ethernet/IPv4/UDP frame from the link to the kernel. partial leaves only
@@ -190,10 +149,10 @@ func TestOpenConfig(t *testing.T) {
 // when the kernel's side of the device is deleted.
 func TestKernelToLink(t *testing.T) {
 	l, ns, _ := kernelPeer(t, nil)
-	r := newUDPReceiver(l, 9999)
+	r := linktest.NewRecorder(l, &linktest.RecorderConfig{Filter: toPort(9999)})
 	require.NoError(t, l.Start(r))
-	require.ErrorIs(t, l.Start(r), ErrStarted)
-	require.True(t, <-r.states)
+	require.ErrorIs(t, l.Start(r), link.ErrStarted)
+	r.WaitStates(t, true)
 
 	var c net.Conn
 	require.NoError(t, ns.Do(func() error {
@@ -206,27 +165,20 @@ func TestKernelToLink(t *testing.T) {
 		msg := []byte{'m', byte(i)}
 		_, err := c.Write(msg)
 		require.NoError(t, err)
-		select {
-		case m := <-r.got:
-			require.Equal(t, msg, m.b[:m.n])
-		case <-time.After(5 * time.Second):
-			t.Fatalf("datagram %d not received; stats %+v", i, l.Stats())
-		}
+		got, _ := udpPayload(r.WaitFrames(t, i+1)[i].Data, 9999)
+		require.Equal(t, msg, got)
 	}
 	st := l.Stats()
 	require.GreaterOrEqual(t, st.RxFrames, uint64(20))
-	require.Equal(t, r.frames.Load(), st.RxFrames)
+	delivered, _ := r.Totals()
+	require.Equal(t, delivered, st.RxFrames)
 	require.Zero(t, st.RxDropped)
 
 	// Deleting the device from the kernel's side ends the reader and takes the link down.
 	ns.IP(t, "link", "del", l.Name())
-	select {
-	case up := <-r.states:
-		require.False(t, up)
-	case <-time.After(5 * time.Second):
-		t.Fatal("link did not go down after the device was deleted")
-	}
+	r.WaitStates(t, true, false)
 	require.False(t, l.Up())
+	r.Check(t)
 }
 
 // TestLinkToKernel transmits UDP frames to the kernel: a complete one, one with a partial
@@ -319,7 +271,10 @@ func TestTransmitNoAllocs(t *testing.T) {
 // release) does not allocate per frame: the kernel sends a datagram, the receiver takes it.
 func TestReceiveNoAllocs(t *testing.T) {
 	l, ns, _ := kernelPeer(t, nil)
-	r := newUDPReceiver(l, 9996)
+	r := linktest.NewCounter(l, func(f *link.Frame) bool {
+		_, ok := udpPayload(f.Segments[0], 9996)
+		return ok
+	})
 	require.NoError(t, l.Start(r))
 	var c net.Conn
 	require.NoError(t, ns.Do(func() error {
@@ -329,16 +284,12 @@ func TestReceiveNoAllocs(t *testing.T) {
 	}))
 	defer c.Close()
 	msg := make([]byte, 1200)
-	timer := time.NewTimer(time.Hour) // time.After would allocate a timer per call
 	roundTrip := func() {
 		if _, err := c.Write(msg); err != nil {
 			panic(err)
 		}
-		timer.Reset(5 * time.Second)
-		select {
-		case <-r.got:
-		case <-timer.C:
-			panic("datagram not received")
+		if err := r.Wait(1); err != nil {
+			panic(err)
 		}
 	}
 	for range 10 {
@@ -354,7 +305,7 @@ func TestCloseEndsReader(t *testing.T) {
 	before := runtime.NumGoroutine()
 	l, err := Open("", nil)
 	require.NoError(t, err)
-	r := newUDPReceiver(l, 1)
+	r := linktest.NewRecorder(l, nil)
 	require.NoError(t, l.Start(r))
 	time.Sleep(20 * time.Millisecond) // let the reader block in the poller
 	done := make(chan error)
@@ -365,20 +316,16 @@ func TestCloseEndsReader(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not return")
 	}
-	if !assertEventually(func() bool { return runtime.NumGoroutine() <= before }) {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("goroutines: before %d now %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-	}
-	require.True(t, <-r.states, "up at Start")
-	require.False(t, <-r.states, "down at Close")
+	leaktest.Settle(t, before)
+	r.WaitStates(t, true, false) // up at Start, down at Close
 }
 
 // TestPoolBackPressure holds every receive buffer and checks that the reader waits for one to
 // be released instead of allocating or overwriting lent frames.
 func TestPoolBackPressure(t *testing.T) {
 	l, ns, _ := kernelPeer(t, &Config{Batch: 2, Buffers: 2, NoOffload: true})
-	held := make(chan []link.Frame, 16)
-	r := &holdReceiver{held: held}
+	r := linktest.NewRecorder(l, nil)
+	r.Hold(math.MaxInt)
 	require.NoError(t, l.Start(r))
 	var c net.Conn
 	require.NoError(t, ns.Do(func() error {
@@ -387,50 +334,24 @@ func TestPoolBackPressure(t *testing.T) {
 		return err
 	}))
 	defer c.Close()
-	var lent []link.Frame
-	for i := 0; len(lent) < 2; i++ {
+	for i := 0; r.Len() < 2; i++ {
+		n := r.Len()
 		_, err := c.Write([]byte{byte(i)})
 		require.NoError(t, err)
-		select {
-		case f := <-held:
-			lent = append(lent, f...)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no frames")
-		}
+		r.WaitFrames(t, n+1)
 	}
-	snap := make([][]byte, len(lent))
-	for i, f := range lent {
-		snap[i] = append([]byte(nil), f.Segments[0]...)
-	}
+	lent := r.Held()
 	// With no buffer free, more datagrams must not reach the receiver or touch lent frames.
 	for i := range 3 {
 		_, err := c.Write([]byte{0xf0 + byte(i)})
 		require.NoError(t, err)
 	}
-	select {
-	case <-held:
-		t.Fatal("delivered without a free buffer")
-	case <-time.After(200 * time.Millisecond):
-	}
-	for i, f := range lent {
-		require.Equal(t, snap[i], f.Segments[0])
-	}
-	l.Release(lent)
-	l.Release(lent) // a second release is ignored
-	select {
-	case <-held:
-	case <-time.After(5 * time.Second):
-		t.Fatal("reader did not resume after Release")
-	}
+	require.Len(t, r.Settle(200*time.Millisecond), 2, "delivered without a free buffer")
+	require.Equal(t, 2, r.ReleaseHeld())
+	r.Check(t)         // the lent frames were not touched
+	l.Release(lent)    // a second release is ignored
+	r.WaitFrames(t, 3) // the reader resumed after the release
 }
-
-type holdReceiver struct{ held chan []link.Frame }
-
-func (r *holdReceiver) DeliverFrames(frames []link.Frame) {
-	r.held <- append([]link.Frame(nil), frames...)
-}
-
-func (r *holdReceiver) LinkStateChanged(bool) {}
 
 // FuzzAccept feeds arbitrary bytes, as read from the device, to the receive validation: it must
 // not panic, and a frame it accepts must be consistent with its header.
@@ -471,13 +392,4 @@ func FuzzAccept(f *testing.F) {
 			require.Equal(t, uint16(binary.LittleEndian.Uint16(b[2:])), o.HdrLen)
 		}
 	})
-}
-
-func assertEventually(cond func() bool) bool {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
 }
