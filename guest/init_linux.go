@@ -181,4 +181,3 @@ func uptime() string {
 	s, _, _ := strings.Cut(string(b), " ")
 	return s + "s"
 }
-
