@@ -185,23 +185,29 @@ func (c *Config) EnableBusMaster() error {
 	return nil
 }
 
-// SetINTxMasked sets or clears the command register's INTx-disable bit with a one-byte
-// read-modify-write of its upper half (offset 5), as the uio documentation and DPDK do:
-// uio_pci_generic sets the bit in its interrupt handler, and the driver clears it once it
-// has read the device's interrupt status. It does not allocate.
+// SetINTxMasked sets or clears the command register's INTx-disable bit:
+// uio_pci_generic sets it in its interrupt handler, and the driver clears it once it has read
+// the device's interrupt status. It does not allocate.
+//
+// The read-modify-write is of the whole 16-bit register at offset 4, as the kernel's own
+// handler does, not of the register's upper byte at offset 5 as the uio documentation and
+// DPDK do: QEMU (7.2) re-evaluates a function's INTx line only for configuration writes that
+// cover byte 4, so a one-byte write at offset 5 changes the bit without delivering an
+// interrupt that is pending, and its INTx accounting then drifts until the line is stuck.
 func (c *Config) SetINTxMasked(masked bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.read(ConfigCommand+1, 1) {
+	if !c.read(ConfigCommand, 2) {
 		return fmt.Errorf("pci: reading the command register failed")
 	}
-	const bit = CommandINTxDisable >> 8
+	cmd := binary.LittleEndian.Uint16(c.buf[:])
 	if masked {
-		c.buf[0] |= bit
+		cmd |= CommandINTxDisable
 	} else {
-		c.buf[0] &^= bit
+		cmd &^= CommandINTxDisable
 	}
-	return c.write(ConfigCommand+1, 1)
+	binary.LittleEndian.PutUint16(c.buf[:], cmd)
+	return c.write(ConfigCommand, 2)
 }
 
 // Close closes the config file; accesses afterwards read all ones and write nothing.
