@@ -31,7 +31,7 @@ func nic() pcitest.Function {
 		Class: 0x020000, Config: cfg,
 		Resources: []pci.Resource{
 			{Start: 0xc000, End: 0xc01f, Flags: 0x40101},
-			{Start: 0xfebd1000, End: 0xfebd1fff, Flags: 0x40200},
+			{Start: 0xfebf1000, End: 0xfebf1fff, Flags: 0x40200},
 			{}, {},
 			{Start: 0xfe000000, End: 0xfe003fff, Flags: 0x14220c},
 		},

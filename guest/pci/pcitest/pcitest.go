@@ -16,9 +16,9 @@ import (
 	"github.com/unikit/unikit/guest/pci"
 )
 
-// resourceLines is the number of lines Linux 6.1 writes to a PCI function's resource file
-// (PCI_NUM_RESOURCES).
-const resourceLines = 17
+// resourceLines is the number of lines Linux 6.1 writes to a PCI function's resource file on
+// x86 (PCI_NUM_RESOURCES: BARs, ROM and bridge windows; SR-IOV adds more where configured).
+const resourceLines = 13
 
 // Function describes one fake PCI function.
 type Function struct {
@@ -29,7 +29,7 @@ type Function struct {
 	Class           uint32
 	// Config is the configuration space; it is padded with zeros to 256 bytes.
 	Config []byte
-	// Resources are the resource lines, padded with empty ones to 17.
+	// Resources are the resource lines, padded with empty ones to 13.
 	Resources []pci.Resource
 	// ResourceFileSizes overrides the size of resourceN files; by default every non-empty
 	// resource i < 6 gets a resourceN file as long as the resource.
@@ -64,12 +64,16 @@ func AddDriver(t testing.TB, sysRoot, name string) {
 }
 
 // Write creates f under sysRoot as sysfs would show it: the function's directory under
-// devices/pci0000:00 and its link in bus/pci/devices.
+// devices/pci0000:00 and its link in bus/pci/devices. Writing a function again replaces it
+// (fuzz targets reuse one tree).
 func (f Function) Write(t testing.TB, sysRoot string) {
 	t.Helper()
 	dir := filepath.Join(sysRoot, "devices/pci0000:00", f.Addr.String())
+	link := filepath.Join(sysRoot, "bus/pci/devices", f.Addr.String())
+	mustDo(t, os.RemoveAll(dir))
+	mustDo(t, os.RemoveAll(link))
 	mustDo(t, os.MkdirAll(dir, 0o755))
-	mustDo(t, os.Symlink(dir, filepath.Join(sysRoot, "bus/pci/devices", f.Addr.String())))
+	mustDo(t, os.Symlink(dir, link))
 	write := func(name string, b []byte) { mustDo(t, os.WriteFile(filepath.Join(dir, name), b, 0o644)) }
 	write("vendor", fmt.Appendf(nil, "0x%04x\n", f.Vendor))
 	write("device", fmt.Appendf(nil, "0x%04x\n", f.Device))
@@ -99,7 +103,9 @@ func (f Function) Write(t testing.TB, sysRoot string) {
 		mustDo(t, os.Truncate(path, size))
 	}
 	if f.Driver != "" {
-		AddDriver(t, sysRoot, f.Driver)
+		if _, err := os.Stat(filepath.Join(sysRoot, "bus/pci/drivers", f.Driver)); err != nil {
+			AddDriver(t, sysRoot, f.Driver)
+		}
 		mustDo(t, os.Symlink(filepath.Join(sysRoot, "bus/pci/drivers", f.Driver), filepath.Join(dir, "driver")))
 	}
 	if f.UIO != "" {
