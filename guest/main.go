@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -23,9 +24,17 @@ const (
 	DefaultModuleDir = "/lib/modules"
 )
 
-// DefaultModules are the kernel modules the init loads when Config.Modules is nil: the ACPI
-// power button driver and the event interface it is read through.
-func DefaultModules() []string { return []string{"button", "evdev"} }
+// DefaultModules are the kernel modules the init loads when Config.Modules is nil: the power
+// button's driver and the event interface it is read through. That is the ACPI button on x86;
+// on arm64 also gpio_keys, through which QEMU's "virt" machine, which boots without ACPI,
+// presents its power button (Debian builds button into its arm64 kernel; modules.builtin
+// says so).
+func DefaultModules() []string {
+	if runtime.GOARCH == "arm64" {
+		return []string{"button", "gpio_keys", "evdev"}
+	}
+	return []string{"button", "evdev"}
+}
 
 // Config configures [Main]. The zero value, like a nil *Config, loads [DefaultModules] from
 // [DefaultModuleDir] and gives the appliance [DefaultShutdownTimeout] to stop.
