@@ -11,6 +11,7 @@ import (
 
 	"github.com/unikit/unikit/guest/pci"
 	"github.com/unikit/unikit/guest/pci/pcitest"
+	"github.com/unikit/unikit/internal/allocs"
 )
 
 var (
@@ -174,4 +175,19 @@ func TestOpenRefuses(t *testing.T) {
 		_, err := pci.Open(root, nicAddr)
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
+}
+
+func TestSetINTxMaskedDoesNotAllocate(t *testing.T) {
+	root := pcitest.NewSysfs(t)
+	nic().Write(t, root)
+	d, err := pci.Open(root, nicAddr)
+	require.NoError(t, err)
+	defer d.Close()
+	cfg := d.Config()
+	masked := false
+	got := allocs.Min(100, 0, func() {
+		masked = !masked
+		_ = cfg.SetINTxMasked(masked)
+	})
+	assert.Zero(t, got, "unmasking INTx runs once per interrupt")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/unikit/unikit/guest/pci"
 	"github.com/unikit/unikit/guest/pci/pcitest"
+	"github.com/unikit/unikit/internal/allocs"
 )
 
 // TestUIOWait stands a FIFO in for /dev/uio0: like the uio character device it blocks
@@ -75,4 +76,28 @@ func TestOpenUIOWithoutDevice(t *testing.T) {
 	f.Write(t, root)
 	_, err = pci.OpenUIO(root, t.TempDir(), nicAddr)
 	require.ErrorIs(t, err, os.ErrNotExist, "sysfs names uio7 but /dev has none")
+}
+
+func TestUIOWaitDoesNotAllocate(t *testing.T) {
+	root, dev := pcitest.NewSysfs(t), t.TempDir()
+	f := nic()
+	f.UIO = "uio0"
+	f.Write(t, root)
+	fifo := filepath.Join(dev, "uio0")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	u, err := pci.OpenUIO(root, dev, nicAddr)
+	require.NoError(t, err)
+	defer u.Close()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer w.Close()
+	events := make([]byte, 4*1000) // more than allocs.Min reads
+	_, err = w.Write(events)
+	require.NoError(t, err)
+	got := allocs.Min(100, 0, func() {
+		if _, err := u.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, got, "Wait runs once per interrupt")
 }
