@@ -19,8 +19,9 @@ import (
 // unmasks INTx with [Config.SetINTxMasked]; unmasking before the status is read re-raises
 // the interrupt at once.
 type UIO struct {
-	f   *os.File
-	buf [4]byte
+	name string
+	f    *os.File
+	buf  [4]byte
 }
 
 // OpenUIO opens the uio device of function a, found as sysRoot's
@@ -41,7 +42,7 @@ func OpenUIO(sysRoot, devRoot string, a Addr) (*UIO, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &UIO{f: f}, nil
+		return &UIO{name: e.Name(), f: f}, nil
 	}
 	return nil, fmt.Errorf("pci: %s has no uio device", a)
 }
@@ -75,6 +76,9 @@ func (u *UIO) Wait() (uint32, error) {
 	}
 	return binary.NativeEndian.Uint32(u.buf[:]), nil
 }
+
+// Name returns the uio device's name, "uio0".
+func (u *UIO) Name() string { return u.name }
 
 // Close closes the device, which ends a Wait in progress. It is idempotent.
 func (u *UIO) Close() error {

@@ -29,6 +29,7 @@ func TestUIOWait(t *testing.T) {
 
 	u, err := pci.OpenUIO(root, dev, nicAddr)
 	require.NoError(t, err)
+	assert.Equal(t, "uio0", u.Name())
 	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	require.NoError(t, err)
 	defer w.Close()

@@ -104,9 +104,9 @@ func Open(cfg *Config) (*NIC, error) {
 	if err := n.open(&c); err != nil {
 		return nil, errors.Join(err, n.release())
 	}
-	mode := "INTx interrupts through /dev/uio"
-	if n.uio == nil {
-		mode = "polling every " + c.Poll.String()
+	mode := "polling every " + c.Poll.String()
+	if n.uio != nil {
+		mode = "INTx interrupts through " + filepath.Join(c.DevRoot, n.uio.Name())
 	}
 	log.Info("virtio-pci: driving NIC", "addr", fn.Addr, "id", fmt.Sprintf("%04x:%04x", fn.Vendor, fn.Device),
 		"mac", n.MAC().String(), "mtu", n.MTU(), "features", fmt.Sprintf("%#x", n.NegotiatedFeatures()),
@@ -197,7 +197,12 @@ func (n *NIC) interrupts() {
 	cfg := n.dev.Config()
 	for {
 		if _, err := n.uio.Wait(); err != nil {
-			return // closed
+			select {
+			case <-n.stop: // closed
+			default:
+				n.log.Error("virtio-pci: waiting for interrupts failed; the NIC stops receiving", "addr", n.addr, "err", err)
+			}
+			return
 		}
 		n.Interrupt()
 		if err := cfg.SetINTxMasked(false); err != nil {
