@@ -102,13 +102,13 @@ func TestServeCachedNoAlloc(t *testing.T) {
 				require.NoError(t, cc.do())
 			}
 			var err error
-			n := allocs.Min(500, 0, func() {
+			r := allocs.Measure(500, 0, func() {
 				if e := cc.do(); e != nil {
 					err = e
 				}
-			})
+			}).Per(1, "requests")
 			require.NoError(t, err)
-			require.Zero(t, n, "%s: allocations per cached request %q", name, req)
+			require.Zero(t, r.Mallocs, "%s: cached request %q: %v", name, req, r)
 		}
 	}
 }
