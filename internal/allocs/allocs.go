@@ -26,13 +26,15 @@
 //     collector happened to run, not on the path. Measure turns the collector off for the
 //     runs (debug.SetGCPercent(-1), which also waits for a cycle in progress to end) and back
 //     on afterwards, so no pool is emptied in the middle. In production a path that does not
-//     allocate does not trigger collections either.
+//     allocate does not trigger collections either. A collection just before the runs
+//     leaves pools (and the runtime's cache of blocked-goroutine records) to refill for a
+//     while; a test with a long warm-up holds the collector off through it with [NoGC].
 //   - Lazy first-use work (a pool's first item, a slice grown once). Measure makes one
 //     warm-up call before it counts; callers whose steady state takes longer to reach warm
 //     up themselves.
 //
 // The race detector changes allocation counts (sync.Pool drops a quarter of what it is given
-// under -race), so tests that measure skip under it (see internal/israce).
+// under -race), so tests that measure a path through a pool skip under it (internal/israce).
 package allocs
 
 import (
