@@ -48,6 +48,8 @@ func TestSmuggling(t *testing.T) {
 		{"no version", "GET /\r\nHost: a\r\n\r\n", 400},
 		{"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 		{"space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+		{"query without path", "GET ?x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+		{"relative target", "GET about HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 		{"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400},
 		{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505},
 		{"HTTP/2 without h2c", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},

@@ -50,8 +50,9 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // or ambiguous framing (bare LF, obs-fold, whitespace before a colon, invalid names or
 // values, conflicting or repeated Content-Length, Transfer-Encoding other than a single
 // "chunked", Transfer-Encoding with Content-Length or in HTTP/1.0, a missing or repeated
-// Host in HTTP/1.1), 431 for a head longer than max or with too many fields, 505 for
-// another HTTP version. It does not allocate.
+// Host in HTTP/1.1, a request-target that is neither a path, an absolute URL nor "*"), 431
+// for a head longer than max or with too many fields, 505 for another HTTP version. It does
+// not allocate.
 func parseRequest(b []byte, max int, req *request) (int, parseError) {
 	*req = request{}
 	pos := 0
@@ -216,6 +217,12 @@ func parseRequest(b []byte, max int, req *request) (int, parseError) {
 		if !validHost(req.host) || req.host == "" {
 			return 0, 400
 		}
+	}
+	// Otherwise the target must be origin-form, which starts with '/', or asterisk-form "*"
+	// (RFC 9112 §3.2), as net/http's url.ParseRequestURI requires: "?x" or "about" has no
+	// path to serve.
+	if t != "*" && t[0] != '/' {
+		return 0, 400
 	}
 	if q := strings.IndexByte(t, '?'); q >= 0 {
 		req.path, req.query = t[:q], t[q+1:]

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/allocs"
 )
 
 func TestMethods(t *testing.T) {
@@ -211,10 +213,10 @@ func TestRanges(t *testing.T) {
 
 func TestParseRangeNoAlloc(t *testing.T) {
 	out := make([]byteRange, 0, DefaultMaxRanges)
-	n := testing.AllocsPerRun(100, func() {
+	r := allocs.Measure(100, 0, func() {
 		out, _ = parseRange("bytes=0-10,20-30,-5", 1000, DefaultMaxRanges, out)
 	})
-	require.Zero(t, n)
+	require.Zero(t, r.Mallocs, "%v", r)
 }
 
 func TestVirtualHosts(t *testing.T) {

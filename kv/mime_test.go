@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/unikit/unikit/internal/allocs"
 )
 
 func TestContentType(t *testing.T) {
@@ -47,7 +49,8 @@ func TestContentType(t *testing.T) {
 	} {
 		require.Equal(t, want, ContentType(name), name)
 	}
-	require.Zero(t, testing.AllocsPerRun(100, func() { _ = ContentType("a/b/Index.HTML") }))
+	r := allocs.Measure(100, 0, func() { _ = ContentType("a/b/Index.HTML") })
+	require.Zero(t, r.Mallocs, "%v", r)
 }
 
 func TestCompressible(t *testing.T) {

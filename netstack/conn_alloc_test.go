@@ -12,6 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/waiter"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
 )
 
@@ -66,7 +67,7 @@ func TestTCPConnNoAlloc(t *testing.T) {
 	for _, deadline := range []time.Time{{}, time.Now().Add(time.Hour)} {
 		require.NoError(t, c.SetDeadline(deadline))
 		var err error
-		n := testing.AllocsPerRun(1000, func() {
+		n := allocs.Measure(1000, 0, func() {
 			if _, e := c.Write(buf); e != nil {
 				err = e
 			}
@@ -79,7 +80,7 @@ func TestTCPConnNoAlloc(t *testing.T) {
 			}
 		})
 		require.NoError(t, err)
-		assert.Zero(t, n, "allocations per Write, WriteBuffers and Read (deadline %v)", deadline)
+		assert.Zero(t, n.Mallocs, "Write, WriteBuffers and Read (deadline %v): %v", deadline, n)
 	}
 }
 
@@ -97,7 +98,7 @@ func TestUDPConnNoAlloc(t *testing.T) {
 	for _, deadline := range []time.Time{{}, time.Now().Add(time.Hour)} {
 		require.NoError(t, c.SetDeadline(deadline))
 		var err error
-		n := testing.AllocsPerRun(1000, func() {
+		n := allocs.Measure(1000, 0, func() {
 			if _, e := c.WriteToUDPAddrPort(buf, to); e != nil {
 				err = e
 			}
@@ -106,6 +107,6 @@ func TestUDPConnNoAlloc(t *testing.T) {
 			}
 		})
 		require.NoError(t, err)
-		assert.Zero(t, n, "allocations per WriteToUDPAddrPort and ReadFromUDPAddrPort (deadline %v)", deadline)
+		assert.Zero(t, n.Mallocs, "WriteToUDPAddrPort and ReadFromUDPAddrPort (deadline %v): %v", deadline, n)
 	}
 }

@@ -177,8 +177,23 @@ func (e *endpoint) SetOnCloseAction(f func()) { e.onClose = f }
 func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	b := txBatches.Get().(*txBatchState)
 	defer txBatches.Put(b)
+	return e.write(b, pkts.AsSlice())
+}
+
+// writePacket transmits one packet, as WritePackets does a list of them, for the NIC's
+// queueing discipline (qdisc.go): the caller keeps its reference to pkt.
+func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
+	b := txBatches.Get().(*txBatchState)
+	defer txBatches.Put(b)
+	b.one[0] = pkt
+	_, err := e.write(b, b.one[:])
+	b.one[0] = nil
+	return err
+}
+
+// write transmits list using b's scratch.
+func (e *endpoint) write(b *txBatchState, list []*stack.PacketBuffer) (int, tcpip.Error) {
 	sent := 0
-	list := pkts.AsSlice()
 	for len(list) > 0 {
 		n := min(len(list), txBatch)
 		for i, pkt := range list[:n] {
@@ -203,13 +218,14 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	return sent, nil
 }
 
-// txBatchState is one WritePackets call's scratch. Calls take it from txBatches rather than
+// txBatchState is one WritePackets or writePacket call's scratch. Calls take it from txBatches rather than
 // sharing one behind a lock: gVisor transmits from many goroutines at once, and a shared lock
 // held across the link's system calls made them queue (measured with the HTTP benchmark over
 // TAP: most of the mutex wait time of a run).
 type txBatchState struct {
 	frames [txBatch]link.Frame
 	segs   [txBatch][][]byte
+	one    [1]*stack.PacketBuffer // writePacket's packet as a list
 }
 
 var txBatches = sync.Pool{New: func() any { return new(txBatchState) }}

@@ -84,7 +84,9 @@ func (s *Stack) AddNIC(l link.Link, cfg *NICConfig) (*NIC, error) {
 	// The DHCP client reads replies through a packet endpoint while it has no address (some
 	// servers unicast them to the offered address); gVisor feeds packet endpoints only on
 	// NICs created with DeliverLinkPackets. With no packet endpoint open it costs a map lookup.
-	if err := s.s.CreateNICWithOptions(id, n.ep, stack.NICOptions{Name: c.Name, DeliverLinkPackets: true}); err != nil {
+	// The queueing discipline is ours (qdisc.go): gVisor's default allocates per packet.
+	opts := stack.NICOptions{Name: c.Name, DeliverLinkPackets: true, QDisc: qdisc{n.ep}}
+	if err := s.s.CreateNICWithOptions(id, n.ep, opts); err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("netstack: creating NIC %s: %s", c.Name, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/netstack/link"
@@ -156,6 +157,7 @@ func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 		batch[i] = link.Frame{Segments: [][]byte{echoFrame(v.MAC(), 64)}}
 	}
 	b.ReportAllocs()
+	report := allocs.Start(b)
 	start := time.Now()
 	sent := 0
 	for b.Loop() {
@@ -166,6 +168,7 @@ func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 		sent += n
 	}
 	el := time.Since(start)
+	report(int64(sent), "frame")
 	b.ReportMetric(float64(sent)/el.Seconds(), "tx-frames/s")
 	b.ReportMetric(float64(r.frames.Load())/el.Seconds(), "echoed-frames/s")
 	b.ReportMetric(float64(backendRx(b, backend))/el.Seconds(), "backend-rx-frames/s")

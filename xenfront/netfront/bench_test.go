@@ -3,6 +3,7 @@ package netfront_test
 import (
 	"testing"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
@@ -52,6 +53,7 @@ func benchFrames(b *testing.B, l link.Link, size int, delivered func() int64) {
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
+	report := allocs.Start(b)
 	for sent := 0; sent < b.N; {
 		n := min(len(batch), b.N-sent)
 		k, err := l.Transmit(batch[:n])
@@ -61,6 +63,7 @@ func benchFrames(b *testing.B, l link.Link, size int, delivered func() int64) {
 		sent += k
 	}
 	b.StopTimer()
+	report(int64(b.N), "frame")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 	b.ReportMetric(float64(delivered()-start)/float64(b.N), "delivered/op")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netif"
 	"github.com/unikit/unikit/xenfront/ring"
@@ -75,7 +76,7 @@ func TestRingAllocs(t *testing.T) {
 	ring.Init(page)
 	f, _ := ring.NewFront[netif.TxRequest, netif.TxResponse](page)
 	b, _ := ring.NewBack[netif.TxRequest, netif.TxResponse](page)
-	n := testing.AllocsPerRun(1000, func() {
+	n := allocs.Measure(1000, 0, func() {
 		f.PutRequest(&netif.TxRequest{ID: 1})
 		f.Push()
 		rp, _ := b.Produced()
@@ -90,5 +91,5 @@ func TestRingAllocs(t *testing.T) {
 		f.FinalCheck()
 		b.FinalCheck()
 	})
-	require.Zero(t, n)
+	require.Zero(t, n.Mallocs, "request and response through the ring: %v", n)
 }

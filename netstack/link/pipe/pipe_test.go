@@ -292,6 +292,6 @@ func TestNoAllocsSteadyState(t *testing.T) {
 	for i := 0; i < 20; i++ { // warm up: buffers are allocated on first use
 		send()
 	}
-	perBatch := allocs.Min(200, 0, send)
-	require.Zero(t, perBatch, "allocations per batch of %d frames", len(frames))
+	r := allocs.Measure(200, 0, send).Per(len(frames), "frames")
+	require.Zero(t, r.Mallocs, "%v", r)
 }

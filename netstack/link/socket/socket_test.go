@@ -488,8 +488,8 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 	run() // warm up the pool
-	n := allocs.Min(200, 0, run)
-	require.Zero(t, n, "allocations per batch of %d frames", len(frames))
+	r := allocs.Measure(200, 0, run).Per(len(frames), "frames")
+	require.Zero(t, r.Mallocs, "%v", r)
 }
 
 // BenchmarkThroughput measures frames/s from one link to another over a UNIX socket, in
