@@ -1,7 +1,6 @@
 package virtiotest
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -176,9 +175,7 @@ func (q *Queue) InjectUsed(id, n uint32) {
 		q.unflushed = 0
 	} else if q.on {
 		size := len(q.descB) / 16
-		e := q.usedB[4+8*(int(q.usedIdx)%size):]
-		binary.LittleEndian.PutUint32(e, id)
-		binary.LittleEndian.PutUint32(e[4:], n)
+		q.putUsed(int(q.usedIdx)%size, id, n)
 		q.usedIdx++
 		q.published = q.usedIdx
 		atomic.StoreUint32(word(q.usedB, 0), uint32(q.usedIdx)<<16)

@@ -87,13 +87,20 @@ func (q *Queue) popSplit(c *Chain) (bool, error) {
 	}
 }
 
+// putUsed writes used element i of a split ring. The fields are stored atomically although
+// only the used index publishes them: a driver that reads past a used index the model pushed
+// out of range (InjectUsed, SetUsedIdx) reads elements the device may be writing, as it
+// would on real hardware, and the race detector must not mistake the model for the driver.
+func (q *Queue) putUsed(i int, id, n uint32) {
+	atomic.StoreUint32(word(q.usedB, 4+8*i), id)
+	atomic.StoreUint32(word(q.usedB, 8+8*i), n)
+}
+
 // pushSplit writes a used element; flushSplit publishes it.
 // +checklocks:q.mu
 func (q *Queue) pushSplit(head uint16, n uint32) {
 	size := len(q.descB) / 16
-	e := q.usedB[4+8*(int(q.usedIdx)%size):]
-	binary.LittleEndian.PutUint32(e, uint32(head))
-	binary.LittleEndian.PutUint32(e[4:], n)
+	q.putUsed(int(q.usedIdx)%size, uint32(head), n)
 	q.usedIdx++
 }
 
