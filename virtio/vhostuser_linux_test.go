@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/virtio"
 )
 
@@ -43,14 +43,24 @@ func echoFrame(src net.HardwareAddr, n int) []byte {
 }
 
 // dialStarted connects the driver to the vhost-user backend at sock and starts it with a
-// recorder as its receiver. The caller closes the driver.
-func dialStarted(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *recorder) {
+// Recorder as its receiver. The caller closes the driver.
+func dialStarted(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *linktest.Recorder) {
 	tb.Helper()
 	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
 	require.NoError(tb, err)
-	r := &recorder{l: v}
+	r := linktest.NewRecorder(v, nil)
 	require.NoError(tb, v.Start(r))
 	return v, r
+}
+
+// dialCounting is dialStarted with a Counter as the receiver, for benchmarks.
+func dialCounting(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *linktest.Counter) {
+	tb.Helper()
+	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
+	require.NoError(tb, err)
+	c := linktest.NewCounter(v, nil)
+	require.NoError(tb, v.Start(c))
+	return v, c
 }
 
 // TestVhostUserTestpmd sends frames through the driver to DPDK's vhost-user backend and checks
@@ -79,17 +89,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 			require.NoError(t, err)
 			defer v.Close()
 			t.Logf("negotiated features %#x, link features %v", v.NegotiatedFeatures(), v.Features())
-			var mu sync.Mutex
-			var got [][]byte
-			r := &recorder{l: v, check: func(f *link.Frame) {
-				var b []byte
-				for _, s := range f.Segments {
-					b = append(b, s...)
-				}
-				mu.Lock()
-				got = append(got, b)
-				mu.Unlock()
-			}}
+			r := linktest.NewRecorder(v, nil)
 			require.NoError(t, v.Start(r))
 			const n = 1000
 			src := v.MAC()
@@ -104,18 +104,19 @@ func TestVhostUserTestpmd(t *testing.T) {
 				require.NoError(t, err)
 				if i%64 == 63 {
 					// Let testpmd keep up: it drops when its rings are full.
-					eventually(t, func() bool { return r.frames.Load() >= int64(i-64) }, "frames back")
+					r.WaitFrames(t, i-64)
 				}
 			}
-			eventually(t, func() bool { return r.frames.Load() >= n*95/100 }, "95% of frames back")
-			time.Sleep(100 * time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, b := range got {
+			r.WaitFrames(t, n*95/100)
+			// Stragglers still on their way are checked too.
+			got := r.Settle(100 * time.Millisecond)
+			for _, f := range got {
+				b := f.Data
 				require.Equal(t, []byte(src), b[0:6], "macswap: destination is our source")
 				require.Equal(t, []byte(echoDst), b[6:12], "macswap: source is our destination")
 				require.True(t, sent[string(b[14:])], "payload intact")
 			}
+			r.Check(t)
 			t.Logf("%s: %d of %d frames came back macswapped; stats %+v", tc.name, len(got), n, v.Stats())
 			require.NoError(t, v.Err())
 		})
@@ -129,7 +130,7 @@ func TestVhostUserStartContract(t *testing.T) {
 	v, err := virtio.DialVhostUser(sock, nil)
 	require.NoError(t, err)
 	defer v.Close()
-	r := &recorder{l: v}
+	r := linktest.NewRecorder(v, nil)
 	require.ErrorIs(t, v.Start(nil), link.ErrNilReceiver)
 	require.NoError(t, v.Start(r))
 	require.ErrorIs(t, v.Start(r), link.ErrStarted)
@@ -149,7 +150,7 @@ func BenchmarkVhostUserMacswap(b *testing.B) {
 
 func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	backend := dpdk.Start(b, &dpdk.Options{Mode: "macswap", Lcores: "0,1"})
-	v, r := dialStarted(b, backend.Socket, cfg)
+	v, c := dialCounting(b, backend.Socket, cfg)
 	defer v.Close()
 	batch := make([]link.Frame, 32)
 	for i := range batch {
@@ -167,7 +168,7 @@ func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	}
 	el := time.Since(start)
 	b.ReportMetric(float64(sent)/el.Seconds(), "tx-frames/s")
-	b.ReportMetric(float64(r.frames.Load())/el.Seconds(), "echoed-frames/s")
+	b.ReportMetric(float64(c.Count())/el.Seconds(), "echoed-frames/s")
 	b.ReportMetric(float64(backendRx(b, backend))/el.Seconds(), "backend-rx-frames/s")
 }
 
@@ -215,28 +216,30 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	v, r := dialStarted(t, sock, cfg)
 	defer v.Close()
 	f := echoFrame(v.MAC(), 60)
-	send := func(want int64) {
+	// testpmd drops what it cannot forward at once: send until enough frames came back,
+	// paced so that its rings keep up.
+	send := func(want int) {
 		deadline := time.Now().Add(20 * time.Second)
-		for r.frames.Load() < want {
+		for r.Len() < want {
 			_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 			require.NoError(t, err)
 			time.Sleep(100 * time.Microsecond)
-			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.frames.Load(), want)
+			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.Len(), want)
 		}
 	}
 	const lap = 600 // more than the 256 entries of each ring
 	send(lap)
 	first.Stop()
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down after the backend left")
+	r.WaitStates(t, false) // the backend left
 	require.False(t, v.Up())
 	_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 	require.ErrorIs(t, err, link.ErrLinkDown)
 
 	os.Remove(sock)
 	dpdk.Start(t, &dpdk.Options{Socket: sock, Mode: "macswap"})
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up after reconnecting")
+	r.WaitStates(t, false, true) // reconnected
 	require.Equal(t, int64(1), v.Reconnects())
-	send(r.frames.Load() + lap)
+	send(r.Len() + lap)
 	require.NoError(t, v.Err())
 	t.Logf("features %#x, stats %+v", v.NegotiatedFeatures(), v.Stats())
 }
@@ -248,15 +251,15 @@ func BenchmarkVhostUserRx(b *testing.B) {
 	for _, bc := range ringKinds {
 		b.Run(bc.name, func(b *testing.B) {
 			backend := dpdk.Start(b, &dpdk.Options{Mode: "txonly", Lcores: "0,1", Args: []string{"--txpkts=64"}})
-			v, r := dialStarted(b, backend.Socket, bc.cfg)
+			v, c := dialCounting(b, backend.Socket, bc.cfg)
 			defer v.Close()
 			start := time.Now()
-			before := r.frames.Load()
+			before := c.Count()
 			for b.Loop() {
 				time.Sleep(time.Millisecond)
 			}
 			el := time.Since(start)
-			b.ReportMetric(float64(r.frames.Load()-before)/el.Seconds(), "rx-frames/s")
+			b.ReportMetric(float64(c.Count()-before)/el.Seconds(), "rx-frames/s")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -275,11 +278,11 @@ func TestVhostUserProtocolFeatures(t *testing.T) {
 		want := virtio.VhostUserProtocolMQ | virtio.VhostUserProtocolReplyAck | virtio.VhostUserProtocolNetMTU
 		require.Equal(t, want, v.ProtocolFeatures())
 		require.Positive(t, v.QueuePairs())
-		r := &recorder{l: v}
+		r := linktest.NewRecorder(v, nil)
 		require.NoError(t, v.Start(r))
 		_, err = v.Transmit([]link.Frame{{Segments: [][]byte{echoFrame(v.MAC(), 100)}}})
 		require.NoError(t, err)
-		eventually(t, func() bool { return r.frames.Load() >= 1 }, "frame back")
+		r.WaitFrames(t, 1) // back
 
 		out := pmd.Stop()
 		require.Contains(t, out, fmt.Sprintf("negotiated Vhost-user protocol features: %#x", want))
