@@ -109,6 +109,11 @@ type Net struct {
 	frames []link.Frame
 	merge  int // largest number of buffers in one frame
 
+	// rxLentN counts the frames lent to the receiver; rxDrained runs once the link is closed
+	// and none is lent any more (afterLent).
+	rxLentN   int    // +checklocks:rxMu
+	rxDrained func() // +checklocks:rxMu
+
 	txMu    sync.Mutex
 	tx      Virtqueue // +checklocks:txMu
 	txBuf   []Buffer  // +checklocks:txMu; scratch

@@ -131,6 +131,23 @@ func (n *Net) Close() error {
 	return nil
 }
 
+// afterLent runs f once the link is closed and every frame it lent has been released: at once
+// when none is lent, otherwise from the Release that gives back the last. A transport whose
+// memory goes away when it closes (the vhost-user mapping) frees it through f, so that a frame
+// lent before Close stays readable until its release, as the contract promises. It is called
+// after Close; a later call replaces f.
+func (n *Net) afterLent(f func()) {
+	n.rxMu.Lock()
+	if n.rxLentN > 0 {
+		n.rxDrained = f
+		n.rxMu.Unlock()
+		return
+	}
+	n.rxDrained = nil
+	n.rxMu.Unlock()
+	f()
+}
+
 // resumeBase returns where queue resumes with a new device, for packed rings (see
 // [PackedQueue.ResumeBase]); ok is false for split rings, whose used index in shared memory
 // says it. A transport whose device can be replaced under a running driver asks it: the

@@ -112,6 +112,7 @@ func (n *Net) receiveFrame(u Used, f *link.Frame) bool {
 	}
 	n.rxSegs[b] = segs
 	n.rxLent[b] = true
+	n.rxLentN++
 	f.Segments = segs
 	f.Cookie = uint64(b)
 	n.counters.Received(1, total)
@@ -147,27 +148,39 @@ func (n *Net) rxOffload(hdr []byte, frameLen int) (link.Offload, bool) {
 }
 
 // Release implements [link.Link]: the frames' buffers are posted to the device again.
-// Frames that are not lent by this link are ignored.
+// Frames that are not lent by this link are ignored. After Close the buffers are not posted
+// (the device is reset), and the release of the last frame lent lets a transport free the
+// memory behind them (see afterLent).
 func (n *Net) Release(frames []link.Frame) {
 	n.rxMu.Lock()
-	defer n.rxMu.Unlock()
-	if n.closed.Load() {
-		return // the device is reset and its memory may be gone
-	}
+	closed := n.closed.Load()
 	for i := range frames {
 		b := frames[i].Cookie
 		if b >= uint64(len(n.rxLent)) || !n.rxLent[b] {
 			continue
 		}
 		n.rxLent[b] = false
+		n.rxLentN--
 		clear(n.rxSegs[b])
+		if closed {
+			continue
+		}
 		for j := int(b); j >= 0; {
 			next := int(n.rxNext[j])
 			_ = n.postRx(j) // fails only on a broken queue, which Err reports
 			j = next
 		}
 	}
-	if n.rx.Err() == nil && n.rx.KickPrepare() {
+	var drained func()
+	if closed {
+		if n.rxLentN == 0 {
+			drained, n.rxDrained = n.rxDrained, nil
+		}
+	} else if n.rx.Err() == nil && n.rx.KickPrepare() {
 		n.t.Notify(NetRxQueue, NetRxQueue)
+	}
+	n.rxMu.Unlock()
+	if drained != nil {
+		drained()
 	}
 }

@@ -3,6 +3,7 @@ package virtio_test
 import (
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,6 +193,43 @@ func TestNetStartContract(t *testing.T) {
 	never, _, _ := netPair(t, nil, nil)
 	require.NoError(t, never.Close())
 	require.ErrorIs(t, never.Start(linktest.NewRecorder(never, nil)), link.ErrClosed)
+}
+
+// TestNetAfterLent: frames lent before Close stay as they were, and the hook through which a
+// transport frees its memory after Close runs once the receiver has given back the last of
+// them, exactly once; Release after Close is harmless.
+func TestNetAfterLent(t *testing.T) {
+	l, b, _ := netPair(t, nil, nil)
+	rl := linktest.NewRecorder(l, nil)
+	rl.Hold(2)
+	require.NoError(t, l.Start(rl))
+	_, err := b.Transmit([]link.Frame{frame(60, 1), frame(70, 2)})
+	require.NoError(t, err)
+	got := rl.WaitFrames(t, 2)
+	require.NoError(t, l.Close())
+
+	var freed atomic.Int32
+	l.AfterLent(func() { freed.Add(1) })
+	held := rl.Held()
+	require.Len(t, held, 2)
+	for i := range held {
+		var data []byte
+		for _, seg := range held[i].Segments {
+			data = append(data, seg...)
+		}
+		require.Equal(t, got[i].Data, data, "frame %d lent over Close", i)
+	}
+	l.Release(held[:1])
+	l.Release(held[:1]) // not lent any more: ignored
+	require.Zero(t, freed.Load(), "memory freed while a frame is lent")
+	l.Release(held[1:])
+	require.Equal(t, int32(1), freed.Load(), "memory freed with the last frame")
+	l.Release(held)
+	require.Equal(t, int32(1), freed.Load())
+	// With nothing lent, at once.
+	l.AfterLent(func() { freed.Add(1) })
+	require.Equal(t, int32(2), freed.Load())
+	rl.Check(t)
 }
 
 // TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.

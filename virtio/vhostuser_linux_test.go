@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,47 @@ func TestVhostUserStartContract(t *testing.T) {
 	require.ErrorIs(t, v.Start(r), link.ErrStarted)
 	require.NoError(t, v.Close())
 	require.ErrorIs(t, v.Start(r), link.ErrClosed)
+}
+
+// TestVhostUserLentFramesOutliveClose: a frame lent before Close can still be read after it,
+// unchanged, and the memory shared with the backend is unmapped only once the last such frame
+// has been released.
+func TestVhostUserLentFramesOutliveClose(t *testing.T) {
+	sock := dpdk.Start(t, nil).Socket // io forwarding on one port: every frame comes back
+	v, err := virtio.DialVhostUser(sock, nil)
+	require.NoError(t, err)
+	defer v.Close()
+	mappings := func() int {
+		maps, err := os.ReadFile("/proc/self/maps")
+		require.NoError(t, err)
+		return strings.Count(string(maps), "/memfd:unikit-virtio")
+	}
+	before := mappings()
+	r := linktest.NewRecorder(v, nil)
+	r.Hold(1)
+	require.NoError(t, v.Start(r))
+	f := echoFrame(v.MAC(), 200)
+	// testpmd drops frames until its port is up: send until one comes back.
+	require.Eventually(t, func() bool {
+		if r.Len() > 0 {
+			return true
+		}
+		_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
+		return err != nil
+	}, linktest.DefaultTimeout, 10*time.Millisecond, "a frame back")
+	require.NoError(t, v.Err())
+	require.NoError(t, v.Close())
+	require.Equal(t, before, mappings(), "the shared memory is unmapped while a frame is lent")
+	held := r.Held()
+	require.Len(t, held, 1)
+	var data []byte
+	for _, seg := range held[0].Segments {
+		data = append(data, seg...)
+	}
+	require.Equal(t, r.Frames()[0].Data, data, "the frame lent over Close")
+	require.Equal(t, 1, r.ReleaseHeld())
+	r.Check(t)
+	require.Equal(t, before-1, mappings(), "the shared memory is unmapped with the last frame")
 }
 
 // BenchmarkVhostUserMacswap measures 64-byte frames per second sent by the driver to DPDK's

@@ -45,8 +45,10 @@ type vhostUserTransport struct {
 	driver   vhostUserDriver
 	driverMu sync.RWMutex
 	wg       sync.WaitGroup
-	once     sync.Once
-	msgMu    sync.Mutex
+	once     sync.Once // shutdown
+	// unmapOnce guards unmap, which may come long after shutdown.
+	unmapOnce sync.Once
+	msgMu     sync.Mutex
 
 	path       string
 	linkUp     atomic.Bool
@@ -318,7 +320,16 @@ func (t *vhostUserTransport) Notify(i int, _ uint32) {
 // backend connection is a configuration change (link status).
 func (t *vhostUserTransport) AckInterrupt() uint32 { return t.isr.Swap(0) | 1 }
 
+// close shuts the transport down and unmaps the shared memory: for a transport no driver has
+// lent frames from.
 func (t *vhostUserTransport) close() {
+	t.shutdown()
+	t.unmap()
+}
+
+// shutdown closes the connection and the eventfds and waits for the transport's goroutines;
+// the shared memory stays mapped (see unmap). It is idempotent.
+func (t *vhostUserTransport) shutdown() {
 	t.once.Do(func() {
 		close(t.closing)
 		t.msgMu.Lock()
@@ -331,11 +342,18 @@ func (t *vhostUserTransport) close() {
 			q.call.Close()
 		}
 		t.wg.Wait()
+		if t.memfd >= 0 {
+			unix.Close(t.memfd) // the mapping keeps the memory
+		}
+	})
+}
+
+// unmap unmaps the shared memory, once nothing refers to it any more: neither the backend
+// (shutdown) nor a frame the driver lent. It is idempotent.
+func (t *vhostUserTransport) unmap() {
+	t.unmapOnce.Do(func() {
 		if t.mem != nil {
 			_ = unix.Munmap(t.mem)
-		}
-		if t.memfd >= 0 {
-			unix.Close(t.memfd)
 		}
 	})
 }
