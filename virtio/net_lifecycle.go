@@ -22,14 +22,14 @@ func (n *Net) Start(r link.Receiver) error {
 		return link.ErrStarted
 	}
 	n.started = true
-	go n.loop(r)
+	go n.loop(r, n.Up())
 	return nil
 }
 
-// loop delivers received frames and configuration changes until Close.
-func (n *Net) loop(r link.Receiver) {
+// loop delivers received frames and configuration changes until Close. wasUp is the link
+// state when Start returned: a change after it reaches r even if it comes before loop runs.
+func (n *Net) loop(r link.Receiver, wasUp bool) {
 	defer close(n.exited)
-	wasUp := n.Up()
 	for {
 		if n.configChanged.Swap(false) {
 			n.checkConfig()
