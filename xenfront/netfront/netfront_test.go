@@ -13,6 +13,7 @@ import (
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront/netfront"
 	"github.com/unikit/unikit/xenfront/xenbus"
@@ -84,15 +85,15 @@ func TestStartErrors(t *testing.T) {
 
 	lb := open()
 	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
-	require.NoError(t, lb.Start(&sink{link: lb}), "a refused nil receiver does not count as a start")
-	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrStarted)
+	require.NoError(t, lb.Start(linktest.NewRecorder(lb, nil)), "a refused nil receiver does not count as a start")
+	require.ErrorIs(t, lb.Start(linktest.NewRecorder(lb, nil)), link.ErrStarted)
 	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
 	require.NoError(t, lb.Close())
-	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrClosed)
+	require.ErrorIs(t, lb.Start(linktest.NewRecorder(lb, nil)), link.ErrClosed)
 
 	never := open()
 	require.NoError(t, never.Close())
-	require.ErrorIs(t, never.Start(&sink{link: never}), link.ErrClosed)
+	require.ErrorIs(t, never.Start(linktest.NewRecorder(never, nil)), link.ErrClosed)
 	require.ErrorIs(t, never.Start(nil), link.ErrNilReceiver)
 }
 
@@ -100,7 +101,6 @@ func TestStartErrors(t *testing.T) {
 // covering single-slot, multi-slot (scatter-gather) and GSO frames.
 func TestFramesBothWays(t *testing.T) {
 	r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
-	r.front.keep, r.peerSink.keep = true, true
 	for i, n := range []int{60, 1514, 4096, 4097, 9000, 65000} {
 		f := udpFrame(n, byte(i))
 		fr := link.Frame{Segments: [][]byte{f[:20], f[20:]}}
@@ -112,25 +112,21 @@ func TestFramesBothWays(t *testing.T) {
 		k, err := r.lb.Transmit([]link.Frame{fr})
 		require.NoError(t, err)
 		require.Equal(t, 1, k)
-		want := int64(i + 1)
-		eventually(t, "frame at peer", func() bool { return r.peerSink.frames.Load() >= want })
-		r.peerSink.mu.Lock()
-		require.Equal(t, f, r.peerSink.last)
-		r.peerSink.mu.Unlock()
+		got := r.peerRec.WaitFrames(t, i+1)
+		require.Len(t, got, i+1, "frames at the peer")
+		require.Equal(t, f, got[i].Data)
 	}
-	got := r.front.frames.Load()
 	for i, n := range []int{60, 1514} {
 		f := udpFrame(n, byte(i+7))
 		_, err := r.peer.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 		require.NoError(t, err)
-		got++
-		want := got
-		eventually(t, "frame at netfront", func() bool { return r.front.frames.Load() >= want })
-		r.front.mu.Lock()
-		require.Equal(t, f, r.front.last)
-		r.front.mu.Unlock()
+		got := r.front.WaitFrames(t, i+1)
+		require.Len(t, got, i+1, "frames at netfront")
+		require.Equal(t, f, got[i].Data)
 	}
 	require.NoError(t, r.lb.Err())
+	r.front.Check(t)
+	r.peerRec.Check(t)
 }
 
 // TestMaliciousBackend runs every misbehaviour of the simulated back end: netfront must
@@ -155,14 +151,14 @@ func TestMaliciousBackend(t *testing.T) {
 			f := udpFrame(200, 1)
 			fr := []link.Frame{{Segments: [][]byte{f}}}
 			rx := strings.HasPrefix(m.String(), "Rx") || m == xentest.ProducerJump
-			eventually(t, "netfront to notice", func() bool {
+			require.Eventually(t, func() bool {
 				if rx {
 					_, _ = r.peer.Transmit(fr)
 				} else {
 					_, _ = r.lb.Transmit(fr)
 				}
 				return r.lb.Err() != nil
-			})
+			}, waitTimeout, time.Millisecond, "netfront to notice")
 			err := r.lb.Err()
 			require.ErrorIs(t, err, netfront.ErrBackend)
 			found := false
@@ -170,7 +166,7 @@ func TestMaliciousBackend(t *testing.T) {
 				found = found || strings.Contains(err.Error(), s)
 			}
 			require.True(t, found, "error %q names none of %q", err, want[m])
-			eventually(t, "link down", func() bool { return !r.lb.Up() })
+			require.Eventually(t, func() bool { return !r.lb.Up() }, waitTimeout, time.Millisecond, "link down")
 			_, err = r.lb.Transmit(fr)
 			require.True(t, errors.Is(err, link.ErrLinkDown), "Transmit after failure: %v", err)
 			require.NoError(t, r.lb.Close())
@@ -192,7 +188,8 @@ func TestReconnect(t *testing.T) {
 	require.NoError(t, err)
 	for i := range 2 {
 		lb.Netback.Restart()
-		eventually(t, "reconnection", func() bool { return lb.Netback.Connections() == i+2 && lb.Up() })
+		require.Eventually(t, func() bool { return lb.Netback.Connections() == i+2 && lb.Up() },
+			waitTimeout, time.Millisecond, "reconnection %d", i+1)
 	}
 	require.NoError(t, lb.Err())
 	require.Equal(t, 514, lb.Hypervisor.Granted(1), "old rings and pools were revoked")
@@ -210,7 +207,7 @@ func TestTransmitAllocs(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
-	r := newRig(t, nil, &xentest.LoopbackConfig{DirectStore: true})
+	r := newCountingRig(t, nil, &xentest.LoopbackConfig{DirectStore: true})
 	f := udpFrame(1514, 3)
 	fr := []link.Frame{{Segments: [][]byte{f}}}
 	for range 1000 {
