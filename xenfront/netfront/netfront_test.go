@@ -129,6 +129,43 @@ func TestFramesBothWays(t *testing.T) {
 	r.peerRec.Check(t)
 }
 
+// TestCloseWakesBlockedTransmit stalls the peer's receiver until netfront's Transmit blocks on
+// a full ring, then closes the link: Close returns although the simulated netback is blocked
+// in the stalled pipe, and the blocked Transmit returns link.ErrClosed.
+func TestCloseWakesBlockedTransmit(t *testing.T) {
+	r := newRig(t, &pipe.Config{QueueDepth: 8}, &xentest.LoopbackConfig{DirectStore: true})
+	r.peerRec.Block()
+	defer r.peerRec.Unblock()
+	f := udpFrame(1514, 1)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := r.lb.Transmit([]link.Frame{{Segments: [][]byte{f}}}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	r.peerRec.WaitBlocked(t)
+	// The TX ring's 256 pages fill behind the pipe's 8 buffers and the netback's frame.
+	require.Eventually(t, func() bool { return r.lb.Stats().TxFrames >= 256 }, waitTimeout, time.Millisecond,
+		"the TX ring fills")
+	closed := make(chan error, 1)
+	go func() { closed <- r.lb.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		t.Fatal("Close blocked behind the stalled peer")
+	}
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, link.ErrClosed)
+	case <-time.After(waitTimeout):
+		t.Fatal("Transmit still blocked after Close")
+	}
+}
+
 // TestMaliciousBackend runs every misbehaviour of the simulated back end: netfront must
 // notice, stop with an error naming the violation, not panic, and stay down.
 func TestMaliciousBackend(t *testing.T) {

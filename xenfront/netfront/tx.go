@@ -50,7 +50,7 @@ func (q *queue) transmit(fs []link.Frame) (int, error) {
 			break
 		}
 		if q.txStopped {
-			return n, link.ErrLinkDown
+			return n, l.downErr()
 		}
 		size := f.Len()
 		gso := l.txGSOType(f)
@@ -123,7 +123,7 @@ func (q *queue) awaitTxRoom(need, slots int) error {
 		}
 		q.txMu.Lock()
 		if q.c.ctx.Err() != nil || q.txStopped {
-			return link.ErrLinkDown
+			return q.l.downErr()
 		}
 	}
 	return nil
