@@ -223,9 +223,10 @@ func (l *Link) Close() error {
 
 // Transmit implements link.Link. Each frame is copied into granted pages; Transmit blocks
 // while the ring is full. A frame the link cannot carry (too large, an unsupported GSO type) is
-// dropped, counted in TxDropped, and counts as taken. It returns link.ErrLinkDown while the
-// back end is not connected or after the link failed, and link.ErrClosed after Close, also to
-// a Transmit blocked when Close began.
+// dropped, counted in TxDropped, and counts as taken; a TCP GSO frame longer than the 65535
+// bytes a netif packet holds goes as two, cut at a segment boundary. It returns
+// link.ErrLinkDown while the back end is not connected or after the link failed, and
+// link.ErrClosed after Close, also to a Transmit blocked when Close began.
 func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	c := l.conn.Load()
 	// A failed link is marked down before its connection is torn down: it must not take

@@ -2,6 +2,7 @@ package netfront_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -126,6 +127,68 @@ func TestFramesBothWays(t *testing.T) {
 	}
 	require.NoError(t, r.lb.Err())
 	r.front.Check(t)
+	r.peerRec.Check(t)
+}
+
+// TestTransmitLongestGSO sends TCP super-frames of link.MaxGSOSize bytes, longer than the
+// 65535 a netif packet describes: each reaches the peer as two GSO frames cut at a segment
+// boundary, whose headers are those of their first segments (sequence number, IPv4
+// identification, FIN and PSH only on the last, CWR only on the first), with valid pending
+// checksums, carrying the whole payload once; Transmit counts one frame.
+func TestTransmitLongestGSO(t *testing.T) {
+	r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+	const mss = 1000
+	sent := 0
+	for i, v6 := range []bool{false, true} {
+		ipLen := 20
+		if v6 {
+			ipLen = 40
+		}
+		hdrLen := link.EthernetHeaderLen + ipLen + linktest.TCPHeaderLen
+		pk := linktest.Packet{SrcMAC: r.lb.MAC(), DstMAC: r.peer.MAC(), IPv6: v6, TCP: true,
+			SrcPort: linktest.SuitePort, DstPort: uint16(80 + i), Seq: 0xffffff00, Ack: 1, IPID: 0xfff0,
+			Payload: make([]byte, link.MaxGSOSize-hdrLen)}
+		if !v6 {
+			pk.Payload = pk.Payload[:0xffff-ipLen-linktest.TCPHeaderLen] // the longest IPv4 packet
+		}
+		for j := range pk.Payload {
+			pk.Payload[j] = byte(j * 7)
+		}
+		f, off := pk.TSOFrame(mss)
+		const fin, psh, cwr = 0x01, 0x08, 0x80
+		f[hdrLen-linktest.TCPHeaderLen+13] |= fin | psh | cwr
+		sent += len(f)
+		_, err := r.lb.Transmit([]link.Frame{{Segments: [][]byte{f[:100], f[100:]}, Offload: off}})
+		require.NoError(t, err)
+
+		got := r.peerRec.WaitFrames(t, 2*(i+1))[2*i:]
+		require.Len(t, got, 2)
+		var payload []byte
+		for k, g := range got {
+			require.NoError(t, linktest.VerifyChecksums(g.Data, g.Offload), "part %d", k)
+			require.Equal(t, off.GSOType, g.Offload.GSOType)
+			require.Equal(t, uint16(mss), g.Offload.GSOSize)
+			require.LessOrEqual(t, len(g.Data), 0xffff)
+			tcp := g.Data[hdrLen-linktest.TCPHeaderLen:]
+			require.Equal(t, pk.Seq+uint32(len(payload)), binary.BigEndian.Uint32(tcp[4:]), "part %d", k)
+			flags := tcp[13]
+			require.Equal(t, k == 1, flags&(fin|psh) == fin|psh, "FIN and PSH of part %d: %#x", k, flags)
+			require.Equal(t, k == 0, flags&cwr != 0, "CWR of part %d: %#x", k, flags)
+			if !v6 {
+				require.Equal(t, pk.IPID+uint16(len(payload)/mss), binary.BigEndian.Uint16(g.Data[link.EthernetHeaderLen+4:]))
+			}
+			if k == 0 {
+				require.Zero(t, (len(g.Data)-hdrLen)%mss, "the first part holds whole segments")
+			}
+			payload = append(payload, g.Data[hdrLen:]...)
+		}
+		require.Equal(t, pk.Payload, payload)
+	}
+	st := r.lb.Stats()
+	require.Equal(t, uint64(2), st.TxFrames)
+	require.Equal(t, uint64(sent), st.TxBytes)
+	require.Zero(t, st.TxDropped)
+	require.NoError(t, r.lb.Err())
 	r.peerRec.Check(t)
 }
 
