@@ -180,6 +180,24 @@ func TestVhostUserLentFramesOutliveClose(t *testing.T) {
 	require.Equal(t, before-1, mappings(), "the shared memory is unmapped with the last frame")
 }
 
+// TestVhostUserCloseEndsReconnection dials and closes the driver many times against one
+// testpmd: every Close ends the connection for good, so testpmd sees exactly one connection
+// per dial. A reconnect monitor that took Close's own hang-up for the backend leaving would
+// dial again (and race with Close over the eventfds it sends).
+func TestVhostUserCloseEndsReconnection(t *testing.T) {
+	pmd := dpdk.Start(t, nil)
+	const dials = 20
+	for range dials {
+		v, err := virtio.DialVhostUser(pmd.Socket, nil)
+		require.NoError(t, err)
+		require.NoError(t, v.Start(linktest.NewRecorder(v, nil)))
+		require.NoError(t, v.Close())
+		require.Zero(t, v.Reconnects())
+	}
+	out := pmd.Stop()
+	require.Equal(t, dials, strings.Count(out, "new vhost user connection"), "connections testpmd accepted")
+}
+
 // BenchmarkVhostUserMacswap measures 64-byte frames per second sent by the driver to DPDK's
 // vhost-user backend (testpmd, macswap, forwarding on CPU 1): those the driver handed over,
 // those the backend counted (the figure compared with BenchmarkDPDKVirtioUserTxonly) and

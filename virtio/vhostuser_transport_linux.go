@@ -44,8 +44,11 @@ type vhostUserTransport struct {
 	// driver is the driver this transport carries, attached by DialVhostUser; nil before.
 	driver   vhostUserDriver
 	driverMu sync.RWMutex
-	wg       sync.WaitGroup
-	once     sync.Once // shutdown
+	wg       sync.WaitGroup // the call loops
+	// monitorWG is the reconnect monitor, which shutdown waits for before it closes the
+	// eventfds a reconnection sends.
+	monitorWG sync.WaitGroup
+	once      sync.Once // shutdown
 	// unmapOnce guards unmap, which may come long after shutdown.
 	unmapOnce sync.Once
 	msgMu     sync.Mutex
@@ -200,7 +203,7 @@ func (t *vhostUserTransport) SetStatus(s Status) {
 	}
 	if s&StatusDriverOK != 0 && !t.monitoring {
 		t.monitoring = true
-		t.wg.Add(1)
+		t.monitorWG.Add(1)
 		go t.monitor()
 	}
 	t.status = s
@@ -328,7 +331,9 @@ func (t *vhostUserTransport) close() {
 }
 
 // shutdown closes the connection and the eventfds and waits for the transport's goroutines;
-// the shared memory stays mapped (see unmap). It is idempotent.
+// the shared memory stays mapped (see unmap). It is idempotent. The monitor ends before the
+// eventfds close: it sees closing before it reconnects, and a reconnection under way fails
+// on the closed connection.
 func (t *vhostUserTransport) shutdown() {
 	t.once.Do(func() {
 		close(t.closing)
@@ -337,6 +342,7 @@ func (t *vhostUserTransport) shutdown() {
 			t.conn.Close()
 		}
 		t.msgMu.Unlock()
+		t.monitorWG.Wait()
 		for _, q := range t.queues {
 			q.kick.Close()
 			q.call.Close()
