@@ -88,7 +88,9 @@ type NetConfig struct {
 // The device is untrusted: a device that breaks the ring protocol or sets
 // DEVICE_NEEDS_RESET moves the driver to a failed state in which the link is down and
 // Transmit returns an error wrapping [ErrDeviceBroken] or [ErrNeedsReset] ([Net.Err]). Frames
-// whose virtio_net_hdr is inconsistent are dropped and counted.
+// whose virtio_net_hdr is inconsistent are dropped and counted. The pending checksum of a
+// received TSO frame is delivered as the link contract has it, over the whole transport
+// length, also from a device that writes it without the length (DPDK's vhost library).
 type Net struct {
 	t        Transport
 	features uint64
