@@ -9,3 +9,6 @@ func (n *Net) ReapRx(f func([]link.Frame)) {
 	f(n.frames[:k])
 	clear(n.frames[:k])
 }
+
+// AfterLent exposes afterLent: f runs once the closed link has every lent frame back.
+func (n *Net) AfterLent(f func()) { n.afterLent(f) }

@@ -88,7 +88,9 @@ type NetConfig struct {
 // The device is untrusted: a device that breaks the ring protocol or sets
 // DEVICE_NEEDS_RESET moves the driver to a failed state in which the link is down and
 // Transmit returns an error wrapping [ErrDeviceBroken] or [ErrNeedsReset] ([Net.Err]). Frames
-// whose virtio_net_hdr is inconsistent are dropped and counted.
+// whose virtio_net_hdr is inconsistent are dropped and counted. The pending checksum of a
+// received TSO frame is delivered as the link contract has it, over the whole transport
+// length, also from a device that writes it without the length (DPDK's vhost library).
 type Net struct {
 	t        Transport
 	features uint64
@@ -108,6 +110,11 @@ type Net struct {
 	rxSegs [][][]byte // per first buffer, the segments of the lent frame
 	frames []link.Frame
 	merge  int // largest number of buffers in one frame
+
+	// rxLentN counts the frames lent to the receiver; rxDrained runs once the link is closed
+	// and none is lent any more (afterLent).
+	rxLentN   int    // +checklocks:rxMu
+	rxDrained func() // +checklocks:rxMu
 
 	txMu    sync.Mutex
 	tx      Virtqueue // +checklocks:txMu

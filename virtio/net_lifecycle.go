@@ -22,14 +22,14 @@ func (n *Net) Start(r link.Receiver) error {
 		return link.ErrStarted
 	}
 	n.started = true
-	go n.loop(r)
+	go n.loop(r, n.Up())
 	return nil
 }
 
-// loop delivers received frames and configuration changes until Close.
-func (n *Net) loop(r link.Receiver) {
+// loop delivers received frames and configuration changes until Close. wasUp is the link
+// state when Start returned: a change after it reaches r even if it comes before loop runs.
+func (n *Net) loop(r link.Receiver, wasUp bool) {
 	defer close(n.exited)
-	wasUp := n.Up()
 	for {
 		if n.configChanged.Swap(false) {
 			n.checkConfig()
@@ -129,6 +129,23 @@ func (n *Net) Close() error {
 		n.txMu.Unlock()
 	})
 	return nil
+}
+
+// afterLent runs f once the link is closed and every frame it lent has been released: at once
+// when none is lent, otherwise from the Release that gives back the last. A transport whose
+// memory goes away when it closes (the vhost-user mapping) frees it through f, so that a frame
+// lent before Close stays readable until its release, as the contract promises. It is called
+// after Close; a later call replaces f.
+func (n *Net) afterLent(f func()) {
+	n.rxMu.Lock()
+	if n.rxLentN > 0 {
+		n.rxDrained = f
+		n.rxMu.Unlock()
+		return
+	}
+	n.rxDrained = nil
+	n.rxMu.Unlock()
+	f()
 }
 
 // resumeBase returns where queue resumes with a new device, for packed rings (see

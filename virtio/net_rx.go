@@ -110,8 +110,12 @@ func (n *Net) receiveFrame(u Used, f *link.Frame) bool {
 		n.rxSegs[b] = segs[:0]
 		return false
 	}
+	if f.Offload.GSOType != link.GSONone {
+		fixGSOPseudoHeader(segs[0], f.Offload, total)
+	}
 	n.rxSegs[b] = segs
 	n.rxLent[b] = true
+	n.rxLentN++
 	f.Segments = segs
 	f.Cookie = uint64(b)
 	n.counters.Received(1, total)
@@ -146,28 +150,67 @@ func (n *Net) rxOffload(hdr []byte, frameLen int) (link.Offload, bool) {
 	return o, true
 }
 
+// fixGSOPseudoHeader makes the pending checksum of a received TCP GSO frame whose headers lie
+// in first hold what the link contract, virtio and Linux put there: the pseudo-header sum over
+// the whole transport length of the large packet, which a receiver completes over the whole
+// frame or adjusts for each segment it cuts. DPDK's vhost library writes the sum without the
+// length instead, as Intel NICs want it for TSO (rte_net_intel_cksum_prepare; DPDK's own
+// virtio driver adds the length back before it transmits, in virtio_tso_fix_cksum): a field
+// that holds exactly that sum gets the length added. Any other value is left as the device
+// wrote it. It reads only the headers and writes two bytes within first.
+func fixGSOPseudoHeader(first []byte, o link.Offload, frameLen int) {
+	h, ok := link.LocateHeaders(first)
+	if !ok || h.Proto != link.ProtoTCP || int(o.CsumStart) != h.L4 || int(o.CsumOffset) != h.CsumOffset() {
+		return
+	}
+	addrs := first[h.L3+12 : h.L3+20]
+	if h.IPv6 {
+		addrs = first[h.L3+8 : h.L3+40]
+	}
+	tail := [4]byte{0, link.ProtoTCP}
+	withoutLen := link.Checksum(tail[:], link.Checksum(addrs, 0))
+	binary.BigEndian.PutUint16(tail[2:], uint16(frameLen-h.L4))
+	withLen := link.Checksum(tail[:], link.Checksum(addrs, 0))
+	field := first[h.L4+h.CsumOffset():]
+	if binary.BigEndian.Uint16(field) == withoutLen {
+		binary.BigEndian.PutUint16(field, withLen)
+	}
+}
+
 // Release implements [link.Link]: the frames' buffers are posted to the device again.
-// Frames that are not lent by this link are ignored.
+// Frames that are not lent by this link are ignored. After Close the buffers are not posted
+// (the device is reset), and the release of the last frame lent lets a transport free the
+// memory behind them (see afterLent).
 func (n *Net) Release(frames []link.Frame) {
 	n.rxMu.Lock()
-	defer n.rxMu.Unlock()
-	if n.closed.Load() {
-		return // the device is reset and its memory may be gone
-	}
+	closed := n.closed.Load()
 	for i := range frames {
 		b := frames[i].Cookie
 		if b >= uint64(len(n.rxLent)) || !n.rxLent[b] {
 			continue
 		}
 		n.rxLent[b] = false
+		n.rxLentN--
 		clear(n.rxSegs[b])
+		if closed {
+			continue
+		}
 		for j := int(b); j >= 0; {
 			next := int(n.rxNext[j])
 			_ = n.postRx(j) // fails only on a broken queue, which Err reports
 			j = next
 		}
 	}
-	if n.rx.Err() == nil && n.rx.KickPrepare() {
+	var drained func()
+	if closed {
+		if n.rxLentN == 0 {
+			drained, n.rxDrained = n.rxDrained, nil
+		}
+	} else if n.rx.Err() == nil && n.rx.KickPrepare() {
 		n.t.Notify(NetRxQueue, NetRxQueue)
+	}
+	n.rxMu.Unlock()
+	if drained != nil {
+		drained()
 	}
 }

@@ -3,7 +3,6 @@ package virtio_test
 import (
 	"encoding/binary"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,70 +13,45 @@ import (
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
 )
 
-// recorder is a Receiver that counts and releases frames and records link state changes.
-type recorder struct {
-	l      link.Link
-	frames atomic.Int64
-	bytes  atomic.Int64
-	mu     sync.Mutex
-	states []bool
-	check  func(f *link.Frame)
-}
+// waitTimeout bounds the waits of these tests that no Recorder makes.
+const waitTimeout = linktest.DefaultTimeout
 
-func (r *recorder) DeliverFrames(frames []link.Frame) {
-	for i := range frames {
-		if r.check != nil {
-			r.check(&frames[i])
-		}
-		r.bytes.Add(int64(frames[i].Len()))
-	}
-	r.frames.Add(int64(len(frames)))
-	r.l.Release(frames)
-}
-
-func (r *recorder) LinkStateChanged(up bool) {
-	r.mu.Lock()
-	r.states = append(r.states, up)
-	r.mu.Unlock()
-}
-
-func (r *recorder) lastState() (bool, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.states) == 0 {
-		return false, false
-	}
-	return r.states[len(r.states)-1], true
-}
-
-// netPair returns a loopback driver whose device model's wire is pipe end a, and pipe end b
-// with a recorder started on it. The driver is not started.
-func netPair(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfig) (*virtiotest.Loopback, *pipe.Link, *recorder) {
+// newLoopback returns a loopback driver whose device model's wire is pipe end a, and pipe
+// end b. Neither the driver nor b is started; both are closed when tb ends.
+func newLoopback(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfig) (*virtiotest.Loopback, *pipe.Link) {
 	tb.Helper()
 	a, b, err := pipe.New(pcfg)
 	require.NoError(tb, err)
 	l, err := virtiotest.NewLoopback(a, lcfg)
 	require.NoError(tb, err)
-	rb := &recorder{l: b}
-	require.NoError(tb, b.Start(rb))
 	tb.Cleanup(func() { l.Close(); b.Close() })
+	return l, b
+}
+
+// netPair returns a loopback driver (see newLoopback), not started, and pipe end b started
+// with a Recorder.
+func netPair(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfig) (*virtiotest.Loopback, *pipe.Link, *linktest.Recorder) {
+	tb.Helper()
+	l, b := newLoopback(tb, pcfg, lcfg)
+	rb := linktest.NewRecorder(b, nil)
+	require.NoError(tb, b.Start(rb))
 	return l, b, rb
 }
 
-func eventually(tb testing.TB, cond func() bool, what string) {
+// countingPair is netPair with a Counter in place of the Recorder, for allocation tests and
+// benchmarks, where the Recorder's copies would be measured too.
+func countingPair(tb testing.TB, pcfg *pipe.Config, lcfg *virtiotest.LoopbackConfig) (*virtiotest.Loopback, *pipe.Link, *linktest.Counter) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	l, b := newLoopback(tb, pcfg, lcfg)
+	cb := linktest.NewCounter(b, nil)
+	require.NoError(tb, b.Start(cb))
+	return l, b, cb
 }
 
 func frame(n int, fill byte) link.Frame {
@@ -113,25 +87,16 @@ func testNetFrames(t *testing.T, packed bool) {
 	l, b, rb := netPair(t, &pipe.Config{Features: stacktest.Offloads},
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
 	require.Equal(t, packed, l.NegotiatedFeatures()&virtio.FeatureRingPacked != 0)
-	var got []link.Frame
-	var mu sync.Mutex
-	rl := &recorder{l: l, check: func(f *link.Frame) {
-		var buf []byte
-		for _, s := range f.Segments {
-			buf = append(buf, s...)
-		}
-		mu.Lock()
-		got = append(got, link.Frame{Segments: [][]byte{buf}, Offload: f.Offload})
-		mu.Unlock()
-	}}
+	rl := linktest.NewRecorder(l, nil)
 	require.NoError(t, l.Start(rl))
 
 	// Driver to pipe.
 	n, err := l.Transmit([]link.Frame{frame(60, 1), frame(1514, 2)})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	eventually(t, func() bool { return rb.frames.Load() == 2 }, "two frames at the pipe")
-	require.Equal(t, int64(60+1514), rb.bytes.Load())
+	require.Len(t, rb.WaitFrames(t, 2), 2, "frames at the pipe")
+	_, bytes := rb.Totals()
+	require.Equal(t, uint64(60+1514), bytes)
 
 	// Pipe to driver: a GSO frame spans many 2 KiB receive buffers (MRG_RXBUF).
 	big := frame(40000, 3)
@@ -139,16 +104,63 @@ func testNetFrames(t *testing.T, packed bool) {
 		HdrLen: 54, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
 	_, err = b.Transmit([]link.Frame{frame(60, 4), big})
 	require.NoError(t, err)
-	eventually(t, func() bool { return rl.frames.Load() == 2 }, "two frames at the driver")
-	mu.Lock()
-	defer mu.Unlock()
+	got := rl.WaitFrames(t, 2)
+	require.Len(t, got, 2, "frames at the driver")
 	want := frame(40000, 3)
-	require.Equal(t, append(append([]byte(nil), want.Segments[0]...), want.Segments[1]...), got[1].Segments[0])
+	require.Equal(t, append(append([]byte(nil), want.Segments[0]...), want.Segments[1]...), got[1].Data)
 	require.Equal(t, big.Offload, got[1].Offload)
 	st := l.Stats()
 	require.Equal(t, uint64(2), st.TxFrames)
 	require.Equal(t, uint64(2), st.RxFrames)
 	require.Zero(t, st.RxDropped)
+	rl.Check(t)
+}
+
+// TestNetRxGSOPseudoHeader: a TSO frame whose pending checksum a device wrote as the
+// pseudo-header sum without the length, as DPDK's vhost library writes it, reaches the
+// receiver with the length added, as the link contract and Linux expect it; a TSO frame
+// written that way already, and a frame without GSO, arrive unchanged.
+func TestNetRxGSOPseudoHeader(t *testing.T) {
+	l, b, _ := netPair(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+	rl := linktest.NewRecorder(l, nil)
+	require.NoError(t, l.Start(rl))
+	// withoutLength returns f with the pending checksum field less the transport length.
+	withoutLength := func(f []byte, o link.Offload) []byte {
+		f = append([]byte(nil), f...)
+		at := int(o.CsumStart) + int(o.CsumOffset)
+		var negLen [2]byte
+		binary.BigEndian.PutUint16(negLen[:], ^uint16(len(f)-int(o.CsumStart)))
+		binary.BigEndian.PutUint16(f[at:], link.Checksum(negLen[:], binary.BigEndian.Uint16(f[at:])))
+		return f
+	}
+	var want [][]byte
+	for i, v6 := range []bool{false, true} {
+		pk := linktest.Packet{SrcMAC: b.MAC(), DstMAC: l.MAC(), IPv6: v6, TCP: true,
+			SrcPort: linktest.SuitePort, DstPort: uint16(100 + i), Payload: make([]byte, 5000)}
+		tso, off := pk.TSOFrame(1400)
+		pk.DstPort += 10
+		tsoLinux, offLinux := pk.TSOFrame(1400)
+		pk.DstPort += 10
+		pk.Payload = pk.Payload[:1000]
+		plain, offPlain := pk.PartialFrame()
+		plainWithout := withoutLength(plain, offPlain)
+		_, err := b.Transmit([]link.Frame{
+			{Segments: [][]byte{withoutLength(tso, off)}, Offload: off},
+			{Segments: [][]byte{tsoLinux}, Offload: offLinux},
+			{Segments: [][]byte{plainWithout}, Offload: offPlain},
+		})
+		require.NoError(t, err)
+		want = append(want, tso, tsoLinux, plainWithout)
+	}
+	got := rl.WaitFrames(t, len(want))
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i], got[i].Data, "frame %d", i)
+		if got[i].Offload.GSOType != link.GSONone {
+			require.NoError(t, linktest.VerifyChecksums(got[i].Data, got[i].Offload), "frame %d", i)
+		}
+	}
+	rl.Check(t)
 }
 
 // TestNetMaliciousDevice breaks the protocol from the device side while the driver runs: the
@@ -170,16 +182,16 @@ func TestNetMaliciousDevice(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _, _ := netPair(t, nil, nil)
-			r := &recorder{l: l}
+			r := linktest.NewRecorder(l, nil)
 			require.NoError(t, l.Start(r))
 			tc.inject(l)
-			eventually(t, func() bool { return l.Err() != nil }, "the driver to fail")
+			require.Eventually(t, func() bool { return l.Err() != nil }, waitTimeout, time.Millisecond, "the driver to fail")
 			require.ErrorIs(t, l.Err(), tc.want)
 			t.Logf("driver error: %v", l.Err())
 			require.False(t, l.Up())
 			_, err := l.Transmit([]link.Frame{frame(60, 0)})
 			require.ErrorIs(t, err, tc.want)
-			eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
+			r.WaitStates(t, false)
 			require.NotZero(t, l.Device.Status()&virtio.StatusFailed, "driver set FAILED")
 		})
 	}
@@ -201,15 +213,15 @@ func TestNetTxReclaimMalicious(t *testing.T) {
 // TestNetLinkStatus: VIRTIO_NET_S_LINK_UP changes reach the receiver.
 func TestNetLinkStatus(t *testing.T) {
 	l, _, _ := netPair(t, nil, nil)
-	r := &recorder{l: l}
+	r := linktest.NewRecorder(l, nil)
 	require.NoError(t, l.Start(r))
 	l.Device.SetConfig(6, []byte{0, 0})
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down")
+	r.WaitStates(t, false)
 	require.False(t, l.Up())
 	_, err := l.Transmit([]link.Frame{frame(60, 0)})
 	require.ErrorIs(t, err, link.ErrLinkDown)
 	l.Device.SetConfig(6, []byte{1, 0})
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up")
+	r.WaitStates(t, false, true)
 	require.NoError(t, l.Err())
 }
 
@@ -217,7 +229,7 @@ func TestNetLinkStatus(t *testing.T) {
 // the link package's sentinels, on a link that was started and one that never was.
 func TestNetStartContract(t *testing.T) {
 	l, _, _ := netPair(t, nil, nil)
-	r := &recorder{l: l}
+	r := linktest.NewRecorder(l, nil)
 	require.ErrorIs(t, l.Start(nil), link.ErrNilReceiver)
 	require.NoError(t, l.Start(r))
 	require.ErrorIs(t, l.Start(r), link.ErrStarted)
@@ -227,7 +239,44 @@ func TestNetStartContract(t *testing.T) {
 
 	never, _, _ := netPair(t, nil, nil)
 	require.NoError(t, never.Close())
-	require.ErrorIs(t, never.Start(&recorder{l: never}), link.ErrClosed)
+	require.ErrorIs(t, never.Start(linktest.NewRecorder(never, nil)), link.ErrClosed)
+}
+
+// TestNetAfterLent: frames lent before Close stay as they were, and the hook through which a
+// transport frees its memory after Close runs once the receiver has given back the last of
+// them, exactly once; Release after Close is harmless.
+func TestNetAfterLent(t *testing.T) {
+	l, b, _ := netPair(t, nil, nil)
+	rl := linktest.NewRecorder(l, nil)
+	rl.Hold(2)
+	require.NoError(t, l.Start(rl))
+	_, err := b.Transmit([]link.Frame{frame(60, 1), frame(70, 2)})
+	require.NoError(t, err)
+	got := rl.WaitFrames(t, 2)
+	require.NoError(t, l.Close())
+
+	var freed atomic.Int32
+	l.AfterLent(func() { freed.Add(1) })
+	held := rl.Held()
+	require.Len(t, held, 2)
+	for i := range held {
+		var data []byte
+		for _, seg := range held[i].Segments {
+			data = append(data, seg...)
+		}
+		require.Equal(t, got[i].Data, data, "frame %d lent over Close", i)
+	}
+	l.Release(held[:1])
+	l.Release(held[:1]) // not lent any more: ignored
+	require.Zero(t, freed.Load(), "memory freed while a frame is lent")
+	l.Release(held[1:])
+	require.Equal(t, int32(1), freed.Load(), "memory freed with the last frame")
+	l.Release(held)
+	require.Equal(t, int32(1), freed.Load())
+	// With nothing lent, at once.
+	l.AfterLent(func() { freed.Add(1) })
+	require.Equal(t, int32(2), freed.Load())
+	rl.Check(t)
 }
 
 // TestNetTxOffloadChecks: frames with offloads the device did not negotiate are dropped.
@@ -240,7 +289,11 @@ func TestNetTxOffloadChecks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
 	require.Equal(t, uint64(4), l.Stats().TxDropped)
-	require.Zero(t, rb.frames.Load())
+	// A good frame sent after them arrives alone.
+	_, err = l.Transmit([]link.Frame{frame(61, 9)})
+	require.NoError(t, err)
+	require.Len(t, rb.WaitFrames(t, 1), 1)
+	require.Len(t, rb.Frames()[0].Data, 61)
 }
 
 // TestNetAllocs proves that both directions allocate nothing per frame in steady state: the
@@ -255,39 +308,31 @@ func TestNetAllocs(t *testing.T) {
 }
 
 func testNetAllocs(t *testing.T, packed bool) {
-	l, b, rb := netPair(t, &pipe.Config{Features: stacktest.Offloads},
+	l, b, cb := countingPair(t, &pipe.Config{Features: stacktest.Offloads},
 		&virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
-	rl := &recorder{l: l}
-	require.NoError(t, l.Start(rl))
+	cl := linktest.NewCounter(l, nil)
+	require.NoError(t, l.Start(cl))
 	batch := make([]link.Frame, 32)
 	for i := range batch {
 		batch[i] = frame(1514, byte(i))
 	}
-	sent := int64(0)
-	tx := func() {
-		if _, err := l.Transmit(batch); err != nil {
-			panic(err)
-		}
-		sent += int64(len(batch))
-		for rb.frames.Load() < sent {
-			time.Sleep(10 * time.Microsecond)
+	// Each direction transmits a batch and waits until it has arrived.
+	through := func(tx link.Link, rx *linktest.Counter) func() {
+		return func() {
+			if _, err := tx.Transmit(batch); err != nil {
+				panic(err)
+			}
+			if err := rx.Wait(len(batch)); err != nil {
+				panic(err)
+			}
 		}
 	}
+	tx, rx := through(l, cb), through(b, cl)
 	for range 100 {
 		tx()
 	}
 	r := allocs.Measure(200, 0, tx).Per(len(batch), "frames")
 	require.Zero(t, r.Mallocs, "transmit path: %v", r)
-	got := int64(0)
-	rx := func() {
-		if _, err := b.Transmit(batch); err != nil {
-			panic(err)
-		}
-		got += int64(len(batch))
-		for rl.frames.Load() < got {
-			time.Sleep(10 * time.Microsecond)
-		}
-	}
 	for range 100 {
 		rx()
 	}
@@ -310,27 +355,25 @@ func BenchmarkNetRx(b *testing.B) {
 }
 
 func benchNet(b *testing.B, tx, packed bool) {
-	l, pb, rb := netPair(b, nil, &virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
-	rl := &recorder{l: l}
-	require.NoError(b, l.Start(rl))
+	l, pb, cb := countingPair(b, nil, &virtiotest.LoopbackConfig{Device: &virtiotest.NetConfig{Packed: packed}})
+	cl := linktest.NewCounter(l, nil)
+	require.NoError(b, l.Start(cl))
 	batch := make([]link.Frame, 64)
 	for i := range batch {
 		batch[i] = frame(60, byte(i))
 	}
-	link, counter := link.Link(l), &rb.frames
+	link, counter := link.Link(l), cb
 	if !tx {
-		link, counter = pb, &rl.frames
+		link, counter = pb, cl
 	}
-	want := int64(0)
+	want := 0
 	for range 100 { // warm up: buffers are allocated on first use
 		if _, err := link.Transmit(batch); err != nil {
 			b.Fatal(err)
 		}
-		want += int64(len(batch))
+		want += len(batch)
 	}
-	for counter.Load() < want {
-		time.Sleep(10 * time.Microsecond)
-	}
+	require.NoError(b, counter.Wait(want))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(batch) * 60))
 	report := allocs.Start(b)
@@ -339,13 +382,11 @@ func benchNet(b *testing.B, tx, packed bool) {
 		if _, err := link.Transmit(batch); err != nil {
 			b.Fatal(err)
 		}
-		want += int64(len(batch))
+		want += len(batch)
 	}
-	for counter.Load() < want {
-		time.Sleep(10 * time.Microsecond)
-	}
+	require.NoError(b, counter.Wait(want-first)) // Wait counts from the previous Wait
 	b.ReportMetric(float64(want-first)/time.Since(start).Seconds(), "frames/s")
-	report(want-first, "frame")
+	report(int64(want-first), "frame")
 }
 
 // FuzzUsedRing lets a malicious device write arbitrary used entries and indexes: the driver
@@ -501,7 +542,7 @@ func TestNetControlQueue(t *testing.T) {
 		require.Equal(t, 1, l.Device.Pairs())
 		_, err := l.Transmit([]link.Frame{frame(60, 0)})
 		require.NoError(t, err)
-		eventually(t, func() bool { return rb.frames.Load() == 1 }, "a frame through pair 0")
+		require.Len(t, rb.WaitFrames(t, 1), 1, "a frame through pair 0")
 	}
 }
 

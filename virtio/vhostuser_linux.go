@@ -64,10 +64,12 @@ func (v *VhostUser) QueuePairs() int {
 // Reconnects returns how many times the frontend reconnected to a restarted backend.
 func (v *VhostUser) Reconnects() int64 { return v.t.reconnects.Load() }
 
-// Close stops the driver, stops the backend's rings, closes the connection and unmaps the
-// shared memory. It is idempotent.
+// Close stops the driver, stops the backend's rings and closes the connection. The shared
+// memory is unmapped once every frame the driver lent has been released, so that frames lent
+// before Close stay readable until their release. It is idempotent.
 func (v *VhostUser) Close() error {
 	err := v.Net.Close()
-	v.t.close()
+	v.t.shutdown()
+	v.Net.afterLent(v.t.unmap)
 	return err
 }

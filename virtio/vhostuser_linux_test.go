@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/unikit/unikit/internal/dpdk"
 	"github.com/unikit/unikit/internal/leaktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/virtio"
 )
 
@@ -44,14 +45,24 @@ func echoFrame(src net.HardwareAddr, n int) []byte {
 }
 
 // dialStarted connects the driver to the vhost-user backend at sock and starts it with a
-// recorder as its receiver. The caller closes the driver.
-func dialStarted(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *recorder) {
+// Recorder as its receiver. The caller closes the driver.
+func dialStarted(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *linktest.Recorder) {
 	tb.Helper()
 	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
 	require.NoError(tb, err)
-	r := &recorder{l: v}
+	r := linktest.NewRecorder(v, nil)
 	require.NoError(tb, v.Start(r))
 	return v, r
+}
+
+// dialCounting is dialStarted with a Counter as the receiver, for benchmarks.
+func dialCounting(tb testing.TB, sock string, cfg *virtio.NetConfig) (*virtio.VhostUser, *linktest.Counter) {
+	tb.Helper()
+	v, err := virtio.DialVhostUser(sock, &virtio.VhostUserConfig{Net: cfg})
+	require.NoError(tb, err)
+	c := linktest.NewCounter(v, nil)
+	require.NoError(tb, v.Start(c))
+	return v, c
 }
 
 // TestVhostUserTestpmd sends frames through the driver to DPDK's vhost-user backend and checks
@@ -80,17 +91,7 @@ func TestVhostUserTestpmd(t *testing.T) {
 			require.NoError(t, err)
 			defer v.Close()
 			t.Logf("negotiated features %#x, link features %v", v.NegotiatedFeatures(), v.Features())
-			var mu sync.Mutex
-			var got [][]byte
-			r := &recorder{l: v, check: func(f *link.Frame) {
-				var b []byte
-				for _, s := range f.Segments {
-					b = append(b, s...)
-				}
-				mu.Lock()
-				got = append(got, b)
-				mu.Unlock()
-			}}
+			r := linktest.NewRecorder(v, nil)
 			require.NoError(t, v.Start(r))
 			const n = 1000
 			src := v.MAC()
@@ -105,18 +106,19 @@ func TestVhostUserTestpmd(t *testing.T) {
 				require.NoError(t, err)
 				if i%64 == 63 {
 					// Let testpmd keep up: it drops when its rings are full.
-					eventually(t, func() bool { return r.frames.Load() >= int64(i-64) }, "frames back")
+					r.WaitFrames(t, i-64)
 				}
 			}
-			eventually(t, func() bool { return r.frames.Load() >= n*95/100 }, "95% of frames back")
-			time.Sleep(100 * time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, b := range got {
+			r.WaitFrames(t, n*95/100)
+			// Stragglers still on their way are checked too.
+			got := r.Settle(100 * time.Millisecond)
+			for _, f := range got {
+				b := f.Data
 				require.Equal(t, []byte(src), b[0:6], "macswap: destination is our source")
 				require.Equal(t, []byte(echoDst), b[6:12], "macswap: source is our destination")
 				require.True(t, sent[string(b[14:])], "payload intact")
 			}
+			r.Check(t)
 			t.Logf("%s: %d of %d frames came back macswapped; stats %+v", tc.name, len(got), n, v.Stats())
 			require.NoError(t, v.Err())
 		})
@@ -130,12 +132,71 @@ func TestVhostUserStartContract(t *testing.T) {
 	v, err := virtio.DialVhostUser(sock, nil)
 	require.NoError(t, err)
 	defer v.Close()
-	r := &recorder{l: v}
+	r := linktest.NewRecorder(v, nil)
 	require.ErrorIs(t, v.Start(nil), link.ErrNilReceiver)
 	require.NoError(t, v.Start(r))
 	require.ErrorIs(t, v.Start(r), link.ErrStarted)
 	require.NoError(t, v.Close())
 	require.ErrorIs(t, v.Start(r), link.ErrClosed)
+}
+
+// TestVhostUserLentFramesOutliveClose: a frame lent before Close can still be read after it,
+// unchanged, and the memory shared with the backend is unmapped only once the last such frame
+// has been released.
+func TestVhostUserLentFramesOutliveClose(t *testing.T) {
+	sock := dpdk.Start(t, nil).Socket // io forwarding on one port: every frame comes back
+	v, err := virtio.DialVhostUser(sock, nil)
+	require.NoError(t, err)
+	defer v.Close()
+	mappings := func() int {
+		maps, err := os.ReadFile("/proc/self/maps")
+		require.NoError(t, err)
+		return strings.Count(string(maps), "/memfd:unikit-virtio")
+	}
+	before := mappings()
+	r := linktest.NewRecorder(v, nil)
+	r.Hold(1)
+	require.NoError(t, v.Start(r))
+	f := echoFrame(v.MAC(), 200)
+	// testpmd drops frames until its port is up: send until one comes back.
+	require.Eventually(t, func() bool {
+		if r.Len() > 0 {
+			return true
+		}
+		_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
+		return err != nil
+	}, linktest.DefaultTimeout, 10*time.Millisecond, "a frame back")
+	require.NoError(t, v.Err())
+	require.NoError(t, v.Close())
+	require.Equal(t, before, mappings(), "the shared memory is unmapped while a frame is lent")
+	held := r.Held()
+	require.Len(t, held, 1)
+	var data []byte
+	for _, seg := range held[0].Segments {
+		data = append(data, seg...)
+	}
+	require.Equal(t, r.Frames()[0].Data, data, "the frame lent over Close")
+	require.Equal(t, 1, r.ReleaseHeld())
+	r.Check(t)
+	require.Equal(t, before-1, mappings(), "the shared memory is unmapped with the last frame")
+}
+
+// TestVhostUserCloseEndsReconnection dials and closes the driver many times against one
+// testpmd: every Close ends the connection for good, so testpmd sees exactly one connection
+// per dial. A reconnect monitor that took Close's own hang-up for the backend leaving would
+// dial again (and race with Close over the eventfds it sends).
+func TestVhostUserCloseEndsReconnection(t *testing.T) {
+	pmd := dpdk.Start(t, nil)
+	const dials = 20
+	for range dials {
+		v, err := virtio.DialVhostUser(pmd.Socket, nil)
+		require.NoError(t, err)
+		require.NoError(t, v.Start(linktest.NewRecorder(v, nil)))
+		require.NoError(t, v.Close())
+		require.Zero(t, v.Reconnects())
+	}
+	out := pmd.Stop()
+	require.Equal(t, dials, strings.Count(out, "new vhost user connection"), "connections testpmd accepted")
 }
 
 // BenchmarkVhostUserMacswap measures 64-byte frames per second sent by the driver to DPDK's
@@ -150,7 +211,7 @@ func BenchmarkVhostUserMacswap(b *testing.B) {
 
 func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	backend := dpdk.Start(b, &dpdk.Options{Mode: "macswap", Lcores: "0,1"})
-	v, r := dialStarted(b, backend.Socket, cfg)
+	v, c := dialCounting(b, backend.Socket, cfg)
 	defer v.Close()
 	batch := make([]link.Frame, 32)
 	for i := range batch {
@@ -170,7 +231,7 @@ func benchmarkVhostUserMacswap(b *testing.B, cfg *virtio.NetConfig) {
 	el := time.Since(start)
 	report(int64(sent), "frame")
 	b.ReportMetric(float64(sent)/el.Seconds(), "tx-frames/s")
-	b.ReportMetric(float64(r.frames.Load())/el.Seconds(), "echoed-frames/s")
+	b.ReportMetric(float64(c.Count())/el.Seconds(), "echoed-frames/s")
 	b.ReportMetric(float64(backendRx(b, backend))/el.Seconds(), "backend-rx-frames/s")
 }
 
@@ -218,28 +279,30 @@ func testVhostUserReconnect(t *testing.T, cfg *virtio.NetConfig) {
 	v, r := dialStarted(t, sock, cfg)
 	defer v.Close()
 	f := echoFrame(v.MAC(), 60)
-	send := func(want int64) {
+	// testpmd drops what it cannot forward at once: send until enough frames came back,
+	// paced so that its rings keep up.
+	send := func(want int) {
 		deadline := time.Now().Add(20 * time.Second)
-		for r.frames.Load() < want {
+		for r.Len() < want {
 			_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 			require.NoError(t, err)
 			time.Sleep(100 * time.Microsecond)
-			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.frames.Load(), want)
+			require.True(t, time.Now().Before(deadline), "%d of %d frames back", r.Len(), want)
 		}
 	}
 	const lap = 600 // more than the 256 entries of each ring
 	send(lap)
 	first.Stop()
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && !up }, "link down after the backend left")
+	r.WaitStates(t, false) // the backend left
 	require.False(t, v.Up())
 	_, err := v.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 	require.ErrorIs(t, err, link.ErrLinkDown)
 
 	os.Remove(sock)
 	dpdk.Start(t, &dpdk.Options{Socket: sock, Mode: "macswap"})
-	eventually(t, func() bool { up, ok := r.lastState(); return ok && up }, "link up after reconnecting")
+	r.WaitStates(t, false, true) // reconnected
 	require.Equal(t, int64(1), v.Reconnects())
-	send(r.frames.Load() + lap)
+	send(r.Len() + lap)
 	require.NoError(t, v.Err())
 	t.Logf("features %#x, stats %+v", v.NegotiatedFeatures(), v.Stats())
 }
@@ -251,15 +314,15 @@ func BenchmarkVhostUserRx(b *testing.B) {
 	for _, bc := range ringKinds {
 		b.Run(bc.name, func(b *testing.B) {
 			backend := dpdk.Start(b, &dpdk.Options{Mode: "txonly", Lcores: "0,1", Args: []string{"--txpkts=64"}})
-			v, r := dialStarted(b, backend.Socket, bc.cfg)
+			v, c := dialCounting(b, backend.Socket, bc.cfg)
 			defer v.Close()
 			start := time.Now()
-			before := r.frames.Load()
+			before := c.Count()
 			for b.Loop() {
 				time.Sleep(time.Millisecond)
 			}
 			el := time.Since(start)
-			b.ReportMetric(float64(r.frames.Load()-before)/el.Seconds(), "rx-frames/s")
+			b.ReportMetric(float64(c.Count()-before)/el.Seconds(), "rx-frames/s")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -278,11 +341,11 @@ func TestVhostUserProtocolFeatures(t *testing.T) {
 		want := virtio.VhostUserProtocolMQ | virtio.VhostUserProtocolReplyAck | virtio.VhostUserProtocolNetMTU
 		require.Equal(t, want, v.ProtocolFeatures())
 		require.Positive(t, v.QueuePairs())
-		r := &recorder{l: v}
+		r := linktest.NewRecorder(v, nil)
 		require.NoError(t, v.Start(r))
 		_, err = v.Transmit([]link.Frame{{Segments: [][]byte{echoFrame(v.MAC(), 100)}}})
 		require.NoError(t, err)
-		eventually(t, func() bool { return r.frames.Load() >= 1 }, "frame back")
+		r.WaitFrames(t, 1) // back
 
 		out := pmd.Stop()
 		require.Contains(t, out, fmt.Sprintf("negotiated Vhost-user protocol features: %#x", want))

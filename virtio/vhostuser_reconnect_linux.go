@@ -27,7 +27,7 @@ const monitorPoll = 200 * time.Millisecond
 // that replies are left to request), takes the link down, and reconnects to the same socket
 // when the backend comes back: the rings resume where the backend left them.
 func (t *vhostUserTransport) monitor() {
-	defer t.wg.Done()
+	defer t.monitorWG.Done()
 	for {
 		select {
 		case <-t.closing:
@@ -39,6 +39,11 @@ func (t *vhostUserTransport) monitor() {
 		t.msgMu.Unlock()
 		if !hungUp(c) {
 			continue
+		}
+		select {
+		case <-t.closing:
+			return // the hang-up is shutdown's own
+		default:
 		}
 		t.linkUp.Store(false)
 		t.raiseConfig()
@@ -88,6 +93,14 @@ func (t *vhostUserTransport) reconnect() bool {
 		return false
 	}
 	t.msgMu.Lock()
+	select {
+	case <-t.closing:
+		// shutdown has closed the connection, or will close this one: not a new one.
+		t.msgMu.Unlock()
+		nc.Close()
+		return false
+	default:
+	}
 	old := t.conn
 	t.conn = nc.(*net.UnixConn)
 	t.msgMu.Unlock()

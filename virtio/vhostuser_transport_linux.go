@@ -44,9 +44,14 @@ type vhostUserTransport struct {
 	// driver is the driver this transport carries, attached by DialVhostUser; nil before.
 	driver   vhostUserDriver
 	driverMu sync.RWMutex
-	wg       sync.WaitGroup
-	once     sync.Once
-	msgMu    sync.Mutex
+	wg       sync.WaitGroup // the call loops
+	// monitorWG is the reconnect monitor, which shutdown waits for before it closes the
+	// eventfds a reconnection sends.
+	monitorWG sync.WaitGroup
+	once      sync.Once // shutdown
+	// unmapOnce guards unmap, which may come long after shutdown.
+	unmapOnce sync.Once
+	msgMu     sync.Mutex
 
 	path       string
 	linkUp     atomic.Bool
@@ -198,7 +203,7 @@ func (t *vhostUserTransport) SetStatus(s Status) {
 	}
 	if s&StatusDriverOK != 0 && !t.monitoring {
 		t.monitoring = true
-		t.wg.Add(1)
+		t.monitorWG.Add(1)
 		go t.monitor()
 	}
 	t.status = s
@@ -318,7 +323,18 @@ func (t *vhostUserTransport) Notify(i int, _ uint32) {
 // backend connection is a configuration change (link status).
 func (t *vhostUserTransport) AckInterrupt() uint32 { return t.isr.Swap(0) | 1 }
 
+// close shuts the transport down and unmaps the shared memory: for a transport no driver has
+// lent frames from.
 func (t *vhostUserTransport) close() {
+	t.shutdown()
+	t.unmap()
+}
+
+// shutdown closes the connection and the eventfds and waits for the transport's goroutines;
+// the shared memory stays mapped (see unmap). It is idempotent. The monitor ends before the
+// eventfds close: it sees closing before it reconnects, and a reconnection under way fails
+// on the closed connection.
+func (t *vhostUserTransport) shutdown() {
 	t.once.Do(func() {
 		close(t.closing)
 		t.msgMu.Lock()
@@ -326,16 +342,24 @@ func (t *vhostUserTransport) close() {
 			t.conn.Close()
 		}
 		t.msgMu.Unlock()
+		t.monitorWG.Wait()
 		for _, q := range t.queues {
 			q.kick.Close()
 			q.call.Close()
 		}
 		t.wg.Wait()
+		if t.memfd >= 0 {
+			unix.Close(t.memfd) // the mapping keeps the memory
+		}
+	})
+}
+
+// unmap unmaps the shared memory, once nothing refers to it any more: neither the backend
+// (shutdown) nor a frame the driver lent. It is idempotent.
+func (t *vhostUserTransport) unmap() {
+	t.unmapOnce.Do(func() {
 		if t.mem != nil {
 			_ = unix.Munmap(t.mem)
-		}
-		if t.memfd >= 0 {
-			unix.Close(t.memfd)
 		}
 	})
 }

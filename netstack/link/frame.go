@@ -47,7 +47,8 @@ type OffloadFlags uint8
 const (
 	// FlagNeedsCsum (VIRTIO_NET_HDR_F_NEEDS_CSUM) marks a frame whose transport checksum
 	// holds only the pseudo-header sum; the rest is computed from CsumStart to the end and
-	// stored at CsumStart+CsumOffset.
+	// stored at CsumStart+CsumOffset. In a GSO frame the pseudo-header counts the whole
+	// transport length of the large packet, as Linux writes it.
 	FlagNeedsCsum OffloadFlags = 1
 	// FlagDataValid (VIRTIO_NET_HDR_F_DATA_VALID) marks a received frame whose checksums were
 	// already verified.

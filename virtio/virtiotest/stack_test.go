@@ -12,6 +12,7 @@ import (
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/virtio"
 	"github.com/unikit/unikit/virtio/virtiotest"
@@ -89,25 +90,16 @@ func TestLoopbackClose(t *testing.T) {
 	require.NoError(t, err)
 	l, err := virtiotest.NewLoopbackDevice(a)
 	require.NoError(t, err)
-	var r sink
-	require.NoError(t, l.Start(&r))
+	r := linktest.NewRecorder(l, nil)
+	require.NoError(t, l.Start(r))
 	require.True(t, l.Up())
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close())
 	require.NoError(t, b.Close())
+	r.Check(t)
 	_, err = l.Transmit([]link.Frame{{Segments: [][]byte{make([]byte, 60)}}})
 	require.ErrorIs(t, err, link.ErrClosed)
 	leaktest.Settle(t, before)
 }
-
-// sink is a Receiver that releases everything at once.
-type sink struct{ l link.Link }
-
-func (s *sink) DeliverFrames(f []link.Frame) {
-	if s.l != nil {
-		s.l.Release(f)
-	}
-}
-func (s *sink) LinkStateChanged(bool) {}
 
 var _ net.Conn = (net.Conn)(nil)

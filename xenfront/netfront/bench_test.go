@@ -19,8 +19,8 @@ import (
 func BenchmarkTransmit(b *testing.B) {
 	for _, size := range []int{64, 1514} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			r := newRig(b, nil, &xentest.LoopbackConfig{DirectStore: true})
-			benchFrames(b, r.lb, size, func() int64 { return r.peerSink.frames.Load() })
+			r := newCountingRig(b, nil, &xentest.LoopbackConfig{DirectStore: true})
+			benchFrames(b, r.lb, size, r.peerCount.Count)
 		})
 	}
 }
@@ -32,13 +32,13 @@ func BenchmarkTransmit(b *testing.B) {
 func BenchmarkReceive(b *testing.B) {
 	for _, size := range []int{64, 1514} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			r := newRig(b, nil, &xentest.LoopbackConfig{DirectStore: true})
-			benchFrames(b, r.peer, size, func() int64 { return r.front.frames.Load() })
+			r := newCountingRig(b, nil, &xentest.LoopbackConfig{DirectStore: true})
+			benchFrames(b, r.peer, size, r.front.Count)
 		})
 	}
 }
 
-func benchFrames(b *testing.B, l link.Link, size int, delivered func() int64) {
+func benchFrames(b *testing.B, l link.Link, size int, delivered func() int) {
 	f := udpFrame(size, 1)
 	batch := make([]link.Frame, 64)
 	for i := range batch {

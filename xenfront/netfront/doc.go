@@ -30,13 +30,14 @@
 // zeroed by the grant table before they are granted and reused without per-frame allocation.
 // Transmit copies each frame into TX pages (one slot per 4 KiB, chained with NETTXF_more_data,
 // a GSO extra-info slot after the first for TSO frames, NETTXF_csum_blank|data_validated for
-// checksum offload) and blocks while the ring is full. Received frames are lent to the
-// receiver straight from the RX pages (one segment per slot, no copy); Release re-posts them.
-// NETRXF_csum_blank and GSO extras become link.Offload metadata, with checksum offsets
-// recomputed from the headers as Linux's skb_checksum_setup does. Ring indices follow io/ring.h:
-// requests and responses are published with atomic stores, notifications are sent only when
-// the other end's event index asks for them, and the consumer re-arms its event index and
-// checks again before sleeping.
+// checksum offload) and blocks while the ring is full; a TCP GSO frame longer than the 65535
+// bytes a request's size field describes goes as two GSO frames cut at a segment boundary.
+// Received frames are lent to the receiver straight from the RX pages (one segment per slot,
+// no copy); Release re-posts them. NETRXF_csum_blank and GSO extras become link.Offload
+// metadata, with checksum offsets recomputed from the headers as Linux's skb_checksum_setup
+// does. Ring indices follow io/ring.h: requests and responses are published with atomic
+// stores, notifications are sent only when the other end's event index asks for them, and the
+// consumer re-arms its event index and checks again before sleeping.
 //
 // # A back end that is not trusted
 //

@@ -3,70 +3,67 @@ package netfront_test
 import (
 	"encoding/binary"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront/xentest"
 )
 
-// sink is a Receiver that counts frames, optionally keeps a copy of the last one, and
-// releases everything at once, as the netstack adapter does.
-type sink struct {
-	link   link.Link
-	frames atomic.Int64
-	bytes  atomic.Int64
-	mu     sync.Mutex
-	last   []byte
-	keep   bool
-}
-
-func (s *sink) DeliverFrames(fs []link.Frame) {
-	for i := range fs {
-		s.frames.Add(1)
-		s.bytes.Add(int64(fs[i].Len()))
-		if s.keep {
-			s.mu.Lock()
-			s.last = s.last[:0]
-			for _, seg := range fs[i].Segments {
-				s.last = append(s.last, seg...)
-			}
-			s.mu.Unlock()
-		}
-	}
-	s.link.Release(fs)
-}
-
-func (s *sink) LinkStateChanged(bool) {}
+// waitTimeout bounds the waits of these tests that no Recorder makes.
+const waitTimeout = linktest.DefaultTimeout
 
 // rig is netfront against a simulated netback whose outer link is one end of a pipe; the
-// test drives the other end (peer).
+// test drives the other end (peer). front and peerRec record what each receives.
 type rig struct {
-	lb       *xentest.Loopback
-	peer     *pipe.Link
-	front    *sink
-	peerSink *sink
+	lb      *xentest.Loopback
+	peer    *pipe.Link
+	front   *linktest.Recorder
+	peerRec *linktest.Recorder
 }
 
 func newRig(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) *rig {
+	tb.Helper()
+	lb, peer := openRig(tb, pcfg, lcfg)
+	r := &rig{lb: lb, peer: peer, front: linktest.NewRecorder(lb, nil), peerRec: linktest.NewRecorder(peer, nil)}
+	require.NoError(tb, lb.Start(r.front))
+	require.NoError(tb, peer.Start(r.peerRec))
+	return r
+}
+
+// countingRig is a rig with Counters in place of the Recorders, for allocation tests and
+// benchmarks, where the Recorders' copies would be measured too.
+type countingRig struct {
+	lb        *xentest.Loopback
+	peer      *pipe.Link
+	front     *linktest.Counter
+	peerCount *linktest.Counter
+}
+
+func newCountingRig(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) *countingRig {
+	tb.Helper()
+	lb, peer := openRig(tb, pcfg, lcfg)
+	r := &countingRig{lb: lb, peer: peer, front: linktest.NewCounter(lb, nil), peerCount: linktest.NewCounter(peer, nil)}
+	require.NoError(tb, lb.Start(r.front))
+	require.NoError(tb, peer.Start(r.peerCount))
+	return r
+}
+
+// openRig opens netfront against a simulated netback whose outer link is one end of a pipe,
+// and returns it with the pipe's other end, neither started; both are closed when tb ends.
+func openRig(tb testing.TB, pcfg *pipe.Config, lcfg *xentest.LoopbackConfig) (*xentest.Loopback, *pipe.Link) {
 	tb.Helper()
 	a, b, err := pipe.New(pcfg)
 	require.NoError(tb, err)
 	lb, err := xentest.OpenLoopback(a, quiet(lcfg))
 	require.NoError(tb, err)
-	r := &rig{lb: lb, peer: b, front: &sink{link: lb}, peerSink: &sink{link: b}}
-	require.NoError(tb, lb.Start(r.front))
-	require.NoError(tb, b.Start(r.peerSink))
 	tb.Cleanup(func() {
 		lb.Close()
 		b.Close()
 	})
-	return r
+	return lb, b
 }
 
 // udpFrame returns an Ethernet/IPv4/UDP frame of n bytes (n >= 42) with a payload pattern.
@@ -98,15 +95,4 @@ func quiet(cfg *xentest.LoopbackConfig) *xentest.LoopbackConfig {
 	}
 	c.Netback.Logger = slog.New(slog.DiscardHandler)
 	return &c
-}
-
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -223,17 +223,16 @@ func (l *Link) Close() error {
 
 // Transmit implements link.Link. Each frame is copied into granted pages; Transmit blocks
 // while the ring is full. A frame the link cannot carry (too large, an unsupported GSO type) is
-// dropped, counted in TxDropped, and counts as taken. It returns link.ErrLinkDown while
-// the back end is not connected or after the link failed, and link.ErrClosed after Close.
+// dropped, counted in TxDropped, and counts as taken; a TCP GSO frame longer than the 65535
+// bytes a netif packet holds goes as two, cut at a segment boundary. It returns
+// link.ErrLinkDown while the back end is not connected or after the link failed, and
+// link.ErrClosed after Close, also to a Transmit blocked when Close began.
 func (l *Link) Transmit(frames []link.Frame) (int, error) {
 	c := l.conn.Load()
 	// A failed link is marked down before its connection is torn down: it must not take
 	// frames in between.
 	if c == nil || !l.up.Load() {
-		if l.ctx.Err() != nil {
-			return 0, link.ErrClosed
-		}
-		return 0, link.ErrLinkDown
+		return 0, l.downErr()
 	}
 	n := 0
 	for n < len(frames) {
@@ -245,6 +244,15 @@ func (l *Link) Transmit(frames []link.Frame) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// downErr is why Transmit cannot send: link.ErrClosed once Close has begun tearing the link
+// down, link.ErrLinkDown while the back end is away or after a failure.
+func (l *Link) downErr() error {
+	if l.ctx.Err() != nil {
+		return link.ErrClosed
+	}
+	return link.ErrLinkDown
 }
 
 // Release implements link.Link: the frames' pages go back on the RX ring.

@@ -2,6 +2,7 @@ package netfront_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/netstack/link"
+	"github.com/unikit/unikit/netstack/link/linktest"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/xenfront/netfront"
 	"github.com/unikit/unikit/xenfront/xenbus"
@@ -84,15 +86,15 @@ func TestStartErrors(t *testing.T) {
 
 	lb := open()
 	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
-	require.NoError(t, lb.Start(&sink{link: lb}), "a refused nil receiver does not count as a start")
-	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrStarted)
+	require.NoError(t, lb.Start(linktest.NewRecorder(lb, nil)), "a refused nil receiver does not count as a start")
+	require.ErrorIs(t, lb.Start(linktest.NewRecorder(lb, nil)), link.ErrStarted)
 	require.ErrorIs(t, lb.Start(nil), link.ErrNilReceiver)
 	require.NoError(t, lb.Close())
-	require.ErrorIs(t, lb.Start(&sink{link: lb}), link.ErrClosed)
+	require.ErrorIs(t, lb.Start(linktest.NewRecorder(lb, nil)), link.ErrClosed)
 
 	never := open()
 	require.NoError(t, never.Close())
-	require.ErrorIs(t, never.Start(&sink{link: never}), link.ErrClosed)
+	require.ErrorIs(t, never.Start(linktest.NewRecorder(never, nil)), link.ErrClosed)
 	require.ErrorIs(t, never.Start(nil), link.ErrNilReceiver)
 }
 
@@ -100,7 +102,6 @@ func TestStartErrors(t *testing.T) {
 // covering single-slot, multi-slot (scatter-gather) and GSO frames.
 func TestFramesBothWays(t *testing.T) {
 	r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
-	r.front.keep, r.peerSink.keep = true, true
 	for i, n := range []int{60, 1514, 4096, 4097, 9000, 65000} {
 		f := udpFrame(n, byte(i))
 		fr := link.Frame{Segments: [][]byte{f[:20], f[20:]}}
@@ -112,25 +113,120 @@ func TestFramesBothWays(t *testing.T) {
 		k, err := r.lb.Transmit([]link.Frame{fr})
 		require.NoError(t, err)
 		require.Equal(t, 1, k)
-		want := int64(i + 1)
-		eventually(t, "frame at peer", func() bool { return r.peerSink.frames.Load() >= want })
-		r.peerSink.mu.Lock()
-		require.Equal(t, f, r.peerSink.last)
-		r.peerSink.mu.Unlock()
+		got := r.peerRec.WaitFrames(t, i+1)
+		require.Len(t, got, i+1, "frames at the peer")
+		require.Equal(t, f, got[i].Data)
 	}
-	got := r.front.frames.Load()
 	for i, n := range []int{60, 1514} {
 		f := udpFrame(n, byte(i+7))
 		_, err := r.peer.Transmit([]link.Frame{{Segments: [][]byte{f}}})
 		require.NoError(t, err)
-		got++
-		want := got
-		eventually(t, "frame at netfront", func() bool { return r.front.frames.Load() >= want })
-		r.front.mu.Lock()
-		require.Equal(t, f, r.front.last)
-		r.front.mu.Unlock()
+		got := r.front.WaitFrames(t, i+1)
+		require.Len(t, got, i+1, "frames at netfront")
+		require.Equal(t, f, got[i].Data)
 	}
 	require.NoError(t, r.lb.Err())
+	r.front.Check(t)
+	r.peerRec.Check(t)
+}
+
+// TestTransmitLongestGSO sends TCP super-frames of link.MaxGSOSize bytes, longer than the
+// 65535 a netif packet describes: each reaches the peer as two GSO frames cut at a segment
+// boundary, whose headers are those of their first segments (sequence number, IPv4
+// identification, FIN and PSH only on the last, CWR only on the first), with valid pending
+// checksums, carrying the whole payload once; Transmit counts one frame.
+func TestTransmitLongestGSO(t *testing.T) {
+	r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+	const mss = 1000
+	sent := 0
+	for i, v6 := range []bool{false, true} {
+		ipLen := 20
+		if v6 {
+			ipLen = 40
+		}
+		hdrLen := link.EthernetHeaderLen + ipLen + linktest.TCPHeaderLen
+		pk := linktest.Packet{SrcMAC: r.lb.MAC(), DstMAC: r.peer.MAC(), IPv6: v6, TCP: true,
+			SrcPort: linktest.SuitePort, DstPort: uint16(80 + i), Seq: 0xffffff00, Ack: 1, IPID: 0xfff0,
+			Payload: make([]byte, link.MaxGSOSize-hdrLen)}
+		if !v6 {
+			pk.Payload = pk.Payload[:0xffff-ipLen-linktest.TCPHeaderLen] // the longest IPv4 packet
+		}
+		for j := range pk.Payload {
+			pk.Payload[j] = byte(j * 7)
+		}
+		f, off := pk.TSOFrame(mss)
+		const fin, psh, cwr = 0x01, 0x08, 0x80
+		f[hdrLen-linktest.TCPHeaderLen+13] |= fin | psh | cwr
+		sent += len(f)
+		_, err := r.lb.Transmit([]link.Frame{{Segments: [][]byte{f[:100], f[100:]}, Offload: off}})
+		require.NoError(t, err)
+
+		got := r.peerRec.WaitFrames(t, 2*(i+1))[2*i:]
+		require.Len(t, got, 2)
+		var payload []byte
+		for k, g := range got {
+			require.NoError(t, linktest.VerifyChecksums(g.Data, g.Offload), "part %d", k)
+			require.Equal(t, off.GSOType, g.Offload.GSOType)
+			require.Equal(t, uint16(mss), g.Offload.GSOSize)
+			require.LessOrEqual(t, len(g.Data), 0xffff)
+			tcp := g.Data[hdrLen-linktest.TCPHeaderLen:]
+			require.Equal(t, pk.Seq+uint32(len(payload)), binary.BigEndian.Uint32(tcp[4:]), "part %d", k)
+			flags := tcp[13]
+			require.Equal(t, k == 1, flags&(fin|psh) == fin|psh, "FIN and PSH of part %d: %#x", k, flags)
+			require.Equal(t, k == 0, flags&cwr != 0, "CWR of part %d: %#x", k, flags)
+			if !v6 {
+				require.Equal(t, pk.IPID+uint16(len(payload)/mss), binary.BigEndian.Uint16(g.Data[link.EthernetHeaderLen+4:]))
+			}
+			if k == 0 {
+				require.Zero(t, (len(g.Data)-hdrLen)%mss, "the first part holds whole segments")
+			}
+			payload = append(payload, g.Data[hdrLen:]...)
+		}
+		require.Equal(t, pk.Payload, payload)
+	}
+	st := r.lb.Stats()
+	require.Equal(t, uint64(2), st.TxFrames)
+	require.Equal(t, uint64(sent), st.TxBytes)
+	require.Zero(t, st.TxDropped)
+	require.NoError(t, r.lb.Err())
+	r.peerRec.Check(t)
+}
+
+// TestCloseWakesBlockedTransmit stalls the peer's receiver until netfront's Transmit blocks on
+// a full ring, then closes the link: Close returns although the simulated netback is blocked
+// in the stalled pipe, and the blocked Transmit returns link.ErrClosed.
+func TestCloseWakesBlockedTransmit(t *testing.T) {
+	r := newRig(t, &pipe.Config{QueueDepth: 8}, &xentest.LoopbackConfig{DirectStore: true})
+	r.peerRec.Block()
+	defer r.peerRec.Unblock()
+	f := udpFrame(1514, 1)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := r.lb.Transmit([]link.Frame{{Segments: [][]byte{f}}}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	r.peerRec.WaitBlocked(t)
+	// The TX ring's 256 pages fill behind the pipe's 8 buffers and the netback's frame.
+	require.Eventually(t, func() bool { return r.lb.Stats().TxFrames >= 256 }, waitTimeout, time.Millisecond,
+		"the TX ring fills")
+	closed := make(chan error, 1)
+	go func() { closed <- r.lb.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		t.Fatal("Close blocked behind the stalled peer")
+	}
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, link.ErrClosed)
+	case <-time.After(waitTimeout):
+		t.Fatal("Transmit still blocked after Close")
+	}
 }
 
 // TestMaliciousBackend runs every misbehaviour of the simulated back end: netfront must
@@ -155,14 +251,14 @@ func TestMaliciousBackend(t *testing.T) {
 			f := udpFrame(200, 1)
 			fr := []link.Frame{{Segments: [][]byte{f}}}
 			rx := strings.HasPrefix(m.String(), "Rx") || m == xentest.ProducerJump
-			eventually(t, "netfront to notice", func() bool {
+			require.Eventually(t, func() bool {
 				if rx {
 					_, _ = r.peer.Transmit(fr)
 				} else {
 					_, _ = r.lb.Transmit(fr)
 				}
 				return r.lb.Err() != nil
-			})
+			}, waitTimeout, time.Millisecond, "netfront to notice")
 			err := r.lb.Err()
 			require.ErrorIs(t, err, netfront.ErrBackend)
 			found := false
@@ -170,7 +266,7 @@ func TestMaliciousBackend(t *testing.T) {
 				found = found || strings.Contains(err.Error(), s)
 			}
 			require.True(t, found, "error %q names none of %q", err, want[m])
-			eventually(t, "link down", func() bool { return !r.lb.Up() })
+			require.Eventually(t, func() bool { return !r.lb.Up() }, waitTimeout, time.Millisecond, "link down")
 			_, err = r.lb.Transmit(fr)
 			require.True(t, errors.Is(err, link.ErrLinkDown), "Transmit after failure: %v", err)
 			require.NoError(t, r.lb.Close())
@@ -192,7 +288,8 @@ func TestReconnect(t *testing.T) {
 	require.NoError(t, err)
 	for i := range 2 {
 		lb.Netback.Restart()
-		eventually(t, "reconnection", func() bool { return lb.Netback.Connections() == i+2 && lb.Up() })
+		require.Eventually(t, func() bool { return lb.Netback.Connections() == i+2 && lb.Up() },
+			waitTimeout, time.Millisecond, "reconnection %d", i+1)
 	}
 	require.NoError(t, lb.Err())
 	require.Equal(t, 514, lb.Hypervisor.Granted(1), "old rings and pools were revoked")
@@ -210,7 +307,7 @@ func TestTransmitAllocs(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
-	r := newRig(t, nil, &xentest.LoopbackConfig{DirectStore: true})
+	r := newCountingRig(t, nil, &xentest.LoopbackConfig{DirectStore: true})
 	f := udpFrame(1514, 3)
 	fr := []link.Frame{{Segments: [][]byte{f}}}
 	for range 1000 {

@@ -63,6 +63,7 @@ type queue struct {
 	txExtras  int  // extra-info slots awaiting their NULL response
 	txStopped bool // the ring takes no more requests: the back end broke it or c stopped
 	txSpace   chan struct{}
+	split     gsoSplit // scratch space of transmitSplit
 
 	rxMu      sync.Mutex
 	rx        *netif.RxFrontRing

@@ -50,12 +50,19 @@ func (q *queue) transmit(fs []link.Frame) (int, error) {
 			break
 		}
 		if q.txStopped {
-			return n, link.ErrLinkDown
+			return n, l.downErr()
 		}
 		size := f.Len()
 		gso := l.txGSOType(f)
 		if !carriable(f, size, gso) {
 			l.counters.TxDropped(1)
+			n++
+			continue
+		}
+		if size > netif.MaxTxSize {
+			if err := q.transmitSplit(f, size, gso); err != nil {
+				return n, err
+			}
 			n++
 			continue
 		}
@@ -90,15 +97,16 @@ func (l *Link) txGSOType(f *link.Frame) uint8 {
 	return netif.GSOTypeNone
 }
 
-// carriable reports whether a frame of size bytes fits the netif protocol: at least an
-// Ethernet header, at most 64 KiB, a GSO frame only with a GSO type the link can carry and
-// an MSS, any other frame within the MTU (plus a VLAN tag).
+// carriable reports whether the link can send a frame of size bytes: at least an Ethernet
+// header; a GSO frame only with a GSO type the link can carry and an MSS, and up to
+// link.MaxGSOSize (longer than the netif protocol's 16-bit size field takes, it goes in two
+// parts: transmitSplit); any other frame within the MTU (plus a VLAN tag).
 func carriable(f *link.Frame, size int, gso uint8) bool {
-	if size < link.EthernetHeaderLen || size > netif.MaxTxSize {
+	if size < link.EthernetHeaderLen {
 		return false
 	}
 	if f.Offload.GSOType != link.GSONone {
-		return gso != netif.GSOTypeNone && f.Offload.GSOSize != 0
+		return gso != netif.GSOTypeNone && f.Offload.GSOSize != 0 && size <= link.MaxGSOSize
 	}
 	return size <= mtu+link.EthernetHeaderLen+4
 }
@@ -123,7 +131,7 @@ func (q *queue) awaitTxRoom(need, slots int) error {
 		}
 		q.txMu.Lock()
 		if q.c.ctx.Err() != nil || q.txStopped {
-			return link.ErrLinkDown
+			return q.l.downErr()
 		}
 	}
 	return nil

@@ -297,10 +297,13 @@ func (nb *Netback) disconnect() {
 	}
 }
 
-// Close stops the back end and closes the outer link. It is idempotent.
+// Close stops the back end and closes the outer link. It is idempotent. The outer link is
+// closed first: that wakes a queue blocked in its Transmit (the far side not taking frames),
+// which the back end's goroutines would otherwise wait for.
 func (nb *Netback) Close() error {
 	nb.once.Do(func() {
 		nb.cancel()
+		_ = nb.link.Close()
 		<-nb.done
 		nb.mu.Lock()
 		for _, m := range nb.maps {
@@ -308,7 +311,6 @@ func (nb *Netback) Close() error {
 		}
 		nb.maps = nil
 		nb.mu.Unlock()
-		_ = nb.link.Close()
 	})
 	return nil
 }
