@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,10 +26,19 @@ import (
 // through the port forward. The hypervisor's power button (system_powerdown on QEMU's
 // monitor) then stops the appliance and powers the guest off, and QEMU exits 0.
 func TestServeHelloAMD64(t *testing.T) {
-	testServe(t, "github.com/unikit/unikit/examples/hello", "hello from unikit: this page came through unikit's userspace TCP/IP stack (-net virtio-pci)\n")
+	testServe(t, "github.com/unikit/unikit/examples/hello", "/",
+		"hello from unikit: this page came through unikit's userspace TCP/IP stack (-net virtio-pci)\n")
 }
 
-func testServe(t *testing.T, pkg, wantBody string) {
+// TestServeBlogAMD64 does the same with examples/blog and its embedded sample site.
+func TestServeBlogAMD64(t *testing.T) {
+	want, err := os.ReadFile("../../examples/blog/site/about/index.html")
+	require.NoError(t, err)
+	testServe(t, "github.com/unikit/unikit/examples/blog", "/about/", string(want))
+}
+
+// testServe boots the appliance pkg with no flags and requires a 200 with wantBody for path.
+func testServe(t *testing.T, pkg, path, wantBody string) {
 	if testing.Short() {
 		t.Skip("boots a virtual machine under TCG")
 	}
@@ -64,7 +74,7 @@ func testServe(t *testing.T, pkg, wantBody string) {
 		}
 	}()
 
-	body, err := firstPage(ctx, "http://"+listen+"/", exited)
+	body, err := firstPage(ctx, "http://"+listen+path, exited)
 	require.NoError(t, err)
 	firstOK := time.Since(start)
 	require.Equal(t, wantBody, body)
