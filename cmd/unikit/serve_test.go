@@ -127,4 +127,3 @@ func firstPage(ctx context.Context, url string, exited chan error) (string, erro
 		}
 	}
 }
-
