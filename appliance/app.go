@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/unikit/unikit/guest"
 )
 
 // Defaults of -open-timeout and -shutdown-timeout.
@@ -88,6 +90,12 @@ func (a *App) Flags() *Flags { return a.flags }
 // flags, opening the network (bounded by -open-timeout), or a server failing, in which case
 // the other ports are shut down as gracefully. Parse the flag set before calling Run.
 func (a *App) Run(ctx context.Context, ports ...Port) error {
+	if guest.IsInit() {
+		// Started by the kernel as a VM's init: become the guest runtime, which starts this
+		// binary again as the appliance (with its flags from the kernel command line and
+		// -net virtio-pci by default) and powers off when it exits. Never returns.
+		guest.Main(nil, nil)
+	}
 	spec, err := a.flags.Parse()
 	if err != nil {
 		return err

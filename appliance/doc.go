@@ -7,7 +7,7 @@
 //
 // # Flags
 //
-//	-net user              embedded user-mode network in the same process (default): DHCP,
+//	-net user              embedded user-mode network in the same process (default hosted): DHCP,
 //	                       DNS forwarding, and -listen forwarded to the served ports
 //	-net user,nic=virtio   the same with the virtio-net driver between the stack and the
 //	                       network, against its in-process device model (virtio/virtiotest)
@@ -20,8 +20,9 @@
 //	-net vhost-user:PATH   the virtio driver as a vhost-user frontend of a backend listening at
 //	                       PATH (DPDK's net_vhost, for example); such a backend has no DHCP
 //	                       server, so give -ip
-//	-net virtio-pci[:BDF]  inside a VM: the virtio driver on its virtio-net PCI device; not
-//	                       available yet (it needs the guest runtime), and Open says so
+//	-net virtio-pci[:BDF]  inside a VM: our virtio driver on its virtio-net PCI device (the
+//	                       first one, or BDF such as 0000:00:03.0) through uio (guest/virtiopci),
+//	                       with DHCP; the default when the guest runtime started the appliance
 //	-net xen[:vif-N]       inside a Xen domain: netfront on the domain's vif N (default 0)
 //	                       through /dev/xen/gntalloc, evtchn and xenbus (xenfront/linuxdom)
 //	-net kernel            the host's own sockets, no userspace stack, for comparison

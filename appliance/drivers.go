@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/unikit/unikit/guest/virtiopci"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/socket"
 	"github.com/unikit/unikit/netstack/link/tap"
@@ -25,7 +26,7 @@ import (
 //	socket:PATH          QEMU stream protocol, connecting to a UNIX socket (netstack/link/socket)
 //	socket-listen:PATH   the same, listening at PATH
 //	vhost-user:PATH      the virtio driver as a vhost-user frontend (virtio)
-//	virtio-pci[:BDF]     the virtio driver on a VM's virtio-net PCI device: not available yet
+//	virtio-pci[:BDF]     the virtio driver on a VM's virtio-net PCI device (default in a guest)
 //	xen[:vif-N]          netfront on this Xen domain's vif through /dev/xen (xenfront)
 //
 // and the NIC drivers of -net user,nic=NAME: virtio (against virtio/virtiotest's device model)
@@ -99,13 +100,15 @@ func checkBDF(bdf string) error {
 	return nil
 }
 
-// openVirtioPCI says why -net virtio-pci cannot be opened yet: the virtio driver has a PCI
-// transport (virtio.NewPCI), but reaching a VM's PCI device from the appliance needs the guest
-// runtime (PCI through uio, DMA memory), which this module does not have yet.
-func openVirtioPCI(context.Context, string, *slog.Logger) (link.Link, error) {
-	return nil, fmt.Errorf("%w: it drives the virtio-net PCI device of the VM the appliance runs in, "+
-		"through the guest runtime (PCI through uio, DMA memory), which this module does not have yet; "+
-		"hosted, use tap:NAME, socket:PATH or vhost-user:PATH", ErrNotAvailable)
+// openVirtioPCI opens our virtio-net driver on a virtio-net PCI function of the VM the
+// appliance runs in (package guest/virtiopci): the function at bdf, or the first one sysfs
+// lists when bdf is empty. It needs the guest runtime's mounts and root.
+func openVirtioPCI(_ context.Context, bdf string, log *slog.Logger) (link.Link, error) {
+	nic, err := virtiopci.Open(&virtiopci.Config{Addr: bdf, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return nic, nil
 }
 
 // checkVif accepts vif-N, the N-th network device of the domain (device/vif/N in xenstore).

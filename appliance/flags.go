@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+
+	"github.com/unikit/unikit/guest"
 )
 
 // Errors of this package.
@@ -43,7 +45,7 @@ func Register(fs *flag.FlagSet, nets *Nets) *Flags {
 		nets = DefaultNets()
 	}
 	f := &Flags{nets: nets}
-	fs.StringVar(&f.Net, "net", "user", "network: "+nets.valueList())
+	fs.StringVar(&f.Net, "net", defaultNet(nets), "network: "+nets.valueList())
 	fs.StringVar(&f.Listen, "listen", DefaultListen,
 		"host addresses of the served ports with -net user (forwarded) or kernel (listened on): "+
 			"HOST:PORT[=STACKPORT],..., one per port in order; a port without one gets the first's host and its own number")
@@ -174,4 +176,13 @@ func (f *Flags) parseNet() (Spec, error) {
 		}
 	}
 	return Spec{Net: name, Arg: arg}, nil
+}
+
+// defaultNet is the default of -net: "user" hosted, and inside a VM ([guest.InGuest]) the
+// first virtio-net PCI device, when nets has virtio-pci.
+func defaultNet(nets *Nets) string {
+	if guest.InGuest() && nets.link("virtio-pci") != nil {
+		return "virtio-pci"
+	}
+	return "user"
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/appliance"
+	"github.com/unikit/unikit/guest"
 	"github.com/unikit/unikit/netstack/link"
 )
 
@@ -149,15 +150,39 @@ func TestSpecMode(t *testing.T) {
 	}
 }
 
-// TestVirtioPCINotAvailable checks that -net virtio-pci, valid but not implemented yet, says
-// so when opened instead of failing in some other way.
-func TestVirtioPCINotAvailable(t *testing.T) {
-	f, err := parse(t, "-net", "virtio-pci:0000:00:03.0")
+// TestVirtioPCIOutsideGuest opens -net virtio-pci for a PCI function this machine does not
+// have, outside a guest: the error names the value and the driver package that failed.
+func TestVirtioPCIOutsideGuest(t *testing.T) {
+	f, err := parse(t, "-net", "virtio-pci:0000:ff:1f.7")
 	require.NoError(t, err)
 	_, err = f.Open(context.Background(), 80)
-	require.ErrorIs(t, err, appliance.ErrNotAvailable)
-	require.ErrorContains(t, err, "virtio-pci:0000:00:03.0")
-	require.ErrorContains(t, err, "guest runtime")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, appliance.ErrNotAvailable)
+	require.ErrorContains(t, err, "virtio-pci:0000:ff:1f.7")
+	require.ErrorContains(t, err, "virtiopci")
+}
+
+// TestDefaultNetInGuest checks the default -net: the user-mode network hosted, and the first
+// virtio-net PCI device in an appliance the guest runtime started.
+func TestDefaultNetInGuest(t *testing.T) {
+	f, err := parse(t)
+	require.NoError(t, err)
+	s, err := f.Parse()
+	require.NoError(t, err)
+	require.Equal(t, "user", s.Mode())
+
+	t.Setenv(guest.EnvGuest, "1")
+	f, err = parse(t)
+	require.NoError(t, err)
+	s, err = f.Parse()
+	require.NoError(t, err)
+	require.Equal(t, "virtio-pci", s.Mode())
+
+	// An application whose table has no virtio-pci keeps the user-mode network.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	g := appliance.Register(fs, &appliance.Nets{})
+	require.NoError(t, fs.Parse(nil))
+	require.Equal(t, "user", g.Net)
 }
 
 // TestXenOutsideXen opens -net xen on a host that is not a Xen domain: the error names the

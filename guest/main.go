@@ -105,6 +105,12 @@ func runApp(app App, args []string) int {
 	return 1
 }
 
+// IsInit reports whether this process is a VM's init, started by the kernel as process 1
+// before anything mounted /proc: the case in which [Main] becomes the init and never calls
+// its App. A library that runs appliances (package appliance) calls Main only then, so that
+// an unchanged main function boots as a VM.
+func IsInit() bool { return isKernelInit() }
+
 // InGuest reports whether this process is an appliance started by Main as a VM's init, for
 // choices that differ inside a VM, such as the default network.
 func InGuest() bool { return os.Getenv(EnvGuest) == "1" }

@@ -118,7 +118,8 @@ func bootImage(t *testing.T, dir string, uefi bool) {
 	}
 	require.NoError(t, ctx.Err(), "QEMU did not exit by itself within %v", bootTimeout)
 	require.NoError(t, err, "QEMU exits 0 when the guest powers off")
-	require.Contains(t, out, `bootcheck: pid=1 args=["-flag=1" "word"]`, "the kernel passes the flags after -- to /init")
+	require.Contains(t, out, "bootcheck: pid=1 ", "the appliance is init")
+	require.Contains(t, out, `bootcheck: args=["-flag=1" "word"]`, "the flags after -- reach the appliance through unikit.args=")
 	require.Contains(t, out, "bootcheck: loaded uio.ko")
 	require.Contains(t, out, "bootcheck: loaded uio_pci_generic.ko")
 	require.Contains(t, out, bootMarker)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,8 +56,9 @@ func TestImageRefusesBadInvocations(t *testing.T) {
 	_, _, err = unikit("image", "-modules", "/lib/modules/x", "./pkg")
 	require.ErrorContains(t, err, "-modules goes with -kernel")
 
-	// Flags the kernel command line cannot carry are refused before anything is built.
-	_, _, err = unikit("image", "-o", t.TempDir(), "./pkg", "--", "-title", "two words")
+	// Flags the kernel command line cannot carry (it holds 2047 bytes) are refused before
+	// anything is built.
+	_, _, err = unikit("image", "-o", t.TempDir(), "./pkg", "--", "-title", strings.Repeat("x", vmimage.MaxCmdline))
 	require.ErrorIs(t, err, vmimage.ErrApplianceArg)
 }
 

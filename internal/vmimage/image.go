@@ -175,7 +175,7 @@ func kernelAndModules(ctx context.Context, cfg Config, arch Arch, cacheDir strin
 		log.Warn("no module tree: the initramfs holds no kernel modules")
 		return kernel, nil, nil
 	}
-	modules, err := ResolveModules(kernel.Modules, append(ApplianceModules(), cfg.ExtraModules...))
+	modules, err := ResolveModules(kernel.Modules, append(ApplianceModules(arch), cfg.ExtraModules...))
 	if err != nil {
 		return Kernel{}, nil, err
 	}

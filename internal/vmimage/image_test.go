@@ -26,7 +26,7 @@ func TestBuildWithOwnKernel(t *testing.T) {
 	im, err := Build(context.Background(), cfg, dirA)
 	require.NoError(t, err)
 	require.Equal(t, AMD64, im.Arch)
-	require.Equal(t, "console=ttyS0 panic=-1 quiet -- -net kernel", im.Cmdline)
+	require.Equal(t, "console=ttyS0 panic=-1 quiet no_timer_check unikit.args=-net,kernel,", im.Cmdline)
 	require.Contains(t, names(im.Modules), "virtio_net")
 	requireLoadOrder(t, im.Modules)
 

@@ -1,27 +1,25 @@
 package vmimage
 
 import (
-	"fmt"
 	"io"
 	"path"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/unikit/unikit/guest/kmod"
 )
 
 // ModulesDir is the initramfs directory that holds the appliance's kernel modules, each
-// uncompressed as NAME.ko.
-const ModulesDir = "/lib/modules/unikit"
-
-// ModuleLoadOrder is the file that lists the module files of ModulesDir by base name, one a
-// line, each after those it depends on: the order to load them in at boot.
-const ModuleLoadOrder = ModulesDir + "/load-order"
+// uncompressed as NAME.ko. It lies below kmod.DefaultDir, which the guest runtime scans at
+// boot: it works out the load order from each module's .modinfo itself, so the image holds
+// no order file.
+const ModulesDir = kmod.DefaultDir + "/unikit"
 
 // WriteInitramfs writes to w a gzip'd newc cpio archive (the format the kernel unpacks into
 // its root file system, Documentation/driver-api/early-userspace/buffer-format.rst) holding
-// the appliance executable as /init, the given modules uncompressed under ModulesDir with
-// their load order in ModuleLoadOrder, the mount points of the guest runtime (/dev, /proc,
+// the appliance executable as /init, the given modules uncompressed under ModulesDir, the mount points of the guest runtime (/dev, /proc,
 // /sys, /tmp, /run), and /dev/console.
 //
 // The archive is reproducible: the same appliance and modules give the same bytes (every
@@ -70,7 +68,6 @@ func WriteInitramfs(w io.Writer, appliance []byte, modules []Module) error {
 			return err
 		}
 	}
-	var order strings.Builder
 	for _, m := range modules {
 		obj, err := readModuleFile(m.Path)
 		if err != nil {
@@ -81,11 +78,6 @@ func WriteInitramfs(w io.Writer, appliance []byte, modules []Module) error {
 		if err := write(rec); err != nil {
 			return err
 		}
-		fmt.Fprintln(&order, file)
-	}
-	orderRec := cpio.StaticFile(strings.TrimPrefix(ModuleLoadOrder, "/"), order.String(), 0o644)
-	if err := write(orderRec); err != nil {
-		return err
 	}
 	if err := cpio.WriteTrailer(cw); err != nil {
 		return err

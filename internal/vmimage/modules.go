@@ -21,9 +21,15 @@ var ErrModuleCycle = errors.New("vmimage: kernel module dependency cycle")
 
 // ApplianceModules returns the modules every appliance loads at boot: uio and uio_pci_generic,
 // through which it takes its NIC away from the kernel, and button and evdev, through which the
-// hypervisor's ACPI power button reaches it as KEY_POWER.
-func ApplianceModules() []string {
-	return []string{"uio", "uio_pci_generic", "button", "evdev"}
+// hypervisor's ACPI power button reaches it as KEY_POWER; on arm64 also gpio_keys, through
+// which QEMU's "virt" machine, booted without ACPI, presents its power button. They are the
+// modules the guest runtime (guest.DefaultModules) and its virtio-net driver load.
+func ApplianceModules(arch Arch) []string {
+	mods := []string{"uio", "uio_pci_generic", "button", "evdev"}
+	if arch == ARM64 {
+		mods = append(mods, "gpio_keys")
+	}
+	return mods
 }
 
 // KernelNetModules returns Linux's own virtio-net driver, virtio_pci and virtio_net, which an

@@ -149,7 +149,7 @@ func TestDebianKernel(t *testing.T) {
 			require.NoFileExists(t, filepath.Join(k.Modules, "modules.dep"))
 
 			require.NotEmpty(t, k.Modules)
-			mods, err := ResolveModules(k.Modules, append(ApplianceModules(), KernelNetModules()...))
+			mods, err := ResolveModules(k.Modules, append(ApplianceModules(arch), KernelNetModules()...))
 			require.NoError(t, err)
 			requireLoadOrder(t, mods)
 			loaded := names(mods)

@@ -1,30 +1,23 @@
 //go:build linux
 
 // Command bootcheck is the appliance the unikit tests boot. As PID 1 it mounts /proc, prints
-// the arguments the kernel passed it and the kernel's uptime, loads the initramfs's kernel
-// modules in their load order, prints a marker, and powers the machine off, so QEMU exits by
-// itself.
+// its arguments as the guest runtime reads them from the kernel command line and the kernel's
+// uptime, loads uio_pci_generic with its dependencies from the initramfs's modules as the
+// guest runtime does, prints a marker, and powers the machine off, so QEMU exits by itself.
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/unikit/unikit/guest"
+	"github.com/unikit/unikit/guest/kmod"
 )
 
 // marker ends a successful check; the tests look for it on the console.
 const marker = "UNIKIT-BOOTCHECK-OK"
-
-// modulesDir and loadOrder are where the image keeps the modules (vmimage.ModulesDir).
-const (
-	modulesDir = "/lib/modules/unikit"
-	loadOrder  = modulesDir + "/load-order"
-)
 
 func main() {
 	if err := check(); err != nil {
@@ -50,32 +43,28 @@ func check() error {
 	if up, err := os.ReadFile("/proc/uptime"); err == nil {
 		fmt.Printf("bootcheck: uptime=%s\n", strings.Fields(string(up))[0])
 	}
-	f, err := os.Open(loadOrder)
+	cmdline, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name := strings.TrimSpace(sc.Text())
-		if err := load(filepath.Join(modulesDir, name)); err != nil {
-			return fmt.Errorf("loading %s: %w", name, err)
-		}
-		fmt.Printf("bootcheck: loaded %s\n", name)
-	}
-	return sc.Err()
-}
-
-// load loads one kernel module with finit_module(2).
-func load(path string) error {
-	f, err := os.Open(path)
+	args, err := guest.CmdlineArgs(string(cmdline))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), "", 0)
-	if err == unix.EEXIST {
-		return nil
+	fmt.Printf("bootcheck: args=%q\n", args)
+	ix, err := kmod.Scan(kmod.DefaultDir)
+	if err != nil {
+		return err
 	}
-	return err
+	order, err := ix.Order("uio_pci_generic")
+	if err != nil {
+		return err
+	}
+	if err := ix.Load("uio_pci_generic"); err != nil {
+		return err
+	}
+	for _, m := range order {
+		fmt.Printf("bootcheck: loaded %s.ko\n", m.Name)
+	}
+	return nil
 }
