@@ -253,6 +253,11 @@ func (q *queue) loop(port xenfront.Port, serves rings) {
 		}
 	}
 	spurious := 0
+	// The pause after spurious events reuses one timer: it is on the per-frame path whenever
+	// the back end signals more often than it produces, and must not allocate there.
+	pause := time.NewTimer(spuriousDelay)
+	pause.Stop()
+	defer pause.Stop()
 	for {
 		work := false
 		if serves&txRing != 0 {
@@ -274,8 +279,9 @@ func (q *queue) loop(port xenfront.Port, serves rings) {
 		if work {
 			spurious = 0
 		} else if spurious++; spurious > spuriousLimit {
+			pause.Reset(spuriousDelay)
 			select {
-			case <-time.After(spuriousDelay):
+			case <-pause.C:
 			case <-ctx.Done():
 				return
 			}

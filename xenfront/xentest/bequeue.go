@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
@@ -33,6 +34,8 @@ type beQueue struct {
 	// the ring is left that way, as a later push of the true index would hide the jump
 	// from a front end that had not looked yet. Guarded by rxMu.
 	rxJumped bool
+	// rxDeadline bounds awaitRxBuffers' waits, made once and reset for each. Guarded by rxMu.
+	rxDeadline *time.Timer
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -69,7 +69,7 @@ func (nb *Netback) frontendTakes(size int, hasGSO bool) bool {
 // held, released while waiting). It reports false when they did not come, the queue is
 // closing, or the ring is unusable.
 func (q *beQueue) awaitRxBuffers(need int) bool {
-	var deadline *time.Timer
+	armed := false
 	for {
 		if q.ctx.Err() != nil || q.rxJumped {
 			return false
@@ -84,14 +84,21 @@ func (q *beQueue) awaitRxBuffers(need int) bool {
 		if q.rx.FinalCheck() {
 			continue
 		}
-		if deadline == nil {
-			deadline = time.NewTimer(rxWait)
-			defer deadline.Stop()
+		if !armed {
+			// One timer for the queue's life: a wait for buffers is on the per-frame path,
+			// and the allocation tests count what the model allocates too.
+			if q.rxDeadline == nil {
+				q.rxDeadline = time.NewTimer(rxWait)
+			} else {
+				q.rxDeadline.Reset(rxWait)
+			}
+			defer q.rxDeadline.Stop()
+			armed = true
 		}
 		q.rxMu.Unlock()
 		select {
 		case <-q.rxKick:
-		case <-deadline.C:
+		case <-q.rxDeadline.C:
 			q.rxMu.Lock()
 			return false
 		case <-q.ctx.Done():
