@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -76,7 +77,8 @@ var debugProfiles = []string{"goroutine", "heap", "allocs", "threadcreate", "blo
 //
 //	/debug/stats                  DebugStats as JSON
 //	/debug/pprof/NAME[?debug=N]   the runtime/pprof profile NAME (goroutine, heap, allocs, ...),
-//	                              in the format `go tool pprof` reads, or as text with debug=1
+//	                              in the format `go tool pprof` reads, or as text with debug=1;
+//	                              heap?gc=1 collects garbage first
 //	/debug/pprof/profile?seconds=N  a CPU profile of N seconds (default 30)
 //
 // It is built on runtime/pprof rather than net/http/pprof, whose import registers its handlers
@@ -90,6 +92,9 @@ func debugHandler(n *Network) http.Handler {
 	for _, name := range debugProfiles {
 		mux.HandleFunc("GET /debug/pprof/"+name, func(w http.ResponseWriter, r *http.Request) {
 			debug, _ := strconv.Atoi(r.FormValue("debug"))
+			if name == "heap" && r.FormValue("gc") != "" {
+				runtime.GC() // as net/http/pprof's gc=1: a profile of what is live now
+			}
 			if debug > 0 {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			} else {

@@ -109,6 +109,9 @@ type Network struct {
 
 	// dnsBufs holds *[]byte upstream receive buffers of maxDNSMessage bytes.
 	dnsBufs sync.Pool
+	// relayBufs holds *[]byte copy buffers of relayBufSize bytes, lent to a relayed
+	// connection while data moves.
+	relayBufs sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -136,6 +139,7 @@ func New(cfg *Config) (*Network, error) {
 		conns: make(map[io.Closer]struct{}),
 	}
 	n.dnsBufs.New = func() any { b := make([]byte, maxDNSMessage); return &b }
+	n.relayBufs.New = func() any { b := make([]byte, relayBufSize); return &b }
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(); err != nil {
 		n.Close()
@@ -143,6 +147,19 @@ func New(cfg *Config) (*Network, error) {
 	}
 	return n, nil
 }
+
+// The gateway stack's TCP buffers: default and maximum per connection, and the budget they
+// share (netstack.Config). The gateway relays between the guest, over an in-memory link whose
+// round trip is a goroutine hand-off, and the host's kernel sockets, which buffer the host's
+// side themselves; its windows need only cover the link. Small buffers keep the relay's
+// throughput and hold little for a host peer that reads slowly: the relay reads from the
+// gateway only as fast as the host takes it, so the gateway's small receive window stops the
+// guest, whose data then waits in the guest's send buffer, under the guest stack's budget.
+const (
+	gatewayTCPBuffer    = 64 << 10
+	gatewayTCPBufferMax = 256 << 10
+	gatewayTCPBudget    = 8 << 20
+)
 
 // MACs of the two ends of the link, locally administered (QEMU slirp's guest MAC is
 // 52:54:00:12:34:56; these are distinct so that a capture tells the sides apart).
@@ -167,7 +184,10 @@ func (n *Network) start() error {
 		return fmt.Errorf("usernet: creating link: %w", err)
 	}
 	n.guest = guestLink
-	s, err := netstack.New(&netstack.Config{Logger: n.log})
+	s, err := netstack.New(&netstack.Config{Logger: n.log,
+		TCPReceiveBuffer: gatewayTCPBuffer, TCPReceiveBufferMax: gatewayTCPBufferMax,
+		TCPSendBuffer: gatewayTCPBuffer, TCPSendBufferMax: gatewayTCPBufferMax,
+		TCPBufferBudget: gatewayTCPBudget})
 	if err != nil {
 		gwLink.Close()
 		return fmt.Errorf("usernet: creating gateway stack: %w", err)
