@@ -149,11 +149,9 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		fmt.Fprintf(a.out, "debug on http://%s/debug/\n", dbgAddr)
 	}
 
-	if r := newReclaimer(n); r != nil {
-		rctx, stopReclaim := context.WithCancel(ctx)
-		defer stopReclaim()
-		go r.run(rctx)
-	}
+	rctx, stopReclaim := context.WithCancel(ctx)
+	defer stopReclaim()
+	go newReclaimer(n).run(rctx)
 
 	var failed error
 wait:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -26,6 +27,8 @@ type DebugStats struct {
 	// to the operating system.
 	HeapFree     uint64 `json:"heap_free_bytes"`
 	HeapReleased uint64 `json:"heap_released_bytes"`
+	// Stacks is the memory of the goroutines' stacks.
+	Stacks uint64 `json:"stacks_bytes"`
 	// RuntimeTotal is all memory the Go runtime has mapped (what it counts against the
 	// memory limit, plus what it has released).
 	RuntimeTotal uint64 `json:"runtime_total_bytes"`
@@ -47,6 +50,7 @@ var debugMetrics = [...]string{
 	"/memory/classes/total:bytes",
 	"/gc/gomemlimit:bytes",
 	"/gc/cycles/total:gc-cycles",
+	"/memory/classes/heap/stacks:bytes",
 }
 
 // readStats samples the runtime and the network's stack.
@@ -63,7 +67,7 @@ func readStats(n *Network) DebugStats {
 		return samples[i].Value.Uint64()
 	}
 	st := DebugStats{Goroutines: v(0), HeapObjects: v(1), HeapFree: v(2), HeapReleased: v(3),
-		RuntimeTotal: v(4), MemoryLimit: v(5), GCCycles: v(6)}
+		RuntimeTotal: v(4), MemoryLimit: v(5), GCCycles: v(6), Stacks: v(7)}
 	if s := n.Stack(); s != nil {
 		st.TCPEstablished = s.Stats().TCP.Established
 	}
@@ -80,6 +84,9 @@ var debugProfiles = []string{"goroutine", "heap", "allocs", "threadcreate", "blo
 //	                              in the format `go tool pprof` reads, or as text with debug=1;
 //	                              heap?gc=1 collects garbage first
 //	/debug/pprof/profile?seconds=N  a CPU profile of N seconds (default 30)
+//	POST /debug/gc                collects garbage and returns free memory to the operating
+//	                              system (debug.FreeOSMemory), then answers /debug/stats: a
+//	                              baseline for measuring what a load adds
 //
 // It is built on runtime/pprof rather than net/http/pprof, whose import registers its handlers
 // on http.DefaultServeMux, where an application serving that mux would expose them.
@@ -89,18 +96,23 @@ func debugHandler(n *Network) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(readStats(n))
 	})
+	mux.HandleFunc("POST /debug/gc", func(w http.ResponseWriter, _ *http.Request) {
+		debug.FreeOSMemory()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(readStats(n))
+	})
 	for _, name := range debugProfiles {
 		mux.HandleFunc("GET /debug/pprof/"+name, func(w http.ResponseWriter, r *http.Request) {
-			debug, _ := strconv.Atoi(r.FormValue("debug"))
+			level, _ := strconv.Atoi(r.FormValue("debug"))
 			if name == "heap" && r.FormValue("gc") != "" {
 				runtime.GC() // as net/http/pprof's gc=1: a profile of what is live now
 			}
-			if debug > 0 {
+			if level > 0 {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			} else {
 				w.Header().Set("Content-Type", "application/octet-stream")
 			}
-			pprof.Lookup(name).WriteTo(w, debug)
+			pprof.Lookup(name).WriteTo(w, level)
 		})
 	}
 	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +133,7 @@ func debugHandler(n *Network) http.Handler {
 	})
 	mux.HandleFunc("GET /debug/{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "/debug/stats\n/debug/pprof/%s\n/debug/pprof/profile?seconds=N\n",
+		fmt.Fprintf(w, "/debug/stats\nPOST /debug/gc\n/debug/pprof/%s\n/debug/pprof/profile?seconds=N\n",
 			strings.Join(debugProfiles, "\n/debug/pprof/"))
 	})
 	return mux

@@ -46,6 +46,12 @@ func TestDebugListener(t *testing.T) {
 	require.Equal(t, int64(3<<30), debug.SetMemoryLimit(-1))
 
 	require.True(t, strings.HasPrefix(fetch(t, client, url+"pprof/goroutine?debug=1"), "goroutine profile: total "))
+	resp, err := client.Post(url+"gc", "", nil)
+	require.NoError(t, err)
+	var after appliance.DebugStats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&after))
+	resp.Body.Close()
+	require.Greater(t, after.GCCycles, st.GCCycles, "POST /debug/gc collected nothing")
 	require.Contains(t, fetch(t, client, url), "/debug/pprof/heap")
 	require.NoError(t, r.stop(t))
 	leaktest.Settle(t, before)

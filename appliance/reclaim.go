@@ -2,36 +2,95 @@ package appliance
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
-// Reclaiming memory after connections leave. A connection's buffers become garbage when it
-// closes, but the collector runs only when the heap grows to its goal, which the buffers set
-// high while they were live; an appliance left idle then keeps them resident until the
-// runtime's periodic collection, two minutes later, and gVisor's buffer pools keep freed
-// buffers through one more collection. So the appliance watches its stack's connections and,
-// when many have closed, collects twice, a reclaimInterval apart; the runtime's scavenger then
-// hands the freed pages back to the operating system in the background.
+// Handing memory back once a burst is over. When many connections close (slow readers cut
+// off, clients gone, a load that ends), their buffers become garbage, but the collector runs
+// only when allocation brings the heap to its goal, which those buffers set high while they
+// were live: an appliance left quiet keeps them resident until the runtime's periodic
+// collection two minutes later, gVisor's buffer pools keep what they hold through one more
+// collection, and even then the runtime keeps free memory up to about twice the live heap.
+// So the appliance looks at its heap every reclaimInterval, and when the heap has stopped
+// growing (nothing will collect it soon) and either holds at least reclaimGarbage more than
+// the last collection found live, or at least reclaimConns of the stack's connections have
+// closed since the last collection (what they held died without the heap showing it), it
+// collects, and at the next look returns the free memory to the operating system
+// (debug.FreeOSMemory, which collects again and so empties the pools too). Under load the
+// heap grows between looks, and the runtime's own pacing is left alone.
 const (
-	// reclaimInterval is how often the connections are counted.
+	// reclaimInterval is how often the heap is looked at.
 	reclaimInterval = 2 * time.Second
-	// reclaimDrop is the fewest closed connections that make it collect: with fewer, what
-	// their buffers hold is small against the heap's headroom.
-	reclaimDrop = 64
+	// reclaimGarbage is the least garbage worth a collection: what the blog lets its heap
+	// grow by between collections anyway.
+	reclaimGarbage = 16 << 20
+	// reclaimConns is the fewest closed connections worth a collection.
+	reclaimConns = 64
+	// reclaimGrowth is the most the heap may have grown since the last look for the
+	// appliance to count as quiet.
+	reclaimGrowth = 1 << 20
+	// gcHeadroom is the heap growth between collections the appliance aims at.
+	gcHeadroom = 16 << 20
 )
 
-// reclaimer collects garbage after many of the stack's connections have closed.
-type reclaimer struct {
-	open func() uint64 // the connections open now
-	gc   func()        // runtime.GC, or a test's counter
-	// peak is the most connections open since the last collection.
-	peak uint64
-	// again is set after a collection that must be followed by another.
-	again bool
+// gcPercent returns the GOGC value that gives a heap of live bytes gcHeadroom to grow, between
+// 25 (a quarter of the live heap) and 100 (the runtime's default).
+func gcPercent(live uint64) int {
+	return int(min(100, max(25, 100*gcHeadroom/max(live, 1))))
 }
 
-// run counts the connections every reclaimInterval until ctx is done.
+// heapState is what the reclaimer reads: the heap's objects (live or garbage) now, what the
+// last collection found live, and how many of the stack's connections have closed so far.
+type heapState struct{ objects, live, closed uint64 }
+
+// reclaimer collects garbage and returns free memory when a quiet appliance holds much of it.
+type reclaimer struct {
+	read    func() heapState
+	collect func()            // runtime.GC
+	release func()            // debug.FreeOSMemory
+	pace    func(percent int) // debug.SetGCPercent, or nil when GOGC is set
+	percent int               // what pace set last
+	// last is the heap's objects at the last look; closed is the connections closed at the
+	// last collection; again is set after a collection, for the release at the next look.
+	last, closed uint64
+	again        bool
+}
+
+// newReclaimer returns a reclaimer of this process's heap and the network's stack (none with
+// -net kernel, whose connections' buffers are the kernel's).
+func newReclaimer(n *Network) *reclaimer {
+	s := n.Stack()
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	r := &reclaimer{
+		read: func() heapState {
+			metrics.Read(samples)
+			var h heapState
+			if samples[0].Value.Kind() == metrics.KindUint64 {
+				h.objects = samples[0].Value.Uint64()
+			}
+			if samples[1].Value.Kind() == metrics.KindUint64 {
+				h.live = samples[1].Value.Uint64()
+			}
+			if s != nil {
+				tcp := s.Stats().TCP
+				h.closed = tcp.PassiveOpens + tcp.ActiveOpens - tcp.Established
+			}
+			return h
+		},
+		collect: runtime.GC,
+		release: debug.FreeOSMemory,
+	}
+	if os.Getenv("GOGC") == "" { // else the operator paces the collector
+		r.pace = func(p int) { debug.SetGCPercent(p) }
+	}
+	return r
+}
+
+// run looks at the heap every reclaimInterval until ctx is done.
 func (r *reclaimer) run(ctx context.Context) {
 	t := time.NewTicker(reclaimInterval)
 	defer t.Stop()
@@ -45,28 +104,25 @@ func (r *reclaimer) run(ctx context.Context) {
 	}
 }
 
-// check collects if at least reclaimDrop connections, and half of those open at the peak,
-// have closed since the last collection, and once more at the check after such a collection.
+// check looks at the heap once: it releases after a collection it made at the last look, and
+// collects if the heap grew less than reclaimGrowth since the last look and holds
+// reclaimGarbage beyond what is live or reclaimConns connections closed since the last
+// collection.
 func (r *reclaimer) check() {
-	open := r.open()
 	if r.again {
-		r.gc()
-		r.again, r.peak = false, open
+		r.release()
+		r.again, r.last = false, r.read().objects
 		return
 	}
-	r.peak = max(r.peak, open)
-	if drop := r.peak - open; drop >= reclaimDrop && drop >= r.peak/2 {
-		r.gc()
-		r.again, r.peak = true, open
+	h := r.read()
+	if p := gcPercent(h.live); r.pace != nil && p != r.percent {
+		r.pace(p)
+		r.percent = p
 	}
-}
-
-// newReclaimer returns the reclaimer of the network's stack, or nil with -net kernel, whose
-// connections' buffers are the kernel's.
-func newReclaimer(n *Network) *reclaimer {
-	s := n.Stack()
-	if s == nil {
-		return nil
+	quiet := h.objects <= r.last+reclaimGrowth
+	r.last = h.objects
+	if quiet && (h.objects >= h.live+reclaimGarbage || h.closed >= r.closed+reclaimConns) {
+		r.collect()
+		r.again, r.closed = true, h.closed
 	}
-	return &reclaimer{open: func() uint64 { return s.Stats().TCP.Established }, gc: runtime.GC}
 }

@@ -6,31 +6,68 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestReclaimer feeds the reclaimer connection counts: it collects twice, two checks in a row,
-// after at least reclaimDrop connections and half the peak have closed, and not otherwise.
+// TestReclaimer feeds the reclaimer heap states: it collects when a quiet heap holds
+// reclaimGarbage beyond the live heap or reclaimConns connections have closed since the last
+// collection, releases at the next look, and leaves a growing heap (an appliance under load)
+// alone.
 func TestReclaimer(t *testing.T) {
-	var open uint64
-	gcs := 0
-	r := &reclaimer{open: func() uint64 { return open }, gc: func() { gcs++ }}
+	const mib = 1 << 20
+	var h heapState
+	var log []string
+	r := &reclaimer{read: func() heapState { return h },
+		collect: func() { log = append(log, "collect") },
+		release: func() { log = append(log, "release") }}
 	steps := []struct {
-		open uint64
-		gcs  int
+		objects, live, closed uint64
+		want                  string // what this look does
 	}{
-		{10, 0}, {100, 0}, {200, 0},
-		{150, 0},  // 50 closed: fewer than reclaimDrop
-		{101, 0},  // 99 closed, under half the peak
-		{99, 1},   // 101 closed, half the peak: collect
-		{99, 2},   // and once more
-		{99, 2},   // then nothing
-		{40, 2},   // 59 closed since the last collection
-		{1000, 2}, // a new peak
-		{900, 2},
-		{0, 3}, {0, 4}, {0, 4},
-		{63, 4}, {0, 4}, // fewer than reclaimDrop, even all of them
+		{20 * mib, 20 * mib, 0, ""},
+		{30 * mib, 20 * mib, 0, ""},        // growing
+		{45 * mib, 20 * mib, 0, ""},        // growing, 25 MiB of garbage
+		{45 * mib, 20 * mib, 0, "collect"}, // quiet now
+		{22 * mib, 20 * mib, 0, "release"}, // the next look
+		{22 * mib, 20 * mib, 0, ""},        // nothing left to collect
+		{37 * mib, 22 * mib, 0, ""},        // growing again
+		{37*mib + mib/2, 22 * mib, 0, ""},  // quiet, but 15.5 MiB is too little garbage
+		{60 * mib, 40 * mib, 0, ""},        // grown: a bigger live heap
+		{60 * mib, 40 * mib, 0, "collect"}, // quiet, 20 MiB beyond the live heap
+		{40 * mib, 40 * mib, 0, "release"},
+		{40 * mib, 40 * mib, 63, ""},        // 63 connections closed: too few
+		{40 * mib, 40 * mib, 64, "collect"}, // 64: what they held died
+		{40 * mib, 40 * mib, 64, "release"},
+		{50 * mib, 40 * mib, 500, ""},        // many closed, but the heap grows: under load
+		{50 * mib, 40 * mib, 500, "collect"}, // quiet again
 	}
 	for i, s := range steps {
-		open = s.open
+		h = heapState{objects: s.objects, live: s.live, closed: s.closed}
+		log = nil
 		r.check()
-		require.Equal(t, s.gcs, gcs, "step %d (%d open)", i, s.open)
+		want := []string(nil)
+		if s.want != "" {
+			want = []string{s.want}
+		}
+		require.Equal(t, want, log, "step %d", i)
 	}
+}
+
+// TestGCPacing checks the collector's target the reclaimer sets: gcHeadroom of growth, between
+// a quarter of the live heap and all of it, set again only when it changes.
+func TestGCPacing(t *testing.T) {
+	const mib = 1 << 20
+	require.Equal(t, 100, gcPercent(0))
+	require.Equal(t, 100, gcPercent(8*mib))
+	require.Equal(t, 100, gcPercent(16*mib))
+	require.Equal(t, 50, gcPercent(32*mib))
+	require.Equal(t, 25, gcPercent(64*mib))
+	require.Equal(t, 25, gcPercent(1<<30))
+
+	var set []int
+	h := heapState{live: 32 * mib, objects: 32 * mib}
+	r := &reclaimer{read: func() heapState { return h }, collect: func() {}, release: func() {},
+		pace: func(p int) { set = append(set, p) }}
+	r.check()
+	r.check()
+	h.live = 64 * mib
+	r.check()
+	require.Equal(t, []int{50, 25}, set)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultTCPBufferBudget is the default of [Config].TCPBufferBudget.
-const DefaultTCPBufferBudget = 16 << 20
+const DefaultTCPBufferBudget = 8 << 20
 
 // minTCPBuffer is the smallest TCP buffer gVisor accepts as a size option.
 const minTCPBuffer = 4096

@@ -46,7 +46,7 @@ type Config struct {
 	// acknowledges it, so connections that open one after another can hold more than the
 	// budget (the 200 slow readers above, 30 MB of send buffers with the default), at most the
 	// sum over the k-th of min(maximum, TCPBufferBudget/k). Connections made with [NewTCPConn]
-	// are outside the budget. Zero means [DefaultTCPBufferBudget] (16 MiB); negative, none.
+	// are outside the budget. Zero means [DefaultTCPBufferBudget] (8 MiB); negative, none.
 	TCPBufferBudget int
 
 	// ListenBacklog bounds, per listener, both the connections waiting in Accept and those
