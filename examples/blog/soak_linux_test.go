@@ -34,7 +34,7 @@ func TestSoak(t *testing.T) {
 	bin := apptest.Build(t)
 	peers.Program(t, "wrk", "wrk")
 	mode := soak.ModeFromEnv()
-	report := &soak.Report{Mode: mode}
+	report := &soak.Report{Mode: mode, Criteria: soak.Limits()}
 	if out := os.Getenv(soak.OutEnv); out != "" {
 		t.Cleanup(func() { require.NoError(t, report.Write(out)) })
 	}
@@ -137,12 +137,15 @@ func badStarts(t *testing.T, bin string, report *soak.Report) {
 			if tc.cmd != nil {
 				var why string
 				if cmd, why = tc.cmd(t, tc.args); cmd == nil {
-					report.AddBadStart(soak.BadStart{Name: tc.name, Args: tc.args, Skipped: why})
+					report.AddBadStart(soak.BadStart{Name: tc.name, Skipped: why,
+						Args: strings.Fields(strings.ReplaceAll(strings.Join(tc.args, " "), dir, "DIR"))})
 					t.Skip(why)
 				}
 			}
 			b := soak.RunBad(t, tc.name, cmd)
-			b.Args = tc.args
+			// The report names the test's temporary directory DIR.
+			b.Args = strings.Fields(strings.ReplaceAll(strings.Join(tc.args, " "), dir, "DIR"))
+			b.Message = strings.ReplaceAll(b.Message, dir, "DIR")
 			report.AddBadStart(b)
 			t.Logf("%s: exit %d after %.3f s: %s", tc.name, b.Exit, b.Seconds, b.Message)
 			assert.Positive(t, b.Exit, "exit status")

@@ -13,12 +13,36 @@ import (
 // results. Figures are in bytes, seconds and milliseconds unless named otherwise.
 type Report struct {
 	Mode Mode `json:"mode"`
+	// Criteria are the limits the scenarios checked.
+	Criteria Criteria `json:"criteria"`
 
 	mu sync.Mutex
 	// Nets holds the scenarios' results on each network, in the order they ran.
 	Nets []*NetReport `json:"nets"`
 	// BadStarts are the bad start-ups tried.
 	BadStarts []BadStart `json:"bad_starts"`
+}
+
+// Criteria are the scenarios' limits, as the report states them.
+type Criteria struct {
+	RSSSlackBytes       int64   `json:"rss_slack_bytes"`
+	RSSSlackShare       float64 `json:"rss_slack_share"`
+	GoroutineSlack      int     `json:"goroutine_slack"`
+	GoroutineSlackShare float64 `json:"goroutine_slack_share"`
+	SlowAddedLimit      int64   `json:"slow_added_limit"`
+	P99Factor           float64 `json:"p99_factor"`
+	P99SlackMs          float64 `json:"p99_slack_ms"`
+	ReturnSlack         int64   `json:"return_slack"`
+	ReturnWait          float64 `json:"return_wait_s"`
+	BadStartLimit       float64 `json:"bad_start_limit_s"`
+}
+
+// Limits returns the criteria the scenarios apply.
+func Limits() Criteria {
+	return Criteria{RSSSlackBytes: RSSSlackBytes, RSSSlackShare: RSSSlackShare,
+		GoroutineSlack: GoroutineSlack, GoroutineSlackShare: GoroutineSlackShare,
+		SlowAddedLimit: SlowAddedLimit, P99Factor: P99Factor, P99SlackMs: ms(P99Slack),
+		ReturnSlack: ReturnSlack, ReturnWait: ReturnWait.Seconds(), BadStartLimit: BadStartLimit.Seconds()}
 }
 
 // NetReport is the scenarios' results on one network; a scenario that did not run is nil.
