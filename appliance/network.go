@@ -148,15 +148,20 @@ const dhcpPatience = 2 * time.Second
 func (n *Network) waitAddress(ctx context.Context, nic *netstack.NIC) (netip.Prefix, error) {
 	mode := n.spec.Mode()
 	if !n.spec.Prefix.IsValid() {
-		t := time.AfterFunc(dhcpPatience, func() {
+		pctx, cancel := context.WithTimeout(ctx, dhcpPatience)
+		p, err := nic.WaitConfigured(pctx)
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) { // only the patience ran out
 			attrs := []any{"net", mode, "waited", dhcpPatience}
 			if dl, ok := ctx.Deadline(); ok {
 				attrs = append(attrs, "gives up in", time.Until(dl).Round(time.Second))
 			}
 			n.log.Warn("appliance: no DHCP lease yet, still waiting; without a DHCP server on that network, "+
 				"give -ip CIDR (and -gw) for a static address", attrs...)
-		})
-		defer t.Stop()
+		}
 	}
 	p, err := nic.WaitConfigured(ctx)
 	switch {
