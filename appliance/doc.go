@@ -35,6 +35,9 @@
 //	                       guest address; the gateway and DNS forwarder keep .2 and .3)
 //	-gw ADDR               default gateway with -ip
 //	-pcap FILE             write every frame of the stack's link to FILE (pcap format)
+//	-tcp-buffers SIZE      what the stack's TCP send buffers may grow to together, and its
+//	                       receive buffers (netstack.Config.TCPBufferBudget; default 8MiB, off
+//	                       for none): what slow readers can make the appliance hold
 //	-open-timeout D        how long Run waits for the network (DHCP); default 30s
 //	-shutdown-timeout D    how long Run lets open requests finish on shutdown; default 5s
 //	-memory-limit SIZE     the Go runtime's soft memory limit (512MiB, off or auto); auto, the

@@ -113,7 +113,7 @@ func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 		l = pcap.New(l, f, nil)
 	}
 
-	s, err := netstack.New(&netstack.Config{Logger: n.log})
+	s, err := netstack.New(&netstack.Config{Logger: n.log, TCPBufferBudget: spec.TCPBuffers})
 	if err != nil {
 		l.Close()
 		return err
