@@ -16,7 +16,7 @@ import (
 // collection two minutes later, gVisor's buffer pools keep what they hold through one more
 // collection, and even then the runtime keeps free memory up to about twice the live heap.
 // So the appliance looks at its heap every reclaimInterval, and when the heap has stopped
-// growing (nothing will collect it soon) and either holds at least reclaimGarbage more than
+// growing and no collection ran since the last look (nothing will collect it soon) and either holds at least reclaimGarbage more than
 // the last collection found live, or at least reclaimConns of the stack's connections have
 // closed since the last collection (what they held died without the heap showing it), it
 // collects, and at the next look returns the free memory to the operating system
@@ -44,8 +44,9 @@ func gcPercent(live uint64) int {
 }
 
 // heapState is what the reclaimer reads: the heap's objects (live or garbage) now, what the
-// last collection found live, and how many of the stack's connections have closed so far.
-type heapState struct{ objects, live, closed uint64 }
+// last collection found live, the collections so far, and how many of the stack's
+// connections have closed so far.
+type heapState struct{ objects, live, cycles, closed uint64 }
 
 // reclaimer collects garbage and returns free memory when a quiet appliance holds much of it.
 type reclaimer struct {
@@ -54,17 +55,19 @@ type reclaimer struct {
 	release func()            // debug.FreeOSMemory
 	pace    func(percent int) // debug.SetGCPercent, or nil when GOGC is set
 	percent int               // what pace set last
-	// last is the heap's objects at the last look; closed is the connections closed at the
-	// last collection; again is set after a collection, for the release at the next look.
-	last, closed uint64
-	again        bool
+	// last and cycles are the heap's objects and the collections at the last look; closed is
+	// the connections closed at the last collection; again is set after a collection, for the
+	// release at the next look.
+	last, cycles, closed uint64
+	again                bool
 }
 
 // newReclaimer returns a reclaimer of this process's heap and the network's stack (none with
 // -net kernel, whose connections' buffers are the kernel's).
 func newReclaimer(n *Network) *reclaimer {
 	s := n.Stack()
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"}}
 	r := &reclaimer{
 		read: func() heapState {
 			metrics.Read(samples)
@@ -74,6 +77,9 @@ func newReclaimer(n *Network) *reclaimer {
 			}
 			if samples[1].Value.Kind() == metrics.KindUint64 {
 				h.live = samples[1].Value.Uint64()
+			}
+			if samples[2].Value.Kind() == metrics.KindUint64 {
+				h.cycles = samples[2].Value.Uint64()
 			}
 			if s != nil {
 				tcp := s.Stats().TCP
@@ -105,13 +111,14 @@ func (r *reclaimer) run(ctx context.Context) {
 }
 
 // check looks at the heap once: it releases after a collection it made at the last look, and
-// collects if the heap grew less than reclaimGrowth since the last look and holds
-// reclaimGarbage beyond what is live or reclaimConns connections closed since the last
-// collection.
+// collects if the heap grew less than reclaimGrowth and no collection ran since the last
+// look, and the heap holds reclaimGarbage beyond what is live or reclaimConns connections
+// closed since the last collection.
 func (r *reclaimer) check() {
 	if r.again {
 		r.release()
-		r.again, r.last = false, r.read().objects
+		h := r.read()
+		r.again, r.last, r.cycles = false, h.objects, h.cycles
 		return
 	}
 	h := r.read()
@@ -119,10 +126,10 @@ func (r *reclaimer) check() {
 		r.pace(p)
 		r.percent = p
 	}
-	quiet := h.objects <= r.last+reclaimGrowth
-	r.last = h.objects
+	quiet := h.objects <= r.last+reclaimGrowth && h.cycles == r.cycles
+	r.last, r.cycles = h.objects, h.cycles
 	if quiet && (h.objects >= h.live+reclaimGarbage || h.closed >= r.closed+reclaimConns) {
 		r.collect()
-		r.again, r.closed = true, h.closed
+		r.again, r.closed, r.cycles = true, h.closed, r.read().cycles
 	}
 }
