@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,6 +52,8 @@ type App struct {
 	log    *slog.Logger
 
 	openTimeout, shutdownTimeout time.Duration
+	debugAddr                    string
+	memLimit                     memoryLimit
 }
 
 // New registers the network flags of [Register] and -open-timeout and -shutdown-timeout on
@@ -75,15 +79,23 @@ func New(cfg *Config) *App {
 		"how long to wait for the network (DHCP)")
 	c.Flags.DurationVar(&a.shutdownTimeout, "shutdown-timeout", cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout),
 		"how long open requests get on shutdown")
+	c.Flags.StringVar(&a.debugAddr, "debug", "",
+		"serve /debug/stats (goroutines, memory) and /debug/pprof/ on this host address, e.g. 127.0.0.1:6061, "+
+			"with the host's own sockets (default: off)")
+	a.memLimit = memoryLimit{auto: true}
+	c.Flags.Var(&a.memLimit, "memory-limit",
+		"the Go runtime's soft memory limit: a size such as 512MiB, off, or auto: GOMEMLIMIT if set, else 90% of "+
+			"the memory the process may use (its cgroup's limit, or the machine's memory)")
 	return a
 }
 
 // Flags returns the network flags, for [Flags.Parse] or [Flags.Open] without Run.
 func (a *App) Flags() *Flags { return a.flags }
 
-// Run opens the network for the ports, serves each, and prints one line per port to
-// Config.Out ("serving NAME on http://127.0.0.1:8080 (-net user)"; the first line is the
-// first port's). Then it serves until ctx is done or SIGINT or SIGTERM arrives, calling
+// Run sets the Go runtime's memory limit (-memory-limit), opens the network for the ports,
+// serves each, and prints one line per port to Config.Out ("serving NAME on
+// http://127.0.0.1:8080 (-net user)"; the first line is the first port's), and with -debug a
+// last line for the debug listener ("debug on http://127.0.0.1:6061/debug/"). Then it serves until ctx is done or SIGINT or SIGTERM arrives, calling
 // Config.Reload on each SIGHUP, and shuts down gracefully: it closes the listeners, gives the
 // requests in progress -shutdown-timeout to finish (then closes their connections), and
 // closes the stack. It returns nil after such a shutdown, or the error that stopped it: the
@@ -103,6 +115,7 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 	if err := checkPorts(ports); err != nil {
 		return err
 	}
+	a.log.Info("appliance: Go memory limit", "limit", a.memLimit.apply())
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP is caught before the ports are announced: whoever reads the announcement may
@@ -121,6 +134,14 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		return err
 	}
 	defer n.Close()
+	var dbgAddr net.Addr
+	if a.debugAddr != "" {
+		var dbg *http.Server
+		if dbg, dbgAddr, err = serveDebug(a.debugAddr, n, a.log); err != nil {
+			return err
+		}
+		defer dbg.Close()
+	}
 	s, err := n.Serve(ports...)
 	if err != nil {
 		return err
@@ -132,6 +153,13 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		}
 		fmt.Fprintf(a.out, "serving%s on %s://%s (-net %s)\n", name, p.scheme(), n.Addr(p.Number), spec.Mode())
 	}
+	if dbgAddr != nil {
+		fmt.Fprintf(a.out, "debug on http://%s/debug/\n", dbgAddr)
+	}
+
+	rctx, stopReclaim := context.WithCancel(ctx)
+	defer stopReclaim()
+	go newReclaimer(n).run(rctx)
 
 	var failed error
 wait:

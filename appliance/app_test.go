@@ -40,6 +40,7 @@ type running struct {
 	done   chan error
 	urls   []string // from the lines Run printed, in the order of the ports
 	lines  []string
+	out    lines // what Run prints after the ports' lines
 }
 
 // baseline returns the goroutine count to check leaks against, once os/signal's own goroutine
@@ -68,7 +69,7 @@ func startRun(t *testing.T, cfg *appliance.Config, args []string, ports ...appli
 	app := appliance.New(cfg)
 	require.NoError(t, fs.Parse(args))
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{cancel: cancel, done: make(chan error, 1), out: out}
 	go func() { r.done <- app.Run(ctx, ports...) }()
 	for range ports {
 		select {

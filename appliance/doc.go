@@ -13,7 +13,11 @@
 //	                       network, against its in-process device model (virtio/virtiotest)
 //	-net user,nic=xen      the same with Xen's netfront driver, against a simulated hypervisor
 //	                       and netback (xenfront/xentest)
-//	-net tap:NAME          a Linux TAP device with offloads (root or CAP_NET_ADMIN)
+//	-net tap:NAME          a Linux TAP device with offloads (root or CAP_NET_ADMIN, or a
+//	                       persistent device this user owns); the device must exist
+//	-net tap:NAME,create   the same, creating the device if it does not exist: it then has
+//	                       nothing behind it (no DHCP server, no address on the host's side)
+//	                       until it is configured, and it goes away when the appliance exits
 //	-net socket:PATH       QEMU stream protocol: connect to the UNIX socket of passt,
 //	                       QEMU -netdev stream,server=on or gvisor-tap-vsock
 //	-net socket-listen:PATH   the same, listening at PATH for QEMU to connect
@@ -32,8 +36,16 @@
 //	                       guest address; the gateway and DNS forwarder keep .2 and .3)
 //	-gw ADDR               default gateway with -ip
 //	-pcap FILE             write every frame of the stack's link to FILE (pcap format)
+//	-tcp-buffers SIZE      what the stack's TCP send buffers may grow to together, and its
+//	                       receive buffers (netstack.Config.TCPBufferBudget; default 8MiB, off
+//	                       for none): what slow readers can make the appliance hold
 //	-open-timeout D        how long Run waits for the network (DHCP); default 30s
 //	-shutdown-timeout D    how long Run lets open requests finish on shutdown; default 5s
+//	-memory-limit SIZE     the Go runtime's soft memory limit (512MiB, off or auto); auto, the
+//	                       default, keeps GOMEMLIMIT if set and otherwise sets 90% of the memory
+//	                       the process may use: its cgroup's limit, or the machine's memory
+//	-debug ADDR            serve /debug/stats (goroutines, memory, connections, as JSON) and
+//	                       /debug/pprof/ on ADDR with the host's own sockets; off by default
 //
 // # Serving several ports
 //

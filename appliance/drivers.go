@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -22,7 +25,8 @@ import (
 // DefaultNets returns the -net values of this module's links and drivers, in the order the
 // usage lists them:
 //
-//	tap:NAME             a Linux TAP device with offloads (netstack/link/tap)
+//	tap:NAME[,create]    a Linux TAP device with offloads (netstack/link/tap); it must exist
+//	                     unless ",create" is given
 //	socket:PATH          QEMU stream protocol, connecting to a UNIX socket (netstack/link/socket)
 //	socket-listen:PATH   the same, listening at PATH
 //	vhost-user:PATH      the virtio driver as a vhost-user frontend (virtio)
@@ -34,7 +38,7 @@ import (
 func DefaultNets() *Nets {
 	return &Nets{
 		Links: []LinkKind{
-			{Name: "tap", Arg: "NAME", Check: checkTAPName, Open: openTAP},
+			{Name: "tap", Arg: "NAME[,create]", Check: checkTAPName, Open: openTAP},
 			{Name: "socket", Arg: "PATH", Open: dialSocket},
 			{Name: "socket-listen", Arg: "PATH", Open: listenSocket},
 			{Name: "vhost-user", Arg: "PATH", Open: dialVhostUser},
@@ -51,17 +55,54 @@ func DefaultNets() *Nets {
 	}
 }
 
-// checkTAPName accepts a Linux interface name: 1 to 15 bytes (IFNAMSIZ less the NUL), no '/'
-// and no white space.
-func checkTAPName(name string) error {
-	if len(name) > 15 || strings.ContainsAny(name, "/ \t\n") {
-		return errors.New("TAP device name must be 1 to 15 characters without '/' or spaces")
+// tapCreate is the option of -net tap:NAME,create: create the TAP device if it does not exist.
+const tapCreate = ",create"
+
+// checkTAPName accepts the argument of -net tap: a Linux interface name of 1 to 15 bytes
+// (IFNAMSIZ less the NUL) without '/', ':', ',' or white space, optionally followed by
+// ",create".
+func checkTAPName(arg string) error {
+	name, _ := strings.CutSuffix(arg, tapCreate)
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, "/:, \t\n") {
+		return errors.New("want tap:NAME or tap:NAME,create, with a device name of 1 to 15 characters without '/', ':', ',' or spaces")
 	}
 	return nil
 }
 
-func openTAP(_ context.Context, name string, _ *slog.Logger) (link.Link, error) {
-	return tap.Open(name, nil)
+// openTAP opens the TAP device named by arg. It refuses a device that does not exist unless
+// arg ends in ",create": a TAP device created here has nothing behind it, no DHCP server and
+// no address on the host's side, until someone configures it, and it goes away when the
+// appliance exits.
+func openTAP(_ context.Context, arg string, _ *slog.Logger) (link.Link, error) {
+	name, create := strings.CutSuffix(arg, tapCreate)
+	if !create && runtime.GOOS == "linux" && !interfaceExists(name) {
+		return nil, fmt.Errorf("no network device %q in this network namespace: create the TAP device first "+
+			"(ip tuntap add dev %s mode tap vnet_hdr) and connect it (a bridge, a DHCP server, or an address "+
+			"on its host side), or use -net tap:%s%s for one that exists only while the appliance runs",
+			name, name, name, tapCreate)
+	}
+	l, err := tap.Open(name, nil)
+	if errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("%w (a TAP device needs root or CAP_NET_ADMIN, unless it is a persistent one "+
+			"this user owns: ip tuntap add dev %s mode tap vnet_hdr user NAME)", err, name)
+	}
+	return l, err
+}
+
+// interfaceExists reports whether the calling thread's network namespace has an interface
+// named name. It answers true when the interfaces cannot be listed, leaving the verdict to
+// opening the device.
+func interfaceExists(name string) bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return true
+	}
+	for _, i := range ifs {
+		if i.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func dialSocket(ctx context.Context, path string, log *slog.Logger) (link.Link, error) {

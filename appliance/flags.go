@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 
@@ -27,6 +28,8 @@ type Flags struct {
 	IP     string // -ip
 	GW     string // -gw
 	Pcap   string // -pcap
+	// TCPBuffers is -tcp-buffers.
+	TCPBuffers string
 
 	// Logger, if set, receives the stacks' logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -52,6 +55,9 @@ func Register(fs *flag.FlagSet, nets *Nets) *Flags {
 	fs.StringVar(&f.IP, "ip", "", "static address of the stack as CIDR, e.g. 10.0.2.15/24 (default: DHCP)")
 	fs.StringVar(&f.GW, "gw", "", "default gateway with -ip")
 	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the stack's link to this pcap file")
+	fs.StringVar(&f.TCPBuffers, "tcp-buffers", "",
+		"what the stack's TCP send buffers may grow to together, and its receive buffers, however slowly "+
+			"their peers read: a size such as 32MiB, or off (default: netstack's, 8MiB)")
 	return f
 }
 
@@ -72,6 +78,9 @@ type Spec struct {
 	Gateway netip.Addr
 	// Pcap is the capture file, or empty.
 	Pcap string
+	// TCPBuffers is the stack's TCP buffer budget (netstack.Config.TCPBufferBudget): 0 for
+	// the default, negative for none.
+	TCPBuffers int
 }
 
 // Mode returns the -net value the spec stands for, in its canonical form ("user,nic=xen",
@@ -131,8 +140,8 @@ func (f *Flags) Parse() (Spec, error) {
 	}
 	switch s.Net {
 	case "kernel":
-		if s.Prefix.IsValid() || f.Pcap != "" {
-			return s, fmt.Errorf("%w: -ip, -gw and -pcap need a userspace stack, not -net kernel", ErrBadFlag)
+		if s.Prefix.IsValid() || f.Pcap != "" || f.TCPBuffers != "" {
+			return s, fmt.Errorf("%w: -ip, -gw, -pcap and -tcp-buffers need a userspace stack, not -net kernel", ErrBadFlag)
 		}
 	case "user":
 		if s.Prefix.IsValid() && !s.Prefix.Addr().Is4() {
@@ -143,6 +152,17 @@ func (f *Flags) Parse() (Spec, error) {
 		}
 	}
 	s.Pcap = f.Pcap
+	switch f.TCPBuffers {
+	case "":
+	case "off":
+		s.TCPBuffers = -1
+	default:
+		n, err := parseSize(f.TCPBuffers)
+		if err != nil || n > math.MaxInt32 {
+			return s, fmt.Errorf("%w: -tcp-buffers %q: want a size such as 32MiB, or off", ErrBadFlag, f.TCPBuffers)
+		}
+		s.TCPBuffers = int(n)
+	}
 	return s, nil
 }
 

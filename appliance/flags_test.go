@@ -39,6 +39,12 @@ func TestParse(t *testing.T) {
 		{[]string{"-net", "user", "-listen", "127.0.0.1:0"}, appliance.Spec{Net: "user", Listen: listen("127.0.0.1:0")}, nil},
 		{[]string{"-net=kernel", "-listen=[::1]:80"}, appliance.Spec{Net: "kernel", Listen: listen("[::1]:80")}, nil},
 		{[]string{"-net", "tap:tap0"}, appliance.Spec{Net: "tap", Arg: "tap0"}, nil},
+		{[]string{"-net", "tap:tap0,create"}, appliance.Spec{Net: "tap", Arg: "tap0,create"}, nil},
+		{[]string{"-tcp-buffers", "32MiB"}, appliance.Spec{Net: "user", Listen: def, TCPBuffers: 32 << 20}, nil},
+		{[]string{"-tcp-buffers", "off"}, appliance.Spec{Net: "user", Listen: def, TCPBuffers: -1}, nil},
+		{[]string{"-tcp-buffers", "lots"}, appliance.Spec{}, appliance.ErrBadFlag},
+		{[]string{"-tcp-buffers", "0"}, appliance.Spec{}, appliance.ErrBadFlag},
+		{[]string{"-net", "kernel", "-tcp-buffers", "1MiB"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "socket:/tmp/passt.sock"}, appliance.Spec{Net: "socket", Arg: "/tmp/passt.sock"}, nil},
 		{[]string{"-net", "socket-listen:/run/q.sock"}, appliance.Spec{Net: "socket-listen", Arg: "/run/q.sock"}, nil},
 		{[]string{"-ip", "10.0.2.20/24"}, appliance.Spec{Net: "user", Listen: def,
@@ -69,6 +75,9 @@ func TestParse(t *testing.T) {
 		{[]string{"-net", "tap:"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "tap:a-name-far-too-long"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "tap:a/b"}, appliance.Spec{}, appliance.ErrBadFlag},
+		{[]string{"-net", "tap:a,b"}, appliance.Spec{}, appliance.ErrBadFlag},
+		{[]string{"-net", "tap:,create"}, appliance.Spec{}, appliance.ErrBadFlag},
+		{[]string{"-net", "tap:t0,create,create"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "socket:"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "socket-listen:"}, appliance.Spec{}, appliance.ErrBadFlag},
 		{[]string{"-net", "kernel:x"}, appliance.Spec{}, appliance.ErrBadFlag},
@@ -109,7 +118,7 @@ func TestParse(t *testing.T) {
 }
 
 // everyValue is every -net value of the default table, as the usage lists them.
-var everyValue = []string{"user", "user,nic=virtio", "user,nic=xen", "tap:NAME", "socket:PATH",
+var everyValue = []string{"user", "user,nic=virtio", "user,nic=xen", "tap:NAME[,create]", "socket:PATH",
 	"socket-listen:PATH", "vhost-user:PATH", "virtio-pci[:BDF]", "xen[:vif-N]", "kernel"}
 
 // TestUnknownNetListsEveryValue checks that the error for an unknown -net value, and the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
@@ -112,7 +113,7 @@ func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 		l = pcap.New(l, f, nil)
 	}
 
-	s, err := netstack.New(&netstack.Config{Logger: n.log})
+	s, err := netstack.New(&netstack.Config{Logger: n.log, TCPBufferBudget: spec.TCPBuffers})
 	if err != nil {
 		l.Close()
 		return err
@@ -124,9 +125,9 @@ func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 		return err
 	}
 	n.nic = nic
-	p, err := nic.WaitConfigured(ctx)
+	p, err := n.waitAddress(ctx, nic)
 	if err != nil {
-		return fmt.Errorf("appliance: waiting for an address on -net %s: %w", spec.Mode(), err)
+		return err
 	}
 	for i, port := range n.ports {
 		if !n.addrs[i].IsValid() {
@@ -134,6 +135,43 @@ func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 		}
 	}
 	return nil
+}
+
+// dhcpPatience is how long Open waits for a DHCP lease before it says that it is waiting, and
+// on which network: a lease normally comes within milliseconds, and a network without a DHCP
+// server would otherwise keep the appliance silent until -open-timeout.
+const dhcpPatience = 2 * time.Second
+
+// waitAddress waits until nic has an address: at once with -ip, else when DHCP has bound a
+// lease. Waiting for DHCP longer than dhcpPatience is logged, and a deadline reached without a
+// lease gets an error that says what is missing.
+func (n *Network) waitAddress(ctx context.Context, nic *netstack.NIC) (netip.Prefix, error) {
+	mode := n.spec.Mode()
+	if !n.spec.Prefix.IsValid() {
+		pctx, cancel := context.WithTimeout(ctx, dhcpPatience)
+		p, err := nic.WaitConfigured(pctx)
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) { // only the patience ran out
+			attrs := []any{"net", mode, "waited", dhcpPatience}
+			if dl, ok := ctx.Deadline(); ok {
+				attrs = append(attrs, "gives up in", time.Until(dl).Round(time.Second))
+			}
+			n.log.Warn("appliance: no DHCP lease yet, still waiting; without a DHCP server on that network, "+
+				"give -ip CIDR (and -gw) for a static address", attrs...)
+		}
+	}
+	p, err := nic.WaitConfigured(ctx)
+	switch {
+	case err == nil:
+		return p, nil
+	case !n.spec.Prefix.IsValid() && errors.Is(err, context.DeadlineExceeded):
+		return p, fmt.Errorf("appliance: no DHCP lease on -net %s before -open-timeout: no DHCP server answered "+
+			"on that network; give -ip CIDR (and -gw) for a static address: %w", mode, err)
+	}
+	return p, fmt.Errorf("appliance: waiting for an address on -net %s: %w", mode, err)
 }
 
 // openUser starts the user-mode network with a forward from hosts[i] to each served port, and

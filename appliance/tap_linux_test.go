@@ -1,8 +1,10 @@
 package appliance_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"log/slog"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 	"github.com/unikit/unikit/internal/peers"
 )
 
-// TestTAPStatic opens -net tap:NAME -ip with a capture, moves the TAP device into a namespace
+// TestTAPStatic opens -net tap:NAME,create -ip with a capture (creating the device), moves it into a namespace
 // made for the test and fetches the page with curl from the kernel's side.
 func TestTAPStatic(t *testing.T) {
 	peers.Root(t)
@@ -25,9 +27,9 @@ func TestTAPStatic(t *testing.T) {
 	ns := netns.New(t)
 	name := netns.UniqueName("uknf")
 	capture := filepath.Join(t.TempDir(), "tap.pcap")
-	n := open(t, "-net", "tap:"+name, "-ip", "10.78.0.2/24", "-gw", "10.78.0.1", "-pcap", capture)
+	n := open(t, "-net", "tap:"+name+",create", "-ip", "10.78.0.2/24", "-gw", "10.78.0.1", "-pcap", capture)
 	require.Equal(t, netip.MustParseAddrPort("10.78.0.2:80"), n.Addr(80))
-	require.Equal(t, "tap:"+name, n.Mode())
+	require.Equal(t, "tap:"+name+",create", n.Mode())
 	serve(t, n, "hello over tap")
 
 	ns.MoveLink(t, name)
@@ -94,4 +96,55 @@ func TestTAPDHCP(t *testing.T) {
 	serve(t, n, "hello over dhcp")
 	out := ns.Exec(t, curl, "-sS", "--max-time", "10", "http://"+n.Addr(80).String()+"/")
 	require.Equal(t, "hello over dhcp", out)
+}
+
+// TestTAPMissing opens -net tap:NAME for a device that does not exist, as root in a fresh
+// namespace: Open refuses at once, says how to create the device, and creates nothing.
+func TestTAPMissing(t *testing.T) {
+	peers.Root(t)
+	ns := netns.New(t)
+	name := netns.UniqueName("uknf")
+	f, err := parse(t, "-net", "tap:"+name)
+	require.NoError(t, err)
+	start := time.Now()
+	err = ns.Do(func() error {
+		n, err := f.Open(context.Background(), 80)
+		if err == nil {
+			n.Close()
+		}
+		return err
+	})
+	require.Error(t, err)
+	require.Less(t, time.Since(start), time.Second)
+	require.ErrorContains(t, err, "-net tap:"+name)
+	require.ErrorContains(t, err, "ip tuntap add dev "+name)
+	require.ErrorContains(t, err, "tap:"+name+",create")
+	require.NotContains(t, ns.IP(t, "-o", "link", "show"), name, "a device was created")
+}
+
+// TestTAPCreateWithoutDHCP opens -net tap:NAME,create without -ip, as root in a fresh
+// namespace: the device is created with nothing behind it, so no lease comes; Open says it is
+// waiting for one, and when its deadline passes, that no DHCP server answered.
+func TestTAPCreateWithoutDHCP(t *testing.T) {
+	peers.Root(t)
+	ns := netns.New(t)
+	name := netns.UniqueName("uknf")
+	f, err := parse(t, "-net", "tap:"+name+",create")
+	require.NoError(t, err)
+	var logged bytes.Buffer
+	f.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	err = ns.Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		n, err := f.Open(ctx, 80)
+		if err == nil {
+			n.Close()
+		}
+		return err
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "no DHCP lease on -net tap:"+name+",create")
+	require.ErrorContains(t, err, "-ip CIDR")
+	require.Contains(t, logged.String(), "no DHCP lease yet, still waiting")
+	require.Contains(t, logged.String(), "net=tap:"+name+",create")
 }

@@ -6,6 +6,7 @@
 //	go run ./bench          # full mode, about 18 minutes on 2 cores
 //	go run ./bench -quick   # under two minutes (80 s on 2 cores), into bench/results/quick
 //	go run ./bench -render  # measure nothing: write the results again from run.json and raw.txt
+//	go run ./bench -soak    # the soak and abuse suite instead, about 35 minutes: soak.md, soak.svg
 //
 // results.md opens with the run's provenance: the command, the date, the commit and any
 // uncommitted changes, the machine, the kernel, Go and the versions of nginx, wrk, h2load,
@@ -20,6 +21,12 @@
 // writes the README's performance figures, between its bench:begin and bench:end markers, and
 // the package's tests fail while those, or results.md, differ from what the committed record
 // and raw output give.
+//
+// -soak runs examples/blog's TestSoak in its full version (UNIKIT_SOAK=full: 10 minutes of
+// mixed load, reloads, slow readers, idle connections, resets and bad start-ups, over -net user
+// and over TAP) and writes its figures to soak.md, its samples over time to soak.svg, its report
+// and provenance to soak.json and the test's output to soak-raw.txt; -soak -render writes
+// soak.md and soak.svg again from soak.json. The short version runs in CI as an ordinary test.
 //
 // It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
 // checks for the programs they need and for root, and skips the rows that cannot run.

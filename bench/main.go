@@ -51,6 +51,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated run ids to run (default: all); ids: "+runIDs())
 	png := flag.Bool("png", false, "also write the charts as PNG")
 	render := flag.Bool("render", false, "measure nothing: write results.md, the charts and the README's block again from the run.json and raw.txt in the results directory")
+	soak := flag.Bool("soak", false, "instead of the benchmarks, run the soak and abuse suite (examples/blog's TestSoak: in full, about 35 minutes; with -quick its short version, about 3) and write "+soakReportFile+", "+soakChartFile+", "+soakRecordFile+" and "+soakRawFile+"; with -render, write "+soakReportFile+" and "+soakChartFile+" again from "+soakRecordFile)
 	out := flag.String("o", "", "results directory (default "+resultsDir+", or "+quickResultsDir+" with -quick); the README's block is written from "+resultsDir+" only")
 	flag.Parse()
 	log.SetFlags(0)
@@ -73,6 +74,18 @@ func main() {
 	readme := ""
 	if filepath.Clean(dir) == filepath.Join(root, resultsDir) {
 		readme = filepath.Join(root, "README.md")
+	}
+	if *soak {
+		if *render {
+			err = renderSoak(dir, *png)
+		} else {
+			err = runSoak(root, dir, *quick, *png)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("wrote %s/%s and %s", *out, soakReportFile, soakChartFile)
+		return
 	}
 	if *render {
 		rec, err := readRecord(filepath.Join(dir, recordFile))

@@ -42,7 +42,7 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 		ep.Close()
 		return nil, fail("listen", terr)
 	}
-	return newTCPListener(network, wq, ep), nil
+	return newTCPListener(network, wq, ep, s.budget), nil
 }
 
 // ListenPacket announces on the stack's address for datagrams. network is "udp", "udp4" or

@@ -37,7 +37,7 @@ func (s *Stack) dialTCP(ctx context.Context, network string, fa tcpip.FullAddres
 		// still under way (ErrAlreadyConnecting), has succeeded (nil) or failed.
 		switch terr := ep.Connect(fa); terr.(type) {
 		case nil:
-			return newTCPConn(network, wq, ep), nil
+			return newTCPConn(network, wq, ep, s.budget), nil
 		case *tcpip.ErrConnectStarted, *tcpip.ErrAlreadyConnecting:
 		default:
 			ep.Close()

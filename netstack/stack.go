@@ -24,8 +24,9 @@ type Config struct {
 
 	// TCPReceiveBuffer and TCPSendBuffer are the default and maximum per-connection TCP buffer
 	// sizes in bytes; auto-tuning grows a receive buffer with the rate the application reads
-	// at, and a send buffer with the congestion window (twice cwnd × MSS), up to the maximum.
-	// Zero means 1 MiB default and 8 MiB maximum (receive) and 64 KiB default and 4 MiB maximum
+	// at, and a send buffer with the congestion window (twice cwnd × MSS), up to the maximum
+	// and within TCPBufferBudget. Zero means 128 KiB default and 8 MiB maximum (receive,
+	// Linux's default and a little above its maximum) and 64 KiB default and 4 MiB maximum
 	// (send, Linux's maximum). A send buffer holds a copy of what the application wrote, so its
 	// size is what each connection costs a server: with 1 MiB send buffers, 500 connections
 	// downloading 1 MiB files over TAP held 565–620 MiB and served 850–1,048 requests/s on
@@ -34,6 +35,19 @@ type Config struct {
 	// many concurrent large transfers must go faster.
 	TCPReceiveBuffer, TCPReceiveBufferMax int
 	TCPSendBuffer, TCPSendBufferMax       int
+
+	// TCPBufferBudget is what the TCP connections' send buffers may grow to together, and
+	// separately their receive buffers: while n connections are open, auto-tuning grows a
+	// connection's buffer to at most TCPBufferBudget/n (never below the default size, never
+	// above the maximum), and when a connection opens, send buffers grown beyond the new share
+	// are shrunk to it. Without a budget, a peer that reads slowly leaves a send buffer grown to
+	// its maximum full: 200 clients reading an 8 MiB file at 1 KiB/s held 4 MiB each. The
+	// budget is soft: what a connection queued while fewer were open stays until its peer
+	// acknowledges it, so connections that open one after another can hold more than the
+	// budget (the 200 slow readers above, 30 MB of send buffers with the default), at most the
+	// sum over the k-th of min(maximum, TCPBufferBudget/k). Connections made with [NewTCPConn]
+	// are outside the budget. Zero means [DefaultTCPBufferBudget] (8 MiB); negative, none.
+	TCPBufferBudget int
 
 	// ListenBacklog bounds, per listener, both the connections waiting in Accept and those
 	// still in their handshake (SYN-RCVD); further SYNs are answered with SYN cookies and cost
@@ -59,9 +73,10 @@ type Config struct {
 //
 // A Stack is safe for concurrent use. Close ends every goroutine it and its links started.
 type Stack struct {
-	cfg Config
-	log *slog.Logger
-	s   *stack.Stack
+	cfg    Config
+	log    *slog.Logger
+	s      *stack.Stack
+	budget *tcpBudget
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -92,11 +107,16 @@ func New(cfg *Config) (*Stack, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	setDefault(&c.TCPReceiveBuffer, 1<<20)
+	setDefault(&c.TCPReceiveBuffer, 128<<10)
 	setDefault(&c.TCPReceiveBufferMax, 8<<20)
 	setDefault(&c.TCPSendBuffer, 64<<10)
 	setDefault(&c.TCPSendBufferMax, 4<<20)
 	setDefault(&c.ListenBacklog, 1024)
+	if c.TCPBufferBudget == 0 {
+		c.TCPBufferBudget = DefaultTCPBufferBudget
+	}
+	c.TCPReceiveBuffer = min(c.TCPReceiveBuffer, c.TCPReceiveBufferMax)
+	c.TCPSendBuffer = min(c.TCPSendBuffer, c.TCPSendBufferMax)
 
 	ndp := newNDPDispatcher()
 	s := stack.New(stack.Options{
@@ -126,14 +146,9 @@ func New(cfg *Config) (*Stack, error) {
 		RawFactory:  raw.EndpointFactory{},
 		HandleLocal: true,
 	})
-	opts := []tcpip.SettableTransportProtocolOption{
-		new(tcpip.TCPSACKEnabled),
-		&tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: c.TCPReceiveBuffer, Max: c.TCPReceiveBufferMax},
-		&tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: c.TCPSendBuffer, Max: c.TCPSendBufferMax},
-		new(tcpip.TCPModerateReceiveBufferOption),
-	}
-	*opts[0].(*tcpip.TCPSACKEnabled) = true
-	*opts[3].(*tcpip.TCPModerateReceiveBufferOption) = true
+	budget := newTCPBudget(s, &c)
+	sack, moderate := tcpip.TCPSACKEnabled(true), tcpip.TCPModerateReceiveBufferOption(true)
+	opts := append(budget.options(c.TCPSendBufferMax, c.TCPReceiveBufferMax), &sack, &moderate)
 	for _, o := range opts {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
 			s.Close()
@@ -148,7 +163,7 @@ func New(cfg *Config) (*Stack, error) {
 			}
 		}
 	}
-	st := &Stack{cfg: c, log: c.Logger, s: s, closed: make(chan struct{})}
+	st := &Stack{cfg: c, log: c.Logger, s: s, budget: budget, closed: make(chan struct{})}
 	ndp.s = st
 	st.wg.Add(1)
 	go func() {

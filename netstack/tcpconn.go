@@ -31,6 +31,7 @@ type TCPConn struct {
 	net string // "tcp", "tcp4" or "tcp6", for errors
 
 	laddr, raddr *net.TCPAddr
+	budget       *tcpBudget // the stack's, or nil (NewTCPConn)
 
 	closed atomic.Bool
 
@@ -62,13 +63,17 @@ const (
 // tcp.Forwarder, say), into a *TCPConn. The TCPConn owns ep from then on: its Close closes
 // ep. wq must be the queue ep was created with.
 func NewTCPConn(wq *waiter.Queue, ep tcpip.Endpoint) *TCPConn {
-	return newTCPConn("tcp", wq, ep)
+	return newTCPConn("tcp", wq, ep, nil)
 }
 
-func newTCPConn(network string, wq *waiter.Queue, ep tcpip.Endpoint) *TCPConn {
-	c := &TCPConn{ep: ep, wq: wq, net: network, laddr: localTCPAddr(ep), raddr: remoteTCPAddr(ep)}
+// newTCPConn makes the connection and counts it in budget, if not nil, until Close.
+func newTCPConn(network string, wq *waiter.Queue, ep tcpip.Endpoint, budget *tcpBudget) *TCPConn {
+	c := &TCPConn{ep: ep, wq: wq, net: network, laddr: localTCPAddr(ep), raddr: remoteTCPAddr(ep), budget: budget}
 	c.rd.init(wq, readEvents)
 	c.wr.init(wq, writeEvents)
+	if budget != nil {
+		budget.add(c)
+	}
 	return c
 }
 
@@ -111,6 +116,26 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		if c.rd.deadline.expired.Load() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
+	}
+}
+
+// WaitRead blocks until a Read would not block: data has arrived, the peer has closed its
+// side, or an error is pending. It returns the error Read would if the connection is closed
+// or the read deadline passes first. It takes no data, so that a caller with many idle
+// connections (a relay) need not hold a buffer for each while it waits.
+func (c *TCPConn) WaitRead() error {
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	for {
+		switch {
+		case c.closed.Load():
+			return c.opError("read", net.ErrClosed)
+		case c.rd.deadline.expired.Load():
+			return c.opError("read", os.ErrDeadlineExceeded)
+		case c.ep.Readiness(readEvents) != 0:
+			return nil
+		}
+		<-c.rd.wake
 	}
 }
 
@@ -185,6 +210,9 @@ func (c *TCPConn) send() (int64, error) {
 func (c *TCPConn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
+	}
+	if c.budget != nil {
+		c.budget.remove(c)
 	}
 	c.rd.close(c.wq)
 	c.wr.close(c.wq)

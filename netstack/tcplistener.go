@@ -14,10 +14,11 @@ import (
 // Accept blocks until a connection is established, its deadline passes (an error wrapping
 // os.ErrDeadlineExceeded) or it is closed (an error wrapping net.ErrClosed).
 type TCPListener struct {
-	ep   tcpip.Endpoint
-	wq   *waiter.Queue
-	net  string
-	addr *net.TCPAddr
+	ep     tcpip.Endpoint
+	wq     *waiter.Queue
+	net    string
+	addr   *net.TCPAddr
+	budget *tcpBudget // the stack's, for the accepted connections
 
 	closed atomic.Bool
 	acc    side
@@ -28,8 +29,8 @@ var _ net.Listener = (*TCPListener)(nil)
 // acceptEvents wake a blocked Accept: a connection is ready, or the endpoint failed.
 const acceptEvents = waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr
 
-func newTCPListener(network string, wq *waiter.Queue, ep tcpip.Endpoint) *TCPListener {
-	l := &TCPListener{ep: ep, wq: wq, net: network, addr: localTCPAddr(ep)}
+func newTCPListener(network string, wq *waiter.Queue, ep tcpip.Endpoint, budget *tcpBudget) *TCPListener {
+	l := &TCPListener{ep: ep, wq: wq, net: network, addr: localTCPAddr(ep), budget: budget}
 	l.acc.init(wq, acceptEvents)
 	return l
 }
@@ -56,7 +57,7 @@ func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 		}
 		ep, wq, terr := l.ep.Accept(nil)
 		if terr == nil {
-			return newTCPConn(l.net, wq, ep), nil
+			return newTCPConn(l.net, wq, ep, l.budget), nil
 		}
 		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
 			if l.closed.Load() {

@@ -31,7 +31,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -126,31 +125,12 @@ func run(args []string, out io.Writer) error {
 
 // load reads the content to serve and then returns the garbage of loading to the operating
 // system: loading reads every file once, and without this the heap the collector lets grow
-// to twice the live content would stay resident while the appliance serves.
+// would stay resident while the appliance serves. (The appliance keeps the collector's
+// headroom to 16 MiB from then on.)
 func (o *options) load() (*kv.Snapshot, error) {
 	s, err := o.read()
 	debug.FreeOSMemory()
-	tuneGC()
 	return s, err
-}
-
-// gcHeadroom is the heap growth between collections the appliance allows itself once the
-// content is loaded.
-const gcHeadroom = 16 << 20
-
-// tuneGC sets the collector's target so that the heap may grow by gcHeadroom (or a quarter
-// of the live heap, if more) between collections, rather than by the whole live heap as with
-// the default GOGC=100: the content is most of that heap, never garbage, and doubling it
-// would only cost resident memory. Serving makes little garbage (cached responses allocate
-// nothing), so collecting more often costs little.
-func tuneGC() {
-	if os.Getenv("GOGC") != "" {
-		return // the operator decides
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	live := max(ms.HeapAlloc, 1)
-	debug.SetGCPercent(int(min(100, max(25, 100*gcHeadroom/live))))
 }
 
 // read reads the content to serve: the image, the directory, or the embedded blog.

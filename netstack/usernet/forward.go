@@ -81,9 +81,9 @@ func (n *Network) relay(a, b net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		copyHalf(b, a)
+		n.copyHalf(b, a)
 	}()
-	copyHalf(a, b)
+	n.copyHalf(a, b)
 	<-done
 	a.Close()
 	b.Close()
@@ -93,9 +93,13 @@ func (n *Network) relay(a, b net.Conn) {
 // *netstack.TCPConn).
 type closeWriter interface{ CloseWrite() error }
 
+// relayBufSize is the size of a relay's copy buffer: io.Copy's, which moves bulk data through
+// the relay as fast as larger ones do on loopback.
+const relayBufSize = 32 << 10
+
 // copyHalf copies src to dst; at EOF it half-closes dst, on an error it closes both.
-func copyHalf(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
+func (n *Network) copyHalf(dst, src net.Conn) {
+	err := n.pump(dst, src)
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
 			return
@@ -103,6 +107,63 @@ func copyHalf(dst, src net.Conn) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// pump copies src to dst until src's EOF (nil) or an error on either side. It applies
+// back-pressure and holds memory only while data moves: it reads from src only what it has
+// written to dst, one buffer at a time, and between bursts it waits for src to become
+// readable without a buffer (see readWaiter), returning the buffer to the network's pool. An
+// idle relayed connection then costs no buffer, and a slow reader holds at most one.
+func (n *Network) pump(dst, src net.Conn) error {
+	wait := readWaiter(src)
+	for {
+		if wait != nil {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+		bp := n.relayBufs.Get().(*[]byte)
+		err := burst(dst, src, *bp)
+		n.relayBufs.Put(bp)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// burst copies from src to dst through buf while reads fill buf; it returns nil when a read
+// returns less (src has nothing more for now) and the caller can wait without the buffer, or
+// the error that ended the copy (io.EOF at src's end).
+func burst(dst, src net.Conn, buf []byte) error {
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			if _, err := dst.Write(buf[:nr]); err != nil {
+				return err
+			}
+		}
+		if rerr != nil {
+			return rerr
+		}
+		if nr < len(buf) {
+			return nil
+		}
+	}
+}
+
+// readWaiter returns a function that blocks until a Read of c would not block, without
+// reading, or nil if c offers none; pump then waits in Read, holding a buffer.
+func readWaiter(c net.Conn) func() error {
+	switch c := c.(type) {
+	case *netstack.TCPConn:
+		return c.WaitRead
+	case *net.TCPConn:
+		return kernelReadWaiter(c)
+	}
+	return nil
 }
 
 // handleHostLoopback is the gateway stack's TCP forwarder for [Config.HostLoopback]: a

@@ -109,6 +109,9 @@ type Network struct {
 
 	// dnsBufs holds *[]byte upstream receive buffers of maxDNSMessage bytes.
 	dnsBufs sync.Pool
+	// relayBufs holds *[]byte copy buffers of relayBufSize bytes, lent to a relayed
+	// connection while data moves.
+	relayBufs sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -136,6 +139,7 @@ func New(cfg *Config) (*Network, error) {
 		conns: make(map[io.Closer]struct{}),
 	}
 	n.dnsBufs.New = func() any { b := make([]byte, maxDNSMessage); return &b }
+	n.relayBufs.New = func() any { b := make([]byte, relayBufSize); return &b }
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(); err != nil {
 		n.Close()
@@ -143,6 +147,26 @@ func New(cfg *Config) (*Network, error) {
 	}
 	return n, nil
 }
+
+// The gateway stack's TCP buffers: default and maximum per connection, and the budget they
+// share (netstack.Config). The gateway relays between the guest, over an in-memory link whose
+// round trip is a goroutine hand-off, and the host's kernel sockets, which buffer the host's
+// side themselves; its windows need only cover the link. Small buffers keep the relay's
+// throughput and hold little for a host peer that reads slowly: the relay reads from the
+// gateway only as fast as the host takes it, so the gateway's small receive window stops the
+// guest, whose data then waits in the guest's send buffer, under the guest stack's budget.
+const (
+	gatewayTCPBuffer    = 64 << 10
+	gatewayTCPBufferMax = 1 << 20
+	gatewayTCPBudget    = 2 << 20
+)
+
+// gatewayTimeWait is how long the gateway's connections stay in TIME-WAIT. The gateway
+// closes first whenever the host's peer does, so a burst of connections ending leaves as many
+// endpoints there, a few KiB each; TIME-WAIT guards against stray segments of an old
+// connection, which the in-memory link to the guest, losing and delaying nothing beyond a
+// goroutine hand-off, never carries for long: one second instead of gVisor's (and Linux's) 60.
+const gatewayTimeWait = time.Second
 
 // MACs of the two ends of the link, locally administered (QEMU slirp's guest MAC is
 // 52:54:00:12:34:56; these are distinct so that a capture tells the sides apart).
@@ -159,12 +183,20 @@ func (n *Network) start() error {
 		return err
 	}
 	n.guest = guestLink
-	s, err := netstack.New(&netstack.Config{Logger: n.log})
+	s, err := netstack.New(&netstack.Config{Logger: n.log,
+		TCPReceiveBuffer: gatewayTCPBuffer, TCPReceiveBufferMax: gatewayTCPBufferMax,
+		TCPSendBuffer: gatewayTCPBuffer, TCPSendBufferMax: gatewayTCPBufferMax,
+		TCPBufferBudget: gatewayTCPBudget})
 	if err != nil {
 		gwLink.Close()
 		return fmt.Errorf("usernet: creating gateway stack: %w", err)
 	}
 	n.stack = s
+	tw := tcpip.TCPTimeWaitTimeoutOption(gatewayTimeWait)
+	if terr := s.TCPIP().SetTransportProtocolOption(tcp.ProtocolNumber, &tw); terr != nil {
+		gwLink.Close()
+		return fmt.Errorf("usernet: setting the gateway's TIME-WAIT: %s", terr)
+	}
 	bits := n.cfg.Subnet.Bits()
 	nic, err := s.AddNIC(gwLink, &netstack.NICConfig{
 		Name: "usernet",
