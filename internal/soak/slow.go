@@ -117,8 +117,13 @@ func Slow(t *testing.T, bin string, site *Site, n *Net, m Mode) *SlowResult {
 		n.Name, r.Connected, r.FilledIn, mib(r.AddedRSS), mib(r.BaselineRSS), mib(r.ReadersRSS), mib(r.PeakRSS), mib(r.AfterRSS), r.ReturnedIn,
 		r.UnloadedP99, r.UnloadedRuns, r.LoadedP99, r.LoadedRuns, r.CutOff)
 	assert.LessOrEqual(t, r.AddedRSS, int64(SlowAddedLimit), "the slow readers added more than %d MiB", SlowAddedLimit>>20)
-	assert.LessOrEqual(t, r.LoadedP99, P99Factor*r.UnloadedP99+ms(P99Slack),
-		"the normal client's p99 among the slow readers is over %d× its figure alone (+%v)", P99Factor, P99Slack)
+	// Latency is a performance figure: the full soak (go run ./bench -soak, on a quiet
+	// machine) holds it to its bound; the short version CI runs on a shared machine only
+	// reports it, as DESIGN.md keeps timed targets out of tests.
+	if m.Name == Full.Name {
+		assert.LessOrEqual(t, r.LoadedP99, P99Factor*r.UnloadedP99+ms(P99Slack),
+			"the normal client's p99 among the slow readers is over %d× its figure alone (+%v)", P99Factor, P99Slack)
+	}
 	assert.Empty(t, r.NormalErrors, "the normal client's requests failed")
 	assert.LessOrEqual(t, r.AfterRSS, r.BaselineRSS+ReturnSlack, "memory did not return within %v of their leaving", ReturnWait)
 	a.Stop(t)
