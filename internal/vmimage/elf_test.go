@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"debug/elf"
 	"encoding/binary"
+	"github.com/unikit/unikit/guest/kmod"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func moduleObject(t testing.TB, entries ...string) []byte {
 // given depends= list (comma-separated) in its .modinfo.
 func writeModule(t testing.TB, path, depends string) {
 	t.Helper()
-	name := canonicalModuleName(moduleFileName(filepath.Base(path)))
+	name := kmod.Normalize(moduleFileName(filepath.Base(path)))
 	obj := moduleObject(t, "license=GPL", "depends="+depends, "name="+name, "vermagic=6.1.0 SMP mod_unload")
 	var out bytes.Buffer
 	switch {

@@ -3,7 +3,6 @@ package vmimage
 import (
 	"bytes"
 	"compress/gzip"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+	"github.com/unikit/unikit/guest/kmod"
 )
 
 // ErrBadModule is returned for a kernel module file that is not an ELF object with a
@@ -28,12 +28,6 @@ func moduleFileName(base string) string {
 		}
 	}
 	return ""
-}
-
-// canonicalModuleName folds a module name to the form the kernel compares: file names and
-// depends= entries may use '-' where KBUILD_MODNAME has '_' (vfio-pci.ko is vfio_pci).
-func canonicalModuleName(name string) string {
-	return strings.ReplaceAll(name, "-", "_")
 }
 
 // readModuleFile returns the uncompressed ELF object of a kernel module file, decompressing
@@ -74,44 +68,19 @@ func readModuleFile(path string) ([]byte, error) {
 
 // modinfo is what the .modinfo section of a module says about it.
 type modinfo struct {
-	// name is KBUILD_MODNAME, canonical; empty when the section does not say.
+	// name is KBUILD_MODNAME, normalised; empty when the section does not say.
 	name string
-	// depends lists the modules that must be loaded first, canonical, in the order given.
+	// depends lists the modules that must be loaded first, normalised, in the order given.
 	depends []string
 }
 
-// parseModinfo reads the .modinfo section of a kernel module's ELF object: NUL-separated
-// key=value strings written by MODULE_INFO and modpost (include/linux/moduleparam.h), where
-// depends= is a comma-separated list of module names, possibly empty.
+// parseModinfo reads the .modinfo section of a kernel module's ELF object with the guest
+// runtime's own parser (guest/kmod), so that the image is built from the same reading of a
+// module the guest loads it by.
 func parseModinfo(obj []byte) (modinfo, error) {
-	f, err := elf.NewFile(bytes.NewReader(obj))
+	info, err := kmod.ReadInfo(bytes.NewReader(obj))
 	if err != nil {
 		return modinfo{}, fmt.Errorf("%w: %v", ErrBadModule, err)
 	}
-	sec := f.Section(".modinfo")
-	if sec == nil {
-		return modinfo{}, fmt.Errorf("%w: no .modinfo section", ErrBadModule)
-	}
-	data, err := sec.Data()
-	if err != nil {
-		return modinfo{}, fmt.Errorf("%w: .modinfo: %v", ErrBadModule, err)
-	}
-	var mi modinfo
-	for _, field := range bytes.Split(data, []byte{0}) {
-		key, value, ok := strings.Cut(string(field), "=")
-		if !ok {
-			continue // the padding between entries
-		}
-		switch key {
-		case "name":
-			mi.name = canonicalModuleName(value)
-		case "depends":
-			for _, d := range strings.Split(value, ",") {
-				if d = strings.TrimSpace(d); d != "" {
-					mi.depends = append(mi.depends, canonicalModuleName(d))
-				}
-			}
-		}
-	}
-	return mi, nil
+	return modinfo{name: info.Name, depends: info.Depends}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/unikit/unikit/guest/kmod"
 	"io/fs"
 	"os"
 	"path"
@@ -63,7 +64,7 @@ func ResolveModules(dir string, names []string) ([]Module, error) {
 	}
 	r := resolver{tree: tree, state: make(map[string]visitState)}
 	for _, n := range names {
-		if err := r.visit(canonicalModuleName(n), nil); err != nil {
+		if err := r.visit(kmod.Normalize(n), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -92,7 +93,7 @@ func indexModuleTree(dir string) (*moduleTree, error) {
 			return nil
 		}
 		if name := moduleFileName(d.Name()); name != "" {
-			name = canonicalModuleName(name)
+			name = kmod.Normalize(name)
 			if _, dup := t.files[name]; !dup {
 				t.files[name] = p
 			}
@@ -114,7 +115,7 @@ func indexModuleTree(dir string) (*moduleTree, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if name := moduleFileName(path.Base(strings.TrimSpace(sc.Text()))); name != "" {
-			t.builtin[canonicalModuleName(name)] = true
+			t.builtin[kmod.Normalize(name)] = true
 		}
 	}
 	if err := sc.Err(); err != nil {
