@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/unikit/unikit/netstack"
 )
 
 // Handing memory back once a burst is over. When many connections close (slow readers cut
@@ -17,7 +19,7 @@ import (
 // collection, and even then the runtime keeps free memory up to about twice the live heap.
 // So the appliance looks at its heap every reclaimInterval, and when the heap has stopped
 // growing and no collection ran since the last look (nothing will collect it soon) and either holds at least reclaimGarbage more than
-// the last collection found live, or at least reclaimConns of the stack's connections have
+// the last collection found live, or at least reclaimConns of the stacks' connections have
 // closed since the last collection (what they held died without the heap showing it), it
 // collects, and at the next look returns the free memory to the operating system
 // (debug.FreeOSMemory, which collects again and so empties the pools too). Under load the
@@ -62,10 +64,18 @@ type reclaimer struct {
 	again                bool
 }
 
-// newReclaimer returns a reclaimer of this process's heap and the network's stack (none with
-// -net kernel, whose connections' buffers are the kernel's).
+// newReclaimer returns a reclaimer of this process's heap and the network's stacks: the
+// appliance's (none with -net kernel, whose connections' buffers are the kernel's) and, with
+// -net user, the gateway's, whose relayed connections outlive the appliance's own when their
+// host peer reads slowly.
 func newReclaimer(n *Network) *reclaimer {
-	s := n.Stack()
+	var stats []func() netstack.Stats
+	if s := n.Stack(); s != nil {
+		stats = append(stats, s.Stats)
+	}
+	if u := n.User(); u != nil {
+		stats = append(stats, u.Stats)
+	}
 	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"}}
 	r := &reclaimer{
@@ -81,9 +91,9 @@ func newReclaimer(n *Network) *reclaimer {
 			if samples[2].Value.Kind() == metrics.KindUint64 {
 				h.cycles = samples[2].Value.Uint64()
 			}
-			if s != nil {
-				tcp := s.Stats().TCP
-				h.closed = tcp.PassiveOpens + tcp.ActiveOpens - tcp.Established
+			for _, st := range stats {
+				tcp := st().TCP
+				h.closed += tcp.PassiveOpens + tcp.ActiveOpens - tcp.Established
 			}
 			return h
 		},

@@ -101,7 +101,7 @@ type soakSlow struct {
 	HoldSeconds  float64      `json:"hold_seconds"`
 	Connected    int          `json:"connected"`
 	FilledIn     float64      `json:"filled_in_s"`
-	CutOff       int          `json:"cut_off"`
+	ServedAtEnd  int          `json:"served_at_end"`
 	BaselineRSS  float64      `json:"baseline_rss"`
 	PeakRSS      float64      `json:"peak_rss"`
 	ReadersRSS   float64      `json:"readers_rss"`

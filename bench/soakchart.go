@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -152,6 +153,21 @@ func drawSoakPanel(c draw.Canvas, p soakPanel, run *soakRun) {
 		return
 	}
 	pl.Y.Max *= 1.05
-	pl.X.Tick.Marker = plot.DefaultTicks{}
+	pl.X.Tick.Marker, pl.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	drawWithAxisLabel(c, pl, "seconds since the scenario's start")
+}
+
+// plainTicks are the plotting library's default ticks, labelled without trailing zeros
+// ("250", not "250.00").
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }

@@ -41,10 +41,15 @@ func TestSoak(t *testing.T) {
 	peers.Program(t, "wrk", "wrk")
 	mode := soak.ModeFromEnv()
 	report := &soak.Report{Mode: mode, Criteria: soak.Limits()}
-	if out := os.Getenv(soak.OutEnv); out != "" {
-		t.Cleanup(func() { require.NoError(t, report.Write(out)) })
+	// The report is written after every scenario, so that a run stopped half-way leaves what
+	// it found.
+	save := func(t *testing.T) {
+		if out := os.Getenv(soak.OutEnv); out != "" {
+			require.NoError(t, report.Write(out))
+		}
 	}
 	t.Run("badstarts", func(t *testing.T) { badStarts(t, bin, report) })
+	save(t)
 	site, err := soak.NewSite(t.TempDir())
 	require.NoError(t, err)
 	scenarios := []struct {
@@ -66,6 +71,7 @@ func TestSoak(t *testing.T) {
 			r := report.Net(n.Name)
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) { sc.run(t, n, r) })
+				save(t)
 			}
 		})
 	}

@@ -86,14 +86,14 @@ func Idle(t *testing.T, bin string, site *Site, n *Net, m Mode) *IdleResult {
 		c.Close()
 		conns[i] = nil
 	}
-	r.AfterRSS, r.ReturnedIn = awaitReturn(t, a, base)
+	r.AfterRSS, r.ReturnedIn = awaitReturn(t, a, base, m.Idle)
 
 	t.Logf("%s: %d idle connections: %.1f → %.1f MiB, %.1f KiB and %.2f goroutines each; %d fresh requests served, %d answered again; back to %.1f MiB in %.0f s",
 		n.Name, m.Idle, mib(base.RSS), mib(held.RSS), r.BytesPerConn/1024, r.GoroutinesPerConn,
 		r.ServedWhileIdle, r.ServedAgain, mib(r.AfterRSS), r.ReturnedIn)
 	assert.Equal(t, 2*len(Files), r.ServedWhileIdle)
 	assert.Equal(t, m.Idle, r.ServedAgain, "idle connections that did not answer a second request")
-	assert.LessOrEqual(t, r.AfterRSS, base.RSS+ReturnSlack, "memory did not return within %v of their closing", ReturnWait)
+	assert.LessOrEqual(t, r.AfterRSS, base.RSS+returnSlack(m.Idle), "memory did not return within %v of their closing", ReturnWait)
 	a.Stop(t)
 	return r
 }

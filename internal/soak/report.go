@@ -33,6 +33,7 @@ type Criteria struct {
 	P99Factor           float64 `json:"p99_factor"`
 	P99SlackMs          float64 `json:"p99_slack_ms"`
 	ReturnSlack         int64   `json:"return_slack"`
+	ReturnPerConn       int64   `json:"return_per_conn"`
 	ReturnWait          float64 `json:"return_wait_s"`
 	BadStartLimit       float64 `json:"bad_start_limit_s"`
 }
@@ -42,7 +43,7 @@ func Limits() Criteria {
 	return Criteria{RSSSlackBytes: RSSSlackBytes, RSSSlackShare: RSSSlackShare,
 		GoroutineSlack: GoroutineSlack, GoroutineSlackShare: GoroutineSlackShare,
 		SlowAddedLimit: SlowAddedLimit, P99Factor: P99Factor, P99SlackMs: ms(P99Slack),
-		ReturnSlack: ReturnSlack, ReturnWait: ReturnWait.Seconds(), BadStartLimit: BadStartLimit.Seconds()}
+		ReturnSlack: ReturnSlack, ReturnPerConn: ReturnPerConn, ReturnWait: ReturnWait.Seconds(), BadStartLimit: BadStartLimit.Seconds()}
 }
 
 // NetReport is the scenarios' results on one network; a scenario that did not run is nil.
@@ -120,9 +121,9 @@ type ReloadResult struct {
 type SlowResult struct {
 	Readers      int       `json:"readers"`
 	HoldSeconds  float64   `json:"hold_seconds"`
-	Connected    int       `json:"connected"`   // readers that received the response's first bytes
-	FilledIn     float64   `json:"filled_in_s"` // how long after that the appliance went quiet
-	CutOff       int       `json:"cut_off"`     // readers the appliance cut off (its write timeout)
+	Connected    int       `json:"connected"`     // readers that received the response's first bytes
+	FilledIn     float64   `json:"filled_in_s"`   // how long after that the appliance went quiet
+	ServedAtEnd  int       `json:"served_at_end"` // the appliance's connections at the end of the hold
 	BaselineRSS  int64     `json:"baseline_rss"`
 	PeakRSS      int64     `json:"peak_rss"`    // the most, the normal client's runs included
 	ReadersRSS   int64     `json:"readers_rss"` // the most outside the normal client's runs

@@ -51,7 +51,7 @@ func Resets(t *testing.T, bin string, site *Site, n *Net, m Mode) *ResetResult {
 	var now Sample
 	for {
 		now = a.Now(t)
-		if now.Conns == 0 && now.Goroutines <= base.Goroutines+GoroutineSlack/2 && now.RSS <= base.RSS+ReturnSlack {
+		if now.Conns == 0 && now.Goroutines <= base.Goroutines+GoroutineSlack/2 && now.RSS <= base.RSS+returnSlack(m.Resets) {
 			break
 		}
 		if time.Since(start) >= ReturnWait {
@@ -65,7 +65,7 @@ func Resets(t *testing.T, bin string, site *Site, n *Net, m Mode) *ResetResult {
 		n.Name, m.Resets, mib(base.RSS), mib(r.PeakRSS), mib(r.AfterRSS), base.Goroutines, r.AfterRoutines, r.AfterConns, r.ReturnedIn)
 	assert.Zero(t, r.AfterConns, "connections the stack kept after their clients reset")
 	assert.LessOrEqual(t, r.AfterRoutines, base.Goroutines+GoroutineSlack/2, "goroutines leaked")
-	assert.LessOrEqual(t, r.AfterRSS, base.RSS+ReturnSlack, "memory did not return within %v", ReturnWait)
+	assert.LessOrEqual(t, r.AfterRSS, base.RSS+returnSlack(m.Resets), "memory did not return within %v", ReturnWait)
 	for _, f := range Files {
 		body, _, err := a.Get(context.Background(), f.Path())
 		if assert.NoError(t, err, "serving after the resets") {

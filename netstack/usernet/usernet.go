@@ -375,6 +375,10 @@ func (n *Network) Gateway() netip.Addr { return n.cfg.Gateway }
 // DNS returns the address of the DNS forwarder.
 func (n *Network) DNS() netip.Addr { return n.cfg.DNS }
 
+// Stats returns the gateway stack's counters; among its TCP connections is the gateway's end
+// of every connection forwarded to the guest.
+func (n *Network) Stats() netstack.Stats { return n.stack.Stats() }
+
 // Guest returns the address leased to the guest and targeted by port forwards.
 func (n *Network) Guest() netip.Addr { return n.cfg.Guest }
 
