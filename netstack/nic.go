@@ -210,9 +210,13 @@ func (n *NIC) Addresses() []netip.Prefix {
 }
 
 // WaitConfigured waits until the NIC has an IPv4 address, static or leased, and returns it.
-// After a lease expires it waits for the next one.
+// After a lease expires it waits for the next one. A ctx already done is an error even when
+// an address is there, as with net.Dialer: a caller's deadline is never silently overrun.
 func (n *NIC) WaitConfigured(ctx context.Context) (netip.Prefix, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return netip.Prefix{}, err
+		}
 		n.addrMu.Lock()
 		changed := n.addrChanged
 		n.addrMu.Unlock()

@@ -133,3 +133,25 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+2 }, 5*time.Second, 20*time.Millisecond,
 		"goroutines before %d, after %d", before, runtime.NumGoroutine())
 }
+
+// TestWaitConfiguredHonoursDoneContext: a static address is there at once, yet a context
+// already done is an error, so a caller's deadline is never silently overrun.
+func TestWaitConfiguredHonoursDoneContext(t *testing.T) {
+	la, lb := newChanPair(1500, 0)
+	t.Cleanup(func() { lb.Close() })
+	s, err := netstack.New(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	nic, err := s.AddNIC(la, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
+	require.NoError(t, err)
+
+	p, err := nic.WaitConfigured(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, netip.MustParsePrefix("10.0.0.1/24"), p)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err = nic.WaitConfigured(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
