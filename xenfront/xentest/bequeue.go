@@ -26,6 +26,9 @@ type beQueue struct {
 	txBuf   []byte                                // its data
 	txFrame [1]link.Frame
 	txSeg   [1][]byte
+	// txHeld are the responses TxRepeatID holds back until the next packet (txHeldN of them).
+	txHeld  [netif.NrSlotsMin + 4]netif.TxResponse
+	txHeldN int
 
 	rxMu   sync.Mutex
 	rx     *netif.RxBackRing

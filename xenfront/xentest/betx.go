@@ -149,19 +149,46 @@ func (q *beQueue) copyTxData(reqs []netif.TxRequest) (int, int16) {
 func (q *beQueue) respondTx(reqs []netif.TxRequest, extras int, status int16) {
 	nb := q.nb
 	mis := nb.misbehaveNow(TxBadID | TxRepeatID | TxUnknownID | TxKeepGrant)
+	// TxRepeatID holds back the chosen packet's responses until the next packet, whose
+	// request ids then differ from the held one's (that is still active), and answers the
+	// next packet's first request with the held packet's id: the front end sees a response
+	// for a request it has just completed. Every response lands in a slot the back end owns;
+	// an extra one after the last would land where the front end may be writing its next
+	// request.
+	hold := mis && nb.cfg.Misbehave&TxRepeatID != 0
+	if hold && len(reqs)+extras > len(q.txHeld) {
+		hold, mis = false, false
+		nb.unclaimMisbehaviour()
+	}
+	repeat, repeating := uint16(0), false
+	if q.txHeldN > 0 {
+		for i := range q.txHeld[:q.txHeldN] {
+			q.tx.PutResponse(&q.txHeld[i])
+		}
+		repeat, repeating = q.txHeld[0].ID, true
+		q.txHeldN = 0
+	}
+	put := func(rsp netif.TxResponse) {
+		if hold {
+			q.txHeld[q.txHeldN] = rsp
+			q.txHeldN++
+			return
+		}
+		q.tx.PutResponse(&rsp)
+	}
 	for k, r := range reqs {
 		rsp := netif.TxResponse{ID: r.ID, Status: status}
+		if k == 0 && repeating {
+			rsp.ID = repeat
+		}
 		if mis && k == 0 {
 			q.misbehaveTx(&rsp, r)
 		}
-		q.tx.PutResponse(&rsp)
+		put(rsp)
 		if k == 0 {
 			for range extras {
-				q.tx.PutResponse(&netif.TxResponse{ID: 0xffff, Status: netif.RspNull})
+				put(netif.TxResponse{ID: 0xffff, Status: netif.RspNull})
 			}
-		}
-		if mis && k == 0 && nb.cfg.Misbehave&TxRepeatID != 0 {
-			q.tx.PutResponse(&rsp)
 		}
 	}
 }

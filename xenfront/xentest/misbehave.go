@@ -12,7 +12,8 @@ type Misbehaviour uint32
 const (
 	// TxBadID answers a TX request with an id outside the ring (>= 256).
 	TxBadID Misbehaviour = 1 << iota
-	// TxRepeatID answers a TX request twice: a second response repeats the id.
+	// TxRepeatID answers a TX request twice: the response to the next request repeats
+	// its id.
 	TxRepeatID
 	// TxUnknownID answers with an id the front end has no request outstanding for.
 	TxUnknownID
