@@ -240,7 +240,7 @@ var figures = []figure{
 		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-p99-ms",
 		note: "All three servers run in the test process, measured in turn (tap-stack, veth-kernel, tap-stack-httpserve) in each of the three rounds, each for 10 s after a second of warm-up; machine CPU is every CPU's busy time in /proc/stat over the measurement (wrk and the kernel included) over the requests served. The figures are from the pinning the Pinnings section names."},
 	{run: "wrkmatrix", name: "httpserve 4 KiB, kernel loopback, wrk 50 conns, one core", bench: "BenchmarkWrkMatrix/4KiB/c50", unit: "httpserve-req/s", show: "req/s", short: "httpserve 4 KiB req/s vs nginx",
-		anchor: "nginx (1 worker, sendfile, open_file_cache)", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s",
+		anchor: "nginx (1 worker, sendfile, open_file_cache, tcp_nodelay, no tcp_nopush)", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s",
 		target: atLeast(1, true, "≥ 1.0× nginx")},
 	{run: "wrkmatrix", name: "httpserve server CPU per request", bench: "BenchmarkWrkMatrix/4KiB/c50", unit: "httpserve-cpu-µs/req", show: "µs", short: "httpserve CPU per request vs nginx",
 		anchor: "nginx", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-cpu-µs/req",
