@@ -99,3 +99,36 @@ func TestFullRunBudget(t *testing.T) {
 	require.LessOrEqual(t, total, fullBudget)
 	t.Logf("a full run: about %v", total)
 }
+
+// TestGridUsesFairPinning reads the cross-link grid's cells from the pinning under which
+// nginx over veth is strongest, and the loopback grid's blog from split, as its anchor is.
+func TestGridUsesFairPinning(t *testing.T) {
+	var netgrid run
+	for _, r := range runs {
+		if r.id == "netgrid" {
+			netgrid = r
+		}
+	}
+	require.NotNil(t, netgrid.fair)
+	var rs []gobench.Result
+	for _, v := range []struct {
+		pin         string
+		nginx, blog float64
+	}{{"split", 30000, 20000}, {"shared", 25000, 24000}} {
+		rs = append(rs, gobench.Result{Name: "BenchmarkNetMatrix/" + v.pin + "/4KiB/c50", Iterations: 1, Metrics: map[string]float64{
+			"nginx-veth-req/s": v.nginx, "tap-req/s": v.blog, "user-req/s": v.blog}})
+	}
+	outcomes := map[string]*outcome{"netgrid": {run: netgrid, results: rs}}
+	cross, loopback := grids[1], grids[0]
+	tap := cross.servers[0]
+	require.Equal(t, "tap", tap.metric)
+	require.Equal(t, 20000.0, gridValues(outcomes, tap, tap.prefix+"/4KiB/c50", "req/s").med)
+	user := loopback.servers[2]
+	require.Equal(t, "user", user.metric)
+	require.Equal(t, 20000.0, gridValues(outcomes, user, user.prefix+"/4KiB/c50", "req/s").med)
+
+	// nginx stronger under shared: the cross-link grid follows it, the loopback one stays.
+	rs[1].Metrics["nginx-veth-req/s"] = 40000
+	require.Equal(t, 24000.0, gridValues(outcomes, tap, tap.prefix+"/4KiB/c50", "req/s").med)
+	require.Equal(t, 20000.0, gridValues(outcomes, user, user.prefix+"/4KiB/c50", "req/s").med)
+}
