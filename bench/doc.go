@@ -3,8 +3,8 @@
 // medians, spreads and ratios to bench/results/results.md, with charts of the ratios against
 // their targets (results.svg) and of the static HTTP matrix (results-matrix.svg):
 //
-//	go run ./bench          # full mode, about 18 minutes on 2 cores
-//	go run ./bench -quick   # under two minutes (80 s on 2 cores), into bench/results/quick
+//	go run ./bench          # full mode, about 30 minutes on 2 cores (the Runs table's "expected")
+//	go run ./bench -quick   # about three minutes on 2 cores, into bench/results/quick
 //	go run ./bench -render  # measure nothing: write the results again from run.json and raw.txt
 //	go run ./bench -soak    # the soak and abuse suite instead, about 35 minutes: soak.md, soak.svg
 //
@@ -27,6 +27,20 @@
 // and over TAP) and writes its figures to soak.md, its samples over time to soak.svg, its report
 // and provenance to soak.json and the test's output to soak-raw.txt; -soak -render writes
 // soak.md and soak.svg again from soak.json. The short version runs in CI as an ordinary test.
+//
+// The cross-link HTTP comparisons (HTTP4K: net/http and httpserve on the stack over TAP
+// against net/http on kernel sockets over veth; NetMatrix: the blog over -net user, TAP and
+// vhost-user against nginx over veth) run under two pinnings: split (wrk on CPU 0, each
+// server on CPU 1) and shared (both free on CPUs 0-1), in either case with the veth's or the
+// TAP device's receive work wherever the kernel puts it. wrk runs two threads; the servers are
+// measured in turn, round by round, 10 s each; CPU per request is counted for the server's
+// processes (/proc/PID/stat, testpmd's included for vhost-user) and for the whole machine
+// (/proc/stat: user, nice, system, irq and softirq of every CPU). raw.txt keeps both
+// pinnings; results.md and the README quote each comparison under the pinning in which its
+// kernel anchor is strongest (the Pinnings section names it and the anchor's figure under
+// each), so that no ratio rests on a handicapped anchor. Bulk TCP runs 10 s per repetition
+// against iperf3 over veth, the primary anchor, with CPU seconds per GB for the whole machine
+// and for each side.
 //
 // It orchestrates the packages' own benchmarks (go test -bench) and parses their output; it
 // checks for the programs they need and for root, and skips the rows that cannot run.

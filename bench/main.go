@@ -45,7 +45,7 @@ const (
 )
 
 func main() {
-	quick := flag.Bool("quick", false, "fewer rows, counts and shorter benchtimes (under two minutes); results go to "+quickResultsDir+" unless -o says otherwise")
+	quick := flag.Bool("quick", false, "fewer rows, counts and shorter benchtimes (about three minutes); results go to "+quickResultsDir+" unless -o says otherwise")
 	cpu := flag.String("cpu", "", "CPU list (taskset -c) for single-process micro-benchmarks (default: the last CPU)")
 	cpus := flag.String("cpus", "", "CPU list for benchmarks that run their client and server as children (default: CPUs 0-1)")
 	only := flag.String("only", "", "comma-separated run ids to run (default: all); ids: "+runIDs())

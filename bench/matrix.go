@@ -17,7 +17,8 @@ type grid struct {
 }
 
 // gridServer is one server's results in a grid: sub-benchmarks PREFIX/SIZE/cCONNS of a run,
-// with metrics METRIC-req/s, METRIC-cpu-µs/req and so on (httpload.Report's).
+// with metrics METRIC-req/s, METRIC-cpu-µs/req and so on (httpload.Report's). A prefix with
+// pinPlaceholder takes the pinning chosen for the run (see fairBy).
 type gridServer struct {
 	label, run, prefix, metric string
 }
@@ -37,6 +38,7 @@ var gridMetrics = []struct {
 }{
 	{"req/s", "req/s", true},
 	{"cpu-µs/req", "server CPU µs/req", true},
+	{"machine-cpu-µs/req", "machine CPU µs/req", true},
 	{"p50-ms", "p50 ms", false},
 	{"p99-ms", "p99 ms", true},
 	{"rss-MiB", "peak RSS MiB", false},
@@ -44,24 +46,24 @@ var gridMetrics = []struct {
 
 var grids = []grid{
 	{
-		title: "Static HTTP on 127.0.0.1: wrk (one thread) on CPU 0, each server alone on CPU 1",
+		title: "Static HTTP on 127.0.0.1: wrk on CPU 0, each server alone on CPU 1",
 		short: "On 127.0.0.1: wrk on CPU 0, each server alone on CPU 1; the anchor is nginx",
-		note:  "httpserve and http.FileServer serve a directory on kernel sockets; the blog appliance serves the same files through its own stack and the embedded user-mode network (-net user), whose port forward on 127.0.0.1 wrk connects to, so its CPU time includes both stacks and the forwarding.",
+		note:  "httpserve and http.FileServer serve a directory on kernel sockets (wrk with one thread); the blog appliance serves the same files through its own stack and the embedded user-mode network (-net user), whose port forward on 127.0.0.1 wrk (two threads) connects to, so its CPU time includes both stacks and the forwarding. The blog's figures are from the split pinning, the one nginx has here.",
 		servers: []gridServer{
 			{"httpserve, kernel sockets", "wrkmatrix", "BenchmarkWrkMatrix", "httpserve"},
 			{"http.FileServer, kernel sockets", "wrkmatrix", "BenchmarkWrkMatrix", "fileserver"},
-			{"blog, -net user", "netmatrix", "BenchmarkNetMatrix/user", "httpserve"},
+			{"blog, -net user", "netgrid", "BenchmarkNetMatrix/split", "user"},
 			{"nginx (anchor)", "wrkmatrix", "BenchmarkWrkMatrix", "nginx"},
 		},
 	},
 	{
-		title: "Static HTTP across a virtual link at MTU 1500: wrk (one thread) on CPU 0 in a namespace",
-		short: "Across a virtual link at MTU 1500: wrk in a namespace on CPU 0; the anchor is nginx over veth",
-		note:  "The blog appliance (httpserve on its own stack) on CPU 1 behind a TAP device (-net tap, offloads on) or on CPU 0 beside wrk behind its virtio driver, with testpmd forwarding between its vhost-user port and a TAP device on CPU 1 (-net vhost-user); nginx on kernel sockets in a second namespace on CPU 1, across a veth pair. Server CPU time is the server process's, which includes the kernel's work done on its behalf (for the blog over TAP: the TAP device's, for nginx: its TCP stack's), and not testpmd's.",
+		title: "Static HTTP across a virtual link at MTU 1500: wrk (two threads) in a namespace",
+		short: "Across a virtual link at MTU 1500: wrk in a namespace; the anchor is nginx over veth",
+		note:  "Under the pinning the Pinnings section names (the one under which nginx over veth is strongest). The blog appliance (httpserve on its own stack) behind a TAP device (-net tap, offloads on), or on CPU 0 beside wrk behind its virtio driver with testpmd forwarding between its vhost-user port and a TAP device on CPU 1 (-net vhost-user, under either pinning); nginx on kernel sockets in a second namespace, across a veth pair. Server CPU time is the server's processes' (for vhost-user the blog's and testpmd's, whose forwarding core busy-polls), which includes the kernel's work done in their system calls but not its softirq receive work; machine CPU is every CPU's busy time (/proc/stat) over the measurement, wrk and the kernel included.",
 		servers: []gridServer{
-			{"blog, -net tap", "netmatrix", "BenchmarkNetMatrix/tap", "httpserve"},
-			{"blog, -net vhost-user", "netmatrix", "BenchmarkNetMatrix/vhost-user", "httpserve"},
-			{"nginx over veth (anchor)", "netmatrix", "BenchmarkNetMatrix/nginx-veth", "nginx"},
+			{"blog, -net tap", "netgrid", "BenchmarkNetMatrix/" + pinPlaceholder, "tap"},
+			{"blog, -net vhost-user", "netgrid", "BenchmarkNetMatrix/" + pinPlaceholder, "vhost-user"},
+			{"nginx over veth (anchor)", "netgrid", "BenchmarkNetMatrix/" + pinPlaceholder, "nginx-veth"},
 		},
 	},
 }
@@ -75,6 +77,10 @@ type gridCell struct {
 func gridValues(outcomes map[string]*outcome, s gridServer, bench, suffix string) gridCell {
 	o := outcomes[s.run]
 	if o == nil || o.skipped != "" {
+		return gridCell{}
+	}
+	bench, ok := resolvePin(pinningsOf(outcomes), s.run, bench)
+	if !ok {
 		return gridCell{}
 	}
 	c := gridCell{vals: values(o, bench, s.metric+"-"+suffix, 1)}

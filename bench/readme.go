@@ -17,14 +17,14 @@ const (
 // readmeFigures are the README's rows from the static HTTP matrix, beside every figure of the
 // results table: the points its prose explains.
 var readmeFigures = []figure{
-	{run: "netmatrix", name: "blog through -net user, 1 MiB × 500 conns", bench: "BenchmarkNetMatrix/user/1MiB/c500", unit: "httpserve-req/s", show: "req/s",
+	{run: "netgrid", name: "blog through -net user, 1 MiB × 500 conns", bench: "BenchmarkNetMatrix/split/1MiB/c500", unit: "user-req/s", show: "req/s",
 		anchor: "nginx, kernel loopback", aRun: "wrkmatrix", aBench: "BenchmarkWrkMatrix/1MiB/c500", aUnit: "nginx-req/s"},
-	{run: "netmatrix", name: "blog over TAP, 1 MiB × 500 conns", bench: "BenchmarkNetMatrix/tap/1MiB/c500", unit: "httpserve-req/s", show: "req/s",
-		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/nginx-veth/1MiB/c500", aUnit: "nginx-req/s"},
-	{run: "netmatrix", name: "  peak resident memory, same", bench: "BenchmarkNetMatrix/tap/1MiB/c500", unit: "httpserve-rss-MiB", show: "MiB",
-		anchor: "nginx over veth (its socket buffers are the kernel's, not in the figure)", aBench: "BenchmarkNetMatrix/nginx-veth/1MiB/c500", aUnit: "nginx-rss-MiB"},
-	{run: "netmatrix", name: "blog over vhost-user + testpmd, 1 MiB × 1 conn: server CPU per request", bench: "BenchmarkNetMatrix/vhost-user/1MiB/c1", unit: "httpserve-cpu-µs/req", show: "µs",
-		anchor: "the blog over TAP", aBench: "BenchmarkNetMatrix/tap/1MiB/c1", aUnit: "httpserve-cpu-µs/req"},
+	{run: "netgrid", name: "blog over TAP, 1 MiB × 500 conns", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c500", unit: "tap-req/s", show: "req/s",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c500", aUnit: "nginx-veth-req/s"},
+	{run: "netgrid", name: "  peak resident memory, same", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c500", unit: "tap-rss-MiB", show: "MiB",
+		anchor: "nginx over veth (its socket buffers are the kernel's, not in the figure)", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c500", aUnit: "nginx-veth-rss-MiB"},
+	{run: "netgrid", name: "blog over vhost-user + testpmd, 1 MiB × 1 conn: server CPU per request, testpmd's included", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c1", unit: "vhost-user-cpu-µs/req", show: "µs",
+		anchor: "the blog over TAP", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/1MiB/c1", aUnit: "tap-cpu-µs/req"},
 }
 
 // renderREADMEBlock is the README's block of figures, markers included: which run they are

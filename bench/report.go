@@ -63,6 +63,7 @@ func skipReason(o *outcome, bench string) string {
 // buildRows computes the rows of figs from the outcomes.
 func buildRows(outcomes map[string]*outcome, figs []figure) []*row {
 	var rows []*row
+	choices := pinningsOf(outcomes)
 	for _, f := range figs {
 		if f.scale == 0 {
 			f.scale = 1
@@ -77,19 +78,22 @@ func buildRows(outcomes map[string]*outcome, figs []figure) []*row {
 			r.status = skipReason(o, f.bench)
 			continue
 		}
-		r.vals = values(o, f.bench, f.unit, f.scale)
+		bench, ok := resolvePin(choices, f.run, f.bench)
+		if ok {
+			r.vals = values(o, bench, f.unit, f.scale)
+		}
 		if len(r.vals) == 0 {
-			r.status = skipReason(o, f.bench)
+			r.status = skipReason(o, bench)
 			continue
 		}
 		r.med, r.lo, r.hi = gobench.Stats(r.vals)
 		if f.anchor != "" {
-			ao := o
+			ao, aRun := o, f.run
 			if f.aRun != "" {
-				ao = outcomes[f.aRun]
+				ao, aRun = outcomes[f.aRun], f.aRun
 			}
-			if ao != nil && ao.skipped == "" {
-				r.anchor = values(ao, f.aBench, f.aUnit, f.scale)
+			if aBench, ok := resolvePin(choices, aRun, f.aBench); ok && ao != nil && ao.skipped == "" {
+				r.anchor = values(ao, aBench, f.aUnit, f.scale)
 			}
 			if len(r.anchor) > 0 {
 				r.aMed, r.aLo, r.aHi = gobench.Stats(r.anchor)
@@ -150,7 +154,7 @@ func renderMarkdown(rec *record, rows []*row, outcomes map[string]*outcome, orde
 	if l := firstLoad(rec.LoadStart); l > 0.5 {
 		fmt.Fprintf(&b, " — the machine was shared with other work and loaded while these were taken; read the figures as ranges")
 	}
-	fmt.Fprintf(&b, "\n- pinning: each run's is in the Runs table at the end; on two cores the client and the server of a comparison get one core each\n")
+	fmt.Fprintf(&b, "\n- pinning: each run's is in the Runs table at the end; the cross-link HTTP comparisons ran under two pinnings and are quoted from the one under which their anchor is strongest (see Pinnings)\n")
 	fmt.Fprintf(&b, "- each point is repeated (-count); median is the median over the repetitions, min–max their spread; ratio = median / anchor median, with the range (worst min/max … best max/min) in parentheses\n")
 	if !rec.Root {
 		fmt.Fprintf(&b, "- not run as root: rows that create network namespaces were skipped\n")
@@ -200,7 +204,8 @@ func renderMarkdown(rec *record, rows []*row, outcomes map[string]*outcome, orde
 	}
 	fmt.Fprintf(&b, "\n![ratios against their targets](%s)\n", ratioChartFile)
 	renderGrids(&b, outcomes)
-	fmt.Fprintf(&b, "\n## Runs\n\n| id | command | pinning | time | outcome |\n|---|---|---|---|---|\n")
+	renderPinnings(&b, pinningsOf(outcomes))
+	fmt.Fprintf(&b, "\n## Runs\n\n| id | command | pinning | expected (full) | time | outcome |\n|---|---|---|---|---|---|\n")
 	for _, o := range order {
 		res := fmt.Sprintf("%d result lines", len(o.results))
 		switch {
@@ -213,7 +218,7 @@ func renderMarkdown(rec *record, rows []*row, outcomes map[string]*outcome, orde
 		if cmd != "" {
 			cmd = "`" + cmd + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", o.run.id, cmd, o.run.pinning(rec.CPU, rec.CPUs), o.duration, res)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", o.run.id, cmd, o.run.pinning(rec.CPU, rec.CPUs), o.run.expectText(), o.duration, res)
 	}
 	fmt.Fprintf(&b, "\nThe full `go test` output of every run is in raw.txt.\n")
 	return b.String()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/unikit/unikit/bench/internal/gobench"
 )
@@ -40,6 +41,34 @@ type run struct {
 	// module root; cmd says what it does.
 	measure func(root string) ([]gobench.Result, error)
 	cmd     string
+	// expect is how long the run takes in full mode on a quiet 2-core machine, build
+	// included; fullBudget bounds their sum.
+	expect time.Duration
+	// fair, for a run that measures its comparison under several pinnings, says which
+	// pinning its figures are quoted from.
+	fair *fairBy
+}
+
+// fullBudget is the most a full run of every benchmark may take on a quiet 2-core machine.
+const fullBudget = 40 * time.Minute
+
+// expectText is expect for the Runs table.
+func (r run) expectText() string {
+	if r.expect == 0 {
+		return ""
+	}
+	return "~" + r.expect.String()
+}
+
+// bulkSeconds sets UNIKIT_BULK_SECONDS (stacktest.BulkSecondsEnv), the length of each
+// repetition of a bulk TCP benchmark, for -quick and full mode.
+func bulkSeconds(quick, full int) func(bool) []string {
+	return func(q bool) []string {
+		if q {
+			return []string{fmt.Sprintf("UNIKIT_BULK_SECONDS=%d", quick)}
+		}
+		return []string{fmt.Sprintf("UNIKIT_BULK_SECONDS=%d", full)}
+	}
 }
 
 // wrkSeconds sets UNIKIT_WRK_SECONDS (httpload.SecondsEnv), the length of each wrk or h2load
@@ -108,78 +137,110 @@ func atMost(v float64, ratio bool, text string) *target {
 
 var runs = []run{
 	{id: "pipe", pkg: "./netstack/link/pipe", bench: "^BenchmarkStackToStack$",
-		quick: settings{"200x", 3}, full: settings{"2s", 5}, pin: pinOne},
+		quick: settings{"200x", 3}, full: settings{"2s", 5}, pin: pinOne, expect: 30 * time.Second},
 	{id: "tapbulk", pkg: "./netstack/link/tap", bench: "^BenchmarkTAPBulk$/^offload$",
-		quick: settings{"100x", 2}, full: settings{"300x", 5}, pin: pinPair, root: true},
-	{id: "vethbulk", pkg: "./netstack/link/tap", bench: "^BenchmarkVethBulk$/^go$",
-		quick: settings{"100x", 2}, full: settings{"300x", 5}, pin: pinPair, root: true},
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, root: true,
+		env: bulkSeconds(2, 10), expect: 75 * time.Second},
 	{id: "iperf3", pkg: "./netstack/link/tap", bench: "^BenchmarkVethBulk$/^iperf3$",
-		full: settings{"1x", 3}, pin: pinPair, root: true, tools: []string{"iperf3"}},
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, root: true, tools: []string{"iperf3"},
+		env: bulkSeconds(2, 10), expect: 40 * time.Second},
+	{id: "vethbulk", pkg: "./netstack/link/tap", bench: "^BenchmarkVethBulk$/^go$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, root: true,
+		env: bulkSeconds(2, 10), expect: 40 * time.Second},
 	{id: "http4k", pkg: "./netstack/link/tap", bench: "^BenchmarkHTTP4K$",
-		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, root: true, tools: []string{"wrk"},
-		env: wrkSeconds(2, 5)},
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, root: true, tools: []string{"wrk", "taskset"},
+		pinDetail: "under each pinning in turn: split, wrk on CPU 0 and the test binary (the server) on CPU 1; shared, both on CPUs 0-1 (taskset and sched_setaffinity inside the benchmark)",
+		env:       wrkSeconds(2, 10), expect: 4 * time.Minute,
+		fair: &fairBy{bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "veth-kernel-req/s", label: "net/http on kernel sockets over veth"}},
 	{id: "wrkmatrix", pkg: "./httpserve", bench: "^BenchmarkWrkMatrix$", quickBench: "^BenchmarkWrkMatrix$/^4KiB$/^c50$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "nginx", "taskset"},
 		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
-		env:       wrkSeconds(2, 2)},
+		env:       wrkSeconds(2, 2), expect: 5*time.Minute + 40*time.Second},
 	{id: "h2load", pkg: "./httpserve", bench: "^BenchmarkH2Load$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"h2load", "nginx", "taskset"},
 		pinDetail: "h2load on CPU 0, each server on CPU 1 (taskset inside the benchmark)",
-		env:       wrkSeconds(2, 3)},
-	{id: "netmatrix", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$", quickBench: "^BenchmarkNetMatrix$/^(user|tap|vhost-user|nginx-veth)$/^4KiB$/^c50$",
+		env:       wrkSeconds(2, 3), expect: 30 * time.Second},
+	// netmatrix is the quoted cell of the static matrix, measured long and repeated; netgrid
+	// is the whole matrix, measured once per server and pinning.
+	{id: "netmatrix", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$/^(split|shared)$/^4KiB$/^c50$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, root: true, tools: []string{"wrk", "nginx", "taskset"},
-		pinDetail: "wrk on CPU 0; the blog on CPU 1 (-net user, tap) or on CPU 0 beside wrk with testpmd forwarding on CPU 1 (vhost-user); nginx on CPU 1",
-		env:       wrkSeconds(1, 2)},
+		pinDetail: netmatrixPins, env: wrkSeconds(2, 10), expect: 5*time.Minute + 30*time.Second, fair: netmatrixFair},
+	{id: "netgrid", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$", quickBench: "^BenchmarkNetMatrix$/^(split|shared)$/^4KiB$/^c50$",
+		quick: settings{"1x", 1}, full: settings{"1x", 1}, pin: pinSelf, root: true, tools: []string{"wrk", "nginx", "taskset"},
+		pinDetail: netmatrixPins, env: wrkSeconds(1, 3), expect: 8*time.Minute + 30*time.Second, fair: netmatrixFair},
 	{id: "cached", pkg: "./httpserve", bench: "^BenchmarkServeCached$",
-		quick: settings{"20000x", 3}, full: settings{"1s", 5}, pin: pinOne},
+		quick: settings{"20000x", 3}, full: settings{"1s", 5}, pin: pinOne, expect: 10 * time.Second},
 	{id: "start", pkg: "./examples/blog", bench: "^BenchmarkStartToFirstResponse$",
-		quick: settings{"3x", 1}, full: settings{"5x", 3}, pin: pinPair},
+		quick: settings{"3x", 1}, full: settings{"5x", 3}, pin: pinPair, expect: 5 * time.Second},
 	{id: "rss", pkg: "./examples/blog", bench: "^BenchmarkResidentMemory$",
-		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair},
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, expect: 10 * time.Second},
 	{id: "size", quick: settings{"", 1}, full: settings{"", 1}, pin: pinSelf, pinDetail: "a build, not timed",
-		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize},
+		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize,
+		expect: 5 * time.Second},
 	{id: "userbulk", pkg: "./appliance", bench: "^BenchmarkUserBulk$",
-		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair},
+		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair, expect: 5 * time.Second},
 	{id: "virtio", pkg: "./virtio", bench: "^BenchmarkNet(Tx|Rx)$/^split$",
-		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne, expect: 15 * time.Second},
 	{id: "xen", pkg: "./xenfront/netfront", bench: "^Benchmark(Transmit|Receive)$/^64B$",
-		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne, expect: 20 * time.Second},
 	{id: "socket", pkg: "./netstack/link/socket", bench: "^BenchmarkThroughput$/^1514B$",
-		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne},
+		quick: settings{"0.3s", 2}, full: settings{"1s", 5}, pin: pinOne, expect: 10 * time.Second},
 	{id: "vhost", pkg: "./virtio", bench: "^BenchmarkVhostUser(Macswap|Rx)$/^packed$",
-		quick: settings{"1s", 1}, full: settings{"2s", 3}, pin: pinDriver, tools: []string{"dpdk-testpmd", "taskset"}},
+		quick: settings{"1s", 1}, full: settings{"2s", 3}, pin: pinDriver, tools: []string{"dpdk-testpmd", "taskset"}, expect: 30 * time.Second},
 	{id: "dpdk", pkg: "./virtio", bench: "^BenchmarkDPDKVirtioUserTxonly$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"dpdk-testpmd"},
-		pinDetail: "backend testpmd forwards on CPU 1, DPDK's virtio-user testpmd on CPU 0 (-l and --main-lcore)"},
+		pinDetail: "backend testpmd forwards on CPU 1, DPDK's virtio-user testpmd on CPU 0 (-l and --main-lcore)", expect: 20 * time.Second},
 	{id: "vhostbulk", pkg: "./virtio", bench: "^BenchmarkVhostUserBulk$/^(tso|mtu1500)$", quickBench: "^BenchmarkVhostUserBulk$/^tso$",
-		quick: settings{"200x", 1}, full: settings{"300x", 5}, pin: pinDriver, tools: []string{"dpdk-testpmd", "taskset"}},
+		quick: settings{"200x", 1}, full: settings{"300x", 5}, pin: pinDriver, tools: []string{"dpdk-testpmd", "taskset"}, expect: time.Minute},
 }
+
+// netmatrixPins is how BenchmarkNetMatrix places its processes.
+const netmatrixPins = "under each pinning in turn: split, wrk on CPU 0 and each server on CPU 1; shared, both on CPUs 0-1 (taskset inside the benchmark); vhost-user under either: the blog and wrk on CPU 0, testpmd forwarding on CPU 1"
+
+// netmatrixFair quotes BenchmarkNetMatrix from the pinning under which nginx over veth, the
+// kernel anchor, serves the quoted point (4 KiB × 50) fastest.
+var netmatrixFair = &fairBy{bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "nginx-veth-req/s", label: "nginx over veth, 4 KiB × 50"}
 
 var figures = []figure{
 	{run: "pipe", name: "stack ↔ stack over the pipe link, TSO/GRO", bench: "BenchmarkStackToStack/tso", unit: "Gbit/s",
 		target: atLeast(5, false, "≥ 5 Gbit/s")},
 	{run: "pipe", name: "stack ↔ stack over the pipe link, MTU 1500", bench: "BenchmarkStackToStack/mtu1500", unit: "Gbit/s"},
 	{run: "tapbulk", name: "bulk TCP stack → Linux over TAP", bench: "BenchmarkTAPBulk/offload/stack-to-kernel", unit: "Gbit/s",
-		anchor: "kernel ↔ kernel over veth (Go)", aRun: "vethbulk", aBench: "BenchmarkVethBulk/go", aUnit: "Gbit/s",
+		anchor: "kernel ↔ kernel over veth (iperf3)", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "Gbit/s",
 		target: atLeast(0.5, true, "≥ 0.5× veth")},
+	{run: "tapbulk", name: "  CPU per GB, whole machine, same", bench: "BenchmarkTAPBulk/offload/stack-to-kernel", unit: "machine-cpu-s/GB", show: "CPU s/GB",
+		anchor: "iperf3 over veth, whole machine", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "machine-cpu-s/GB"},
+	{run: "tapbulk", name: "  CPU per GB, the stack's process, same", bench: "BenchmarkTAPBulk/offload/stack-to-kernel", unit: "proc-cpu-s/GB", show: "CPU s/GB",
+		anchor: "iperf3's sender", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "sender-cpu-s/GB",
+		note: "The stack's process holds both endpoints: the stack with its TAP link, and the Go sink on the kernel socket; the whole machine's figure adds the kernel's softirq work for the TAP device. iperf3's sender and receiver figures are its own per-process counts."},
 	{run: "tapbulk", name: "bulk TCP Linux → stack over TAP", bench: "BenchmarkTAPBulk/offload/kernel-to-stack", unit: "Gbit/s",
-		anchor: "kernel ↔ kernel over veth (Go)", aRun: "vethbulk", aBench: "BenchmarkVethBulk/go", aUnit: "Gbit/s",
+		anchor: "kernel ↔ kernel over veth (iperf3)", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "Gbit/s",
 		target: atLeast(0.5, true, "≥ 0.5× veth")},
-	{run: "vethbulk", name: "kernel ↔ kernel over veth, Go endpoints (anchor)", bench: "BenchmarkVethBulk/go", unit: "Gbit/s"},
+	{run: "tapbulk", name: "  CPU per GB, whole machine, same", bench: "BenchmarkTAPBulk/offload/kernel-to-stack", unit: "machine-cpu-s/GB", show: "CPU s/GB",
+		anchor: "iperf3 over veth, whole machine", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "machine-cpu-s/GB"},
+	{run: "tapbulk", name: "  CPU per GB, the stack's process, same", bench: "BenchmarkTAPBulk/offload/kernel-to-stack", unit: "proc-cpu-s/GB", show: "CPU s/GB",
+		anchor: "iperf3's receiver", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "receiver-cpu-s/GB"},
 	{run: "iperf3", name: "kernel ↔ kernel over veth, iperf3 (anchor)", bench: "BenchmarkVethBulk/iperf3", unit: "Gbit/s"},
-	{run: "http4k", name: "4 KiB HTTP over TAP (net/http on the stack), wrk 50 conns", bench: "BenchmarkHTTP4K/tap-stack", unit: "req/s", short: "4 KiB HTTP over TAP vs kernel sockets over veth",
-		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "req/s",
-		target: atLeast(0.7, true, "≥ 0.7× veth-kernel")},
-	{run: "http4k", name: "  p99 latency, same", bench: "BenchmarkHTTP4K/tap-stack", unit: "p99-ms", show: "ms",
-		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "p99-ms"},
-	{run: "http4k", name: "4 KiB HTTP over TAP (httpserve on the stack), wrk 50 conns", bench: "BenchmarkHTTP4K/tap-stack-httpserve", unit: "req/s", short: "httpserve 4 KiB over TAP vs kernel sockets over veth",
-		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "req/s"},
-	{run: "http4k", name: "  same, against net/http on the stack over TAP", bench: "BenchmarkHTTP4K/tap-stack-httpserve", unit: "req/s", short: "httpserve vs net/http, both on the stack over TAP",
-		anchor: "net/http on the stack over TAP", aBench: "BenchmarkHTTP4K/tap-stack", aUnit: "req/s"},
-	{run: "http4k", name: "  p99 latency, same", bench: "BenchmarkHTTP4K/tap-stack-httpserve", unit: "p99-ms", show: "ms",
-		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/veth-kernel", aUnit: "p99-ms"},
+	{run: "vethbulk", name: "kernel ↔ kernel over veth, Go endpoints", bench: "BenchmarkVethBulk/go", unit: "Gbit/s",
+		anchor: "iperf3, same veth", aRun: "iperf3", aBench: "BenchmarkVethBulk/iperf3", aUnit: "Gbit/s"},
+	{run: "http4k", name: "4 KiB HTTP over TAP (net/http on the stack), wrk -t2, 50 conns", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-req/s", show: "req/s", short: "4 KiB HTTP over TAP vs kernel sockets over veth",
+		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-req/s",
+		target: atLeast(0.7, true, "≥ 0.7× veth-kernel"),
+		note:   "All three servers run in the test process, measured in turn (tap-stack, veth-kernel, tap-stack-httpserve) in each of the three rounds, each for 10 s after a second of warm-up; machine CPU is every CPU's busy time in /proc/stat over the measurement (wrk and the kernel included) over the requests served. The figures are from the pinning the Pinnings section names."},
+	{run: "http4k", name: "  machine CPU per request, same", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-machine-cpu-µs/req", show: "µs",
+		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-machine-cpu-µs/req"},
+	{run: "http4k", name: "  p99 latency, same", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-p99-ms", show: "ms",
+		anchor: "kernel sockets over veth", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-p99-ms"},
+	{run: "http4k", name: "4 KiB HTTP over TAP (httpserve on the stack), wrk -t2, 50 conns", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-httpserve-req/s", show: "req/s", short: "httpserve 4 KiB over TAP vs kernel sockets over veth",
+		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-req/s"},
+	{run: "http4k", name: "  same, against net/http on the stack over TAP", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-httpserve-req/s", show: "req/s", short: "httpserve vs net/http, both on the stack over TAP",
+		anchor: "net/http on the stack over TAP", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "tap-stack-req/s"},
+	{run: "http4k", name: "  machine CPU per request, same", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-httpserve-machine-cpu-µs/req", show: "µs",
+		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-machine-cpu-µs/req"},
+	{run: "http4k", name: "  p99 latency, same", bench: "BenchmarkHTTP4K/" + pinPlaceholder, unit: "tap-stack-httpserve-p99-ms", show: "ms",
+		anchor: "kernel sockets over veth (net/http)", aBench: "BenchmarkHTTP4K/" + pinPlaceholder, aUnit: "veth-kernel-p99-ms"},
 	{run: "wrkmatrix", name: "httpserve 4 KiB, kernel loopback, wrk 50 conns, one core", bench: "BenchmarkWrkMatrix/4KiB/c50", unit: "httpserve-req/s", show: "req/s", short: "httpserve 4 KiB req/s vs nginx",
-		anchor: "nginx (1 worker, sendfile, open_file_cache)", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s",
+		anchor: "nginx (1 worker, sendfile, open_file_cache, tcp_nodelay, no tcp_nopush)", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s",
 		target: atLeast(1, true, "≥ 1.0× nginx")},
 	{run: "wrkmatrix", name: "httpserve server CPU per request", bench: "BenchmarkWrkMatrix/4KiB/c50", unit: "httpserve-cpu-µs/req", show: "µs", short: "httpserve CPU per request vs nginx",
 		anchor: "nginx", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-cpu-µs/req",
@@ -193,13 +254,18 @@ var figures = []figure{
 		anchor: "nginx", aBench: "BenchmarkH2Load", aUnit: "nginx-cpu-µs/req"},
 	{run: "h2load", name: "  mean time per request, same", bench: "BenchmarkH2Load", unit: "httpserve-mean-ms", show: "ms",
 		anchor: "nginx", aBench: "BenchmarkH2Load", aUnit: "nginx-mean-ms"},
-	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack and -net user, wrk 50 conns", bench: "BenchmarkNetMatrix/user/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
-		anchor: "nginx, kernel loopback", aRun: "wrkmatrix", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s"},
-	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over TAP, wrk 50 conns", bench: "BenchmarkNetMatrix/tap/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
-		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/nginx-veth/4KiB/c50", aUnit: "nginx-req/s"},
-	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over vhost-user + testpmd, wrk 50 conns", bench: "BenchmarkNetMatrix/vhost-user/4KiB/c50", unit: "httpserve-req/s", show: "req/s",
-		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/nginx-veth/4KiB/c50", aUnit: "nginx-req/s",
-		note: "The full matrix of these servers, with CPU per request, latency and memory, is under Static HTTP matrix below. On this VM the kernel's TCP over a 1500-byte-MTU veth costs nginx about 55 µs of CPU per 4 KiB request at 50 connections (7 µs on loopback, 65 536-byte MTU): a perf profile puts half of it in tcp_write_xmit and the wake-ups of the other CPU."},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack and -net user, wrk -t2, 50 conns", bench: "BenchmarkNetMatrix/split/4KiB/c50", unit: "user-req/s", show: "req/s",
+		anchor: "nginx, kernel loopback", aRun: "wrkmatrix", aBench: "BenchmarkWrkMatrix/4KiB/c50", aUnit: "nginx-req/s",
+		note: "Pinned as its anchor is: the blog on CPU 1, wrk on CPU 0 (split); nginx on loopback is measured with one wrk thread."},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over TAP, wrk -t2, 50 conns", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "tap-req/s", show: "req/s",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", aUnit: "nginx-veth-req/s",
+		note: "The four servers are measured in turn (user, tap, vhost-user, nginx-veth) in each of three rounds, 10 s each after a second of warm-up, under both pinnings; the figures are from the pinning under which nginx over veth is strongest (see Pinnings). Machine CPU counts every CPU, so for vhost-user it includes testpmd's forwarding core, which busy-polls whether or not frames arrive. The full matrix of these servers, with server CPU per request, latency and memory, is under Static HTTP matrix below."},
+	{run: "netmatrix", name: "  machine CPU per request, same", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "tap-machine-cpu-µs/req", show: "µs",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", aUnit: "nginx-veth-machine-cpu-µs/req"},
+	{run: "netmatrix", name: "httpserve 4 KiB through the blog's stack over vhost-user + testpmd, wrk -t2, 50 conns", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "vhost-user-req/s", show: "req/s",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", aUnit: "nginx-veth-req/s"},
+	{run: "netmatrix", name: "  machine CPU per request, same", bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "vhost-user-machine-cpu-µs/req", show: "µs",
+		anchor: "nginx over veth", aBench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", aUnit: "nginx-veth-machine-cpu-µs/req"},
 	{run: "cached", name: "httpserve cached GET over loopback (client included)", bench: "BenchmarkServeCached", unit: "ns/op", scale: 1e-3, show: "µs/op"},
 	{run: "cached", name: "  allocations per cached GET", bench: "BenchmarkServeCached", unit: "allocs/op",
 		target: atMost(0, false, "0 allocs")},

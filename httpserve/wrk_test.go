@@ -132,7 +132,7 @@ func measureServer(b *testing.B, size int, load httpload.Load, start func(addr s
 	cmd := start(addr)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	load.URL = "http://" + addr + "/page.html"
-	return httpload.Measure(b, cmd.Process.Pid, size, load)
+	return httpload.Measure(b, []int{cmd.Process.Pid}, size, load)
 }
 
 func freeAddr(t testing.TB) string {

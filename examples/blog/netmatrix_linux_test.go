@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,27 +19,32 @@ import (
 
 // BenchmarkNetMatrix serves the static HTTP matrix (httpload.Sizes × httpload.Conns) from the
 // blog appliance, httpserve on its own userspace stack, over each hosted link, and from nginx
-// on kernel sockets across a veth pair, as sub-benchmarks LINK/SIZE/cCONNS:
+// on kernel sockets across a veth pair, under both pinnings (httpload.Pinnings), as
+// sub-benchmarks PINNING/SIZE/cCONNS. Each measures the four servers in turn, so that -count
+// repeats them round by round (user, tap, vhost-user, nginx-veth, user, ...), and reports
+// each one's figures as metrics prefixed with its name:
 //
 //	user        -net user: wrk reaches the stack on 127.0.0.1 through the embedded network's
-//	            port forward. The blog runs on CPU 1 and wrk on CPU 0, as in httpserve's
-//	            BenchmarkWrkMatrix, whose nginx on loopback is this link's anchor.
-//	tap         -net tap: the TAP device lives in a namespace, where wrk runs. The blog on
-//	            CPU 1, wrk on CPU 0.
+//	            port forward; httpserve's BenchmarkWrkMatrix has its anchor, nginx on loopback.
+//	tap         -net tap: the TAP device lives in a namespace, where wrk runs.
 //	vhost-user  -net vhost-user: the virtio driver against testpmd's vhost-user port, which
 //	            testpmd forwards to a TAP device (net_tap) in a namespace where wrk runs.
-//	            testpmd busy-polls CPU 1, so the blog and wrk share CPU 0.
-//	nginx-veth  nginx in one namespace on CPU 1, wrk in another on CPU 0, across a veth pair:
-//	            the kernel's answer to tap and vhost-user, their anchor.
+//	            testpmd busy-polls CPU 1 while it runs (it is started for this server's turn
+//	            and stopped after it), so the blog and wrk share CPU 0 under either pinning,
+//	            and the server's CPU time is the blog's and testpmd's.
+//	nginx-veth  nginx in one namespace, wrk in another, across a veth pair: the kernel's
+//	            answer to tap and vhost-user, their anchor.
 //
-// Each point starts a fresh server, warms it up for a second and measures it for
+// Under split wrk runs on CPU 0 and each server on CPU 1; under shared both are free on CPUs
+// 0-1; in both the kernel does the veth's and the TAP device's receive work wherever it
+// runs. wrk runs two threads. Each server is fresh, warmed up for a second and measured for
 // UNIKIT_WRK_SECONDS (default 3; 1 MiB × 500 at least 10 s, httpload.PointDuration):
-// requests/s, server CPU time per request (the blog's includes its stack, and with -net user
-// the host side of the network too), latency percentiles and peak resident memory, as
-// metrics httpserve-* or nginx-*. It needs root, wrk, nginx, taskset and, for vhost-user,
-// dpdk-testpmd:
+// requests/s, the server's CPU time per request (the blog's includes its stack, and with
+// -net user the host side of the network too), the whole machine's CPU time per request
+// (/proc/stat), latency percentiles and peak resident memory. It needs root, wrk, nginx,
+// taskset and, for vhost-user, dpdk-testpmd:
 //
-//	go test ./examples/blog -run '^$' -bench 'NetMatrix/tap/4KiB/c50' -benchtime 1x
+//	go test ./examples/blog -run '^$' -bench 'NetMatrix/split/4KiB/c50' -benchtime 1x
 func BenchmarkNetMatrix(b *testing.B) {
 	peers.Root(b)
 	bin := apptest.Build(b)
@@ -47,53 +53,76 @@ func BenchmarkNetMatrix(b *testing.B) {
 		require.NoError(b, os.WriteFile(filepath.Join(site, sz.Name+".html"), httpload.Page(sz.Bytes), 0o644))
 	}
 	dur := httpload.Seconds(3 * time.Second)
-	for _, link := range matrixLinks {
-		b.Run(link.name, func(b *testing.B) {
-			target := link.setup(b, bin, site)
-			httpload.ForMatrix(b, func(b *testing.B, size httpload.Size, conns int) {
-				pid, base := target.start(b)
-				m := httpload.Measure(b, pid, size.Bytes, httpload.Load{URL: base + "/" + size.Name + ".html",
-					Conns: conns, Duration: httpload.PointDuration(dur, size, conns), CPUs: target.wrkCPUs, NS: target.client})
-				b.Log(httpload.Report(b, link.server, m))
-			})
-		})
+	targets := make([]matrixTarget, len(matrixLinks))
+	for i, link := range matrixLinks {
+		targets[i] = link.setup(b, bin, site)
 	}
+	httpload.ForPinnings(b, func(b *testing.B, pin httpload.Pinning) {
+		httpload.ForMatrix(b, func(b *testing.B, size httpload.Size, conns int) {
+			servers := make([]httpload.Server, len(matrixLinks))
+			for i, link := range matrixLinks {
+				target := targets[i]
+				servers[i] = httpload.Server{Name: link.name, Measure: func(b *testing.B) httpload.Measurement {
+					srv := target.start(b, pin)
+					defer srv.stop()
+					wrkCPUs := pin.Client
+					if target.wrkCPUs != "" {
+						wrkCPUs = target.wrkCPUs
+					}
+					return httpload.Measure(b, srv.pids, size.Bytes, httpload.Load{URL: srv.base + "/" + size.Name + ".html",
+						Threads: 2, Conns: conns, Duration: httpload.PointDuration(dur, size, conns), CPUs: wrkCPUs, NS: target.client})
+				}}
+			}
+			httpload.Round(b, servers)
+		})
+	})
 }
 
 // matrixLink is one server configuration of BenchmarkNetMatrix.
 type matrixLink struct {
-	name   string // sub-benchmark name
-	server string // metric prefix
-	// setup prepares the network once for every point (namespaces, devices, backends).
+	name string // metric prefix
+	// setup prepares the network once for every point (namespaces, devices).
 	setup func(b *testing.B, bin, site string) matrixTarget
 }
 
 // matrixTarget is a prepared network: how to start a fresh server in it and where wrk runs.
 type matrixTarget struct {
-	start   func(b *testing.B) (pid int, base string) // base: "http://HOST:PORT"
-	client  *netns.NS                                 // wrk's namespace; nil: this one
-	wrkCPUs string
+	start   func(b *testing.B, pin httpload.Pinning) matrixServer
+	client  *netns.NS // wrk's namespace; nil: this one
+	wrkCPUs string    // wrk's CPUs whatever the pinning; "": the pinning's
+}
+
+// matrixServer is a running server of BenchmarkNetMatrix.
+type matrixServer struct {
+	pids []int  // the processes whose CPU time is the server's, the server first
+	base string // "http://HOST:PORT"
+	stop func()
 }
 
 var matrixLinks = []matrixLink{
-	{"user", "httpserve", setupUser},
-	{"tap", "httpserve", setupTAP},
-	{"vhost-user", "httpserve", setupVhostUser},
-	{"nginx-veth", "nginx", setupNginxVeth},
+	{"user", setupUser},
+	{"tap", setupTAP},
+	{"vhost-user", setupVhostUser},
+	{"nginx-veth", setupNginxVeth},
 }
 
 // startBlog starts the blog binary serving site with the given network flags, pinned to
-// cpus, inside ns if not nil, and returns its PID and the base URL it announced. It is
-// killed when b ends.
-func startBlog(b *testing.B, ns *netns.NS, cpus, bin, site string, netFlags ...string) (int, string) {
+// cpus, inside ns if not nil. It is killed by stop, or when b ends.
+func startBlog(b *testing.B, ns *netns.NS, cpus, bin, site string, netFlags ...string) matrixServer {
 	cmd := httpload.Pinned(b, ns, cpus, bin, append([]string{"-site", site}, netFlags...)...)
 	base := apptest.Start(b, cmd)
-	return cmd.Process.Pid, base
+	return matrixServer{pids: []int{cmd.Process.Pid}, base: base, stop: func() { stopCmd(cmd) }}
+}
+
+// stopCmd kills a server and waits for it, so that the next server has the CPUs to itself.
+func stopCmd(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
 }
 
 func setupUser(b *testing.B, bin, site string) matrixTarget {
-	return matrixTarget{wrkCPUs: "0", start: func(b *testing.B) (int, string) {
-		return startBlog(b, nil, "1", bin, site, "-net", "user", "-listen", "127.0.0.1:0")
+	return matrixTarget{start: func(b *testing.B, pin httpload.Pinning) matrixServer {
+		return startBlog(b, nil, pin.Server, bin, site, "-net", "user", "-listen", "127.0.0.1:0")
 	}}
 }
 
@@ -122,23 +151,31 @@ func setupTAP(b *testing.B, bin, site string) matrixTarget {
 	ns.AddTAP(b, tap, true)
 	ns.AddAddr(b, tap, hostPrefix(tapNet, 1))
 	ns.LinkUp(b, tap)
-	return matrixTarget{client: ns, wrkCPUs: "0", start: func(b *testing.B) (int, string) {
+	return matrixTarget{client: ns, start: func(b *testing.B, pin httpload.Pinning) matrixServer {
 		// Every blog has a new MAC address: forget the previous one's.
 		ns.IP(b, "neigh", "flush", "dev", tap)
-		return startBlog(b, ns, "1", bin, site, append([]string{"-net", "tap:" + tap}, staticFlags(tapNet)...)...)
+		return startBlog(b, ns, pin.Server, bin, site, append([]string{"-net", "tap:" + tap}, staticFlags(tapNet)...)...)
 	}}
 }
 
+// setupVhostUser starts testpmd for each server's turn only: its busy polling would take
+// CPU 1 from the other servers.
 func setupVhostUser(b *testing.B, bin, site string) matrixTarget {
 	peers.Program(b, "dpdk-testpmd", "dpdk")
 	ns := netns.New(b)
-	tap := netns.UniqueName("ukmv")
-	pmd := dpdk.Start(b, &dpdk.Options{NS: ns, TAP: tap, Lcores: "0,1"})
-	ns.AddAddr(b, tap, hostPrefix(vhostNet, 1))
-	ns.LinkUp(b, tap)
-	return matrixTarget{client: ns, wrkCPUs: "0", start: func(b *testing.B) (int, string) {
-		ns.IP(b, "neigh", "flush", "dev", tap)
-		return startBlog(b, nil, "0", bin, site, append([]string{"-net", "vhost-user:" + pmd.Socket}, staticFlags(vhostNet)...)...)
+	return matrixTarget{client: ns, wrkCPUs: "0", start: func(b *testing.B, _ httpload.Pinning) matrixServer {
+		tap := netns.UniqueName("ukmv")
+		pmd := dpdk.Start(b, &dpdk.Options{NS: ns, TAP: tap, Lcores: "0,1"})
+		ns.AddAddr(b, tap, hostPrefix(vhostNet, 1))
+		ns.LinkUp(b, tap)
+		srv := startBlog(b, nil, "0", bin, site, append([]string{"-net", "vhost-user:" + pmd.Socket}, staticFlags(vhostNet)...)...)
+		srv.pids = append(srv.pids, pmd.PID())
+		stopBlog := srv.stop
+		srv.stop = func() {
+			stopBlog()
+			pmd.Stop()
+		}
+		return srv
 	}}
 }
 
@@ -148,7 +185,8 @@ func setupNginxVeth(b *testing.B, _, site string) matrixTarget {
 	client.AddAddr(b, c, hostPrefix(vethNet, 1))
 	server.AddAddr(b, s, hostPrefix(vethNet, 2))
 	addr := netip.AddrPortFrom(hostPrefix(vethNet, 2).Addr(), 80).String()
-	return matrixTarget{client: client, wrkCPUs: "0", start: func(b *testing.B) (int, string) {
-		return httpload.StartNginx(b, server, "1", addr, site).Process.Pid, "http://" + addr
+	return matrixTarget{client: client, start: func(b *testing.B, pin httpload.Pinning) matrixServer {
+		cmd := httpload.StartNginx(b, server, pin.Server, addr, site)
+		return matrixServer{pids: []int{cmd.Process.Pid}, base: "http://" + addr, stop: func() { stopCmd(cmd) }}
 	}}
 }

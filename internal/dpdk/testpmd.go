@@ -214,6 +214,10 @@ func (p *Testpmd) Exited() bool {
 	}
 }
 
+// PID is testpmd's process ID (stdbuf and ip netns exec exec it in place), for reading its
+// CPU time from /proc.
+func (p *Testpmd) PID() int { return p.cmd.Process.Pid }
+
 // Output returns what testpmd has printed so far.
 func (p *Testpmd) Output() string { return p.out.String() }
 

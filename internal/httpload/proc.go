@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,15 +37,46 @@ const clockTicks = 100
 // CPUTime returns the user and system CPU time the process has used, from /proc/<pid>/stat.
 func CPUTime(t testing.TB, pid int) time.Duration {
 	t.Helper()
+	self, _ := procCPU(t, pid)
+	return self
+}
+
+// CPUTimeWithChildren returns CPUTime plus the CPU time of the process's children it has
+// waited for (cutime and cstime): all of a server's work when it hands requests to children.
+func CPUTimeWithChildren(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	self, children := procCPU(t, pid)
+	return self + children
+}
+
+func procCPU(t testing.TB, pid int) (self, children time.Duration) {
+	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	require.NoError(t, err)
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, err := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of proc_pid_stat(5)
+	self, children, err = parsePIDStat(b)
 	require.NoError(t, err)
-	stime, err := strconv.ParseInt(f[12], 10, 64)
-	require.NoError(t, err)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return self, children
+}
+
+// parsePIDStat returns a process's own CPU time (utime + stime) and its waited-for
+// children's (cutime + cstime) from its /proc/<pid>/stat, fields 14 to 17 of proc_pid_stat(5).
+func parsePIDStat(stat []byte) (self, children time.Duration, err error) {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return 0, 0, fmt.Errorf("/proc/PID/stat: no command in parentheses")
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("/proc/PID/stat: %d fields after the command", len(f))
+	}
+	var v [4]int64
+	for k := range v {
+		if v[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/PID/stat field %d: %w", 14+k, err)
+		}
+	}
+	return time.Duration(v[0]+v[1]) * time.Second / clockTicks, time.Duration(v[2]+v[3]) * time.Second / clockTicks, nil
 }
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM in /proc/<pid>/status).

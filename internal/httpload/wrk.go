@@ -21,7 +21,7 @@ import (
 // (HTTP/1.1), or h2load (HTTP/2) when Streams is set.
 type Load struct {
 	URL      string
-	Threads  int           // -t; 0 means 1
+	Threads  int           // -t; 0 means 1; at most Conns (wrk needs a connection per thread)
 	Conns    int           // -c: keep-alive connections
 	Streams  int           // h2load -m: concurrent streams per connection; 0 means wrk
 	Duration time.Duration // wrk -d, whole seconds; 0 means 1 s
@@ -67,7 +67,7 @@ func runClient(t testing.TB, l Load) (client, out string, err error) {
 	if l.Streams > 0 {
 		args = h2loadArgs(peers.Program(t, "h2load", "nghttp2-client"), l, secs)
 	} else {
-		args = []string{peers.Program(t, "wrk", "wrk"), "-t" + strconv.Itoa(max(1, l.Threads)), "-c" + strconv.Itoa(l.Conns),
+		args = []string{peers.Program(t, "wrk", "wrk"), "-t" + strconv.Itoa(max(1, min(l.Threads, l.Conns))), "-c" + strconv.Itoa(l.Conns),
 			"-d" + strconv.Itoa(secs) + "s", "--latency", l.URL}
 	}
 	client = args[0]

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/httpload"
 	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/internal/stacktest"
@@ -20,7 +22,13 @@ import (
 // BenchmarkTAPBulk measures bulk TCP between the stack and the Linux kernel over a TAP link at
 // MTU 1500 with offloads, in both directions. The kernel side is a Go sink or source on kernel
 // sockets created in the test namespace (see kernelSegment), the same program as in
-// BenchmarkVethBulk/go, so the two compare the network paths rather than the endpoints.
+// BenchmarkVethBulk/go, so the two compare the network paths rather than the endpoints. Each
+// repetition moves data for stacktest.BulkSeconds (10 s; run it with -benchtime 1x) and
+// reports Gbit/s and CPU seconds per GB, the whole machine's and this process's (the stack
+// side, with the Go endpoint on the kernel socket); the machine's less the process's is the
+// kernel's work done outside it (softirq receive processing):
+//
+//	go test ./netstack/link/tap -run '^$' -bench 'TAPBulk/offload' -benchtime 1x -count 3
 func BenchmarkTAPBulk(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -37,7 +45,7 @@ func BenchmarkTAPBulk(b *testing.B) {
 			kc, err := kln.Accept()
 			require.NoError(b, err)
 			defer kc.Close()
-			stacktest.RunBulk(b, sc, kc)
+			stacktest.RunBulkFor(b, sc, kc, stacktest.BulkSeconds())
 			reportOffload(b, k.link)
 		})
 		b.Run(tc.name+"/kernel-to-stack", func(b *testing.B) {
@@ -49,7 +57,7 @@ func BenchmarkTAPBulk(b *testing.B) {
 			sc, err := ln.Accept()
 			require.NoError(b, err)
 			defer sc.Close()
-			stacktest.RunBulk(b, kc, sc)
+			stacktest.RunBulkFor(b, kc, sc, stacktest.BulkSeconds())
 			reportOffload(b, k.link)
 		})
 	}
@@ -80,9 +88,12 @@ func vethPair(b *testing.B) (n1, n2 *netns.NS, a1, a2 netip.Addr) {
 }
 
 // BenchmarkVethBulk is the reference for BenchmarkTAPBulk: bulk TCP from one kernel to another
-// over a veth pair between two namespaces at MTU 1500. "go" uses the same Go source and sink
-// as BenchmarkTAPBulk on kernel sockets; "iperf3" runs iperf3 for 3 s per iteration (use
-// -benchtime=1x).
+// over a veth pair between two namespaces at MTU 1500, for stacktest.BulkSeconds per iteration
+// (use -benchtime 1x). "iperf3", the primary anchor, runs iperf3's client and server; "go"
+// uses the same Go source and sink as BenchmarkTAPBulk on kernel sockets. Both report Gbit/s
+// and CPU seconds per GB moved: the whole machine's (/proc/stat) and, for iperf3, each side's
+// as iperf3 counts it for its own process (sender-cpu-s/GB, receiver-cpu-s/GB), for "go" the
+// test process's (both endpoints).
 func BenchmarkVethBulk(b *testing.B) {
 	b.Run("go", func(b *testing.B) {
 		n1, n2, _, a2 := vethPair(b)
@@ -103,7 +114,7 @@ func BenchmarkVethBulk(b *testing.B) {
 		dst, err := ln.Accept()
 		require.NoError(b, err)
 		defer dst.Close()
-		stacktest.RunBulk(b, src, dst)
+		stacktest.RunBulkFor(b, src, dst, stacktest.BulkSeconds())
 	})
 	b.Run("iperf3", func(b *testing.B) {
 		iperf := peers.Program(b, "iperf3", "iperf3")
@@ -111,21 +122,41 @@ func BenchmarkVethBulk(b *testing.B) {
 		port := "5201"
 		_, out := n2.Start(b, iperf, "-s", "--forceflush", "-B", a2.String(), "-p", port)
 		require.Eventually(b, func() bool { return strings.Contains(out.String(), "listening") }, 5*time.Second, 10*time.Millisecond)
-		var total float64
+		secs := strconv.Itoa(int(stacktest.BulkSeconds() / time.Second))
+		var gbits, machine, sender, receiver float64
 		for range b.N {
+			meter := httpload.StartCPU(b)
 			res, err := n1.Command(context.Background(), iperf, "-c", a2.String(), "-p", port,
-				"-t", "3", "-J").Output()
+				"-t", secs, "-J").Output()
+			used, _ := meter.Stop()
 			require.NoError(b, err, "%s", res)
 			var r struct {
 				End struct {
 					SumReceived struct {
+						Bytes         float64 `json:"bytes"`
+						Seconds       float64 `json:"seconds"`
 						BitsPerSecond float64 `json:"bits_per_second"`
 					} `json:"sum_received"`
+					CPU struct {
+						Host   float64 `json:"host_total"`
+						Remote float64 `json:"remote_total"`
+					} `json:"cpu_utilization_percent"`
 				} `json:"end"`
 			}
 			require.NoError(b, json.Unmarshal(res, &r))
-			total += r.End.SumReceived.BitsPerSecond
+			sum := r.End.SumReceived
+			require.NotZero(b, sum.Bytes, "%s", res)
+			gb := sum.Bytes / 1e9
+			gbits += sum.BitsPerSecond / 1e9
+			machine += used.Seconds() / gb
+			// iperf3's CPU figures are percentages of one CPU over its test's time.
+			sender += r.End.CPU.Host / 100 * sum.Seconds / gb
+			receiver += r.End.CPU.Remote / 100 * sum.Seconds / gb
 		}
-		b.ReportMetric(total/float64(b.N)/1e9, "Gbit/s")
+		n := float64(b.N)
+		b.ReportMetric(gbits/n, "Gbit/s")
+		b.ReportMetric(machine/n, "machine-cpu-s/GB")
+		b.ReportMetric(sender/n, "sender-cpu-s/GB")
+		b.ReportMetric(receiver/n, "receiver-cpu-s/GB")
 	})
 }

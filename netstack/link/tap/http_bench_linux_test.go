@@ -6,24 +6,24 @@ package tap_test
 // store on the stack over TAP (the bench issue's static HTTP row on the netstack). Run it
 // (root, wrk and iproute2 needed) with
 //
-//	go test ./netstack/link/tap -run '^$' -bench 'HTTP4K' -benchtime 1x -count 3 -v
+//	go test ./netstack/link/tap -run '^$' -bench 'HTTP4K/split' -benchtime 1x -count 3 -v
 //
-// Each iteration is one `wrk -t2 -c50 -d5s --latency http://ADDR/` run (-d from
-// UNIKIT_WRK_SECONDS if set); -benchtime 1x makes one run per sub-benchmark, and the parent
-// logs the ratios after the sub-benchmarks (the testing package prints a parent benchmark's
-// log only with -v). Like every benchmark it only runs with -bench, so `go test ./...` does
-// not start it.
+// Each server's turn is one `wrk -t2 -c50 -d10s --latency http://ADDR/` run after a second of
+// warm-up (-d from UNIKIT_WRK_SECONDS if set); -benchtime 1x makes one round per -count. Like
+// every benchmark it only runs with -bench, so `go test ./...` does not start it.
 
 import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/unikit/unikit/httpserve"
 	"github.com/unikit/unikit/internal/httpload"
@@ -36,8 +36,8 @@ import (
 const httpBodySize = 4096
 
 // wrkLoad is every run's load: 2 threads, 50 keep-alive connections, for UNIKIT_WRK_SECONDS
-// (default 5).
-var wrkLoad = httpload.Load{Threads: 2, Conns: 50, Duration: httpload.Seconds(5 * time.Second)}
+// (default 10), after a second of warm-up.
+var wrkLoad = httpload.Load{Threads: 2, Conns: 50, Duration: httpload.Seconds(10 * time.Second)}
 
 // body4K returns the 4096-byte page every configuration serves.
 func body4K() []byte {
@@ -95,102 +95,109 @@ func serveHTTPServe(t testing.TB, ln net.Listener) {
 	})
 }
 
-// runWrk runs wrk (wrkLoad) b.N times inside ns against url, checks every run with
-// httpload.Check, reports the mean requests/s, latency percentiles and wrk's timeouts, and
-// returns the mean requests/s and the number of requests served.
-func runWrk(b *testing.B, ns *netns.NS, url string) (reqPerSec float64, requests int64) {
+// measureHere loads the server this process serves at url with wrkLoad from inside ns, with
+// wrk on pin.Client and this process on pin.Server, and returns its figures: the server's CPU
+// time is this process's, which holds the stack or the kernel sockets' user side.
+func measureHere(b *testing.B, ns *netns.NS, url string, pin httpload.Pinning) httpload.Measurement {
 	b.Helper()
 	load := wrkLoad
-	load.NS, load.URL = ns, url
-	var sum httpload.Result
-	b.ResetTimer()
-	for range b.N {
-		r, out := httpload.Run(b, load)
-		httpload.Check(b, r, out, httpBodySize, load.Conns)
-		sum.Timeouts += r.Timeouts
-		sum.ReqPerSec += r.ReqPerSec
-		sum.Requests += r.Requests
-		sum.P50 += r.P50
-		sum.P99 += r.P99
-	}
-	b.StopTimer()
-	n := float64(b.N)
-	b.ReportMetric(sum.ReqPerSec/n, "req/s")
-	b.ReportMetric(float64(sum.P50)/n/float64(time.Millisecond), "p50-ms")
-	b.ReportMetric(float64(sum.P99)/n/float64(time.Millisecond), "p99-ms")
-	b.ReportMetric(float64(sum.Timeouts)/n, "timeouts")
-	return sum.ReqPerSec / n, sum.Requests
+	load.NS, load.URL, load.CPUs = ns, url, pin.Client
+	restore := pinProcess(b, pin.Server)
+	defer restore()
+	return httpload.Measure(b, []int{os.Getpid()}, httpBodySize, load)
 }
 
-// BenchmarkHTTP4K serves 4 KiB responses to wrk in a namespace, in three configurations,
-// and logs the ratios of their requests/s. Two serve the same net/http handler:
+// pinProcess sets the CPU affinity of every thread of this process to cpus (a taskset -c
+// list such as "1" or "0-1") and returns a function that restores each thread's former
+// affinity. Threads started later inherit the affinity of the thread that starts them.
+func pinProcess(b *testing.B, cpus string) (restore func()) {
+	b.Helper()
+	var set unix.CPUSet
+	lo, hi, isRange := strings.Cut(cpus, "-")
+	first, err := strconv.Atoi(lo)
+	require.NoError(b, err, "CPU list %q", cpus)
+	last := first
+	if isRange {
+		last, err = strconv.Atoi(hi)
+		require.NoError(b, err, "CPU list %q", cpus)
+	}
+	for c := first; c <= last; c++ {
+		set.Set(c)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	require.NoError(b, err)
+	old := map[int]unix.CPUSet{}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		require.NoError(b, err)
+		var was unix.CPUSet
+		if unix.SchedGetaffinity(tid, &was) != nil {
+			continue // the thread has exited
+		}
+		if unix.SchedSetaffinity(tid, &set) == nil {
+			old[tid] = was
+		}
+	}
+	return func() {
+		for tid, was := range old {
+			_ = unix.SchedSetaffinity(tid, &was)
+		}
+	}
+}
+
+// BenchmarkHTTP4K serves 4 KiB responses to wrk (two threads, 50 connections) in a
+// namespace, from three servers measured in turn under each pinning (httpload.Pinnings), as
+// sub-benchmarks BenchmarkHTTP4K/PINNING whose -count repeats them round by round; each
+// server's figures are metrics prefixed with its name (httpload.Report). Two serve the same
+// net/http handler:
 //   - tap-stack (the target): the server listens on the stack, attached to a TAP link with
 //     offloads at MTU 1500 whose kernel side lives in the namespace wrk runs in;
 //   - veth-kernel (the anchor): the server listens on kernel sockets created in a second
 //     namespace, joined to wrk's namespace by a veth pair at MTU 1500.
 //
 // The third serves the same page with httpserve (the kv key "index.html", answered for "/"):
-//   - tap-stack-httpserve: as tap-stack, with httpserve instead of net/http; its ratios to
-//     veth-kernel and to tap-stack are logged on a second line.
+//   - tap-stack-httpserve: as tap-stack, with httpserve instead of net/http.
 //
-// In all of them the server runs in this process and wrk in its own, so they share the machine the
-// same way. The issue's target is tap-stack >= 0.7 × veth-kernel.
+// In all of them the server runs in this process, pinned as the pinning says for its turn,
+// and wrk in its own, so they share the machine the same way; the server's CPU time is this
+// process's, the machine's all CPUs' (/proc/stat). The issue's target is
+// tap-stack >= 0.7 × veth-kernel.
 func BenchmarkHTTP4K(b *testing.B) {
-	// With -count N each sub-benchmark runs N times (the parent once), so the rates are
-	// collected and the ratio is taken of their means.
-	var stackRates, kernelRates, hsRates []float64
+	peers.Root(b)
+	peers.Program(b, "wrk", "wrk")
 	// tapStack measures the server serve starts on the stack over TAP.
-	tapStack := func(b *testing.B, serve func(testing.TB, net.Listener)) float64 {
-		peers.Program(b, "wrk", "wrk")
-		k := newKernelSegment(b, nil)
-		ln, err := k.stack.Listen("tcp4", netip.AddrPortFrom(stack4.Addr(), 80).String())
-		require.NoError(b, err)
-		serve(b, ln)
-		before := k.link.Stats()
-		rate, requests := runWrk(b, k.ns, "http://"+stack4.Addr().String()+"/")
-		after := k.link.Stats()
-		reportOffload(b, k.link)
-		// Frames per request show what each request costs the link (one syscall per frame
-		// each way); wrk's connection set-up is negligible against its requests.
-		b.ReportMetric(float64(after.TxFrames-before.TxFrames)/float64(requests), "tx-frames/req")
-		b.ReportMetric(float64(after.RxFrames-before.RxFrames)/float64(requests), "rx-frames/req")
-		return rate
+	tapStack := func(name string, serve func(testing.TB, net.Listener), pin httpload.Pinning) httpload.Server {
+		return httpload.Server{Name: name, Measure: func(b *testing.B) httpload.Measurement {
+			k := newKernelSegment(b, nil)
+			ln, err := k.stack.Listen("tcp4", netip.AddrPortFrom(stack4.Addr(), 80).String())
+			require.NoError(b, err)
+			serve(b, ln)
+			before := k.link.Stats()
+			m := measureHere(b, k.ns, "http://"+stack4.Addr().String()+"/", pin)
+			after := k.link.Stats()
+			// Frames per request show what each request costs the link (one syscall per
+			// frame each way), warm-up included.
+			requests := float64(m.Requests)
+			b.ReportMetric(float64(after.TxFrames-before.TxFrames)/requests, name+"-tx-frames/req")
+			b.ReportMetric(float64(after.RxFrames-before.RxFrames)/requests, name+"-rx-frames/req")
+			return m
+		}}
 	}
-	b.Run("tap-stack", func(b *testing.B) {
-		stackRates = append(stackRates, tapStack(b, serveHTTP))
+	httpload.ForPinnings(b, func(b *testing.B, pin httpload.Pinning) {
+		veth := httpload.Server{Name: "veth-kernel", Measure: func(b *testing.B) httpload.Measurement {
+			client, server, _, a2 := vethPair(b)
+			var ln net.Listener
+			require.NoError(b, server.Do(func() error {
+				var err error
+				ln, err = net.Listen("tcp4", netip.AddrPortFrom(a2, 80).String())
+				return err
+			}))
+			serveHTTP(b, ln)
+			return measureHere(b, client, "http://"+a2.String()+"/", pin)
+		}}
+		ms := httpload.Round(b, []httpload.Server{tapStack("tap-stack", serveHTTP, pin), veth,
+			tapStack("tap-stack-httpserve", serveHTTPServe, pin)})
+		b.Logf("4 KiB HTTP, %s: tap-stack %.3f× veth-kernel (target >= 0.7), tap-stack-httpserve %.3f× veth-kernel, %.3f× tap-stack",
+			pin.Name, ms[0].ReqPerSec/ms[1].ReqPerSec, ms[2].ReqPerSec/ms[1].ReqPerSec, ms[2].ReqPerSec/ms[0].ReqPerSec)
 	})
-	b.Run("veth-kernel", func(b *testing.B) {
-		peers.Program(b, "wrk", "wrk")
-		client, server, _, a2 := vethPair(b)
-		var ln net.Listener
-		require.NoError(b, server.Do(func() error {
-			var err error
-			ln, err = net.Listen("tcp4", netip.AddrPortFrom(a2, 80).String())
-			return err
-		}))
-		serveHTTP(b, ln)
-		rate, _ := runWrk(b, client, "http://"+a2.String()+"/")
-		kernelRates = append(kernelRates, rate)
-	})
-	if len(stackRates) > 0 && len(kernelRates) > 0 {
-		sm, km := mean(stackRates), mean(kernelRates)
-		b.Logf("4 KiB HTTP: tap-stack %.0f req/s %.0f, veth-kernel %.0f req/s %.0f, ratio %.3f (target >= 0.7)",
-			sm, stackRates, km, kernelRates, sm/km)
-	}
-	b.Run("tap-stack-httpserve", func(b *testing.B) {
-		hsRates = append(hsRates, tapStack(b, serveHTTPServe))
-	})
-	if len(hsRates) > 0 && len(stackRates) > 0 && len(kernelRates) > 0 {
-		hm, sm, km := mean(hsRates), mean(stackRates), mean(kernelRates)
-		b.Logf("4 KiB HTTP: tap-stack-httpserve %.0f req/s %.0f, ratio %.3f to veth-kernel, %.3f to tap-stack (net/http)",
-			hm, hsRates, hm/km, hm/sm)
-	}
-}
-
-func mean(v []float64) float64 {
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
 }
