@@ -42,17 +42,17 @@ func TestWildcardHosts(t *testing.T) {
 	addr := startServer(t, srv)
 
 	for host, want := range map[string]string{
-		"ocaml.example.org":      "tag",
-		"OCaml.EXAMPLE.org:8080": "tag",
-		"x-1.example.org.":       "tag",
-		"example.org":            "apex",
-		"a.b.example.org":        "default",
-		"-x.example.org":         "default",
-		"x_y.example.org":        "default",
-		".example.org":           "default",
-		"example.org.evil":       "default",
+		"ocaml.example.org":                      "tag",
+		"OCaml.EXAMPLE.org:8080":                 "tag",
+		"x-1.example.org.":                       "tag",
+		"example.org":                            "apex",
+		"a.b.example.org":                        "default",
+		"-x.example.org":                         "default",
+		"x_y.example.org":                        "default",
+		".example.org":                           "default",
+		"example.org.evil":                       "default",
 		strings.Repeat("a", 64) + ".example.org": "default",
-		strings.Repeat("a", 300):                  "default",
+		strings.Repeat("a", 300):                 "default",
 	} {
 		status, body := hostGet(t, addr, host, "/")
 		require.Equal(t, 200, status, host)
