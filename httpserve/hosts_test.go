@@ -72,3 +72,37 @@ func TestWildcardHosts(t *testing.T) {
 	require.Equal(t, "fallback label=blog", body)
 	require.Empty(t, HostLabel(&http.Request{}), "a request the Server did not hand over has no label")
 }
+
+// FuzzHostFor feeds arbitrary Host values to the choice of site: a wildcard's label is always
+// one valid lower-case DNS label that the host (lower-cased) starts with, and the key names a
+// configured host.
+func FuzzHostFor(f *testing.F) {
+	for _, s := range []string{"a.example.org", "A.Example.ORG:80", "example.org", "a.b.example.org", "-.example.org",
+		".example.org", "[::1]:80", "x.example.org.", strings.Repeat("a", 300), "\x00.example.org", "ü.example.org"} {
+		f.Add(s)
+	}
+	m := kv.NewMem(nil)
+	srv := New(&Config{Store: m, Hosts: map[string]Store{"*.example.org": m, "example.org": m}})
+	f.Fuzz(func(t *testing.T, host string) {
+		var lower [256]byte
+		hs, key, label := srv.hostFor(host, &lower)
+		if hs == nil {
+			t.Fatalf("hostFor(%q): no site", host)
+		}
+		switch {
+		case key == "":
+			if label != "" {
+				t.Fatalf("hostFor(%q): label %q without a key", host, label)
+			}
+		case label == "":
+			if key != "example.org" {
+				t.Fatalf("hostFor(%q): key %q", host, key)
+			}
+		default:
+			if key != label+".example.org" || !validLabel([]byte(label)) || strings.ToLower(label) != label ||
+				!strings.HasPrefix(strings.ToLower(host), label) {
+				t.Fatalf("hostFor(%q) = %q, %q", host, key, label)
+			}
+		}
+	})
+}
