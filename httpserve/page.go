@@ -15,7 +15,7 @@ import (
 // allocation on the fast path, until Config.RoutesGeneration changes or Expires passes.
 type Page struct {
 	// Status is 200 (the zero value), 404 or 410. Only 200 pages take part in conditional
-	// and range requests.
+	// and range requests, and only they get compressed variants.
 	Status int
 	// ContentType defaults to "text/html; charset=utf-8".
 	ContentType string
@@ -88,14 +88,19 @@ type pageWriter struct {
 	called bool
 }
 
+// Header returns a header map that is discarded.
 func (w *pageWriter) Header() http.Header {
 	if w.header == nil {
 		w.header = make(http.Header)
 	}
 	return w.header
 }
+
+// Write discards b.
 func (w *pageWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *pageWriter) WriteHeader(int)             {}
+
+// WriteHeader discards the status.
+func (w *pageWriter) WriteHeader(int) {}
 
 // keptPage is a rendered page prepared as a route, with what makes it stale.
 type keptPage struct {
@@ -169,7 +174,14 @@ func (s *Server) renderPage(e *routed, r *http.Request) *keptPage {
 
 // preparePage prepares a rendered page as static content is prepared.
 func preparePage(p *Page) (*keptPage, error) {
-	m := kv.NewMem(&kv.MemConfig{Encodings: pageEncodings})
+	status := p.status()
+	var encs []string
+	if status == http.StatusOK {
+		// Error pages are not compressed: a request for any path under a pattern can make
+		// one, and compressing each would let a client buy server CPU with random paths.
+		encs = pageEncodings
+	}
+	m := kv.NewMem(&kv.MemConfig{Encodings: encs})
 	if err := m.SetMeta("page", p.Body, kv.Meta{ContentType: p.contentType(), ModTime: p.Modified}); err != nil {
 		return nil, err
 	}
@@ -177,7 +189,6 @@ func preparePage(p *Page) (*keptPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	status := p.status()
 	cc := p.CacheControl
 	if cc == "" {
 		cc = "no-cache"

@@ -97,6 +97,8 @@ func TestPageKept(t *testing.T) {
 	require.Equal(t, 404, r.status)
 	require.Equal(t, "<h1>no such post</h1>", r.body)
 	require.Empty(t, r.header.Get("Etag"))
+	r = both(t, srv, addr, "GET", "/posts/missing/", "Accept-Encoding", "br, gzip")
+	require.Empty(t, r.header.Get("Content-Encoding"), "error pages are not compressed")
 	r = both(t, srv, addr, "GET", "/posts/broken/")
 	require.Equal(t, 500, r.status)
 
