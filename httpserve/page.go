@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unikit/unikit/kv"
@@ -198,13 +199,15 @@ func preparePage(p *Page) (*keptPage, error) {
 	return &keptPage{route: rt, expires: p.Expires}, nil
 }
 
-// pageRequest builds the *http.Request a PageFunc gets for a fast-path request.
+// pageRequest builds the *http.Request a PageFunc gets for a fast-path request. Its strings
+// are copies: the request's view the connection's buffer, which the next request overwrites.
 func pageRequest(req *request, remote string) (*http.Request, error) {
-	u, err := url.ParseRequestURI(req.path)
+	path, host := strings.Clone(req.path), strings.Clone(req.host)
+	u, err := url.ParseRequestURI(path)
 	if err != nil {
 		return nil, err
 	}
 	return &http.Request{Method: "GET", URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{}, Host: req.host, RequestURI: req.path, RemoteAddr: remote,
+		Header: http.Header{}, Host: host, RequestURI: path, RemoteAddr: remote,
 		Body: http.NoBody}, nil
 }
