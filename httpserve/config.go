@@ -71,10 +71,29 @@ type Config struct {
 	// its content type; nil means DefaultCacheControl. A _headers rule overrides it.
 	CacheControl func(key, contentType string) string
 
-	// Fallback answers what is not served statically: methods other than GET and HEAD,
-	// requests with a body or Expect, hosts without a site, and paths with no content
-	// (which would otherwise get the 404 page; use Server.NotFound to serve it). Nil means
-	// 405 (with Allow: GET, HEAD), and the 404 page.
+	// Routes answers the requests its patterns match (Go's ServeMux patterns: method, host,
+	// path, wildcards), before static content: a route shadows a file at the same path for
+	// every method. A pattern with a host should name a host of Config.Hosts: for other Host
+	// values, which all get the default site, patterns are matched as if Host were empty. A
+	// handler
+	// that is a PageFunc has its pages kept and served as static files are; any other handler
+	// answers as Fallback does (see below). A handler that is the Server itself is ignored,
+	// and one that calls it gets static content (ServeStatic), so no wiring can loop. The mux
+	// must not change after New.
+	Routes *http.ServeMux
+	// RoutesGeneration returns the generation of what the PageFuncs of Routes render from
+	// (posts, templates); a kept page of another generation is rendered again. Nil: pages
+	// are rendered again only when their Page.Expires passes.
+	RoutesGeneration func() uint64
+	// Clock returns the time Page.Expires is compared with; nil means time.Now.
+	Clock func() time.Time
+
+	// Fallback answers what has no content: hosts without a site, and paths with no
+	// content, whatever the method (without Fallback they get the 404 page, or 405 for
+	// methods other than GET and HEAD; use Server.NotFound or ServeStatic to serve those).
+	// Content that exists is always served statically, to a GET with a body or Expect too;
+	// other methods on it get 405 (Allow: GET, HEAD). To handle other methods on a path
+	// that has content, give the path a route in Routes.
 	//
 	// An HTTP/1.1 connection carrying such a request is handed, with the bytes already read,
 	// to a net/http Server that the Server runs inside, and stays with it: from then on,

@@ -88,6 +88,7 @@ func (c *conn) serve() {
 	c.segs = make([]outSeg, 0, maxPendingSegs+1)
 	c.iov = make([][]byte, 0, 2*maxPendingSegs+2)
 	c.sc.path = make([]byte, 0, 256)
+	c.sc.key = make([]byte, 0, 512)
 	c.sc.ranges = make([]byteRange, 0, s.cfg.MaxRanges)
 	c.date = make([]byte, 0, 64)
 	for {
@@ -133,13 +134,16 @@ func (c *conn) serveBuffered() bool {
 		c.firstRequest = false
 		c.clock()
 		c.start = c.now
-		a := s.decide(&c.req, &c.sc)
-		if a.kind == ansFallback {
+		a := s.decide(&c.req, &c.sc, false)
+		switch a.kind {
+		case ansFallback, ansRoute:
 			if c.flush() != nil {
 				return false
 			}
 			c.handOff(buf)
 			return false
+		case ansRender:
+			a = c.render(&a)
 		}
 		closing := c.req.close || c.req.hasBody || s.shutdown.Load()
 		size := c.queue(&a, closing)
@@ -159,6 +163,21 @@ func (c *conn) serveBuffered() bool {
 		}
 	}
 	return c.flush() == nil
+}
+
+// render has a PageFunc render the page of the current request, in line (the page is then
+// kept, and the connection stays on the fast path), and answers with it, or with 500.
+func (c *conn) render(a *answer) answer {
+	s := c.srv
+	r, err := pageRequest(&c.req, c.nc.RemoteAddr().String())
+	if err != nil {
+		return s.errAnswer(http.StatusBadRequest)
+	}
+	k := s.renderPage(a.routed, r)
+	if k == nil {
+		return s.errAnswer(http.StatusInternalServerError)
+	}
+	return s.contentAnswer(&c.req, &c.sc, k.route)
 }
 
 // fill reads more request bytes, with the idle or header deadline. It reports whether the

@@ -7,6 +7,8 @@ type answerKind uint8
 
 const (
 	ansFallback      answerKind = iota // Config.Fallback answers
+	ansRoute                           // Config.Routes answers
+	ansRender                          // a PageFunc of Routes renders the page, then it is served
 	ansRedirect                        // route.redirect (+ query)
 	ansBody                            // v with its status (200, 404, 410, built-in errors)
 	ansNotModified                     // 304
@@ -21,6 +23,7 @@ type answer struct {
 	route  *route
 	v      *variant
 	ranges []byteRange
+	routed *routed // ansRoute, ansRender: what Routes does with the request
 }
 
 // scratch is per-connection (or per-call) working memory of decide, so that deciding does not
@@ -28,38 +31,55 @@ type answer struct {
 type scratch struct {
 	lower  [256]byte
 	path   []byte
+	key    []byte
 	ranges []byteRange
 }
 
-// decide resolves a request to its answer.
-func (s *Server) decide(req *request, sc *scratch) answer {
+// decide resolves a request to its answer. Config.Routes comes first, then the site's
+// content, then Config.Fallback for what has no content. With static set (ServeStatic),
+// neither Routes nor Fallback is consulted.
+func (s *Server) decide(req *request, sc *scratch, static bool) answer {
 	get, head := req.method == "GET", req.method == "HEAD"
-	if !get && !head || req.hasBody || req.expect {
-		if s.cfg.Fallback != nil {
-			return answer{kind: ansFallback}
-		}
-		if !get && !head {
-			return s.errAnswer(http.StatusMethodNotAllowed)
+	if s.cfg.Routes != nil && !static {
+		if e := s.routeFor(req, sc); e.handled {
+			if !e.page || !get && !head || req.hasBody || req.expect {
+				return answer{kind: ansRoute, routed: e}
+			}
+			k := s.fresh(e)
+			if k == nil {
+				return answer{kind: ansRender, routed: e}
+			}
+			return s.contentAnswer(req, sc, k.route)
 		}
 	}
+	fallback := s.cfg.Fallback != nil && !static
 	st := s.siteFor(req.host, &sc.lower)
 	if st == nil {
-		if s.cfg.Fallback != nil {
+		if fallback {
 			return answer{kind: ansFallback}
 		}
 		return s.errAnswer(http.StatusNotFound)
 	}
 	var r *route
 	r, sc.path = st.routeFor(req.path, sc.path)
-	switch r.kind {
-	case routeBad:
+	if r.kind == routeBad {
 		return s.errAnswer(http.StatusBadRequest)
-	case routeRedirect:
-		return answer{kind: ansRedirect, status: r.status, route: r}
 	}
-	if r.miss && s.cfg.Fallback != nil {
+	if r.miss && fallback {
 		return answer{kind: ansFallback}
 	}
+	if !get && !head {
+		return s.errAnswer(http.StatusMethodNotAllowed)
+	}
+	if r.kind == routeRedirect {
+		return answer{kind: ansRedirect, status: r.status, route: r}
+	}
+	return s.contentAnswer(req, sc, r)
+}
+
+// contentAnswer answers a GET or HEAD with a content route: the variant Accept-Encoding
+// chooses, then preconditions and ranges.
+func (s *Server) contentAnswer(req *request, sc *scratch, r *route) answer {
 	v := r.vars[0]
 	if len(r.vars) > 1 {
 		v = negotiate(req.acceptEncoding, r.vars)

@@ -25,8 +25,8 @@
 //
 // # HTTP semantics
 //
-// GET and HEAD are served; other methods get 405 with "Allow: GET, HEAD" (or go to
-// Config.Fallback). Every response of content carries a strong ETag from the SHA-256 digest
+// GET and HEAD are served; other methods get 405 with "Allow: GET, HEAD" on content that
+// exists, and go to Config.Fallback where there is none. Every response of content carries a strong ETag from the SHA-256 digest
 // the store computed, distinct for each precompressed variant, and Last-Modified when the
 // store knows a modification time. If-Match, If-Unmodified-Since, If-None-Match and
 // If-Modified-Since are evaluated in RFC 9110's order, as net/http does, giving 412 or 304.
@@ -39,7 +39,19 @@
 // with "X-Content-Type-Options: nosniff". Cache-Control is "no-cache" for HTML and other
 // unfingerprinted files and "public, max-age=31536000, immutable" for fingerprinted assets
 // (see DefaultCacheControl and Fingerprinted). Config.Hosts maps Host values to their own
-// stores (virtual hosts).
+// stores (virtual hosts), exactly or by wildcard ("*.example.org"; HostLabel gives a
+// handler the label it matched).
+//
+// # Routes, fallback and pages
+//
+// Config.Routes, a ServeMux, answers the requests its patterns match before static content;
+// Config.Fallback answers what has no content (paths, or hosts without a site). A route
+// handler that is a PageFunc renders a Page that the Server keeps and serves as it serves a
+// file (ETag, 304, Range, precompressed variants, HEAD, and no allocation on the fast path)
+// until Config.RoutesGeneration changes or the page's Expires passes, so a dynamic page is
+// rendered once per change, not per request. A handler can serve statically with
+// ServeStatic, and a Server reached again through its own handlers serves statically, so no
+// wiring (a mux whose "/" is the Server) loops.
 //
 // # Engine
 //
@@ -59,9 +71,11 @@
 // Content-Lengths, obs-fold, bare LF, invalid names or values, missing or repeated Host) with
 // 400 and closes the connection.
 //
-// A request the fast path does not answer statically (see Config.Fallback) is handed, with
-// its connection and the bytes already read, to a net/http Server running inside the
-// Server, whose handler is the Server itself (ServeHTTP: static content, then Fallback).
+// A request the fast path does not answer statically or with a kept page (a route other than
+// a PageFunc, or Config.Fallback) is handed, with its connection and the bytes already read,
+// to a net/http Server running inside the Server, whose handler is the Server itself
+// (ServeHTTP: Routes, static content, then Fallback). A PageFunc's page is rendered in line
+// on the fast path, the first time and after each change.
 // HTTP/2 is served by golang.org/x/net/http2 through ServeHTTP, after TLS ALPN ("h2") or,
 // with Config.H2C, on plain connections that start with the HTTP/2 preface; the h2c Upgrade
 // header is never honoured.

@@ -3,10 +3,12 @@ package httpserve_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/unikit/unikit/httpserve"
 	"github.com/unikit/unikit/kv"
@@ -101,4 +103,43 @@ func Example_rules() {
 	// Output:
 	// 301 /blog/hello/
 	// DENY
+}
+
+// Dynamic pages beside static files: routes come first, and a PageFunc's page is rendered
+// once, then served as a file is until the content's generation changes.
+func ExamplePageFunc() {
+	site := kv.NewMem(nil)
+	site.Set("style.css", []byte("body{}"))
+	site.Set("404.html", []byte("<h1>not found</h1>"))
+
+	var gen atomic.Uint64
+	var renders atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello/{name}/", httpserve.PageFunc(func(r *http.Request) (*httpserve.Page, error) {
+		renders.Add(1)
+		return &httpserve.Page{Body: []byte("<p>hello " + html.EscapeString(r.PathValue("name")) + "</p>")}, nil
+	}))
+	srv := httpserve.New(&httpserve.Config{Store: site, Routes: mux, RoutesGeneration: gen.Load})
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+
+	base := "http://" + ln.Addr().String()
+	get(base + "/hello/world/")
+	get(base + "/hello/world/")
+	get(base + "/style.css")
+	get(base + "/nope")
+	fmt.Println("renders:", renders.Load())
+	gen.Add(1) // the content changed
+	get(base + "/hello/world/")
+	fmt.Println("renders:", renders.Load())
+	// Output:
+	// 200 <p>hello world</p>
+	// 200 <p>hello world</p>
+	// 200 body{}
+	// 404 <h1>not found</h1>
+	// renders: 1
+	// 200 <p>hello world</p>
+	// renders: 2
 }

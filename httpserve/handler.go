@@ -9,9 +9,19 @@ import (
 
 // ServeHTTP serves a request through net/http's types, with the same resolution and
 // semantics as the fast path (it is the path of HTTP/2 and of connections handed to net/http,
-// and lets a Server sit under any http.Server or mux). Requests not served statically go to
-// Config.Fallback.
+// and lets a Server sit under any http.Server or mux): Config.Routes, then static content,
+// then Config.Fallback. A request the Server has already handed to one of those handlers
+// (a mux whose "/" is the Server, say) is served as ServeStatic serves it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	static := false
+	if i := infoOf(r); i != nil && i.srv == s {
+		static = true
+	}
+	s.serve(w, r, static)
+}
+
+// serve is ServeHTTP, or ServeStatic when static is set.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, static bool) {
 	target := r.RequestURI
 	if target == "" || target[0] != '/' {
 		target = r.URL.RequestURI()
@@ -32,10 +42,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req.path, req.query, _ = strings.Cut(target, "?")
 	var sc scratch
-	a := s.decide(&req, &sc)
-	if a.kind == ansFallback {
+	a := s.decide(&req, &sc, static)
+	switch a.kind {
+	case ansFallback:
 		s.fallback(w, r)
 		return
+	case ansRoute:
+		s.serveRoute(w, r, a.routed.label)
+		return
+	case ansRender:
+		k := s.renderPage(a.routed, r)
+		if k == nil {
+			a = s.errAnswer(http.StatusInternalServerError)
+		} else {
+			a = s.contentAnswer(&req, &sc, k.route)
+		}
 	}
 	n := s.writeAnswer(w, &req, &a)
 	s.countResponse(a.status, n)
@@ -61,15 +82,23 @@ func (s *Server) NotFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // fallback hands r to Config.Fallback, counting and logging its response; without a
-// Fallback it answers the built-in 404.
+// Fallback it answers the built-in 404. The Server is marked in r's context, so that a
+// Fallback that is (or calls) the Server serves statically instead of going round again.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Fallback == nil {
 		a := s.errAnswer(http.StatusNotFound)
 		s.writeAnswer(w, &request{method: r.Method}, &a)
 		return
 	}
+	var sc scratch
+	_, _, label := s.hostFor(r.Host, &sc.lower)
+	s.serveHandler(s.cfg.Fallback, w, s.withInfo(r, strings.Clone(label)))
+}
+
+// serveHandler runs one of the application's handlers, counting and logging its response.
+func (s *Server) serveHandler(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.cfg.Fallback.ServeHTTP(sw, r)
+	h.ServeHTTP(sw, r)
 	s.countResponse(sw.status, sw.n)
 	if s.cfg.AccessLog != nil {
 		req := request{method: r.Method, host: r.Host, path: r.URL.Path}

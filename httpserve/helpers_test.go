@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,6 +139,9 @@ func both(t *testing.T, srv *Server, addr, method, target string, hdr ...string)
 
 	req := httptest.NewRequest(method, "http://example.org/", nil)
 	req.RequestURI = target
+	if u, err := url.ParseRequestURI(target); err == nil {
+		req.URL = u // as net/http's server sets it, for Routes and Fallback muxes
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}

@@ -76,18 +76,25 @@ func (s *site) contentRoute(status int, e *kv.Entry, p string) *route {
 	}
 	custom := headersFor(s.headers, p)
 	r := &route{kind: routeContent, status: status, conditional: status == http.StatusOK}
-	vary := len(e.Variants) > 0
 	cc := ""
 	if status == http.StatusOK {
 		cc = s.srv.cfg.CacheControl(e.Key, e.ContentType)
 	} else {
 		cc = "no-cache"
 	}
-	r.vars = append(r.vars, prepareVariant(status, "", e.Data, e.Digest, e.ModTime, e.ContentType, cc, vary, custom))
-	for _, v := range e.Variants {
-		r.vars = append(r.vars, prepareVariant(status, v.Encoding, v.Data, v.Digest, e.ModTime, e.ContentType, cc, vary, custom))
-	}
+	r.vars = prepareVariants(status, e, cc, custom)
 	return r
+}
+
+// prepareVariants prepares an entry's identity form, then its precompressed variants.
+func prepareVariants(status int, e *kv.Entry, cacheControl string, custom []headerField) []*variant {
+	vary := len(e.Variants) > 0
+	vars := make([]*variant, 0, 1+len(e.Variants))
+	vars = append(vars, prepareVariant(status, "", e.Data, e.Digest, e.ModTime, e.ContentType, cacheControl, vary, custom))
+	for _, v := range e.Variants {
+		vars = append(vars, prepareVariant(status, v.Encoding, v.Data, v.Digest, e.ModTime, e.ContentType, cacheControl, vary, custom))
+	}
+	return vars
 }
 
 // prepareVariant serialises the header blocks of one variant.

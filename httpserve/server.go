@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,8 @@ type Server struct {
 
 	defaultSite *hostSite
 	hosts       map[string]*hostSite
+	wildcards   map[string]*hostSite // "*.example.org" of Config.Hosts, keyed "example.org"
+	routes      routeCache
 
 	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
 	missRoute *route         // the built-in 404 of a path with no content
@@ -63,10 +64,7 @@ func New(cfg *Config) *Server {
 	if c.Store != nil {
 		s.defaultSite = &hostSite{store: c.Store}
 	}
-	s.hosts = make(map[string]*hostSite, len(c.Hosts))
-	for h, st := range c.Hosts {
-		s.hosts[strings.ToLower(h)] = &hostSite{store: st}
-	}
+	s.hosts, s.wildcards = splitHosts(c.Hosts)
 	s.prepareBuiltins()
 	if c.TLS != nil {
 		s.tlsConfig = c.TLS.Clone()

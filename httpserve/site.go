@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // hostSite holds a store and its current site generation.
@@ -18,28 +19,47 @@ type hostSite struct {
 // siteFor returns the current site for a Host value (any case, with or without port), or
 // nil. lower is scratch space for lower-casing; it does not allocate.
 func (s *Server) siteFor(host string, lower *[256]byte) *site {
-	hsite := s.defaultSite
-	if len(s.hosts) > 0 && host != "" {
-		h := host
-		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-			h = h[:i]
-		}
-		h = strings.TrimSuffix(h, ".")
-		if len(h) <= len(lower) {
-			n := copy(lower[:], h)
-			for i := range n {
-				if c := lower[i]; 'A' <= c && c <= 'Z' {
-					lower[i] = c + 'a' - 'A'
-				}
-			}
-			if x := s.hosts[string(lower[:n])]; x != nil {
-				hsite = x
-			}
-		}
-	}
+	hsite, _, _ := s.hostFor(host, lower)
 	if hsite == nil {
 		return nil
 	}
+	return hsite.current(s)
+}
+
+// hostFor finds the site of a Host value: the entry of Config.Hosts it names (key, a view of
+// lower valid until lower is reused, and label, the part a wildcard matched, in lower case and
+// also a view of lower),
+// or the default site with key "". It does not allocate.
+func (s *Server) hostFor(host string, lower *[256]byte) (hsite *hostSite, key, label string) {
+	hsite = s.defaultSite
+	if len(s.hosts) == 0 && len(s.wildcards) == 0 || host == "" {
+		return hsite, "", ""
+	}
+	h := host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if len(h) > len(lower) {
+		return hsite, "", ""
+	}
+	n := copy(lower[:], h)
+	for i := range n {
+		if c := lower[i]; 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	if x := s.hosts[string(lower[:n])]; x != nil {
+		return x, unsafe.String(&lower[0], n), ""
+	}
+	if x, l := s.wildcardFor(lower[:n]); x != nil {
+		return x, unsafe.String(&lower[0], n), unsafe.String(&lower[0], l)
+	}
+	return hsite, "", ""
+}
+
+// current returns the site of the store's current generation, building it after a change.
+func (hsite *hostSite) current(s *Server) *site {
 	gen := hsite.store.Generation()
 	if st := hsite.cur.Load(); st != nil && st.gen == gen {
 		return st
