@@ -135,7 +135,7 @@ func BenchmarkWrkPostVsStatic(b *testing.B) {
 		cmd := httpload.Start(b, nil, addr, httpload.Pinned(b, nil, "1", args[0], args[1:]...))
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
 		load.URL = "http://" + addr + path
-		m := httpload.Measure(b, cmd.Process.Pid, len(page), load)
+		m := httpload.Measure(b, []int{cmd.Process.Pid}, len(page), load)
 		b.Log(httpload.Report(b, name, m))
 		return m
 	}
