@@ -546,6 +546,22 @@ func TestNetControlQueue(t *testing.T) {
 	}
 }
 
+// TestNetControlQueueAfterMQ: a device whose queues follow the negotiation, as QEMU's
+// virtio-net does (num_queues is 3 until VIRTIO_NET_F_MQ is negotiated, 2*pairs+1 after), gets
+// its control queue after all its pairs: the driver reads num_queues after negotiating rather
+// than when it first mapped the device.
+func TestNetControlQueueAfterMQ(t *testing.T) {
+	for _, packed := range []bool{false, true} {
+		l, _, rb := netPair(t, nil, &virtiotest.LoopbackConfig{Transport: virtiotest.TransportPCI,
+			Device: &virtiotest.NetConfig{MaxPairs: 2, QueuesFollowMQ: true, Packed: packed}})
+		require.NotZero(t, l.NegotiatedFeatures()&virtio.NetFMQ)
+		require.Equal(t, 1, l.Device.Pairs(), "VQ_PAIRS_SET reached the control queue at index 4")
+		_, err := l.Transmit([]link.Frame{frame(60, 0)})
+		require.NoError(t, err)
+		require.Len(t, rb.WaitFrames(t, 1), 1, "a frame through pair 0")
+	}
+}
+
 // TestNetControlTimeout: a device that never completes a control command cannot hang the
 // driver.
 func TestNetControlTimeout(t *testing.T) {

@@ -65,8 +65,7 @@ type PCI struct {
 	isr       pciRegion
 	device    pciRegion
 	mult      uint32
-	numQueues int
-	notifyOff []uint32 // per queue, offset inside the notify region
+	notifyOff []uint32 // per queue, offset inside the notify region; grown by queues
 }
 
 var _ Transport = (*PCI)(nil)
@@ -145,8 +144,6 @@ func NewPCI(cfg Registers, bar BARFunc) (*PCI, error) {
 	if p.common.length < PCICommonCfgMinLength || p.isr.length < 1 {
 		return nil, fmt.Errorf("%w: virtio-pci structures too short", ErrDeviceBroken)
 	}
-	p.numQueues = int(p.common.r.Read16(p.common.off + PCICommonNumQueues))
-	p.notifyOff = make([]uint32, p.numQueues)
 	return p, nil
 }
 
@@ -199,12 +196,25 @@ func (p *PCI) ReadConfig(off uint32, b []byte) {
 	readConfigFields(p.device.r, p.device.off, off, b)
 }
 
-// NumQueues implements [Transport].
-func (p *PCI) NumQueues() int { return p.numQueues }
+// NumQueues implements [Transport]. The number is read from the device each time: it may
+// change with the negotiated features (QEMU's virtio-net adds its queue pairs, and moves its
+// control queue after them, when VIRTIO_NET_F_MQ is negotiated).
+func (p *PCI) NumQueues() int { return p.queues() }
+
+// queues reads num_queues and makes room for that many notify offsets. The slice only grows,
+// so that a device shrinking num_queues cannot make Notify index past it; it holds at most
+// 65535 entries.
+func (p *PCI) queues() int {
+	n := int(p.c16(PCICommonNumQueues))
+	if n > len(p.notifyOff) {
+		p.notifyOff = append(p.notifyOff, make([]uint32, n-len(p.notifyOff))...)
+	}
+	return n
+}
 
 // QueueMax implements [Transport].
 func (p *PCI) QueueMax(i int) int {
-	if i >= p.numQueues {
+	if i >= p.queues() {
 		return 0
 	}
 	p.w16(PCICommonQueueSelect, uint16(i))
@@ -213,8 +223,8 @@ func (p *PCI) QueueMax(i int) int {
 
 // EnableQueue implements [Transport], following section 4.1.5.1.3.
 func (p *PCI) EnableQueue(i, size int, desc, driver, device uint64) error {
-	if i >= p.numQueues {
-		return fmt.Errorf("virtio: queue %d of %d", i, p.numQueues)
+	if n := p.queues(); i >= n {
+		return fmt.Errorf("virtio: queue %d of %d", i, n)
 	}
 	p.w16(PCICommonQueueSelect, uint16(i))
 	if max := p.c16(PCICommonQueueSize); max == 0 || size > int(max) {

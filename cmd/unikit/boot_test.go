@@ -61,15 +61,22 @@ func testBoot(t *testing.T, arch vmimage.Arch) {
 
 	t.Run("kernel", func(t *testing.T) { bootImage(t, dir, false) })
 	t.Run("uefi", func(t *testing.T) {
-		firmware, pkg := "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"
-		if arch == vmimage.ARM64 {
-			firmware, pkg = "/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"
-		}
-		if _, err := os.Stat(firmware); err != nil {
-			peers.Missing(t, firmware+" (apt-get install "+pkg+")")
-		}
+		requireFirmware(t, arch)
 		bootImage(t, dir, true)
 	})
+}
+
+// requireFirmware skips or fails t unless the UEFI firmware unikit run -uefi boots arch with
+// is installed.
+func requireFirmware(t *testing.T, arch vmimage.Arch) {
+	t.Helper()
+	firmware, pkg := "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"
+	if arch == vmimage.ARM64 {
+		firmware, pkg = "/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"
+	}
+	if _, err := os.Stat(firmware); err != nil {
+		peers.Missing(t, firmware+" (apt-get install "+pkg+")")
+	}
 }
 
 // requireImageTools skips or fails t unless unikit image can build an image for arch here:

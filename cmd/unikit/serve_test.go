@@ -26,28 +26,50 @@ import (
 // through the port forward. The hypervisor's power button (system_powerdown on QEMU's
 // monitor) then stops the appliance and powers the guest off, and QEMU exits 0.
 func TestServeHelloAMD64(t *testing.T) {
-	testServe(t, "github.com/unikit/unikit/examples/hello", "/",
-		"hello from unikit: this page came through unikit's userspace TCP/IP stack (-net virtio-pci)\n")
+	testServe(t, amd64Direct, "github.com/unikit/unikit/examples/hello", "/", helloPage)
 }
 
 // TestServeBlogAMD64 does the same with examples/blog and its embedded sample site.
 func TestServeBlogAMD64(t *testing.T) {
 	want, err := os.ReadFile("../../examples/blog/site/about/index.html")
 	require.NoError(t, err)
-	testServe(t, "github.com/unikit/unikit/examples/blog", "/about/", string(want))
+	testServe(t, amd64Direct, "github.com/unikit/unikit/examples/blog", "/about/", string(want))
 }
 
-// testServe boots the appliance pkg with no flags and requires a 200 with wantBody for path.
-func testServe(t *testing.T, pkg, path, wantBody string) {
+// helloPage is what examples/hello serves in a guest.
+const helloPage = "hello from unikit: this page came through unikit's userspace TCP/IP stack (-net virtio-pci)\n"
+
+// serveTarget says how testServe boots an image.
+type serveTarget struct {
+	arch vmimage.Arch
+	// uefi boots disk.img through UEFI firmware instead of the kernel directly.
+	uefi bool
+	// nic is the PCI address of the virtio-net function in the machine QEMU emulates.
+	nic string
+}
+
+// amd64Direct boots the amd64 kernel directly; QEMU's pc machine puts the NIC at 00:03.0.
+var amd64Direct = serveTarget{arch: vmimage.AMD64, nic: "0000:00:03.0"}
+
+// testServe boots the appliance pkg with no flags as target says and requires a 200 with
+// wantBody for path.
+func testServe(t *testing.T, target serveTarget, pkg, path, wantBody string) {
 	if testing.Short() {
 		t.Skip("boots a virtual machine under TCG")
 	}
-	peers.Program(t, "qemu-system-x86_64", "qemu-system-x86")
-	requireImageTools(t, vmimage.AMD64)
+	if target.arch == vmimage.ARM64 {
+		peers.Program(t, "qemu-system-aarch64", "qemu-system-arm")
+	} else {
+		peers.Program(t, "qemu-system-x86_64", "qemu-system-x86")
+	}
+	requireImageTools(t, target.arch)
+	if target.uefi {
+		requireFirmware(t, target.arch)
+	}
 
 	dir := filepath.Join(t.TempDir(), "image")
 	var log bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"image", "-arch", "amd64", "-o", dir, pkg}, nil, &log, &log), log.String())
+	require.NoError(t, run(context.Background(), []string{"image", "-arch", string(target.arch), "-o", dir, pkg}, nil, &log, &log), log.String())
 	im, err := vmimage.OpenImage(dir)
 	require.NoError(t, err)
 
@@ -61,6 +83,7 @@ func testServe(t *testing.T, pkg, path, wantBody string) {
 	vm, err := vmrun.Start(ctx, im, vmrun.Config{
 		Listen:   listen,
 		Accel:    vmrun.AccelTCG,
+		UEFI:     target.uefi,
 		Console:  console,
 		Stderr:   &stderr,
 		QEMUArgs: []string{"-monitor", "unix:" + monitor + ",server=on,wait=off"},
@@ -74,13 +97,13 @@ func testServe(t *testing.T, pkg, path, wantBody string) {
 		}
 	}()
 
-	body, err := firstPage(ctx, "http://"+listen+path, exited)
+	body, err := firstPage(ctx, &http.Client{}, "http://"+listen+path, exited)
 	require.NoError(t, err)
 	firstOK := time.Since(start)
 	require.Equal(t, wantBody, body)
 	out := console.String()
 	require.Contains(t, out, "-net virtio-pci", "the appliance names its NIC driver")
-	require.Contains(t, out, "0000:00:03.0", "the driver names the PCI function it drives")
+	require.Contains(t, out, target.nic, "the driver names the PCI function it drives")
 	t.Logf("QEMU start to the first 200: %v", firstOK.Round(time.Millisecond))
 
 	// The hypervisor's "stop": an ACPI power button press, which the guest runtime turns into
@@ -101,22 +124,26 @@ func testServe(t *testing.T, pkg, path, wantBody string) {
 	require.NotContains(t, out, "Kernel panic")
 }
 
-// firstPage polls url until it answers 200 and returns the body; it gives up when ctx is done
-// or QEMU exits (the exit is put back for the caller).
-func firstPage(ctx context.Context, url string, exited chan error) (string, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
+// firstPage polls url with client until it answers 200 and returns the body; it gives up when
+// ctx is done or QEMU exits (the exit is put back for the caller).
+func firstPage(ctx context.Context, client *http.Client, url string, exited chan error) (string, error) {
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, err := http.NewRequestWithContext(attempt, http.MethodGet, url, nil)
 		if err != nil {
+			cancel()
 			return "", err
 		}
-		if resp, err := client.Do(req); err == nil {
+		resp, err := client.Do(req)
+		if err == nil {
 			b, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err == nil && resp.StatusCode == http.StatusOK {
+				cancel()
 				return string(b), nil
 			}
 		}
+		cancel()
 		select {
 		case err := <-exited:
 			exited <- err

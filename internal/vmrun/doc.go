@@ -8,4 +8,8 @@
 // The kernel boots directly (-kernel, -initrd, -append) or, with Config.UEFI, through UEFI
 // firmware from disk.img, as a KVM cloud would boot it: OVMF on x86 (Debian's ovmf package),
 // AAVMF on arm64 (qemu-efi-aarch64).
+//
+// For tests, Config.TAP puts the NIC on a Linux TAP device instead of the user-mode network
+// (the one peer with vnet headers, so the one the device offers offloads with), and
+// Config.NICProperties sets the device's properties (packed=on, mq=on, ...).
 package vmrun

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,19 @@ type Config struct {
 	Stderr io.Writer
 	// Stdin feeds the serial console (and QEMU's monitor: Ctrl-A x quits); nil is empty.
 	Stdin io.Reader
+	// TAP, if set, attaches the NIC to this Linux TAP device instead of the user-mode network
+	// (QEMU's -netdev tap, without scripts; Listen is then not used). QEMU opens the device in
+	// its own network namespace: the one of the thread that calls Start. A TAP peer passes the
+	// virtio_net_hdr through, so the device offers checksum and segmentation offloads, which
+	// the user-mode network never does.
+	TAP string
+	// TAPQueues is the number of queue pairs of the TAP device with TAP (QEMU's queues=);
+	// zero means 1. More than one needs a device made with multi_queue and the NIC property
+	// mq=on.
+	TAPQueues int
+	// NICProperties are appended to the virtio-net-pci device's properties, such as
+	// "packed=on", "mrg_rxbuf=off" or "host_tso4=off".
+	NICProperties []string
 	// QEMUArgs are appended to QEMU's command line.
 	QEMUArgs []string
 }
@@ -171,7 +185,7 @@ func qemuPackage(arch vmimage.Arch) string {
 // qemuArgs returns QEMU's arguments for booting im with accel, through the firmware fw when it
 // is not nil.
 func qemuArgs(im vmimage.Image, cfg Config, accel string, fw *firmware) ([]string, error) {
-	fwd, err := hostForward(cfg.Listen)
+	netdev, err := netdevArg(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +216,10 @@ func qemuArgs(im vmimage.Image, cfg Config, accel string, fw *firmware) ([]strin
 		"-m", mem,
 		"-nographic",
 		"-no-reboot",
-		"-netdev", "user,id=net0,hostfwd="+fwd,
+		"-netdev", netdev,
 		// romfile= leaves out the NIC's option ROM: it only network-boots, which nothing here
 		// wants, and arm64 installs none.
-		"-device", "virtio-net-pci,netdev=net0,romfile=",
+		"-device", strings.Join(append([]string{"virtio-net-pci,netdev=net0,romfile="}, cfg.NICProperties...), ","),
 	)
 	if fw != nil {
 		args = append(args,
@@ -217,6 +231,32 @@ func qemuArgs(im vmimage.Image, cfg Config, accel string, fw *firmware) ([]strin
 		args = append(args, "-kernel", im.Kernel, "-initrd", im.Initrd, "-append", im.Cmdline)
 	}
 	return append(args, cfg.QEMUArgs...), nil
+}
+
+// netdevArg returns the -netdev value of the NIC's backend: the user-mode network with the
+// port forward, or cfg.TAP.
+func netdevArg(cfg Config) (string, error) {
+	if cfg.TAP == "" {
+		if cfg.TAPQueues != 0 {
+			return "", fmt.Errorf("%w: TAP queues without a TAP device", ErrConfig)
+		}
+		fwd, err := hostForward(cfg.Listen)
+		if err != nil {
+			return "", err
+		}
+		return "user,id=net0,hostfwd=" + fwd, nil
+	}
+	if strings.ContainsAny(cfg.TAP, ",= ") || len(cfg.TAP) > 15 {
+		return "", fmt.Errorf("%w: TAP device name %q", ErrConfig, cfg.TAP)
+	}
+	netdev := "tap,id=net0,ifname=" + cfg.TAP + ",script=no,downscript=no"
+	switch q := cfg.TAPQueues; {
+	case q < 0 || q > 256:
+		return "", fmt.Errorf("%w: %d TAP queues", ErrConfig, q)
+	case q > 1:
+		netdev += ",queues=" + strconv.Itoa(q)
+	}
+	return netdev, nil
 }
 
 // hostForward returns the hostfwd rule that forwards listen (HOST:PORT, empty for

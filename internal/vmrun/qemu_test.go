@@ -138,3 +138,26 @@ func TestFirmwareCandidates(t *testing.T) {
 	require.Equal(t, "qemu-efi-aarch64", pkg)
 	require.True(t, strings.HasSuffix(c[0].code, "AAVMF_CODE.fd"))
 }
+
+func TestQEMUArgsTAP(t *testing.T) {
+	args, err := qemuArgs(testImage(vmimage.AMD64), Config{
+		TAP: "uktap0", TAPQueues: 2, NICProperties: []string{"mq=on", "vectors=6"},
+	}, AccelTCG, nil)
+	require.NoError(t, err)
+	require.Equal(t, "tap,id=net0,ifname=uktap0,script=no,downscript=no,queues=2", flagValue(t, args, "-netdev"))
+	require.Equal(t, "virtio-net-pci,netdev=net0,romfile=,mq=on,vectors=6", flagValue(t, args, "-device"))
+
+	args, err = qemuArgs(testImage(vmimage.AMD64), Config{TAP: "uktap0", Listen: "ignored"}, AccelTCG, nil)
+	require.NoError(t, err, "Listen is not used with a TAP device")
+	require.Equal(t, "tap,id=net0,ifname=uktap0,script=no,downscript=no", flagValue(t, args, "-netdev"))
+
+	for _, bad := range []Config{
+		{TAP: "tap0,fd=3"},
+		{TAP: "a-name-longer-than-15"},
+		{TAP: "tap0", TAPQueues: -1},
+		{TAPQueues: 2},
+	} {
+		_, err := qemuArgs(testImage(vmimage.AMD64), bad, AccelTCG, nil)
+		require.ErrorIs(t, err, ErrConfig, "%+v", bad)
+	}
+}

@@ -28,6 +28,9 @@ type Device struct {
 	isr        uint32
 	rejectFeat bool
 	pciCfg     [256]byte
+	// queuesFor, if set, gives the number of queues the device has with the driver's
+	// features (at most len(queues)); nil means all of them, whatever was negotiated.
+	queuesFor func(driverFeat uint64) int
 
 	irq        atomic.Pointer[func()]
 	onNotify   func(q int)
@@ -189,8 +192,16 @@ func (d *Device) setStatus(v uint8) func() {
 	return nil
 }
 
+// numQueues returns the number of queues the device has now. Called with d.mu held.
+func (d *Device) numQueues() int {
+	if d.queuesFor != nil {
+		return min(d.queuesFor(d.driverFeat), len(d.queues))
+	}
+	return len(d.queues)
+}
+
 func (d *Device) selected() *Queue {
-	if int(d.queueSel) < len(d.queues) {
+	if int(d.queueSel) < d.numQueues() {
 		return d.queues[d.queueSel]
 	}
 	return nil

@@ -25,6 +25,12 @@ type NetConfig struct {
 	// MaxPairs, if not zero, offers VIRTIO_NET_F_CTRL_VQ and VIRTIO_NET_F_MQ with this many
 	// queue pairs (only the first carries traffic) and a control queue after them.
 	MaxPairs int
+	// QueuesFollowMQ, with MaxPairs, makes the number of queues follow the negotiation as in
+	// QEMU's virtio-net: one pair and the control queue (num_queues 3, the control queue at
+	// index 2) until the driver's features include VIRTIO_NET_F_MQ, all the pairs and the
+	// control queue after them from then on. A driver must read num_queues after the
+	// negotiation.
+	QueuesFollowMQ bool
 	// CtrlNoAnswer makes the device never complete control commands.
 	CtrlNoAnswer bool
 }
@@ -59,7 +65,6 @@ type NetDevice struct {
 	rxChains []Chain
 	rxUsed   []int
 
-	ctrlIdx   int
 	ctrlMute  bool
 	ctrlMu    sync.Mutex
 	ctrlChain Chain
@@ -123,7 +128,6 @@ func NewNet(mem *virtio.Arena, backend link.Link, cfg *NetConfig) (*NetDevice, e
 	binary.LittleEndian.PutUint16(config[10:], uint16(backend.MTU()))
 	d := &NetDevice{
 		Device:   NewDevice(mem, virtio.DeviceNet, offered, config, nq, c.QueueMax),
-		ctrlIdx:  nq - 1,
 		ctrlMute: c.CtrlNoAnswer,
 		backend:  backend,
 		txKick:   make(chan struct{}, 1),
@@ -134,6 +138,14 @@ func NewNet(mem *virtio.Arena, backend link.Link, cfg *NetConfig) (*NetDevice, e
 		txSegs:   make([][][]byte, netBatch),
 		rxChains: make([]Chain, 0, c.QueueMax),
 		rxUsed:   make([]int, c.QueueMax),
+	}
+	if c.QueuesFollowMQ && c.MaxPairs > 0 {
+		d.queuesFor = func(f uint64) int {
+			if f&virtio.NetFMQ != 0 {
+				return nq
+			}
+			return 3
+		}
 	}
 	d.rxq, d.txq = d.queues[virtio.NetRxQueue], d.queues[virtio.NetTxQueue]
 	for i := range d.txSegs {
@@ -153,9 +165,17 @@ func NewNet(mem *virtio.Arena, backend link.Link, cfg *NetConfig) (*NetDevice, e
 // TxFrames frames the driver transmitted to the backend.
 func (d *NetDevice) Counters() link.Stats { return d.counters.Snapshot() }
 
+// ctrlIndex returns the index of the control queue, the last queue the device has now; it
+// is a data queue when the device has only one pair and no control queue.
+func (d *NetDevice) ctrlIndex() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.numQueues() - 1
+}
+
 func (d *NetDevice) notified(q int) {
-	if q == d.ctrlIdx && d.ctrlIdx > virtio.NetTxQueue {
-		d.control()
+	if ctrl := d.ctrlIndex(); q == ctrl && ctrl > virtio.NetTxQueue {
+		d.control(ctrl)
 		return
 	}
 	ch := d.txKick

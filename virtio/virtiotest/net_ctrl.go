@@ -7,14 +7,15 @@ import "encoding/binary"
 func (d *NetDevice) Pairs() int { return int(d.pairs.Load()) }
 
 // control processes control commands (section 5.1.6.5): MQ VQ_PAIRS_SET is accepted for 1 to
-// max_virtqueue_pairs pairs; everything else is answered VIRTIO_NET_ERR.
-func (d *NetDevice) control() {
+// max_virtqueue_pairs pairs; everything else is answered VIRTIO_NET_ERR. ctrl is the index of
+// the control queue.
+func (d *NetDevice) control(ctrl int) {
 	if d.ctrlMute {
 		return
 	}
 	d.ctrlMu.Lock()
 	defer d.ctrlMu.Unlock()
-	q := d.queues[d.ctrlIdx]
+	q := d.queues[ctrl]
 	c := &d.ctrlChain
 	for {
 		ok, err := q.Pop(c)

@@ -161,7 +161,7 @@ func (r barRegs) read(off uint32, width int) uint32 {
 	case virtio.PCICommonMSIX, virtio.PCICommonQueueMSIX:
 		return 0xffff // VIRTIO_MSI_NO_VECTOR: INTx only
 	case virtio.PCICommonNumQueues:
-		return uint32(len(d.queues))
+		return uint32(d.numQueues())
 	case virtio.PCICommonStatus:
 		return uint32(d.status)
 	case virtio.PCICommonCfgGen:
