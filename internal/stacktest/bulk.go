@@ -21,11 +21,7 @@ func RunBulk(b *testing.B, src, dst net.Conn) {
 	b.SetBytes(BulkChunk)
 	b.ReportAllocs()
 	chunk := make([]byte, BulkChunk)
-	got := make(chan int64, 1)
-	go func() {
-		n, _ := io.CopyBuffer(io.Discard, dst, make([]byte, 1<<20))
-		got <- n
-	}()
+	got := drain(dst)
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
@@ -33,14 +29,30 @@ func RunBulk(b *testing.B, src, dst net.Conn) {
 			b.Fatal(err)
 		}
 	}
-	if cw, ok := src.(interface{ CloseWrite() error }); ok {
-		require.NoError(b, cw.CloseWrite())
-	} else {
-		require.NoError(b, src.Close())
-	}
+	closeWrite(b, src)
 	n := <-got
 	elapsed := time.Since(start)
 	b.StopTimer()
 	require.Equal(b, int64(b.N)*BulkChunk, n)
 	b.ReportMetric(float64(n)*8/elapsed.Seconds()/1e9, "Gbit/s")
+}
+
+// drain reads dst to its end in a goroutine and sends how many bytes it read.
+func drain(dst net.Conn) <-chan int64 {
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.CopyBuffer(io.Discard, dst, make([]byte, 1<<20))
+		got <- n
+	}()
+	return got
+}
+
+// closeWrite ends src's direction of the connection: a half-close where src has one, so the
+// reader sees the end of the data, or else a close.
+func closeWrite(b *testing.B, src net.Conn) {
+	if cw, ok := src.(interface{ CloseWrite() error }); ok {
+		require.NoError(b, cw.CloseWrite())
+	} else {
+		require.NoError(b, src.Close())
+	}
 }

@@ -1,7 +1,6 @@
 package stacktest
 
 import (
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -36,11 +35,7 @@ func BulkSeconds() time.Duration {
 func RunBulkFor(b *testing.B, src, dst net.Conn, d time.Duration) {
 	b.Helper()
 	chunk := make([]byte, BulkChunk)
-	got := make(chan int64, 1)
-	go func() {
-		n, _ := io.CopyBuffer(io.Discard, dst, make([]byte, 1<<20))
-		got <- n
-	}()
+	got := drain(dst)
 	b.ResetTimer()
 	meter := httpload.StartCPU(b, os.Getpid())
 	start := time.Now()
@@ -50,11 +45,7 @@ func RunBulkFor(b *testing.B, src, dst net.Conn, d time.Duration) {
 		sent += int64(n)
 		require.NoError(b, err)
 	}
-	if cw, ok := src.(interface{ CloseWrite() error }); ok {
-		require.NoError(b, cw.CloseWrite())
-	} else {
-		require.NoError(b, src.Close())
-	}
+	closeWrite(b, src)
 	n := <-got
 	elapsed := time.Since(start)
 	machine, proc := meter.Stop()
