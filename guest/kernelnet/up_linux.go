@@ -24,7 +24,10 @@ const linkPoll = 20 * time.Millisecond
 // Interface is a network interface of Linux's stack that [Up] configured. Its lease is
 // renewed in the background until Close.
 type Interface struct {
-	name   string
+	name string
+	// nl is bound to the network namespace Up ran in, so that renewals, which run on other
+	// threads, configure the same interface.
+	nl     *netlink.Handle
 	link   netlink.Link
 	client *nclient4.Client
 	log    *slog.Logger
@@ -51,22 +54,40 @@ func Up(ctx context.Context, cfg *Config) (*Interface, error) {
 			return nil, fmt.Errorf("kernelnet: %w", err)
 		}
 	}
-	if err := setUp("lo"); err != nil {
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("kernelnet: rtnetlink: %w", err)
+	}
+	i, err := up(ctx, &c, nl)
+	if err != nil {
+		nl.Close()
 		return nil, err
 	}
-	link, err := waitLink(ctx, c.Interface)
+	l := i.Lease()
+	i.log.Info("kernelnet: configured", "interface", i.name, "mac", i.link.Attrs().HardwareAddr.String(),
+		"driver", driverOf(i.name), "addr", l.Addr, "gateway", l.Gateway, "dns", l.DNS, "lease", l.Duration)
+	go i.renewals()
+	return i, nil
+}
+
+// up brings the loopback and the interface up and leases and installs an address, through nl.
+func up(ctx context.Context, c *Config, nl *netlink.Handle) (*Interface, error) {
+	if err := setUp(nl, "lo"); err != nil {
+		return nil, err
+	}
+	link, err := waitLink(ctx, nl, c.Interface)
 	if err != nil {
 		return nil, err
 	}
 	name := link.Attrs().Name
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := nl.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("kernelnet: bringing %s up: %w", name, err)
 	}
 	client, err := nclient4.New(name, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
 	if err != nil {
 		return nil, fmt.Errorf("kernelnet: DHCP client on %s: %w", name, err)
 	}
-	i := &Interface{name: name, link: link, client: client, log: c.Logger, resolv: c.ResolvConf,
+	i := &Interface{name: name, nl: nl, link: link, client: client, log: c.Logger, resolv: c.ResolvConf,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	raw, err := i.request(ctx)
 	if err == nil {
@@ -76,18 +97,14 @@ func Up(ctx context.Context, cfg *Config) (*Interface, error) {
 		client.Close()
 		return nil, err
 	}
-	l := i.Lease()
-	i.log.Info("kernelnet: configured", "interface", name, "mac", link.Attrs().HardwareAddr.String(),
-		"driver", driverOf(name), "addr", l.Addr, "gateway", l.Gateway, "dns", l.DNS, "lease", l.Duration)
-	go i.renewals()
 	return i, nil
 }
 
 // setUp brings the named interface up.
-func setUp(name string) error {
-	l, err := netlink.LinkByName(name)
+func setUp(nl *netlink.Handle, name string) error {
+	l, err := nl.LinkByName(name)
 	if err == nil {
-		err = netlink.LinkSetUp(l)
+		err = nl.LinkSetUp(l)
 	}
 	if err != nil {
 		return fmt.Errorf("kernelnet: bringing %s up: %w", name, err)
@@ -97,11 +114,11 @@ func setUp(name string) error {
 
 // waitLink returns the named interface, or the first Ethernet one that is not the loopback,
 // once the driver has registered it.
-func waitLink(ctx context.Context, name string) (netlink.Link, error) {
+func waitLink(ctx context.Context, nl *netlink.Handle, name string) (netlink.Link, error) {
 	t := time.NewTicker(linkPoll)
 	defer t.Stop()
 	for {
-		if l := findLink(name); l != nil {
+		if l := findLink(nl, name); l != nil {
 			return l, nil
 		}
 		select {
@@ -117,15 +134,15 @@ func waitLink(ctx context.Context, name string) (netlink.Link, error) {
 }
 
 // findLink returns the named interface or the first Ethernet interface, or nil.
-func findLink(name string) netlink.Link {
+func findLink(nl *netlink.Handle, name string) netlink.Link {
 	if name != "" {
-		l, err := netlink.LinkByName(name)
+		l, err := nl.LinkByName(name)
 		if err != nil {
 			return nil
 		}
 		return l
 	}
-	links, err := netlink.LinkList()
+	links, err := nl.LinkList()
 	if err != nil {
 		return nil
 	}
@@ -172,9 +189,9 @@ func (i *Interface) apply(raw *nclient4.Lease) error {
 	i.mu.Unlock()
 	if old.Addr.IsValid() && old.Addr != l.Addr {
 		// A new address: the old one goes, with the routes through it.
-		_ = netlink.AddrDel(i.link, &netlink.Addr{IPNet: ipNet(old.Addr)})
+		_ = i.nl.AddrDel(i.link, &netlink.Addr{IPNet: ipNet(old.Addr)})
 	}
-	if err := netlink.AddrReplace(i.link, &netlink.Addr{IPNet: ipNet(l.Addr)}); err != nil {
+	if err := i.nl.AddrReplace(i.link, &netlink.Addr{IPNet: ipNet(l.Addr)}); err != nil {
 		return fmt.Errorf("kernelnet: adding %v to %s: %w", l.Addr, i.name, err)
 	}
 	if l.Gateway.IsValid() {
@@ -183,7 +200,7 @@ func (i *Interface) apply(raw *nclient4.Lease) error {
 			Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
 			Gw:        l.Gateway.AsSlice(),
 		}
-		if err := netlink.RouteReplace(route); err != nil {
+		if err := i.nl.RouteReplace(route); err != nil {
 			return fmt.Errorf("kernelnet: default route via %v on %s: %w", l.Gateway, i.name, err)
 		}
 	}
@@ -259,6 +276,7 @@ func (i *Interface) Close() error {
 		close(i.stop)
 		<-i.done
 		i.closeErr = i.client.Close()
+		i.nl.Close()
 	})
 	return i.closeErr
 }
