@@ -14,6 +14,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/unikit/unikit/guest/kmod"
 )
@@ -54,7 +55,9 @@ func Up(ctx context.Context, cfg *Config) (*Interface, error) {
 			return nil, fmt.Errorf("kernelnet: %w", err)
 		}
 	}
-	nl, err := netlink.NewHandle()
+	// Only rtnetlink: a handle for every family fails on a kernel without xfrm_user loaded,
+	// as Debian's is in the initramfs.
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("kernelnet: rtnetlink: %w", err)
 	}
