@@ -29,7 +29,8 @@
 //	                       with DHCP; the default when the guest runtime started the appliance
 //	-net xen[:vif-N]       inside a Xen domain: netfront on the domain's vif N (default 0)
 //	                       through /dev/xen/gntalloc, evtchn and xenbus (xenfront/linuxdom)
-//	-net kernel            the host's own sockets, no userspace stack, for comparison
+//	-net kernel            the host's own sockets, no userspace stack, for comparison; inside a
+//	                       VM, Linux's own virtio_net driver, configured by DHCP (guest/kernelnet)
 //	-listen ADDRS          host addresses of the served ports with -net user or kernel
 //	                       (default 127.0.0.1:8080), see below
 //	-ip CIDR               static address of the stack instead of DHCP (with -net user, the
@@ -63,8 +64,9 @@
 //	-listen 127.0.0.1:0                              free ports for both, printed by Run
 //
 // A stack port below 1024 then needs root on the host unless -listen maps it elsewhere. With
-// -net kernel the same host addresses are listened on directly; with the other kinds the ports
-// are served on the stack's own address and -listen is not used.
+// -net kernel the same host addresses are listened on directly (inside a VM, every address of
+// the guest, on the ports themselves); with the other kinds the ports are served on the
+// stack's own address and -listen is not used.
 //
 // # Use
 //

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unikit/unikit/guest"
+	"github.com/unikit/unikit/guest/kernelnet"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pcap"
@@ -36,6 +38,7 @@ type Network struct {
 
 	mu     sync.Mutex
 	kernLn map[uint16]net.Listener // -net kernel: opened by Open, handed out by Listen once
+	kernIf *kernelnet.Interface    // -net kernel inside a VM: the interface Open configured
 
 	closeOnce sync.Once
 	closeErr  error
@@ -77,6 +80,9 @@ func (f *Flags) Open(ctx context.Context, ports ...uint16) (*Network, error) {
 func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 	spec := &n.spec
 	if !spec.userspace() {
+		if guest.InGuest() {
+			return n.openGuestKernel(ctx)
+		}
 		return n.listenKernel(hosts)
 	}
 
@@ -305,6 +311,9 @@ func (n *Network) Close() error {
 		}
 		n.kernLn = nil
 		n.mu.Unlock()
+		if n.kernIf != nil {
+			errs = append(errs, n.kernIf.Close())
+		}
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr

@@ -82,7 +82,7 @@ func requireFirmware(t *testing.T, arch vmimage.Arch) {
 // requireImageTools skips or fails t unless unikit image can build an image for arch here:
 // Debian's kernel is cached or may be downloaded, and objcopy and systemd-stub are installed
 // or (the stub) may be downloaded.
-func requireImageTools(t *testing.T, arch vmimage.Arch) {
+func requireImageTools(t testing.TB, arch vmimage.Arch) {
 	t.Helper()
 	cacheDir, err := vmimage.DefaultCacheDir()
 	require.NoError(t, err)
@@ -137,7 +137,7 @@ func bootImage(t *testing.T, dir string, uefi bool) {
 
 // freeAddr returns a loopback address whose port was free a moment ago, for the host side of
 // the port forward.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -21,7 +21,9 @@ static Linux binary for the architecture and writes the image directory DIR:
 
   DIR/vmlinuz     the kernel
   DIR/initrd.img  the initramfs: the appliance as /init and the kernel modules it loads
-                  (uio, uio_pci_generic, button, evdev and their dependencies); no shell, no libc
+                  (uio, uio_pci_generic, button, evdev and their dependencies; when the
+                  appliance flags say -net kernel, also Linux's virtio_pci and virtio_net) and
+                  the kernel's modules.builtin; no shell, no libc
   DIR/cmdline     the kernel command line, with the appliance flags after "--"
   DIR/disk.img    a raw GPT disk whose EFI system partition holds a unified kernel image of the
                   three: UEFI firmware boots it on its own, and a KVM cloud can import it
@@ -49,7 +51,7 @@ func imageCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	arch := fs.String("arch", string(vmimage.AMD64), "guest `ARCH`itecture: amd64 or arm64")
 	kernel := fs.String("kernel", "", "kernel image `FILE` to boot (an x86 bzImage or arm64 Image) instead of Debian's")
 	modules := fs.String("modules", "", "module tree `DIR` of -kernel (lib/modules/VERSION)")
-	addModules := fs.String("add-modules", "", "comma-separated `LIST` of more kernel modules for the initramfs, with their dependencies (virtio_pci,virtio_net for -net kernel)")
+	addModules := fs.String("add-modules", "", "comma-separated `LIST` of more kernel modules for the initramfs, with their dependencies (-net kernel in the appliance flags adds virtio_pci,virtio_net by itself)")
 	out := fs.String("o", "", "image directory `DIR` to write (default NAME-ARCH, NAME the last element of PKG)")
 	fs.StringVar(&cacheDir, "cache", cacheDir, "`DIR` that keeps downloaded Debian packages")
 	fs.Usage = func() {

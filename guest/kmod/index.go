@@ -123,50 +123,19 @@ func (ix *Index) Modules() []string {
 // Builtin reports whether the named module is listed as built into the kernel.
 func (ix *Index) Builtin(name string) bool { return ix.builtin[Normalize(name)] }
 
-// Order returns the modules to load, in order, so that the named ones can be: every module
-// after all of its dependencies, each once. Built-in modules are left out; a module that is
-// neither built in nor in the index is an error wrapping [ErrNotFound] saying who needs it,
-// and a cycle one wrapping [ErrCycle].
+// Lookup returns the named module, normalised, and whether the index has a file for it. It
+// never fails: Scan read every module already.
+func (ix *Index) Lookup(name string) (Module, bool, error) {
+	m, ok := ix.modules[Normalize(name)]
+	return m, ok, nil
+}
+
+// Order returns the modules to load, in order, so that the named ones can be ([Order] on the
+// index); errors name the index's directory.
 func (ix *Index) Order(names ...string) ([]Module, error) {
-	const (
-		visiting = 1
-		done     = 2
-	)
-	state := map[string]int{}
-	var order []Module
-	var visit func(name, neededBy string) error
-	visit = func(name, neededBy string) error {
-		switch state[name] {
-		case done:
-			return nil
-		case visiting:
-			return fmt.Errorf("%w: through %s", ErrCycle, name)
-		}
-		if ix.builtin[name] {
-			state[name] = done
-			return nil
-		}
-		m, ok := ix.modules[name]
-		if !ok {
-			if neededBy != "" {
-				return fmt.Errorf("%w: %s (needed by %s) in %s", ErrNotFound, name, neededBy, ix.dir)
-			}
-			return fmt.Errorf("%w: %s in %s", ErrNotFound, name, ix.dir)
-		}
-		state[name] = visiting
-		for _, d := range m.Depends {
-			if err := visit(d, name); err != nil {
-				return err
-			}
-		}
-		state[name] = done
-		order = append(order, m)
-		return nil
-	}
-	for _, n := range names {
-		if err := visit(Normalize(n), ""); err != nil {
-			return nil, err
-		}
+	order, err := Order(ix, names...)
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, ix.dir)
 	}
 	return order, nil
 }

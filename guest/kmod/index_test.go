@@ -110,3 +110,44 @@ func TestScanRefuses(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
 }
+
+// lazySource is a Source that reads nothing until asked, as an image builder's view of a
+// whole module tree does; it counts the lookups.
+type lazySource struct {
+	deps    map[string][]string
+	builtin map[string]bool
+	lookups map[string]int
+}
+
+func (s *lazySource) Lookup(name string) (Module, bool, error) {
+	s.lookups[name]++
+	d, ok := s.deps[name]
+	return Module{Name: name, Path: name + ".ko", Depends: d}, ok, nil
+}
+
+func (s *lazySource) Builtin(name string) bool { return s.builtin[name] }
+
+func TestOrderSource(t *testing.T) {
+	src := &lazySource{
+		deps: map[string][]string{
+			"virtio_net": {"virtio_ring", "virtio", "net_failover"}, "virtio_ring": {"virtio"},
+			"virtio": nil, "net_failover": {"failover"}, "failover": nil, "unrelated": nil,
+			"x": {"y"}, "y": {"gone"}, "c1": {"c2"}, "c2": {"c3"}, "c3": {"c1"},
+		},
+		builtin: map[string]bool{"virtio": true},
+		lookups: map[string]int{},
+	}
+	order, err := Order(src, "virtio-net", "virtio_ring")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"virtio_ring", "failover", "net_failover", "virtio_net"}, names(order))
+	assert.Zero(t, src.lookups["unrelated"], "only the modules asked for and their dependencies are read")
+	assert.Equal(t, 1, src.lookups["virtio_ring"], "each module is read once")
+
+	_, err = Order(src, "x")
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Contains(t, err.Error(), "gone (needed by x -> y)")
+
+	_, err = Order(src, "c1")
+	require.ErrorIs(t, err, ErrCycle)
+	assert.Contains(t, err.Error(), "c1 -> c2 -> c3 -> c1")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,8 +42,9 @@ type Config struct {
 	// Kernel. With Kernel and no Modules, the initramfs holds no modules: the kernel must have
 	// what the appliance needs built in.
 	Modules string
-	// ExtraModules names modules the initramfs holds besides ApplianceModules, such as
-	// KernelNetModules; their dependencies come along.
+	// ExtraModules names modules the initramfs holds besides ApplianceModules; their
+	// dependencies come along. KernelNetModules are added by themselves when Args ask for
+	// -net kernel (WantsKernelNet).
 	ExtraModules []string
 	// CacheDir holds fetched Debian packages; empty means DefaultCacheDir.
 	CacheDir string
@@ -91,7 +93,7 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 		}
 	}
 
-	kernel, modules, err := kernelAndModules(ctx, cfg, arch, cacheDir, log)
+	kernel, modules, builtin, err := kernelAndModules(ctx, cfg, arch, cacheDir, log)
 	if err != nil {
 		return Image{}, err
 	}
@@ -121,7 +123,7 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 		Disk:   filepath.Join(dir, DiskFile),
 	}
 	var initrd bytes.Buffer
-	if err := WriteInitramfs(&initrd, appliance, modules); err != nil {
+	if err := WriteInitramfs(&initrd, appliance, modules, builtin); err != nil {
 		return Image{}, err
 	}
 	if err := writeFileAtomic(im.Initrd, initrd.Bytes()); err != nil {
@@ -153,33 +155,43 @@ func Build(ctx context.Context, cfg Config, dir string) (Image, error) {
 }
 
 // kernelAndModules finds the kernel an image boots, cfg's or Debian's, checks it boots arch,
-// and resolves the modules the initramfs holds in its module tree.
-func kernelAndModules(ctx context.Context, cfg Config, arch Arch, cacheDir string, log *slog.Logger) (Kernel, []Module, error) {
+// resolves the modules the initramfs holds in its module tree, and reads the tree's
+// modules.builtin (nil if it has none).
+func kernelAndModules(ctx context.Context, cfg Config, arch Arch, cacheDir string, log *slog.Logger) (Kernel, []Module, []byte, error) {
 	kernel := Kernel{Image: cfg.Kernel, Modules: cfg.Modules}
 	if cfg.Kernel == "" {
 		log.Info("fetching Debian's kernel package (cached after the first time)", "arch", arch, "cache", cacheDir)
 		var err error
 		if kernel, err = FetchDebianKernel(ctx, arch, cacheDir); err != nil {
-			return Kernel{}, nil, err
+			return Kernel{}, nil, nil, err
 		}
 		log.Info("kernel", "package", kernel.Package, "image", kernel.Image)
 	}
 	got, err := KernelArch(kernel.Image)
 	if err != nil {
-		return Kernel{}, nil, err
+		return Kernel{}, nil, nil, err
 	}
 	if got != arch {
-		return Kernel{}, nil, fmt.Errorf("%w: %s boots %s, the image is for %s", ErrUnknownArch, kernel.Image, got, arch)
+		return Kernel{}, nil, nil, fmt.Errorf("%w: %s boots %s, the image is for %s", ErrUnknownArch, kernel.Image, got, arch)
 	}
 	if kernel.Modules == "" {
 		log.Warn("no module tree: the initramfs holds no kernel modules")
-		return kernel, nil, nil
+		return kernel, nil, nil, nil
 	}
-	modules, err := ResolveModules(kernel.Modules, append(ApplianceModules(arch), cfg.ExtraModules...))
+	names := append(ApplianceModules(arch), cfg.ExtraModules...)
+	if WantsKernelNet(cfg.Args) {
+		log.Info("the appliance's flags say -net kernel: adding Linux's virtio-net driver", "modules", KernelNetModules())
+		names = append(names, KernelNetModules()...)
+	}
+	modules, err := ResolveModules(kernel.Modules, names)
 	if err != nil {
-		return Kernel{}, nil, err
+		return Kernel{}, nil, nil, err
 	}
-	return kernel, modules, nil
+	builtin, err := os.ReadFile(filepath.Join(kernel.Modules, BuiltinFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Kernel{}, nil, nil, err
+	}
+	return kernel, modules, builtin, nil
 }
 
 // OpenImage reads the image directory dir: it checks the files are there, reads the kernel

@@ -19,12 +19,14 @@ const ModulesDir = kmod.DefaultDir + "/unikit"
 
 // WriteInitramfs writes to w a gzip'd newc cpio archive (the format the kernel unpacks into
 // its root file system, Documentation/driver-api/early-userspace/buffer-format.rst) holding
-// the appliance executable as /init, the given modules uncompressed under ModulesDir, the mount points of the guest runtime (/dev, /proc,
-// /sys, /tmp, /run), and /dev/console.
+// the appliance executable as /init, the given modules uncompressed under ModulesDir with the
+// kernel's modules.builtin beside them (builtin, if not nil: BuiltinFile, from which the guest
+// runtime knows which modules the kernel has built in), the mount points of the guest runtime
+// (/dev, /proc, /sys, /tmp, /run), and /dev/console.
 //
 // The archive is reproducible: the same appliance and modules give the same bytes (every
 // mtime, uid and gid is zero and the gzip header has no time).
-func WriteInitramfs(w io.Writer, appliance []byte, modules []Module) error {
+func WriteInitramfs(w io.Writer, appliance []byte, modules []Module, builtin []byte) error {
 	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
 	if err != nil {
 		return err
@@ -75,6 +77,12 @@ func WriteInitramfs(w io.Writer, appliance []byte, modules []Module) error {
 		}
 		file := m.Name + ".ko"
 		rec := cpio.StaticRecord(obj, cpio.Info{Name: path.Join(modDir, file), Mode: cpio.S_IFREG | 0o644})
+		if err := write(rec); err != nil {
+			return err
+		}
+	}
+	if builtin != nil {
+		rec := cpio.StaticRecord(builtin, cpio.Info{Name: path.Join(modDir, BuiltinFile), Mode: cpio.S_IFREG | 0o644})
 		if err := write(rec); err != nil {
 			return err
 		}

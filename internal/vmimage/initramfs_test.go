@@ -44,8 +44,10 @@ func TestInitramfsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	init := []byte("\x7fELF pretend appliance")
 
+	builtin, err := os.ReadFile(filepath.Join(dir, BuiltinFile))
+	require.NoError(t, err)
 	var buf bytes.Buffer
-	require.NoError(t, WriteInitramfs(&buf, init, mods))
+	require.NoError(t, WriteInitramfs(&buf, init, mods, builtin))
 	recs, contents, order := readInitramfs(t, buf.Bytes())
 
 	require.Equal(t, init, contents["init"])
@@ -72,14 +74,18 @@ func TestInitramfsRoundTrip(t *testing.T) {
 	}
 	require.Equal(t, "uio.ko\nuio_pci_generic.ko\nvirtio.ko\nvirtio_ring.ko\nfailover.ko\nnet_failover.ko\nvirtio_net.ko\n", wantOrder)
 	require.NotContains(t, contents, "lib/modules/unikit/load-order")
+	require.Equal(t, builtin, contents["lib/modules/unikit/modules.builtin"])
 	booted := t.TempDir()
-	for _, m := range mods {
-		name := filepath.Join("lib/modules/unikit", m.Name+".ko")
+	for name, b := range contents {
+		if !strings.HasPrefix(name, "lib/modules/") {
+			continue
+		}
 		require.NoError(t, os.MkdirAll(filepath.Join(booted, filepath.Dir(name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(booted, name), contents[name], 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(booted, name), b, 0o644))
 	}
 	ix, err := kmod.Scan(filepath.Join(booted, "lib/modules"))
 	require.NoError(t, err)
+	require.True(t, ix.Builtin("button"), "the guest knows the kernel's built-in modules from the copied list")
 	loadOrder, err := ix.Order("uio_pci_generic", "virtio_net")
 	require.NoError(t, err)
 	var gotOrder string
@@ -112,14 +118,14 @@ func TestInitramfsReproducible(t *testing.T) {
 	mods, err := ResolveModules(dir, []string{"vfio-pci", "evdev"})
 	require.NoError(t, err)
 	var a, b bytes.Buffer
-	require.NoError(t, WriteInitramfs(&a, []byte("appliance"), mods))
-	require.NoError(t, WriteInitramfs(&b, []byte("appliance"), mods))
+	require.NoError(t, WriteInitramfs(&a, []byte("appliance"), mods, nil))
+	require.NoError(t, WriteInitramfs(&b, []byte("appliance"), mods, nil))
 	require.Equal(t, a.Bytes(), b.Bytes())
 }
 
 func TestInitramfsWithoutModules(t *testing.T) {
 	var buf bytes.Buffer
-	require.NoError(t, WriteInitramfs(&buf, []byte("appliance"), nil))
+	require.NoError(t, WriteInitramfs(&buf, []byte("appliance"), nil, nil))
 	_, contents, _ := readInitramfs(t, buf.Bytes())
 	require.Equal(t, []byte("appliance"), contents["init"])
 	for name := range contents {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/unikit/unikit/guest/kernelnet"
 	"github.com/unikit/unikit/guest/kmod"
 	"io/fs"
 	"os"
@@ -13,12 +14,13 @@ import (
 )
 
 // ErrModuleNotFound is returned when a module, or one it depends on, is neither a file in the
-// module tree nor listed in its modules.builtin.
-var ErrModuleNotFound = errors.New("vmimage: kernel module not found")
+// module tree nor listed in its modules.builtin. It is kmod's error: the image builder and the
+// guest resolve modules with the same code.
+var ErrModuleNotFound = kmod.ErrNotFound
 
 // ErrModuleCycle is returned when modules depend on each other in a cycle, which no load order
 // satisfies.
-var ErrModuleCycle = errors.New("vmimage: kernel module dependency cycle")
+var ErrModuleCycle = kmod.ErrCycle
 
 // ApplianceModules returns the modules every appliance loads at boot: uio and uio_pci_generic,
 // through which it takes its NIC away from the kernel, and button and evdev, through which the
@@ -34,20 +36,32 @@ func ApplianceModules(arch Arch) []string {
 }
 
 // KernelNetModules returns Linux's own virtio-net driver, virtio_pci and virtio_net, which an
-// appliance needs only to compare our driver with the kernel's (-net kernel).
-func KernelNetModules() []string {
-	return []string{"virtio_pci", "virtio_net"}
+// appliance loads only with -net kernel, to compare our driver with the kernel's: the modules
+// guest/kernelnet loads.
+func KernelNetModules() []string { return kernelnet.DefaultModules() }
+
+// WantsKernelNet reports whether the appliance flags ask for -net kernel (-net kernel,
+// -net=kernel, or with two dashes), the case in which Build adds KernelNetModules to the
+// initramfs. Flags end at "--".
+func WantsKernelNet(args []string) bool {
+	for i, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-net=kernel", "--net=kernel":
+			return true
+		case "-net", "--net":
+			if i+1 < len(args) && args[i+1] == "kernel" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-// Module is a kernel module chosen for an initramfs.
-type Module struct {
-	// Name is the module's name with '_' for '-', as the kernel compares names.
-	Name string
-	// Path is the module's file in the module tree, possibly compressed.
-	Path string
-	// Depends lists the modules Name needs loaded first, from its .modinfo.
-	Depends []string
-}
+// Module is a kernel module chosen for an initramfs: its normalised name, its file in the
+// module tree (possibly compressed) and the modules it needs loaded first.
+type Module = kmod.Module
 
 // ResolveModules finds the named modules and every module they depend on in the module tree at
 // dir (a lib/modules/VERSION directory, or any directory holding .ko files below it) and returns
@@ -56,22 +70,22 @@ type Module struct {
 // Dependencies come from the depends= entry of each module's .modinfo section, so the tree
 // needs no modules.dep (Debian's kernel package ships none; depmod writes it at install time).
 // A name listed in dir/modules.builtin is built into the kernel and needs no file: it is
-// left out of the result. Names may use '-' or '_'.
+// left out of the result. Names may use '-' or '_'. The order is kmod.Order's, the one the
+// guest runtime loads by; only the modules visited are read (and decompressed).
 func ResolveModules(dir string, names []string) ([]Module, error) {
 	tree, err := indexModuleTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	r := resolver{tree: tree, state: make(map[string]visitState)}
-	for _, n := range names {
-		if err := r.visit(kmod.Normalize(n), nil); err != nil {
-			return nil, err
-		}
+	mods, err := kmod.Order(tree, names...)
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, dir)
 	}
-	return r.order, nil
+	return mods, nil
 }
 
-// moduleTree is an index of the modules below a directory.
+// moduleTree is an index of the modules below a directory: a kmod.Source that reads a
+// module's .modinfo only when it is looked up.
 type moduleTree struct {
 	dir string
 	// files maps canonical module names to their files.
@@ -103,7 +117,7 @@ func indexModuleTree(dir string) (*moduleTree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmimage: reading module tree: %w", err)
 	}
-	f, err := os.Open(filepath.Join(dir, "modules.builtin"))
+	f, err := os.Open(filepath.Join(dir, BuiltinFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
 	}
@@ -119,62 +133,32 @@ func indexModuleTree(dir string) (*moduleTree, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("vmimage: reading modules.builtin: %w", err)
+		return nil, fmt.Errorf("vmimage: reading %s: %w", BuiltinFile, err)
 	}
 	return t, nil
 }
 
-// visitState marks a module's progress through the depth-first walk.
-type visitState uint8
-
-const (
-	unvisited visitState = iota
-	visiting             // on the current path: meeting it again closes a cycle
-	visited              // in the order already, or built in
-)
-
-// resolver orders modules depth first, dependencies before dependents.
-type resolver struct {
-	tree  *moduleTree
-	state map[string]visitState
-	order []Module
-}
-
-// visit appends name to the order after everything it depends on. from is the chain of
-// modules that led to name, for error messages.
-func (r *resolver) visit(name string, from []string) error {
-	switch r.state[name] {
-	case visited:
-		return nil
-	case visiting:
-		return fmt.Errorf("%w: %s", ErrModuleCycle, strings.Join(append(from, name), " -> "))
-	}
-	p, ok := r.tree.files[name]
+// Lookup implements kmod.Source: it reads the module's file, decompressing it, for its
+// .modinfo.
+func (t *moduleTree) Lookup(name string) (Module, bool, error) {
+	p, ok := t.files[name]
 	if !ok {
-		if r.tree.builtin[name] {
-			r.state[name] = visited
-			return nil
-		}
-		if len(from) > 0 {
-			return fmt.Errorf("%w: %s (needed through %s) in %s", ErrModuleNotFound, name, strings.Join(from, " -> "), r.tree.dir)
-		}
-		return fmt.Errorf("%w: %s in %s", ErrModuleNotFound, name, r.tree.dir)
+		return Module{}, false, nil
 	}
-	r.state[name] = visiting
 	obj, err := readModuleFile(p)
 	if err != nil {
-		return err
+		return Module{}, false, err
 	}
 	mi, err := parseModinfo(obj)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+		return Module{}, false, fmt.Errorf("%s: %w", p, err)
 	}
-	for _, dep := range mi.depends {
-		if err := r.visit(dep, append(from, name)); err != nil {
-			return err
-		}
-	}
-	r.state[name] = visited
-	r.order = append(r.order, Module{Name: name, Path: p, Depends: mi.depends})
-	return nil
+	return Module{Name: name, Path: p, Depends: mi.depends}, true, nil
 }
+
+// Builtin implements kmod.Source.
+func (t *moduleTree) Builtin(name string) bool { return t.builtin[name] }
+
+// BuiltinFile is the kernel's list of the modules built into it, one path a line, in a module
+// tree and, copied, in the initramfs's ModulesDir, where the guest runtime reads it.
+const BuiltinFile = "modules.builtin"

@@ -108,7 +108,7 @@ func TestResolveModulesErrors(t *testing.T) {
 
 	_, err = ResolveModules(dir, []string{"orphan"})
 	require.ErrorIs(t, err, ErrModuleNotFound)
-	require.ErrorContains(t, err, "gone (needed through orphan)")
+	require.ErrorContains(t, err, "gone (needed by orphan)")
 
 	_, err = ResolveModules(dir, []string{"no_such_module"})
 	require.ErrorIs(t, err, ErrModuleNotFound)
@@ -166,5 +166,24 @@ func TestDebianKernel(t *testing.T) {
 			i := slices.IndexFunc(mods, func(m Module) bool { return m.Name == "uio_pci_generic" })
 			require.Equal(t, []string{"uio"}, mods[i].Depends)
 		})
+	}
+}
+
+func TestWantsKernelNet(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-net", "kernel"}, true},
+		{[]string{"-title", "x", "--net=kernel"}, true},
+		{[]string{"-net=kernel"}, true},
+		{[]string{"--net", "kernel"}, true},
+		{[]string{"-net", "virtio-pci"}, false},
+		{[]string{"-net"}, false},
+		{[]string{"-title", "kernel"}, false},
+		{[]string{"--", "-net", "kernel"}, false},
+	} {
+		require.Equal(t, tc.want, WantsKernelNet(tc.args), "%q", tc.args)
 	}
 }
