@@ -3,6 +3,7 @@ package httpserve
 import (
 	"maps"
 	"net/http"
+	"runtime/trace"
 	"strconv"
 	"strings"
 )
@@ -12,6 +13,9 @@ import (
 // and lets a Server sit under any http.Server or mux). Requests not served statically go to
 // Config.Fallback.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, task := startRequest(r.Context())
+	defer endRequest(task)
+	region := trace.StartRegion(ctx, tracePrepare)
 	target := r.RequestURI
 	if target == "" || target[0] != '/' {
 		target = r.URL.RequestURI()
@@ -33,12 +37,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.path, req.query, _ = strings.Cut(target, "?")
 	var sc scratch
 	a := s.decide(&req, &sc)
+	region.End()
 	if a.kind == ansFallback {
 		s.fallback(w, r)
 		return
 	}
 	n := s.writeAnswer(w, &req, &a)
-	s.countResponse(a.status, n)
+	s.countPrepared(a.status, n)
 	s.logAccess(&req, a.status, n, r.Proto, r.RemoteAddr, 0)
 }
 
