@@ -2,6 +2,7 @@ package observe
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,11 @@ type Config struct {
 	// Frames is a ring of recent frames for the time-sequence graph; nil leaves
 	// /debug/netstack/graph answering from no frames.
 	Frames *Frames
+	// FlightRecorder starts runtime/trace's flight recorder with the observer, for
+	// /debug/flightrecorder. While it runs, trace.IsEnabled is true, so every trace annotation
+	// of the library (a task per HTTP request, regions per frame batch) is recorded and costs
+	// its allocations and events: this is why it is not on by default.
+	FlightRecorder bool
 	// Token, if not empty, must come with every request as "Authorization: Bearer TOKEN".
 	Token string
 	// Logger receives the observer's errors; default slog.Default().
@@ -58,9 +64,12 @@ type Observer struct {
 	extra  []string // patterns added with Handle
 }
 
-// New returns an observer of what cfg names (nil: the Go runtime only) and starts the flight
-// recorder, which only one observer of a program can hold: another one's /debug/flightrecorder
-// answers 503.
+// errFlightRecorderOff is why /debug/flightrecorder answers 503 without Config.FlightRecorder.
+var errFlightRecorderOff = errors.New("observe: the flight recorder was not asked for")
+
+// New returns an observer of what cfg names (nil: the Go runtime only) and, with
+// Config.FlightRecorder, starts the flight recorder, which only one observer of a program can
+// hold: another one's /debug/flightrecorder answers 503.
 func New(cfg *Config) (*Observer, error) {
 	var c Config
 	if cfg != nil {
@@ -76,8 +85,11 @@ func New(cfg *Config) (*Observer, error) {
 	}
 	o.reg = reg
 	o.fr = trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: FlightRecorderAge, MaxBytes: FlightRecorderBytes})
-	if o.frErr = o.fr.Start(); o.frErr != nil {
-		o.log.Warn("observe: no flight recorder", "err", o.frErr)
+	o.frErr = errFlightRecorderOff
+	if c.FlightRecorder {
+		if o.frErr = o.fr.Start(); o.frErr != nil {
+			o.log.Warn("observe: no flight recorder", "err", o.frErr)
+		}
 	}
 	o.routes()
 	return o, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/kv"
 	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pcap"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/observe"
@@ -43,31 +44,45 @@ type rig struct {
 var page = bytes.Repeat([]byte("unikit "), 200)
 
 // newRig builds a rig over a pipe with impairments im, with token (none if empty).
-func newRig(t *testing.T, im pipe.Impairments, token string) *rig {
+func newRig(t testing.TB, im pipe.Impairments, token string) *rig {
+	return buildRig(t, im, token, true, true)
+}
+
+// buildRig builds a rig; without observed, it has neither the observer nor the ring of
+// frames (the debug listener off); fr starts the observer's flight recorder.
+func buildRig(t testing.TB, im pipe.Impairments, token string, observed, fr bool) *rig {
 	t.Helper()
 	a, b, err := pipe.New(&pipe.Config{Impair: im})
 	require.NoError(t, err)
-	frames := observe.NewFrames(0)
-	pl := pcap.New(a, frames, &pcap.Config{Snaplen: observe.FramesSnaplen, Nanoseconds: true})
-	s1, s2 := stacktest.Pair(t, pl, b)
+	r := &rig{}
+	var l link.Link = a
+	if observed {
+		r.frames = observe.NewFrames(0)
+		l = pcap.New(a, r.frames, &pcap.Config{Snaplen: observe.FramesSnaplen, Nanoseconds: true})
+	}
+	r.server, r.client = stacktest.Pair(t, l, b)
 	site := kv.NewMem(nil)
 	require.NoError(t, site.Set("index.html", page))
-	srv := httpserve.New(&httpserve.Config{Store: site})
-	ln, err := s1.Listen("tcp", ":80")
+	r.http = httpserve.New(&httpserve.Config{Store: site})
+	ln, err := r.server.Listen("tcp", ":80")
 	require.NoError(t, err)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	obs, err := observe.New(&observe.Config{Stack: s1, HTTP: map[string]observe.HTTPStats{"80": srv},
-		Frames: frames, Token: token})
+	go r.http.Serve(ln)
+	t.Cleanup(func() { r.http.Close() })
+	if !observed {
+		return r
+	}
+	r.obs, err = observe.New(&observe.Config{Stack: r.server, HTTP: map[string]observe.HTTPStats{"80": r.http},
+		Frames: r.frames, Token: token, FlightRecorder: fr})
 	require.NoError(t, err)
-	t.Cleanup(func() { obs.Close() })
-	hs := httptest.NewServer(obs)
+	t.Cleanup(func() { r.obs.Close() })
+	hs := httptest.NewServer(r.obs)
 	t.Cleanup(hs.Close)
-	return &rig{server: s1, client: s2, http: srv, obs: obs, url: hs.URL, frames: frames}
+	r.url = hs.URL
+	return r
 }
 
 // get fetches the observer's path and returns the body, requiring 200.
-func (r *rig) get(t *testing.T, path string) []byte {
+func (r *rig) get(t testing.TB, path string) []byte {
 	t.Helper()
 	resp, err := http.Get(r.url + path)
 	require.NoError(t, err)

@@ -36,7 +36,7 @@ func (o *Observer) handleTraces() {
 	})
 	o.mux.HandleFunc("GET /debug/flightrecorder", func(w http.ResponseWriter, _ *http.Request) {
 		if o.frErr != nil || !o.fr.Enabled() {
-			http.Error(w, "the flight recorder is not running (another one in this program is)", http.StatusServiceUnavailable)
+			http.Error(w, "the flight recorder is not running: it was not asked for (-debug-flightrecorder), or another one in this program runs", http.StatusServiceUnavailable)
 			return
 		}
 		var buf bytes.Buffer
