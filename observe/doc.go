@@ -10,6 +10,17 @@
 // these paths by accident; serve the Observer on a port of its own. With a token set every
 // request must carry "Authorization: Bearer TOKEN".
 //
+// The library's trace annotations, which `go tool trace` lists under its user tasks and
+// regions:
+//
+//	unikit.http.request    task: one HTTP/1.1 request on httpserve's fast path or ServeHTTP
+//	unikit.http.prepare    region: resolving it to a prepared response and queueing that
+//	unikit.http.write      region: writing queued responses to the connection
+//	unikit.link.rx, .tx    regions: a batch of frames through netstack's link adapter
+//	unikit.virtio.rx, .tx  regions: a batch through the virtio-net driver
+//	unikit.xen.rx, .tx     regions: a batch through Xen's netfront
+//	unikit.dhcp.exchange   task: a DHCP message and its retransmissions until the answer
+//
 // The metrics are read at scrape time from the counters the stack, its links, httpserve and
 // the DHCP client keep anyway, so a request or a frame costs nothing more for them. The trace
 // annotations cost one check of [runtime/trace.IsEnabled] when no trace is being taken.

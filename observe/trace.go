@@ -16,7 +16,7 @@ const DefaultTraceSeconds = 1
 //	/debug/flightrecorder          the flight recorder's snapshot of the last seconds
 //
 // Both are read with `go tool trace FILE`; the library's tasks and regions are named
-// "unikit." and what they are (see [Annotations]).
+// "unikit." and what they are (see the package documentation).
 func (o *Observer) handleTraces() {
 	o.mux.HandleFunc("GET /debug/pprof/trace", func(w http.ResponseWriter, r *http.Request) {
 		d, ok := seconds(w, r, DefaultTraceSeconds)
