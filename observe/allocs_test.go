@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/netstack/link/pipe"
 )
 
@@ -17,8 +18,8 @@ import (
 // server stack included, with the debug listener off and on (the ring of recent frames on the
 // link, the observer's collectors registered): on adds none.
 func TestNoAllocsAdded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are taken without -short")
+	if testing.Short() || israce.Enabled {
+		t.Skip("allocation counts are taken without -short and without the race detector")
 	}
 	var got [2]allocs.Result
 	for i, on := range []bool{false, true} {

