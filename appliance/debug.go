@@ -38,7 +38,8 @@ type DebugStats struct {
 	MemoryLimit uint64 `json:"memory_limit_bytes"`
 	// GCCycles counts completed garbage collections.
 	GCCycles uint64 `json:"gc_cycles"`
-	// TCPEstablished counts the stack's established TCP connections (0 with -net kernel).
+	// TCPEstablished counts the stack's established TCP connections but the debug listener's
+	// (0 with -net kernel).
 	TCPEstablished uint64 `json:"tcp_established"`
 }
 
@@ -71,7 +72,13 @@ func readStats(n *Network) DebugStats {
 	st := DebugStats{Goroutines: v(0), HeapObjects: v(1), HeapFree: v(2), HeapReleased: v(3),
 		RuntimeTotal: v(4), MemoryLimit: v(5), GCCycles: v(6), Stacks: v(7)}
 	if s := n.Stack(); s != nil {
-		st.TCPEstablished = s.Stats().TCP.Established
+		for _, c := range observe.Connections(s) {
+			// The debug listener's own connections (this request's among them) are not the
+			// application's.
+			if c.State == "ESTABLISHED" && (n.debug == nil || c.Local.Port() != n.debug.Port) {
+				st.TCPEstablished++
+			}
+		}
 	}
 	return st
 }

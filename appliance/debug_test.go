@@ -88,6 +88,12 @@ func TestDebugListener(t *testing.T) {
 			require.GreaterOrEqual(t, st.RuntimeTotal, st.HeapObjects)
 			require.Equal(t, uint64(3<<30), st.MemoryLimit)
 			require.Equal(t, int64(3<<30), debug.SetMemoryLimit(-1))
+			// The request for the stats is on a connection of the stack's, which they leave out.
+			require.Eventually(t, func() bool {
+				_, body := getToken(t, url+"stats", "s3cret")
+				var now appliance.DebugStats
+				return json.Unmarshal([]byte(body), &now) == nil && now.TCPEstablished == 0
+			}, 10*time.Second, 20*time.Millisecond, "the debug listener's connection counted as established")
 
 			code, body = getToken(t, url+"pprof/goroutine?debug=1", "s3cret")
 			require.Equal(t, http.StatusOK, code)
