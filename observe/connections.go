@@ -162,7 +162,7 @@ func (o *Observer) handleConnections() {
 
 // connectionsPage is the HTML form of the connections.
 var connectionsPage = template.Must(template.New("connections").Funcs(template.FuncMap{
-	"ms": func(d time.Duration) string { return (d.Round(10 * time.Microsecond)).String() },
+	"dur": func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() },
 }).Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>TCP connections</title>
 <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc;text-align:right}td:nth-child(-n+3){text-align:left}</style>
@@ -170,7 +170,7 @@ var connectionsPage = template.Must(template.New("connections").Funcs(template.F
 <h1>TCP connections ({{len .}})</h1>
 <table>
 <tr><th>local</th><th>remote</th><th>state</th><th>RTT</th><th>RTO</th><th>cwnd</th><th>ssthresh</th><th>cc</th><th>rx queued</th><th>rx buf</th><th>tx buf</th><th>segs out</th><th>segs in</th><th>retrans</th><th>timeouts</th><th></th></tr>
-{{range .}}<tr><td>{{.Local}}</td><td>{{if .Remote.IsValid}}{{.Remote}}{{end}}</td><td>{{.State}}</td><td>{{ms .RTT}}</td><td>{{ms .RTO}}</td><td>{{.Cwnd}}</td><td>{{.Ssthresh}}</td><td>{{.CongestionState}}</td><td>{{.ReceiveQueued}}</td><td>{{.ReceiveBuffer}}</td><td>{{.SendBuffer}}</td><td>{{.SegmentsSent}}</td><td>{{.SegmentsReceived}}</td><td>{{.Retransmits}}</td><td>{{.Timeouts}}</td><td>{{if .Remote.IsValid}}<a href="graph?conn={{.Local}}-{{.Remote}}">graph</a>{{end}}</td></tr>
+{{range .}}<tr><td>{{.Local}}</td><td>{{if .Remote.IsValid}}{{.Remote}}{{end}}</td><td>{{.State}}</td><td>{{dur .RTT}}</td><td>{{dur .RTO}}</td><td>{{.Cwnd}}</td><td>{{.Ssthresh}}</td><td>{{.CongestionState}}</td><td>{{.ReceiveQueued}}</td><td>{{.ReceiveBuffer}}</td><td>{{.SendBuffer}}</td><td>{{.SegmentsSent}}</td><td>{{.SegmentsReceived}}</td><td>{{.Retransmits}}</td><td>{{.Timeouts}}</td><td>{{if .Remote.IsValid}}<a href="graph?conn={{.Local}}-{{.Remote}}">graph</a>{{end}}</td></tr>
 {{end}}</table>
 <p><a href="connections?format=json">JSON</a></p>
 </body></html>

@@ -113,7 +113,8 @@ var paths = []string{
 	"/metrics",
 	"/debug/netstack/connections",
 	"/debug/netstack/connections?format=json",
-	"/debug/netstack/graph?conn=LOCAL-REMOTE",
+	"/debug/netstack/graph?conn=FROM-TO",
+	"/debug/netstack/frames.pcap",
 }
 
 // index lists the paths.
