@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,7 +50,7 @@ type App struct {
 	log    *slog.Logger
 
 	openTimeout, shutdownTimeout time.Duration
-	debugAddr                    string
+	debug                        debugFlags
 	memLimit                     memoryLimit
 }
 
@@ -79,9 +77,7 @@ func New(cfg *Config) *App {
 		"how long to wait for the network (DHCP)")
 	c.Flags.DurationVar(&a.shutdownTimeout, "shutdown-timeout", cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout),
 		"how long open requests get on shutdown")
-	c.Flags.StringVar(&a.debugAddr, "debug", "",
-		"serve /debug/stats (goroutines, memory) and /debug/pprof/ on this host address, e.g. 127.0.0.1:6061, "+
-			"with the host's own sockets (default: off)")
+	a.debug.register(c.Flags)
 	a.memLimit = memoryLimit{auto: true}
 	c.Flags.Var(&a.memLimit, "memory-limit",
 		"the Go runtime's soft memory limit: a size such as 512MiB, off, or auto: GOMEMLIMIT if set, else 90% of "+
@@ -94,8 +90,10 @@ func (a *App) Flags() *Flags { return a.flags }
 
 // Run sets the Go runtime's memory limit (-memory-limit), opens the network for the ports,
 // serves each, and prints one line per port to Config.Out ("serving NAME on
-// http://127.0.0.1:8080 (-net user)"; the first line is the first port's), and with -debug a
-// last line for the debug listener ("debug on http://127.0.0.1:6061/debug/"). Then it serves until ctx is done or SIGINT or SIGTERM arrives, calling
+// http://127.0.0.1:8080 (-net user)"; the first line is the first port's), and with
+// -debug-listen a last line for the debug listener ("debug on http://127.0.0.1:6060/debug/"),
+// which serves package observe's paths on a port of the stack of its own. Then it serves until
+// ctx is done or SIGINT or SIGTERM arrives, calling
 // Config.Reload on each SIGHUP, and shuts down gracefully: it closes the listeners, gives the
 // requests in progress -shutdown-timeout to finish (then closes their connections), and
 // closes the stack. It returns nil after such a shutdown, or the error that stopped it: the
@@ -115,6 +113,11 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 	if err := checkPorts(ports); err != nil {
 		return err
 	}
+	dbgAddr, err := a.debug.addr()
+	if err != nil {
+		return err
+	}
+	a.flags.debug = dbgAddr
 	a.log.Info("appliance: Go memory limit", "limit", a.memLimit.apply())
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -134,10 +137,9 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		return err
 	}
 	defer n.Close()
-	var dbgAddr net.Addr
-	if a.debugAddr != "" {
-		var dbg *http.Server
-		if dbg, dbgAddr, err = serveDebug(a.debugAddr, n, a.log); err != nil {
+	if dbgAddr != nil {
+		dbg, err := serveDebug(n, ports, &a.debug, a.log)
+		if err != nil {
 			return err
 		}
 		defer dbg.Close()
@@ -154,7 +156,7 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		fmt.Fprintf(a.out, "serving%s on %s://%s (-net %s)\n", name, p.scheme(), n.Addr(p.Number), spec.Mode())
 	}
 	if dbgAddr != nil {
-		fmt.Fprintf(a.out, "debug on http://%s/debug/\n", dbgAddr)
+		fmt.Fprintf(a.out, "debug on http://%s/debug/\n", n.Addr(dbgAddr.Port))
 	}
 
 	rctx, stopReclaim := context.WithCancel(ctx)

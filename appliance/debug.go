@@ -1,18 +1,20 @@
 package appliance
 
 import (
+	"cmp"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/unikit/unikit/netstack"
+	"github.com/unikit/unikit/observe"
 )
 
 // DebugStats is what the debug listener's /debug/stats answers, as JSON: the runtime's view of
@@ -36,7 +38,8 @@ type DebugStats struct {
 	MemoryLimit uint64 `json:"memory_limit_bytes"`
 	// GCCycles counts completed garbage collections.
 	GCCycles uint64 `json:"gc_cycles"`
-	// TCPEstablished counts the stack's established TCP connections (0 with -net kernel).
+	// TCPEstablished counts the stack's established TCP connections but the debug listener's
+	// (0 with -net kernel).
 	TCPEstablished uint64 `json:"tcp_established"`
 }
 
@@ -69,85 +72,112 @@ func readStats(n *Network) DebugStats {
 	st := DebugStats{Goroutines: v(0), HeapObjects: v(1), HeapFree: v(2), HeapReleased: v(3),
 		RuntimeTotal: v(4), MemoryLimit: v(5), GCCycles: v(6), Stacks: v(7)}
 	if s := n.Stack(); s != nil {
-		st.TCPEstablished = s.Stats().TCP.Established
+		for _, c := range observe.Connections(s) {
+			// The debug listener's own connections (this request's among them) are not the
+			// application's.
+			if c.State == "ESTABLISHED" && (n.debug == nil || c.Local.Port() != n.debug.Port) {
+				st.TCPEstablished++
+			}
+		}
 	}
 	return st
 }
 
-// debugProfiles are the runtime/pprof profiles the debug listener serves under /debug/pprof/.
-var debugProfiles = []string{"goroutine", "heap", "allocs", "threadcreate", "block", "mutex"}
+// DefaultDebugPort is the stack port of the debug listener when -debug-listen names none.
+const DefaultDebugPort = 6060
 
-// debugHandler serves the debug listener:
-//
-//	/debug/stats                  DebugStats as JSON
-//	/debug/pprof/NAME[?debug=N]   the runtime/pprof profile NAME (goroutine, heap, allocs, ...),
-//	                              in the format `go tool pprof` reads, or as text with debug=1;
-//	                              heap?gc=1 collects garbage first
-//	/debug/pprof/profile?seconds=N  a CPU profile of N seconds (default 30)
-//	POST /debug/gc                collects garbage and returns free memory to the operating
-//	                              system (debug.FreeOSMemory), then answers /debug/stats: a
-//	                              baseline for measuring what a load adds
-//
-// It is built on runtime/pprof rather than net/http/pprof, whose import registers its handlers
-// on http.DefaultServeMux, where an application serving that mux would expose them.
-func debugHandler(n *Network) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /debug/stats", func(w http.ResponseWriter, _ *http.Request) {
+// debugFlags are -debug-listen, -debug-token and -debug-flightrecorder.
+type debugFlags struct {
+	listen, token  string
+	flightRecorder bool
+}
+
+// register defines the flags on fs.
+func (d *debugFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.listen, "debug-listen", "",
+		"serve profiles, traces, metrics and the stack's connections on a debug port of the appliance's stack: "+
+			"HOST:PORT[=STACKPORT], forwarded from the host like -listen with -net user, listened on with -net kernel; "+
+			"with the other kinds the stack port (STACKPORT, else PORT, else 6060) on the stack's address (default: off)")
+	fs.StringVar(&d.token, "debug-token", "",
+		"with -debug-listen, require \"Authorization: Bearer TOKEN\" on every debug request (default: none)")
+	fs.BoolVar(&d.flightRecorder, "debug-flightrecorder", false,
+		"with -debug-listen, keep runtime/trace's flight recorder running for /debug/flightrecorder (the last 10s); "+
+			"while it runs every trace annotation is recorded, which costs throughput")
+}
+
+// addr parses -debug-listen: nil when it is off.
+func (d *debugFlags) addr() (*ListenAddr, error) {
+	if d.listen == "" {
+		if d.token != "" || d.flightRecorder {
+			return nil, fmt.Errorf("%w: -debug-token and -debug-flightrecorder need -debug-listen", ErrBadFlag)
+		}
+		return nil, nil
+	}
+	if strings.Contains(d.listen, ",") {
+		return nil, fmt.Errorf("%w: -debug-listen %q: one address", ErrBadFlag, d.listen)
+	}
+	as, err := parseListen(d.listen)
+	if err != nil {
+		return nil, fmt.Errorf("%w (-debug-listen)", err)
+	}
+	a := as[0]
+	if a.Port == 0 {
+		_, port, _ := net.SplitHostPort(a.Host)
+		p, _ := strconv.ParseUint(port, 10, 16)
+		a.Port = cmp.Or(uint16(p), DefaultDebugPort)
+	}
+	return &a, nil
+}
+
+// debugListener is the debug listener: the observer on a port of its own.
+type debugListener struct {
+	srv *http.Server
+	obs *observe.Observer
+}
+
+// serveDebug serves the observer of n and the ports on the debug port n was opened with, until
+// closed. /debug/stats and POST /debug/gc are added to the observer's paths.
+func serveDebug(n *Network, ports []Port, flags *debugFlags, log *slog.Logger) (*debugListener, error) {
+	cfg := &observe.Config{Stack: n.Stack(), Token: flags.token, FlightRecorder: flags.flightRecorder,
+		Frames: n.frames, Logger: log}
+	if nic := n.NIC(); nic != nil {
+		cfg.NICs = []*netstack.NIC{nic}
+	}
+	for _, p := range ports {
+		if s, ok := p.Server.(observe.HTTPStats); ok {
+			if cfg.HTTP == nil {
+				cfg.HTTP = map[string]observe.HTTPStats{}
+			}
+			cfg.HTTP[strconv.Itoa(int(p.Number))] = s
+		}
+	}
+	obs, err := observe.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	obs.Handle("GET /debug/stats", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(readStats(n))
-	})
-	mux.HandleFunc("POST /debug/gc", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	obs.Handle("POST /debug/gc", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		debug.FreeOSMemory()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(readStats(n))
-	})
-	for _, name := range debugProfiles {
-		mux.HandleFunc("GET /debug/pprof/"+name, func(w http.ResponseWriter, r *http.Request) {
-			level, _ := strconv.Atoi(r.FormValue("debug"))
-			if name == "heap" && r.FormValue("gc") != "" {
-				runtime.GC() // as net/http/pprof's gc=1: a profile of what is live now
-			}
-			if level > 0 {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			} else {
-				w.Header().Set("Content-Type", "application/octet-stream")
-			}
-			pprof.Lookup(name).WriteTo(w, level)
-		})
-	}
-	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
-		secs, err := strconv.Atoi(r.FormValue("seconds"))
-		if err != nil || secs <= 0 {
-			secs = 30
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if err := pprof.StartCPUProfile(w); err != nil {
-			http.Error(w, "a CPU profile is already running", http.StatusConflict)
-			return
-		}
-		select {
-		case <-time.After(time.Duration(secs) * time.Second):
-		case <-r.Context().Done():
-		}
-		pprof.StopCPUProfile()
-	})
-	mux.HandleFunc("GET /debug/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "/debug/stats\nPOST /debug/gc\n/debug/pprof/%s\n/debug/pprof/profile?seconds=N\n",
-			strings.Join(debugProfiles, "\n/debug/pprof/"))
-	})
-	return mux
-}
-
-// serveDebug listens on addr with the host's own sockets and serves the debug handler there
-// until the returned server is closed.
-func serveDebug(addr string, n *Network, log *slog.Logger) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	}))
+	ln, err := n.Listen(n.debug.Port)
 	if err != nil {
-		return nil, nil, fmt.Errorf("appliance: -debug: %w", err)
+		obs.Close()
+		return nil, fmt.Errorf("appliance: -debug-listen: %w", err)
 	}
-	srv := &http.Server{Handler: debugHandler(n), ReadHeaderTimeout: readHeaderTimeout,
+	srv := &http.Server{Handler: obs, ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln)
-	return srv, ln.Addr(), nil
+	return &debugListener{srv: srv, obs: obs}, nil
+}
+
+// Close stops the listener and the observer.
+func (d *debugListener) Close() error {
+	err := d.srv.Close()
+	d.obs.Close()
+	return err
 }

@@ -45,8 +45,18 @@
 //	-memory-limit SIZE     the Go runtime's soft memory limit (512MiB, off or auto); auto, the
 //	                       default, keeps GOMEMLIMIT if set and otherwise sets 90% of the memory
 //	                       the process may use: its cgroup's limit, or the machine's memory
-//	-debug ADDR            serve /debug/stats (goroutines, memory, connections, as JSON) and
-//	                       /debug/pprof/ on ADDR with the host's own sockets; off by default
+//	-debug-listen HOST:PORT[=STACKPORT]
+//	                       the debug listener (package observe): profiles (/debug/pprof/),
+//	                       execution traces and the flight recorder, /metrics, the stack's
+//	                       connections and time-sequence graphs, and /debug/stats, on a port
+//	                       of the stack's own (STACKPORT, else PORT, else 6060) that is never a
+//	                       served one: forwarded from HOST:PORT with -net user, listened on there
+//	                       with -net kernel, on the stack's address with the other kinds; off
+//	                       by default
+//	-debug-token TOKEN     require "Authorization: Bearer TOKEN" on the debug listener
+//	-debug-flightrecorder  keep runtime/trace's flight recorder running for
+//	                       /debug/flightrecorder; every trace annotation is then recorded,
+//	                       which costs throughput
 //
 // # Serving several ports
 //

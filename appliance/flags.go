@@ -34,7 +34,8 @@ type Flags struct {
 	// Logger, if set, receives the stacks' logs; nil means slog.Default().
 	Logger *slog.Logger
 
-	nets *Nets
+	nets  *Nets
+	debug *ListenAddr // the debug listener's address, set by App.Run; nil when it is off
 }
 
 // Register defines -net, -listen, -ip, -gw and -pcap on fs (nil: flag.CommandLine) and returns

@@ -18,6 +18,7 @@ import (
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pcap"
 	"github.com/unikit/unikit/netstack/usernet"
+	"github.com/unikit/unikit/observe"
 )
 
 // Network is an opened network: the stack attached to it (none with -net kernel) and, for each
@@ -32,6 +33,9 @@ type Network struct {
 	nic   *netstack.NIC
 	user  *usernet.Network
 	pcapF *os.File
+
+	debug  *ListenAddr     // the debug listener's, or nil; its port is the last of ports
+	frames *observe.Frames // recent frames, kept while the debug listener is on
 
 	// addrs[i] is where ports[i] is reached from outside.
 	addrs []netip.AddrPort
@@ -64,11 +68,23 @@ func (f *Flags) Open(ctx context.Context, ports ...uint16) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d := f.debug; d != nil {
+		// The debug listener is one more port of the network, with a host address of its own.
+		if slices.Contains(ports, d.Port) {
+			return nil, fmt.Errorf("%w: -debug-listen %s: the application serves stack port %d itself; "+
+				"name another with HOST:PORT=STACKPORT", ErrBadFlag, d, d.Port)
+		}
+		if len(hosts) < len(ports) {
+			hosts = make([]string, len(ports)) // a kind of network without -listen
+		}
+		ports = append(slices.Clone(ports), d.Port)
+		hosts = append(hosts, d.Host)
+	}
 	log := f.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Network{spec: spec, ports: slices.Clone(ports), log: log, addrs: make([]netip.AddrPort, len(ports))}
+	n := &Network{spec: spec, ports: slices.Clone(ports), log: log, addrs: make([]netip.AddrPort, len(ports)), debug: f.debug}
 	if err := n.open(ctx, f.nets, hosts); err != nil {
 		n.Close()
 		return nil, err
@@ -117,6 +133,12 @@ func (n *Network) open(ctx context.Context, nets *Nets, hosts []string) error {
 		}
 		n.pcapF = f
 		l = pcap.New(l, f, nil)
+	}
+
+	if n.debug != nil {
+		// The debug listener's time-sequence graphs read the last frames, kept in a ring.
+		n.frames = observe.NewFrames(0)
+		l = pcap.New(l, n.frames, &pcap.Config{Snaplen: observe.FramesSnaplen, Nanoseconds: true, BufferSize: 1 << 20})
 	}
 
 	s, err := netstack.New(&netstack.Config{Logger: n.log, TCPBufferBudget: spec.TCPBuffers})

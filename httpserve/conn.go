@@ -1,9 +1,11 @@
 package httpserve
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
+	"runtime/trace"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -134,9 +136,13 @@ func (c *conn) serveBuffered() bool {
 		c.firstRequest = false
 		c.clock()
 		c.start = c.now
+		ctx, task := startRequest(context.Background())
+		region := trace.StartRegion(ctx, tracePrepare)
 		a := s.decide(&c.req, &c.sc, false)
 		switch a.kind {
 		case ansFallback, ansRoute:
+			region.End()
+			endRequest(task)
 			if c.flush() != nil {
 				return false
 			}
@@ -147,7 +153,9 @@ func (c *conn) serveBuffered() bool {
 		}
 		closing := c.req.close || c.req.hasBody || s.shutdown.Load()
 		size := c.queue(&a, closing)
-		s.countResponse(a.status, size)
+		region.End()
+		endRequest(task)
+		s.countPrepared(a.status, size)
 		if s.cfg.AccessLog != nil {
 			s.logAccess(&c.req, a.status, size, "HTTP/1.1", c.nc.RemoteAddr().String(), c.now.Sub(c.start))
 		}
@@ -341,7 +349,7 @@ func (c *conn) queueError(status int) {
 	a := answer{kind: ansBody, status: status, route: r, v: r.vars[0]}
 	c.req = request{method: "GET"}
 	size := c.queue(&a, true)
-	c.srv.countResponse(status, size)
+	c.srv.countPrepared(status, size)
 }
 
 // flush writes the queued output, heads from wbuf and bodies straight from the store, as one
@@ -350,6 +358,7 @@ func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
 	}
+	defer trace.StartRegion(context.Background(), traceWrite).End()
 	c.iov = c.iov[:0]
 	for _, sg := range c.segs {
 		c.iov = append(c.iov, c.wbuf[sg.headStart:sg.headEnd])

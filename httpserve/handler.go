@@ -3,6 +3,7 @@ package httpserve
 import (
 	"maps"
 	"net/http"
+	"runtime/trace"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve is ServeHTTP, or ServeStatic when static is set.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, static bool) {
+	ctx, task := startRequest(r.Context())
+	defer endRequest(task)
+	region := trace.StartRegion(ctx, tracePrepare)
 	target := r.RequestURI
 	if target == "" || target[0] != '/' {
 		target = r.URL.RequestURI()
@@ -43,6 +47,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, static bool) {
 	req.path, req.query, _ = strings.Cut(target, "?")
 	var sc scratch
 	a := s.decide(&req, &sc, static)
+	region.End()
 	switch a.kind {
 	case ansFallback:
 		s.fallback(w, r)
@@ -59,7 +64,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, static bool) {
 		}
 	}
 	n := s.writeAnswer(w, &req, &a)
-	s.countResponse(a.status, n)
+	s.countPrepared(a.status, n)
 	s.logAccess(&req, a.status, n, r.Proto, r.RemoteAddr, 0)
 }
 

@@ -48,9 +48,9 @@ type Server struct {
 	closeOnce sync.Once      // closes the handoff
 
 	// The counters behind Stats; open counts the connections holding a place under MaxConns.
-	requests, bytes, accepted, refused, handedOff atomic.Uint64
-	open                                          atomic.Int64
-	status                                        [6]atomic.Uint64
+	requests, bytes, accepted, refused, handedOff, prepared atomic.Uint64
+	open                                                    atomic.Int64
+	status                                                  [6]atomic.Uint64
 }
 
 // New returns a Server for cfg. cfg is copied; its maps and handlers must not change later.

@@ -20,6 +20,9 @@ type Stats struct {
 	Conns, Accepted, Refused uint64
 	// HandedOff counts connections handed to net/http (Fallback) or HTTP/2.
 	HandedOff uint64
+	// Prepared counts the requests answered with a response prepared when the site was
+	// loaded (the built-in error pages among them): every request but those Fallback answered.
+	Prepared uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -31,6 +34,7 @@ func (s *Server) Stats() Stats {
 		Accepted:  s.accepted.Load(),
 		Refused:   s.refused.Load(),
 		HandedOff: s.handedOff.Load(),
+		Prepared:  s.prepared.Load(),
 	}
 	for i := range st.Status {
 		st.Status[i] = s.status[i].Load()
@@ -45,6 +49,12 @@ func (s *Server) countResponse(status, size int) {
 		s.status[c].Add(1)
 	}
 	s.bytes.Add(uint64(size))
+}
+
+// countPrepared records one request answered with a prepared response.
+func (s *Server) countPrepared(status, size int) {
+	s.prepared.Add(1)
+	s.countResponse(status, size)
 }
 
 // logAccess writes one record of an answered request to Config.AccessLog, if there is one.

@@ -5,10 +5,12 @@ package netstack
 // on the client's clock.
 
 import (
+	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/trace"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -75,6 +77,11 @@ func (c *dhcpClient) exchange(done <-chan struct{}, m *dhcpv4.DHCPv4, start time
 		to.IP = dst.AsSlice()
 	}
 	answers := func(r *dhcpReply) bool { return r.xid == m.TransactionID && accept(r) }
+	if trace.IsEnabled() {
+		ctx, task := trace.NewTask(context.Background(), traceDHCPExchange)
+		defer task.End()
+		trace.Log(ctx, "dhcp.message", m.MessageType().String())
+	}
 	for i := 0; ; i++ {
 		now := c.clock.Now()
 		wait := sched(i, now)

@@ -1,8 +1,11 @@
 package netstack
 
 import (
-	"github.com/unikit/unikit/netstack/link"
+	"context"
+	"runtime/trace"
 	"sync"
+
+	"github.com/unikit/unikit/netstack/link"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -193,6 +196,7 @@ func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 
 // write transmits list using b's scratch.
 func (e *endpoint) write(b *txBatchState, list []*stack.PacketBuffer) (int, tcpip.Error) {
+	defer trace.StartRegion(context.Background(), traceLinkTx).End()
 	sent := 0
 	for len(list) > 0 {
 		n := min(len(list), txBatch)
@@ -290,6 +294,7 @@ func linkError(err error) tcpip.Error {
 // are too short, too long or carry inconsistent offload metadata are dropped and counted, and
 // so are frames with bad checksums when the adapter verifies them (see checksum.go).
 func (e *endpoint) DeliverFrames(frames []link.Frame) {
+	defer trace.StartRegion(context.Background(), traceLinkRx).End()
 	e.dmu.RLock()
 	d := e.dispatcher
 	e.dmu.RUnlock()

@@ -1,7 +1,9 @@
 package virtio
 
 import (
+	"context"
 	"encoding/binary"
+	"runtime/trace"
 
 	"github.com/unikit/unikit/netstack/link"
 )
@@ -39,7 +41,9 @@ func (n *Net) loop(r link.Receiver, wasUp bool) {
 			r.LinkStateChanged(up)
 		}
 		if k := n.reapRx(); k > 0 {
+			region := trace.StartRegion(context.Background(), traceRx)
 			r.DeliverFrames(n.frames[:k])
+			region.End()
 			clear(n.frames[:k])
 			continue
 		}

@@ -1,6 +1,19 @@
 package virtio
 
-import "github.com/unikit/unikit/netstack/link"
+import (
+	"context"
+	"runtime/trace"
+
+	"github.com/unikit/unikit/netstack/link"
+)
+
+// Names of the runtime/trace regions of the driver's batches: frames put on the transmit
+// queue, and frames reaped from the receive queue and delivered. A region costs one check of
+// trace.IsEnabled when no trace is being taken.
+const (
+	traceTx = "unikit.virtio.tx"
+	traceRx = "unikit.virtio.rx"
+)
 
 // Transmit implements [link.Link]. Each frame is copied with its virtio_net_hdr into one
 // transmit buffer; Transmit blocks while all of them are in flight. Frames whose offloads were
@@ -8,6 +21,7 @@ import "github.com/unikit/unikit/netstack/link"
 // it returns [link.ErrClosed] after Close, [link.ErrLinkDown] while the link is down
 // and the driver's failure ([Net.Err]) once it has failed.
 func (n *Net) Transmit(frames []link.Frame) (int, error) {
+	defer trace.StartRegion(context.Background(), traceTx).End()
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	txFrames, txBytes := 0, 0

@@ -59,7 +59,7 @@ type Appliance struct {
 // startTimeout bounds how long an appliance may take to print its addresses.
 const startTimeout = 30 * time.Second
 
-// Start starts bin with args, its network's flags and -debug on a free loopback port, and
+// Start starts bin with args, its network's flags and -debug-listen on a free loopback port, and
 // returns once it has printed where it serves. It is stopped (SIGKILL) when t ends, if Stop
 // has not stopped it.
 func Start(t testing.TB, bin string, n *Net, args ...string) *Appliance {
@@ -67,7 +67,7 @@ func Start(t testing.TB, bin string, n *Net, args ...string) *Appliance {
 	if n.BeforeStart != nil {
 		n.BeforeStart(t)
 	}
-	args = append(append(args, n.Flags...), "-debug", "127.0.0.1:0")
+	args = append(append(args, n.Flags...), "-debug-listen", "127.0.0.1:0")
 	var cmd *exec.Cmd
 	if n.NS != nil {
 		cmd = n.NS.Command(context.Background(), bin, args...)

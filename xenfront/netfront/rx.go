@@ -1,6 +1,9 @@
 package netfront
 
 import (
+	"context"
+	"runtime/trace"
+
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront"
 	"github.com/unikit/unikit/xenfront/netif"
@@ -97,6 +100,7 @@ func (q *queue) drainRx() (bool, error) {
 // deliver counts frames and lends them to recv (nil before Start: they stay lent until the
 // connection is torn down).
 func (q *queue) deliver(recv link.Receiver, frames []link.Frame) {
+	defer trace.StartRegion(context.Background(), traceRx).End()
 	bytes := 0
 	for i := range frames {
 		bytes += frames[i].Len()
