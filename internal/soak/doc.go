@@ -3,8 +3,9 @@
 // a site of 1 KiB, 64 KiB, 1 MiB and 8 MiB files, with its debug listener on so that its
 // goroutines and memory can be sampled from outside:
 //
-//   - [Mixed]: wrk's mixed load over 100 connections; no failed request, and resident memory
-//     and goroutines flat after the warm-up ([Flatness] states the criterion);
+//   - [Mixed]: wrk's mixed load over 100 connections; no failed request, resident memory
+//     and goroutines flat after the warm-up ([Flatness] states the criterion), and back to the
+//     baseline once the load has gone;
 //   - [Reload]: a new version of the site and a SIGHUP every second under load; no failed
 //     request and no response mixing two versions (entity tag against body, body against
 //     the versions written);

@@ -8,8 +8,8 @@ import (
 )
 
 // ModeEnv names the environment variable that runs the soak: UNIKIT_SOAK=short for the short
-// version, =full (which `go run ./bench -soak` sets) for the full one. Without it examples/blog's
-// TestSoak skips: the short version's steady-state criteria did not hold on a loaded CI machine.
+// version (a step of CI's own), =full (which `go run ./bench -soak` sets) for the full one.
+// Without it examples/blog's TestSoak skips, so that go test ./... stays quick.
 const ModeEnv = "UNIKIT_SOAK"
 
 // OutEnv names the environment variable holding the path the soak test writes its report to
@@ -42,7 +42,7 @@ type Mode struct {
 	Resets int `json:"resets"`
 }
 
-// Short is the version CI runs as ordinary tests.
+// Short is the version CI runs, in a step of its own.
 var Short = Mode{Name: "short",
 	MixedFor: 20 * time.Second, MixedEvery: 2 * time.Second, MixedWarmUp: 6 * time.Second, MixedConns: 100,
 	ReloadFor:   5 * time.Second,

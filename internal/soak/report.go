@@ -104,6 +104,15 @@ type MixedResult struct {
 	PeakRSS   int64          `json:"peak_rss"`
 	Flatness  Flatness       `json:"flatness"`
 	Samples   []Sample       `json:"samples"`
+
+	// The appliance before the load (warmed, see Appliance.Baseline) and once it had settled
+	// after it, or when the wait for that ended.
+	BaselineRSS      int64   `json:"baseline_rss"`
+	BaselineRoutines uint64  `json:"baseline_goroutines"`
+	AfterRSS         int64   `json:"after_rss"`
+	AfterRoutines    uint64  `json:"after_goroutines"`
+	AfterConns       uint64  `json:"after_conns"`
+	SettledIn        float64 `json:"settled_in_s"`
 }
 
 // ReloadResult is the outcome of reloading under load while the site changes.

@@ -47,24 +47,13 @@ func Resets(t *testing.T, bin string, site *Site, n *Net, m Mode) *ResetResult {
 		r.PeakRSS = max(r.PeakRSS, smp.RSS)
 	}
 
-	start := time.Now()
-	var now Sample
-	for {
-		now = a.Now(t)
-		if now.Conns == 0 && now.Goroutines <= base.Goroutines+GoroutineSlack/2 && now.RSS <= base.RSS+returnSlack(m.Resets) {
-			break
-		}
-		if time.Since(start) >= ReturnWait {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	r.ReturnedIn = time.Since(start).Seconds()
+	now, returnedIn := awaitSettled(t, a, base, m.Resets)
+	r.ReturnedIn = returnedIn
 	r.AfterRSS, r.AfterRoutines, r.AfterConns = now.RSS, now.Goroutines, now.Conns
 	t.Logf("%s: %d clients reset mid-download: RSS %.1f → %.1f → %.1f MiB, goroutines %d → %d, %d connections left, in %.1f s",
 		n.Name, m.Resets, mib(base.RSS), mib(r.PeakRSS), mib(r.AfterRSS), base.Goroutines, r.AfterRoutines, r.AfterConns, r.ReturnedIn)
 	assert.Zero(t, r.AfterConns, "connections the stack kept after their clients reset")
-	assert.LessOrEqual(t, r.AfterRoutines, base.Goroutines+GoroutineSlack/2, "goroutines leaked")
+	assert.LessOrEqual(t, r.AfterRoutines, base.Goroutines+settledGoroutines, "goroutines leaked")
 	assert.LessOrEqual(t, r.AfterRSS, base.RSS+returnSlack(m.Resets), "memory did not return within %v", ReturnWait)
 	for _, f := range Files {
 		body, _, err := a.Get(context.Background(), f.Path())

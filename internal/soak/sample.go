@@ -117,6 +117,12 @@ func (a *Appliance) Now(t testing.TB) Sample {
 // A leak of memory or goroutines grows the second half beyond the first; noise, a heap that
 // breathes between collections, and the goroutines gVisor's timers start for a moment (dozens
 // at once under load, hence medians) stay within the slack.
+//
+// FloorFlat is the same verdict on each half's least resident memory and least goroutine
+// count, with the same slack: the floor a leak raises, which the moments a loaded machine
+// stretches (a collection that comes late, timers' goroutines that pile up while the process
+// waits for a core) do not. The short soak, a few samples long on a shared machine, is judged by
+// it; the full soak by both.
 type Flatness struct {
 	WarmUp            float64 `json:"warm_up_s"`
 	Samples           int     `json:"samples"` // after the warm-up
@@ -127,6 +133,12 @@ type Flatness struct {
 	GoroutinesSecond  uint64  `json:"goroutines_second_median"`
 	GoroutinesAllowed uint64  `json:"goroutines_allowed_growth"`
 	Flat              bool    `json:"flat"`
+
+	RSSFirstMin         int64  `json:"rss_first_min"`
+	RSSSecondMin        int64  `json:"rss_second_min"`
+	GoroutinesFirstMin  uint64 `json:"goroutines_first_min"`
+	GoroutinesSecondMin uint64 `json:"goroutines_second_min"`
+	FloorFlat           bool   `json:"floor_flat"`
 }
 
 // The slack of Flatness.
@@ -171,12 +183,24 @@ func Judge(samples []Sample, warmUp float64) (Flatness, error) {
 	f.GoroutinesFirst, f.GoroutinesSecond = median(first), median(second)
 	f.GoroutinesAllowed = max(GoroutineSlack, uint64(GoroutineSlackShare*float64(f.GoroutinesFirst)))
 	f.Flat = f.RSSSecond-f.RSSFirst <= f.RSSAllowed && f.GoroutinesSecond <= f.GoroutinesFirst+f.GoroutinesAllowed
+	f.RSSFirstMin, f.GoroutinesFirstMin = floor(first)
+	f.RSSSecondMin, f.GoroutinesSecondMin = floor(second)
+	f.FloorFlat = float64(f.RSSSecondMin-f.RSSFirstMin) <= f.RSSAllowed && f.GoroutinesSecondMin <= f.GoroutinesFirstMin+f.GoroutinesAllowed
 	return f, nil
+}
+
+// floor returns the least resident memory and the least goroutine count among samples.
+func floor(samples []Sample) (int64, uint64) {
+	rss, g := samples[0].RSS, samples[0].Goroutines
+	for _, s := range samples[1:] {
+		rss, g = min(rss, s.RSS), min(g, s.Goroutines)
+	}
+	return rss, g
 }
 
 // String says what the verdict rests on.
 func (f Flatness) String() string {
-	return fmt.Sprintf("after %.0f s of warm-up, %d samples: mean RSS %.1f → %.1f MiB (allowed +%.1f), median goroutines %d → %d (allowed +%d)",
-		f.WarmUp, f.Samples, f.RSSFirst/(1<<20), f.RSSSecond/(1<<20), f.RSSAllowed/(1<<20),
-		f.GoroutinesFirst, f.GoroutinesSecond, f.GoroutinesAllowed)
+	return fmt.Sprintf("after %.0f s of warm-up, %d samples: mean RSS %.1f → %.1f MiB, least %.1f → %.1f (allowed +%.1f); median goroutines %d → %d, least %d → %d (allowed +%d)",
+		f.WarmUp, f.Samples, f.RSSFirst/(1<<20), f.RSSSecond/(1<<20), mib(f.RSSFirstMin), mib(f.RSSSecondMin), f.RSSAllowed/(1<<20),
+		f.GoroutinesFirst, f.GoroutinesSecond, f.GoroutinesFirstMin, f.GoroutinesSecondMin, f.GoroutinesAllowed)
 }

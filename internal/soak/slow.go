@@ -189,25 +189,3 @@ func awaitQuiet(t *testing.T, a *Appliance, limit time.Duration) float64 {
 	}
 	return time.Since(start).Seconds()
 }
-
-// returnSlack is how far above its baseline resident memory may stay after a scenario that
-// made conns connections.
-func returnSlack(conns int) int64 { return ReturnSlack + int64(conns)*ReturnPerConn }
-
-// awaitReturn waits up to ReturnWait for the appliance's resident memory to come back within
-// returnSlack(conns) of base and its goroutines within GoroutineSlack, and returns the resident
-// memory then and how long it took (ReturnWait if it did not).
-func awaitReturn(t *testing.T, a *Appliance, base Sample, conns int) (int64, float64) {
-	t.Helper()
-	start := time.Now()
-	for {
-		now := a.Now(t)
-		if now.RSS <= base.RSS+returnSlack(conns) && now.Goroutines <= base.Goroutines+GoroutineSlack {
-			return now.RSS, time.Since(start).Seconds()
-		}
-		if time.Since(start) >= ReturnWait {
-			return now.RSS, ReturnWait.Seconds()
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
