@@ -89,6 +89,11 @@ func (q *queue) claim(ctx context.Context, lease time.Duration) (string, claimMe
 		if !claimable(c, ok, now) {
 			continue
 		}
+		// The listing may be stale by now: skip uploads finished (or deleted) since, cheaply,
+		// before a write.
+		if _, err := q.db.Stat(ctx, u.Key); errors.Is(err, kv.ErrNotFound) {
+			continue
+		}
 		m := claimMeta{Token: newToken(id), Until: now.Add(lease).UTC()}
 		meta, _ := json.Marshal(m)
 		_, err := q.db.Put(ctx, claimSpace+id, empty, &kv.PutOptions{Meta: meta, Match: true, Rev: c.Rev})

@@ -114,7 +114,13 @@ func TestTwoAppliancesOnEtcd(t *testing.T) {
 	for id, n := range claimed {
 		require.Equal(t, 1, n, "%s claimed %d times", id, n)
 	}
-	require.Empty(t, list(t, urls[1]))
+	// What is still listed had an ambiguous outcome while the member died: an upload committed
+	// whose 201 was lost, or a claim committed whose answer was lost (it holds the upload until
+	// its lease expires). Never an acknowledged upload.
+	for _, u := range list(t, urls[1]) {
+		require.False(t, acked[u.ID], "acknowledged upload %s never claimed", u.ID)
+		t.Logf("left: %s (ambiguous outcome during the crash)", u.ID)
+	}
 	t.Logf("%d acknowledged uploads, %d claimed, each once, across a member's crash", len(acked), len(claimed))
 }
 

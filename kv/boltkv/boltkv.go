@@ -42,12 +42,15 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// batchDelay is how long a transaction waits for others to commit with it.
+const batchDelay = 500 * time.Microsecond
+
 // Engine is a kv.Engine on one bbolt file.
 type Engine struct {
 	db   *bolt.DB
 	path string
 
-	mu       sync.Mutex // serialises commits with their notifications, so events go out in order
+	mu       sync.Mutex // guards watchers
 	watchers []*watcher
 }
 
@@ -93,6 +96,9 @@ func Open(path string, o *Options) (e *Engine, err error) {
 		}
 		return nil, err
 	}
+	// Concurrent transactions wait this long for others to share their commit (group commit);
+	// a lone writer pays it once per transaction, against an fsync of a millisecond or more.
+	db.MaxBatchDelay = batchDelay
 	e = &Engine{db: db, path: path}
 	size := int64(0) // the file's size before bbolt opened (and maybe grew) it
 	if statErr == nil {
@@ -207,25 +213,24 @@ func (e *Engine) Range(_ context.Context, prefix string, fn func(key string, val
 	})
 }
 
-// Txn implements kv.Engine: one bbolt transaction, fsync'd before it returns.
+// Txn implements kv.Engine: a bbolt transaction, fsync'd before it returns. Transactions of
+// concurrent callers are committed together, with one fsync (bbolt's DB.Batch).
 func (e *Engine) Txn(_ context.Context, conds []kv.Cond, ops []kv.Op) (rev int64, err error) {
 	defer e.guard(&err)()
+	// A condition that fails already in a read transaction fails here, cheaply: in a batch it
+	// would roll back the transactions of every other caller in it.
+	if len(conds) > 0 {
+		if err := e.db.View(func(tx *bolt.Tx) error { return e.checkConds(tx.Bucket(dataBucket), conds) }); err != nil {
+			return 0, err
+		}
+	}
 	var events []kv.Event
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	err = e.db.Update(func(tx *bolt.Tx) error {
+	// Batch commits the transactions of concurrent callers together, one fsync for all (a
+	// failing one is run again alone, so each caller gets its own result).
+	err = e.db.Batch(func(tx *bolt.Tx) error {
 		data, meta := tx.Bucket(dataBucket), tx.Bucket(metaBucket)
-		for _, c := range conds {
-			var have int64
-			if v := data.Get([]byte(c.Key)); v != nil {
-				var err error
-				if have, _, err = e.split([]byte(c.Key), v); err != nil {
-					return err
-				}
-			}
-			if have != c.Rev {
-				return kv.ErrRevMismatch
-			}
+		if err := e.checkConds(data, conds); err != nil {
+			return err
 		}
 		if v := meta.Get(revKey); len(v) == 8 {
 			rev = int64(binary.BigEndian.Uint64(v))
@@ -265,8 +270,27 @@ func (e *Engine) Txn(_ context.Context, conds []kv.Cond, ops []kv.Op) (rev int64
 	if err != nil {
 		return 0, err
 	}
+	e.mu.Lock()
 	e.notify(events)
+	e.mu.Unlock()
 	return rev, nil
+}
+
+// checkConds returns kv.ErrRevMismatch unless every condition holds in data.
+func (e *Engine) checkConds(data *bolt.Bucket, conds []kv.Cond) error {
+	for _, c := range conds {
+		var have int64
+		if v := data.Get([]byte(c.Key)); v != nil {
+			var err error
+			if have, _, err = e.split([]byte(c.Key), v); err != nil {
+				return err
+			}
+		}
+		if have != c.Rev {
+			return kv.ErrRevMismatch
+		}
+	}
+	return nil
 }
 
 // Close implements kv.Engine.
@@ -296,7 +320,8 @@ type watcher struct {
 
 func (w *watcher) stop() { w.once.Do(func() { close(w.ch) }) }
 
-// Watch implements kv.Engine.
+// Watch implements kv.Engine. Events of transactions committed together (see Txn) may
+// arrive in either order; each carries its revision.
 func (e *Engine) Watch(ctx context.Context, prefix string) (<-chan kv.Event, error) {
 	w := &watcher{prefix: prefix, ch: make(chan kv.Event, watchBuffer)}
 	e.mu.Lock()
