@@ -131,7 +131,19 @@ func (q *queue) postDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var m claimMeta
-	if json.Unmarshal(c.Meta, &m) != nil || m.Token != token || m.Done || time.Now().After(m.Until) {
+	if json.Unmarshal(c.Meta, &m) != nil || m.Token != token {
+		gone()
+		return
+	}
+	if m.Done { // a retry of a done whose removal failed: finish it
+		if err := q.remove(ctx, id); err != nil {
+			fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if time.Now().After(m.Until) {
 		gone()
 		return
 	}

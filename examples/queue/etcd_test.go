@@ -108,18 +108,20 @@ func TestTwoAppliancesOnEtcd(t *testing.T) {
 		claimed[id] += n
 	}
 	require.NotEmpty(t, acked)
+	// What is still listed had an ambiguous outcome while the member died: an upload committed
+	// whose 201 was lost, or a claim committed whose answer was lost (it holds its upload until
+	// the lease expires). An acknowledged upload is either claimed exactly once or still there.
+	left := map[string]bool{}
+	for _, u := range list(t, urls[1]) {
+		left[u.ID] = true
+		t.Logf("left: %s, acknowledged %v (ambiguous outcome during the crash)", u.ID, acked[u.ID])
+	}
 	for id := range acked {
-		require.Equal(t, 1, claimed[id], "acknowledged upload %s claimed %d times", id, claimed[id])
+		require.True(t, claimed[id] == 1 || claimed[id] == 0 && left[id],
+			"acknowledged upload %s claimed %d times, listed %v", id, claimed[id], left[id])
 	}
 	for id, n := range claimed {
 		require.Equal(t, 1, n, "%s claimed %d times", id, n)
-	}
-	// What is still listed had an ambiguous outcome while the member died: an upload committed
-	// whose 201 was lost, or a claim committed whose answer was lost (it holds the upload until
-	// its lease expires). Never an acknowledged upload.
-	for _, u := range list(t, urls[1]) {
-		require.False(t, acked[u.ID], "acknowledged upload %s never claimed", u.ID)
-		t.Logf("left: %s (ambiguous outcome during the crash)", u.ID)
 	}
 	t.Logf("%d acknowledged uploads, %d claimed, each once, across a member's crash", len(acked), len(claimed))
 }
