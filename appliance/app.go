@@ -35,6 +35,13 @@ type Config struct {
 	Out io.Writer
 	// Logger receives the app's and the stack's logs; default slog.Default().
 	Logger *slog.Logger
+	// Opened, if set, is called once the network is open, before the ports are served: for
+	// what the application needs the network for first, such as connecting to a database
+	// through the stack ([Network.Dial]). An error stops Run.
+	Opened func(ctx context.Context, n *Network) error
+	// HostLoopback sets [Flags].HostLoopback: under -net user, the gateway address leads to
+	// the host's loopback services.
+	HostLoopback bool
 	// OpenTimeout and ShutdownTimeout are the defaults of -open-timeout and
 	// -shutdown-timeout; default DefaultOpenTimeout and DefaultShutdownTimeout.
 	OpenTimeout, ShutdownTimeout time.Duration
@@ -46,6 +53,7 @@ type Config struct {
 type App struct {
 	flags  *Flags
 	reload func(context.Context) error
+	opened func(context.Context, *Network) error
 	out    io.Writer
 	log    *slog.Logger
 
@@ -71,8 +79,9 @@ func New(cfg *Config) *App {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	a := &App{flags: Register(c.Flags, c.Nets), reload: c.Reload, out: c.Out, log: c.Logger}
+	a := &App{flags: Register(c.Flags, c.Nets), reload: c.Reload, opened: c.Opened, out: c.Out, log: c.Logger}
 	a.flags.Logger = c.Logger
+	a.flags.HostLoopback = c.HostLoopback
 	c.Flags.DurationVar(&a.openTimeout, "open-timeout", cmp.Or(c.OpenTimeout, DefaultOpenTimeout),
 		"how long to wait for the network (DHCP)")
 	c.Flags.DurationVar(&a.shutdownTimeout, "shutdown-timeout", cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout),
@@ -137,6 +146,11 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 		return err
 	}
 	defer n.Close()
+	if a.opened != nil {
+		if err := a.opened(ctx, n); err != nil {
+			return err
+		}
+	}
 	if dbgAddr != nil {
 		dbg, err := serveDebug(n, ports, &a.debug, a.log)
 		if err != nil {

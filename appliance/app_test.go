@@ -293,3 +293,44 @@ func TestRunTLS(t *testing.T) {
 	require.NoError(t, r.stop(t))
 	leaktest.Settle(t, before)
 }
+
+// TestRunOpenedReachesHostLoopback checks Config.Opened and Config.HostLoopback: Opened is
+// called with the open network before the ports are served, and under -net user the stack
+// reaches a service on the host's loopback at the gateway address.
+func TestRunOpenedReachesHostLoopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "hello from the host")
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	var got string
+	cfg := &appliance.Config{HostLoopback: true, Opened: func(ctx context.Context, n *appliance.Network) error {
+		c, err := n.Dial(ctx, "tcp", net.JoinHostPort(n.User().Gateway().String(), port))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		b, err := io.ReadAll(c)
+		got = string(b)
+		return err
+	}}
+	r := startRun(t, cfg, []string{"-net", "user", "-listen", "127.0.0.1:0"}, appliance.Port{Number: 80, Handler: text("ok")})
+	require.Equal(t, "hello from the host", got, "Opened ran before the ports were served")
+	require.NoError(t, r.stop(t))
+
+	fail := errors.New("no database")
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	app := appliance.New(&appliance.Config{Flags: fs, Out: io.Discard, Logger: slog.New(slog.DiscardHandler),
+		Opened: func(context.Context, *appliance.Network) error { return fail }})
+	require.NoError(t, fs.Parse([]string{"-listen", "127.0.0.1:0"}))
+	require.ErrorIs(t, app.Run(context.Background(), appliance.Port{Number: 80, Handler: text("ok")}), fail)
+}

@@ -33,6 +33,10 @@ type Flags struct {
 
 	// Logger, if set, receives the stacks' logs; nil means slog.Default().
 	Logger *slog.Logger
+	// HostLoopback, set by the application (it is no flag), lets the stack reach the host's
+	// loopback services under -net user: a connection to the user-mode network's gateway
+	// address goes to the same port on the host's 127.0.0.1 (usernet.Config.HostLoopback).
+	HostLoopback bool
 
 	nets  *Nets
 	debug *ListenAddr // the debug listener's address, set by App.Run; nil when it is off

@@ -25,9 +25,10 @@ import (
 // port the application serves, a listener and the address it is reached at. Close releases
 // everything.
 type Network struct {
-	spec  Spec
-	ports []uint16
-	log   *slog.Logger
+	spec         Spec
+	ports        []uint16
+	log          *slog.Logger
+	hostLoopback bool
 
 	stack *netstack.Stack
 	nic   *netstack.NIC
@@ -84,7 +85,8 @@ func (f *Flags) Open(ctx context.Context, ports ...uint16) (*Network, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Network{spec: spec, ports: slices.Clone(ports), log: log, addrs: make([]netip.AddrPort, len(ports)), debug: f.debug}
+	n := &Network{spec: spec, ports: slices.Clone(ports), log: log, hostLoopback: f.HostLoopback,
+		addrs: make([]netip.AddrPort, len(ports)), debug: f.debug}
 	if err := n.open(ctx, f.nets, hosts); err != nil {
 		n.Close()
 		return nil, err
@@ -206,7 +208,7 @@ func (n *Network) waitAddress(ctx context.Context, nic *netstack.NIC) (netip.Pre
 // returns the stack's link: the network's own, or a NIC driver's in front of it.
 func (n *Network) openUser(nets *Nets, hosts []string) (link.Link, error) {
 	spec := &n.spec
-	uc := &usernet.Config{Logger: n.log}
+	uc := &usernet.Config{Logger: n.log, HostLoopback: n.hostLoopback}
 	for i, port := range n.ports {
 		uc.Forwards = append(uc.Forwards, usernet.Forward{Host: hosts[i], GuestPort: port})
 	}

@@ -29,6 +29,16 @@
 //   - [Swap]: holds the current snapshot behind an atomic pointer, so a running server
 //     switches to new content without failing a request.
 //
+// # The durable store
+//
+// [DB] is the read-write store for content written at run time that must survive a crash
+// (the queue appliance's uploads): values of any size under string keys, streamed in and out
+// in chunks, each value and chunk checked against its SHA-256 on every read ([ErrCorrupt],
+// never damaged bytes), compare-and-swap by revision, listing by prefix and watches. It runs
+// on an [Engine]: kv/boltkv (one fsync'd bbolt file) or kv/etcdkv (an etcd cluster shared by
+// several appliances), which keep their dependencies out of this package; kv/kvtest is the
+// conformance suite both pass. Its keys are free-form strings, not the normal-form keys below.
+//
 // # Keys
 //
 // A key is a slash-separated path in normal form (see [ValidKey]): no leading or trailing
