@@ -82,8 +82,26 @@ type soakMixed struct {
 		GoroutinesSecond  float64 `json:"goroutines_second_median"`
 		GoroutinesAllowed float64 `json:"goroutines_allowed_growth"`
 		Flat              bool    `json:"flat"`
+		FloorFlat         bool    `json:"floor_flat"`
 	} `json:"flatness"`
 	Samples []soakSample `json:"samples"`
+	// BaselineRSS is zero in runs recorded before the floors and the settling after the
+	// load were judged.
+	BaselineRSS float64 `json:"baseline_rss"`
+	SettledIn   float64 `json:"settled_in_s"`
+}
+
+// flat is the mixed load's verdict on flatness as the run judged it: the floors alone in the
+// short version, the floors and the halves' means and medians in the full one, the halves'
+// alone in runs recorded before the floors were judged.
+func (m *soakMixed) flat(mode string) bool {
+	switch {
+	case m.BaselineRSS == 0:
+		return m.Flatness.Flat
+	case mode == "short":
+		return m.Flatness.FloorFlat
+	}
+	return m.Flatness.Flat && m.Flatness.FloorFlat
 }
 
 type soakReload struct {
