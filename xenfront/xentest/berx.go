@@ -70,6 +70,13 @@ func (nb *Netback) frontendTakes(size int, hasGSO bool) bool {
 // closing, or the ring is unusable.
 func (q *beQueue) awaitRxBuffers(need int) bool {
 	armed := false
+	// One deferred call at the top, not one per arming inside the loop: a defer in a loop
+	// is a heap record, and this wait is on the per-frame path the allocation tests count.
+	defer func() {
+		if armed {
+			q.rxDeadline.Stop()
+		}
+	}()
 	for {
 		if q.ctx.Err() != nil || q.rxJumped {
 			return false
@@ -92,7 +99,6 @@ func (q *beQueue) awaitRxBuffers(need int) bool {
 			} else {
 				q.rxDeadline.Reset(rxWait)
 			}
-			defer q.rxDeadline.Stop()
 			armed = true
 		}
 		q.rxMu.Unlock()
