@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/unikit/unikit/bench/internal/gobench"
@@ -134,8 +135,13 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
-	default:
+	case a >= 0.01:
 		return fmt.Sprintf("%.2f", v)
+	default:
+		// Two significant digits, written out: an exact allocation count of 1.6 in a million
+		// frames is 0.0000016, not 0.00.
+		r, _ := strconv.ParseFloat(fmt.Sprintf("%.2g", v), 64)
+		return strconv.FormatFloat(r, 'f', -1, 64)
 	}
 }
 
