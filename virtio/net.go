@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 )
@@ -74,7 +75,28 @@ type NetConfig struct {
 	// MAC is used when the device does not offer VIRTIO_NET_F_MAC; nil means a random
 	// locally administered address.
 	MAC net.HardwareAddr
+	// BusyPoll, if positive, is how long the receive goroutine keeps looking at the receive
+	// queue, yielding to other goroutines in between, after the last frame it found, before it
+	// asks the device for an interrupt and sleeps (what Linux's NAPI does within a budget).
+	// Frames that arrive meanwhile cost no interrupt. It is worth it where an interrupt costs
+	// much more than a look at the used ring: with INTx through uio, each costs system calls
+	// and configuration-space accesses that exit to the hypervisor. Zero or negative: the
+	// goroutine asks for an interrupt as soon as the queue is empty.
+	BusyPoll time.Duration
+	// CoalesceTxKicks, if set, hands the transmit queue's notifications to the receive
+	// goroutine once the link is started: a Transmit that publishes frames the device must be
+	// told about wakes that goroutine instead of notifying, and it notifies once for every
+	// frame published by the time it runs (after the goroutines ready to run have had their
+	// turn), as Linux's xmit_more batches a queue's kicks. A notification that waited for
+	// more than [MaxTxKickDelay] is made by the next Transmit itself. It is worth it where a
+	// notification costs much more than a wake-up: a trapped register write that QEMU under
+	// TCG serves holding its global lock, which its network back end also takes.
+	CoalesceTxKicks bool
 }
+
+// MaxTxKickDelay bounds how long a Transmit leaves a notification owed to the receive
+// goroutine with NetConfig.CoalesceTxKicks before it notifies the device itself.
+const MaxTxKickDelay = 200 * time.Microsecond
 
 // Net is a virtio-net driver for one receive/transmit queue pair. It implements
 // [link.Link]; its methods are safe for concurrent use.
@@ -128,6 +150,16 @@ type Net struct {
 	ctrlBuf   DMA
 	ctrlIndex int
 
+	busyPoll time.Duration // NetConfig.BusyPoll
+
+	// With NetConfig.CoalesceTxKicks: coalesce is set by Start; txOwedSince is when the
+	// oldest transmit notification owed to the receive goroutine was published (UnixNano, 0
+	// when none is owed); kick wakes that goroutine to make it.
+	coalesce    bool
+	coalesceOn  atomic.Bool
+	txOwedSince atomic.Int64
+	kick        chan struct{}
+
 	irq    chan struct{} // receive/config work pending
 	txWake chan struct{} // transmit completions pending
 
@@ -162,7 +194,7 @@ func NewNet(t Transport, mem Memory, cfg *NetConfig) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{t: t, features: features, hdrLen: link.VirtioNetHdrLen,
+	n := &Net{t: t, features: features, hdrLen: link.VirtioNetHdrLen, busyPoll: c.BusyPoll, coalesce: c.CoalesceTxKicks, kick: make(chan struct{}, 1),
 		irq: make(chan struct{}, 1), txWake: make(chan struct{}, 1),
 		done: make(chan struct{}), exited: make(chan struct{})}
 	if err := n.setup(mem, &c, maxPairs); err != nil {

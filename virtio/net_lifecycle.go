@@ -3,7 +3,9 @@ package virtio
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
 	"runtime/trace"
+	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 )
@@ -24,6 +26,7 @@ func (n *Net) Start(r link.Receiver) error {
 		return link.ErrStarted
 	}
 	n.started = true
+	n.coalesceOn.Store(n.coalesce)
 	go n.loop(r, n.Up())
 	return nil
 }
@@ -32,7 +35,9 @@ func (n *Net) Start(r link.Receiver) error {
 // state when Start returned: a change after it reaches r even if it comes before loop runs.
 func (n *Net) loop(r link.Receiver, wasUp bool) {
 	defer close(n.exited)
+	var pollUntil time.Time // while polling (BusyPoll), when to stop; zero when not polling
 	for {
+		n.flushTxKick()
 		if n.configChanged.Swap(false) {
 			n.checkConfig()
 		}
@@ -40,15 +45,35 @@ func (n *Net) loop(r link.Receiver, wasUp bool) {
 			wasUp = up
 			r.LinkStateChanged(up)
 		}
-		if k := n.reapRx(); k > 0 {
+		if k := n.reapRx(pollUntil.IsZero()); k > 0 {
 			region := trace.StartRegion(context.Background(), traceRx)
 			r.DeliverFrames(n.frames[:k])
 			region.End()
 			clear(n.frames[:k])
+			if n.busyPoll > 0 {
+				pollUntil = time.Now().Add(n.busyPoll)
+			}
+			continue
+		}
+		if !pollUntil.IsZero() {
+			// Polling: let the stack and the application run (what they send may well bring
+			// the next frames) and look again, unarmed, until the time is up; then once more
+			// armed, before sleeping.
+			if time.Now().After(pollUntil) {
+				pollUntil = time.Time{}
+			}
+			select {
+			case <-n.done:
+				return
+			default:
+			}
+			runtime.Gosched()
 			continue
 		}
 		select {
 		case <-n.irq:
+		case <-n.kick:
+			runtime.Gosched() // let the goroutines ready to transmit add their frames
 		case <-n.done:
 			return
 		}

@@ -14,9 +14,9 @@ func (n *Net) postRx(b int) error {
 	return err
 }
 
-// reapRx collects up to a batch of received frames into n.frames. When the queue is empty it
-// re-enables interrupts, and keeps reaping if frames arrived meanwhile.
-func (n *Net) reapRx() int {
+// reapRx collects up to a batch of received frames into n.frames. When the queue is empty and
+// arm is set it re-enables interrupts, and keeps reaping if frames arrived meanwhile.
+func (n *Net) reapRx(arm bool) int {
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
 	if n.failure.Load() != nil {
@@ -34,7 +34,7 @@ func (n *Net) reapRx() int {
 			break
 		}
 		if !ok {
-			if k > 0 || !n.rx.EnableInterrupts() {
+			if k > 0 || !arm || !n.rx.EnableInterrupts() {
 				break
 			}
 			continue

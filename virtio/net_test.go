@@ -3,10 +3,12 @@ package virtio_test
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/allocs"
@@ -572,4 +574,51 @@ func TestNetControlTimeout(t *testing.T) {
 		Device: &virtiotest.NetConfig{MaxPairs: 2, CtrlNoAnswer: true}})
 	require.ErrorIs(t, err, virtio.ErrDeviceBroken)
 	require.ErrorContains(t, err, "not completed")
+}
+
+// TestNetCoalesceTxKicks: with CoalesceTxKicks, frames transmitted one Transmit at a time by a
+// goroutine that does not yield all reach the device, with one notification for many of
+// them (the receive goroutine makes it once the transmitter waits), on both ring layouts.
+func TestNetCoalesceTxKicks(t *testing.T) {
+	for _, packed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "split", true: "packed"}[packed], func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the receive goroutine runs when the test waits
+			l, _, rb := netPair(t, nil, &virtiotest.LoopbackConfig{
+				Device: &virtiotest.NetConfig{Packed: packed},
+				Driver: &virtio.NetConfig{CoalesceTxKicks: true}})
+			require.NoError(t, l.Start(linktest.NewRecorder(l, nil)))
+			before := l.Device.Queue(virtio.NetTxQueue).Notifications()
+			const frames = 64
+			for i := range frames {
+				n, err := l.Transmit([]link.Frame{frame(60, byte(i))})
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+			}
+			require.Len(t, rb.WaitFrames(t, frames), frames, "every frame reaches the device")
+			kicks := l.Device.Queue(virtio.NetTxQueue).Notifications() - before
+			assert.Less(t, kicks, uint64(frames/4), "notifications for %d single-frame Transmits", frames)
+		})
+	}
+}
+
+// TestNetBusyPoll: with BusyPoll, frames reach the receiver whether they come while the
+// receive goroutine polls or after it has gone back to waiting for an interrupt, and Close
+// stops a polling goroutine.
+func TestNetBusyPoll(t *testing.T) {
+	l, b, _ := netPair(t, nil, &virtiotest.LoopbackConfig{
+		Driver: &virtio.NetConfig{BusyPoll: 20 * time.Millisecond, CoalesceTxKicks: true}})
+	rl := linktest.NewRecorder(l, nil)
+	require.NoError(t, l.Start(rl))
+	for round := range 3 {
+		for i := range 10 {
+			_, err := b.Transmit([]link.Frame{frame(60+i, byte(round))})
+			require.NoError(t, err)
+		}
+		require.Len(t, rl.WaitFrames(t, 10*(round+1)), 10*(round+1))
+		if round == 1 {
+			time.Sleep(50 * time.Millisecond) // past the polling: the next frames need an interrupt
+		}
+	}
+	require.NoError(t, l.Close())
+	rl.Check(t)
 }

@@ -3,6 +3,7 @@ package virtio
 import (
 	"context"
 	"runtime/trace"
+	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 )
@@ -28,7 +29,7 @@ func (n *Net) Transmit(frames []link.Frame) (int, error) {
 	defer func() {
 		n.counters.Sent(txFrames, txBytes) // once a batch: the counters are shared atomics
 		if txFrames > 0 && n.tx.KickPrepare() {
-			n.t.Notify(NetTxQueue, NetTxQueue)
+			n.kickTx()
 		}
 	}()
 	for i := range frames {
@@ -63,6 +64,38 @@ func (n *Net) Transmit(frames []link.Frame) (int, error) {
 		txBytes += flen
 	}
 	return len(frames), nil
+}
+
+// kickTx notifies the device of the frames just published, or, with CoalesceTxKicks, leaves
+// that to the receive goroutine unless a notification has been owed to it for too long.
+// +checklocks:n.txMu
+func (n *Net) kickTx() {
+	if n.coalesceOn.Load() {
+		now := time.Now().UnixNano()
+		since := n.txOwedSince.Load()
+		if since == 0 {
+			n.txOwedSince.Store(now)
+			select {
+			case n.kick <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if now-since < int64(MaxTxKickDelay) {
+			return // the goroutine is on its way
+		}
+		n.txOwedSince.Store(0)
+	}
+	n.t.Notify(NetTxQueue, NetTxQueue)
+}
+
+// flushTxKick makes the transmit notification owed to the receive goroutine, if any.
+func (n *Net) flushTxKick() {
+	// The frames were published before txOwedSince was set, and a Transmit that sees it set
+	// publishes before it looks: the notification made after the swap covers them all.
+	if n.txOwedSince.Load() != 0 && n.txOwedSince.Swap(0) != 0 {
+		n.t.Notify(NetTxQueue, NetTxQueue)
+	}
 }
 
 func (n *Net) txReady() error {

@@ -191,3 +191,26 @@ func TestSetINTxMaskedDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, r.Mallocs, "unmasking INTx runs once per interrupt: %v", r)
 }
+
+func TestWriteCommand(t *testing.T) {
+	root := pcitest.NewSysfs(t)
+	nic().Write(t, root)
+	d, err := pci.Open(root, nicAddr)
+	require.NoError(t, err)
+	defer d.Close()
+	cfg := d.Config()
+	require.NoError(t, cfg.SetINTxMasked(true))
+	require.NoError(t, cfg.WriteCommand(0x0107))
+	cmd, err := cfg.Command()
+	require.NoError(t, err)
+	assert.Equal(t, uint16(0x0107), cmd, "the whole register is written")
+	b, err := os.ReadFile(filepath.Join(pcitest.Dir(root, nicAddr), "config"))
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x07, 0x01}, b[pci.ConfigCommand:pci.ConfigCommand+2])
+
+	r := allocs.Measure(100, 0, func() { _ = cfg.WriteCommand(0x0507) })
+	assert.Zero(t, r.Mallocs, "unmasking INTx runs once per interrupt: %v", r)
+
+	require.NoError(t, d.Close())
+	require.ErrorIs(t, cfg.WriteCommand(0x0107), os.ErrClosed)
+}

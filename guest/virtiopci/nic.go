@@ -20,6 +20,12 @@ import (
 // uioDriver is the kernel driver that hands the function to user space.
 const uioDriver = "uio_pci_generic"
 
+// DefaultBusyPoll is the driver's busy polling after the last frame received (see
+// virtio.NetConfig.BusyPoll) when it waits for interrupts: an INTx interrupt through uio costs
+// the kernel's handler, a wake-up of the interrupt goroutine, a read of the ISR and a
+// configuration-space write to unmask INTx, each an exit to the hypervisor.
+const DefaultBusyPoll = 200 * time.Microsecond
+
 // ErrNoDevice is returned by [Open] when there is no virtio-net function to drive.
 var ErrNoDevice = errors.New("virtiopci: no virtio-net PCI function")
 
@@ -32,7 +38,9 @@ type Config struct {
 	Addr string
 	// Poll, if positive, polls the device this often instead of waiting for interrupts.
 	Poll time.Duration
-	// Net configures the driver; nil means its defaults.
+	// Net configures the driver; nil means its defaults. With interrupts, a zero
+	// Net.BusyPoll means [DefaultBusyPoll] (a negative one turns busy polling off).
+	// Net.CoalesceTxKicks is always set: each notification is a trapped register write.
 	Net *virtio.NetConfig
 	// Memory configures the DMA memory; nil means its defaults.
 	Memory *dma.Config
@@ -57,8 +65,11 @@ type NIC struct {
 	dev  *pci.Device
 	t    *virtio.PCI
 	uio  *pci.UIO // nil when polling
-	mem  *dma.Memory
-	poll time.Duration
+	// unmasked is the command register with INTx enabled, as the interrupt goroutine
+	// writes it after each interrupt (the uio handler sets only the INTx-disable bit).
+	unmasked uint16
+	mem      *dma.Memory
+	poll     time.Duration
 
 	stop      chan struct{}
 	exited    chan struct{}
@@ -180,10 +191,23 @@ func (n *NIC) open(c *Config) error {
 	if err := cfg.SetINTxMasked(n.uio == nil); err != nil {
 		return fmt.Errorf("virtiopci: %s: %w", n.addr, err)
 	}
+	cmd, err := cfg.Command()
+	if err != nil {
+		return fmt.Errorf("virtiopci: %s: %w", n.addr, err)
+	}
+	n.unmasked = cmd &^ pci.CommandINTxDisable
 	if n.mem, err = dma.OpenHugepages(c.Memory); err != nil {
 		return fmt.Errorf("virtiopci: %w", err)
 	}
-	if n.Net, err = virtio.NewNet(n.t, n.mem, c.Net); err != nil {
+	var netCfg virtio.NetConfig
+	if c.Net != nil {
+		netCfg = *c.Net
+	}
+	if n.uio != nil && netCfg.BusyPoll == 0 {
+		netCfg.BusyPoll = DefaultBusyPoll
+	}
+	netCfg.CoalesceTxKicks = true
+	if n.Net, err = virtio.NewNet(n.t, n.mem, &netCfg); err != nil {
 		return fmt.Errorf("virtiopci: %s: %w", n.addr, err)
 	}
 	return nil
@@ -191,7 +215,9 @@ func (n *NIC) open(c *Config) error {
 
 // interrupts waits on /dev/uioN and hands each interrupt to the driver. The order matters:
 // the driver reads the ISR first, which deasserts the line, and only then is INTx unmasked;
-// unmasking first would take the same interrupt again.
+// unmasking first would take the same interrupt again. Unmasking writes the command register
+// known since Open rather than reading it back first: one configuration access an interrupt,
+// not two.
 func (n *NIC) interrupts() {
 	defer close(n.exited)
 	cfg := n.dev.Config()
@@ -205,7 +231,7 @@ func (n *NIC) interrupts() {
 			return
 		}
 		n.Interrupt()
-		if err := cfg.SetINTxMasked(false); err != nil {
+		if err := cfg.WriteCommand(n.unmasked); err != nil {
 			n.log.Error("virtio-pci: cannot unmask INTx; the NIC stops receiving", "addr", n.addr, "err", err)
 			return
 		}

@@ -208,6 +208,9 @@ func (d *Device) selected() *Queue {
 }
 
 func (d *Device) notify(q uint32) {
+	if int(q) < len(d.queues) {
+		d.queues[q].notifications.Add(1)
+	}
 	if int(q) < len(d.queues) && d.onNotify != nil {
 		d.onNotify(int(q))
 	}

@@ -19,6 +19,8 @@ type Queue struct {
 	desc, driver, device uint64
 	ready                bool
 
+	notifications atomic.Uint64 // driver notifications of this queue
+
 	mu        sync.Mutex
 	on        bool // +checklocks:mu
 	descB     []byte
@@ -39,6 +41,9 @@ type Queue struct {
 	heldPos   int      // +checklocks:mu
 	heldWord  uint32   // +checklocks:mu
 }
+
+// Notifications returns how many times the driver has notified the device of this queue.
+func (q *Queue) Notifications() uint64 { return q.notifications.Load() }
 
 func (q *Queue) reset() {
 	q.mu.Lock()
