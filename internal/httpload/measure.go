@@ -19,54 +19,49 @@ type Measurement struct {
 	// kernel's work for both, and anything else running), over the requests served.
 	MachineCPUPerRequest time.Duration
 	PeakRSS              int64 // the first server process's peak resident memory, in bytes, after the run
-	Rejected             int   // runs Check rejected before this one (see Measure)
 }
 
 // Measure warms the server up with one second of l, then loads it with l and measures it.
 // pids are the processes whose CPU time is the server's: the server first (its peak resident
 // memory is reported), then any that work for its requests beside it (testpmd forwarding
-// its frames). body is the size of every response body, which Check verifies. A run whose
-// figures Check rejects is logged and measured again, up to measureAttempts runs in all, and
-// Rejected counts the runs rejected; t fails if the last one is rejected too.
+// its frames). body is the size of every response body; the run is judged by Check.
 func Measure(t testing.TB, pids []int, body int, l Load) Measurement {
 	t.Helper()
 	warm := l
 	warm.Duration = time.Second
 	runClient(t, warm) // its figures do not matter, nor whether a response completed in time
-	inFlight := l.Conns * max(1, l.Streams)
-	for attempt := 1; ; attempt++ {
-		meter := StartCPU(t, pids...)
-		r, out := Run(t, l)
-		machine, used := meter.Stop()
-		if err := verify(r, body, inFlight); err != nil && attempt < measureAttempts {
-			t.Logf("run %d of at most %d rejected, measuring again: %v\n%s", attempt, measureAttempts, err, out)
-			continue
-		}
-		Check(t, r, out, body, inFlight)
-		n := time.Duration(r.Requests)
-		return Measurement{Result: r, CPUPerRequest: used / n, MachineCPUPerRequest: machine / n,
-			PeakRSS: PeakRSS(t, pids[0]), Rejected: attempt - 1}
-	}
+	meter := StartCPU(t, pids...)
+	r, out := Run(t, l)
+	machine, used := meter.Stop()
+	r = Check(t, r, out, body, l.Conns*max(1, l.Streams))
+	n := time.Duration(r.Requests)
+	return Measurement{Result: r, CPUPerRequest: used / n, MachineCPUPerRequest: machine / n, PeakRSS: PeakRSS(t, pids[0])}
 }
 
-// measureAttempts is how many runs Measure makes of a server before it gives up on figures
-// Check accepts: a stall (another process taking the CPU, a lost segment's retransmission)
-// makes wrk's latency figures unquotable, and a second run is usually clean.
-const measureAttempts = 3
-
-// Check fails t if the client run whose figures are r and output out saw a non-2xx response,
-// a socket error other than a timeout, read too few or too many bytes for its requests to
-// have had bodies of body bytes, or reported a mean latency its request rate cannot have had.
-// inFlight is the most requests the client keeps in flight (one per wrk connection, one per
-// h2load stream); the client also counts what it read of the responses still in flight when
-// it stopped. Timeouts (no response within 2 s) are logged, not failed: on a loaded machine
-// they can come from scheduling alone, and the figures show their cost.
-func Check(t testing.TB, r Result, out string, body, inFlight int) {
+// Check judges the client run whose figures are r and output out, and returns r as it may be
+// quoted. It fails t if the client saw a non-2xx response or a socket error other than a
+// timeout, or read too few or too many bytes for its requests to have had bodies of body
+// bytes. inFlight is the most requests the client keeps in flight (one per wrk connection,
+// one per h2load stream); the client also counts what it read of the responses still in
+// flight when it stopped.
+//
+// When the rate and the mean latency break Little's law (see littlesLaw), the client's
+// latency statistics count requests it never sent, and they are withheld: P50, P99 and
+// Mean are cleared and LatencyWithheld says why. The rate, the bytes and the CPU a
+// measurement counts are what was done, and stay. Timeouts (no response within 2 s) are
+// logged, not failed: on a loaded machine they can come from scheduling alone, and the
+// figures show their cost.
+func Check(t testing.TB, r Result, out string, body, inFlight int) Result {
 	t.Helper()
 	require.NoError(t, verify(r, body, inFlight), "client: %s", out)
+	if err := littlesLaw(r, inFlight); err != nil {
+		t.Logf("latency figures withheld: %v", err)
+		r.P50, r.P99, r.Mean, r.LatencyWithheld = 0, 0, 0, err.Error()
+	}
 	if r.Timeouts > 0 {
 		t.Logf("%d requests timed out: %s", r.Timeouts, out)
 	}
+	return r
 }
 
 // littleSlack is how far the mean number of requests in flight that a run's figures imply
@@ -76,7 +71,8 @@ func Check(t testing.TB, r Result, out string, body, inFlight int) {
 // requests cut off at the start and end of a run.
 const littleSlack = 1.10
 
-// verify is Check's judgement of r: nil if the run's figures can be quoted, else why not.
+// verify is Check's judgement of r's counts: nil if the run did what it should have, else
+// what went wrong.
 func verify(r Result, body, inFlight int) error {
 	if r.Errors != "" {
 		return fmt.Errorf("errors: %s", r.Errors)
@@ -90,39 +86,51 @@ func verify(r Result, body, inFlight int) error {
 		return fmt.Errorf("%.0f bytes read for %d responses with %d-byte bodies, %d in flight at most",
 			r.ReadBytes, r.Requests, body, inFlight)
 	}
-	// A client that keeps at most inFlight requests in flight cannot average more, so
-	// rate × mean latency ≤ inFlight. wrk breaks this when a run stalls: it corrects its
-	// latency statistics for coordinated omission (stats_correct) by adding, for every
-	// response slower than twice the run's mean interval per connection, a sample for each
-	// interval it waited, so its mean, p50 and p99 then count requests that were never made.
-	// Such a run's latency figures, and the rate it reached between stalls, are not quoted.
+	return nil
+}
+
+// littlesLaw is nil when r's rate and mean latency agree with Little's law, else why not. A
+// client that keeps at most inFlight requests in flight cannot average more, so rate × mean
+// latency ≤ inFlight. wrk breaks this whenever responses are uneven: it corrects its latency
+// statistics for coordinated omission (stats_correct) by adding, for every response slower
+// than twice the run's mean interval per connection, a sample for each interval it waited,
+// so that its mean, p50 and p99 count requests that were never made. A stall (a delayed ACK,
+// a descheduled client) does it, and so, at 50 connections and tens of thousands of requests
+// a second, does an ordinary spread of response times.
+func littlesLaw(r Result, inFlight int) error {
 	if implied := r.ReqPerSec * r.Mean.Seconds(); implied > littleSlack*float64(inFlight) {
 		return fmt.Errorf("%.0f requests/s at a mean latency of %v imply %.1f requests in flight on average, "+
 			"more than the %d the client can have (Little's law, %.0f%% slack): the client's latency "+
-			"statistics include requests it never sent (wrk's coordinated-omission correction after a stall)",
+			"statistics include requests it never sent (wrk's coordinated-omission correction)",
 			r.ReqPerSec, r.Mean, implied, inFlight, (littleSlack-1)*100)
 	}
 	return nil
 }
 
 // Report reports m as metrics of b, each unit prefixed with name ("httpserve-req/s"), and
-// returns a one-line summary for the log. Latency percentiles are reported when the client
-// gave them (wrk), the mean always.
+// returns a one-line summary for the log. The mean latency and its percentiles (wrk gives
+// them, h2load the mean alone) are reported unless Check withheld them; latency-withheld is
+// 1 then, 0 otherwise.
 func Report(b *testing.B, name string, m Measurement) string {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	b.ReportMetric(m.ReqPerSec, name+"-req/s")
 	b.ReportMetric(float64(m.CPUPerRequest)/1e3, name+"-cpu-µs/req")
 	b.ReportMetric(float64(m.MachineCPUPerRequest)/1e3, name+"-machine-cpu-µs/req")
-	b.ReportMetric(ms(m.Mean), name+"-mean-ms")
-	lat := fmt.Sprintf("mean %v", m.Mean)
-	if m.P99 > 0 {
-		b.ReportMetric(ms(m.P50), name+"-p50-ms")
-		b.ReportMetric(ms(m.P99), name+"-p99-ms")
-		lat += fmt.Sprintf(", p50 %v, p99 %v", m.P50, m.P99)
+	lat := "latency withheld (Little's law)"
+	withheld := 1.0
+	if m.LatencyWithheld == "" {
+		withheld = 0
+		b.ReportMetric(ms(m.Mean), name+"-mean-ms")
+		lat = fmt.Sprintf("mean %v", m.Mean)
+		if m.P99 > 0 {
+			b.ReportMetric(ms(m.P50), name+"-p50-ms")
+			b.ReportMetric(ms(m.P99), name+"-p99-ms")
+			lat += fmt.Sprintf(", p50 %v, p99 %v", m.P50, m.P99)
+		}
 	}
+	b.ReportMetric(withheld, name+"-latency-withheld")
 	b.ReportMetric(float64(m.PeakRSS)/(1<<20), name+"-rss-MiB")
 	b.ReportMetric(float64(m.Timeouts), name+"-timeouts")
-	b.ReportMetric(float64(m.Rejected), name+"-rejected-runs")
-	return fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU and %.1f µs machine CPU per request, %s, peak RSS %.1f MiB, %d timeouts, %d runs rejected before",
-		name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, float64(m.MachineCPUPerRequest)/1e3, lat, float64(m.PeakRSS)/(1<<20), m.Timeouts, m.Rejected)
+	return fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU and %.1f µs machine CPU per request, %s, peak RSS %.1f MiB, %d timeouts",
+		name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, float64(m.MachineCPUPerRequest)/1e3, lat, float64(m.PeakRSS)/(1<<20), m.Timeouts)
 }

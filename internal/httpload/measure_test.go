@@ -46,6 +46,9 @@ func TestVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := verify(tc.r, tc.body, tc.inFlight)
+			if err == nil {
+				err = littlesLaw(tc.r, tc.inFlight)
+			}
 			if tc.reject == "" {
 				require.NoError(t, err)
 				return

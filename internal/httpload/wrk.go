@@ -39,6 +39,8 @@ type Result struct {
 	Mean      time.Duration // mean latency ("Latency" of wrk's thread stats)
 	Errors    string        // "Non-2xx or 3xx responses:" and socket errors other than timeouts
 	Timeouts  int64         // requests without a response within wrk's timeout (2 s)
+	// LatencyWithheld, when not empty, says why P50, P99 and Mean were cleared (see Check).
+	LatencyWithheld string
 }
 
 // Run runs wrk (with --latency) or h2load as l says, and returns its figures and its output.
