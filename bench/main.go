@@ -44,6 +44,9 @@ type outcome struct {
 const (
 	resultsDir      = "bench/results"
 	quickResultsDir = "bench/results/quick"
+	// onlyResultsDir holds a -only run's results: a few runs measured again must not replace
+	// the full run's record in resultsDir.
+	onlyResultsDir = "bench/results/only"
 )
 
 func main() {
@@ -54,7 +57,7 @@ func main() {
 	png := flag.Bool("png", false, "also write the charts as PNG")
 	render := flag.Bool("render", false, "measure nothing: write results.md, the charts and the README's block again from the run.json and raw.txt in the results directory")
 	soak := flag.Bool("soak", false, "instead of the benchmarks, run the soak and abuse suite (examples/blog's TestSoak: in full, about 35 minutes; with -quick its short version, about 3) and write "+soakReportFile+", "+soakChartFile+", "+soakRecordFile+" and "+soakRawFile+"; with -render, write "+soakReportFile+" and "+soakChartFile+" again from "+soakRecordFile)
-	out := flag.String("o", "", "results directory (default "+resultsDir+", or "+quickResultsDir+" with -quick); the README's block is written from "+resultsDir+" only")
+	out := flag.String("o", "", "results directory (default "+resultsDir+", or "+quickResultsDir+" with -quick, "+onlyResultsDir+" with -only); the README's block is written from "+resultsDir+" only")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
@@ -64,9 +67,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if *out == "" {
-		*out = resultsDir
-		if *quick {
+		switch {
+		case *quick:
 			*out = quickResultsDir
+		case *only != "" && !*render:
+			*out = onlyResultsDir
+		default:
+			*out = resultsDir
 		}
 	}
 	dir := *out

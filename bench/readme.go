@@ -45,7 +45,7 @@ func renderREADMEBlock(rec *record, rows, extra []*row) string {
 		fmt.Fprintf(&b, " Tools: %s.", rec.toolsLine())
 	}
 	b.WriteString("\n\n")
-	b.WriteString("Each figure is the median over the repetitions, with their min–max; a ratio is the median over the anchor's median, with its worst-to-best range. ⚠ marks a figure or anchor whose repetitions spread more than 3×: the machine disturbed it. `go run ./bench -only RUN` measures a row's run again; the Runs table of [results.md](bench/results/results.md) gives the `go test` command behind each.\n\n")
+	b.WriteString("Each figure is the median over the repetitions, with their min–max; a ratio is the median over the anchor's median, with its worst-to-best range. ⚠ marks a figure or anchor whose repetitions spread more than 3×: the machine disturbed it. `go run ./bench -only RUN` measures a row's run again (into bench/results/only); the Runs table of [results.md](bench/results/results.md) gives the `go test` command behind each.\n\n")
 	writeREADMETable(&b, rows)
 	if len(extra) > 0 {
 		b.WriteString("\nFrom the static HTTP matrix (all of it is in results.md):\n\n")
