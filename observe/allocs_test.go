@@ -36,14 +36,28 @@ func TestNoAllocsAdded(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, page, body)
 		buf := make([]byte, headLen(resp)+len(page))
-		got[i] = allocs.Measure(200, 0, func() {
-			if _, err := c.Write(req); err != nil {
-				panic(err)
+		// The stacks are young: IPv6 router solicitations and duplicate address detection
+		// run on timers for their first seconds, and under load a measured window is long
+		// enough for one of them to land in it (1 malloc in 200 requests in 3 of 40 runs at a
+		// load of 6, on or off alike). Such an event is not the request path's; a request
+		// path that allocated would count in every window. So each side is the least of up
+		// to three measurements (five attempts each), stopping at the first with none.
+		for range 3 {
+			r := allocs.Measure(200, 0, func() {
+				if _, err := c.Write(req); err != nil {
+					panic(err)
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					panic(err)
+				}
+			}).Per(1, "request")
+			if got[i].Calls == 0 || r.Mallocs < got[i].Mallocs {
+				got[i] = r
 			}
-			if _, err := io.ReadFull(c, buf); err != nil {
-				panic(err)
+			if got[i].Mallocs == 0 {
+				break
 			}
-		}).Per(1, "request")
+		}
 		if on {
 			r.get(t, "/metrics") // the collectors work
 		}
