@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/unikit/unikit/guest/kmod"
 )
 
 // EnvGuest is the environment variable the init sets, to "1", for the appliance it starts.
@@ -20,8 +22,9 @@ const EnvGuest = "UNIKIT_GUEST"
 const (
 	// DefaultShutdownTimeout is how long the appliance has to return once asked to stop.
 	DefaultShutdownTimeout = 10 * time.Second
-	// DefaultModuleDir is where the initramfs keeps kernel modules.
-	DefaultModuleDir = "/lib/modules"
+	// DefaultModuleDir is where the initramfs keeps kernel modules: kmod's, one place
+	// for the image builder and every guest package.
+	DefaultModuleDir = kmod.DefaultDir
 )
 
 // DefaultModules are the kernel modules the init loads when Config.Modules is nil: the power

@@ -66,7 +66,7 @@ func Check(t testing.TB, r Result, out string, body, inFlight int) Result {
 
 // littleSlack is how far the mean number of requests in flight that a run's figures imply
 // (Little's law: request rate × mean latency) may exceed the most the client can keep in
-// flight before the run is rejected. Rate and mean come from the same run and should agree
+// flight before the run's latency figures are withheld. Rate and mean come from the same run and should agree
 // to within rounding; 10% leaves room for wrk's rounding of the mean and for the few
 // requests cut off at the start and end of a run.
 const littleSlack = 1.10
