@@ -5,21 +5,21 @@ go 1.26.8
 require (
 	github.com/andybalholm/brotli v1.3.0
 	github.com/diskfs/go-diskfs v1.9.4
-	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b // observe: the profile format's own parser, to serve ?seconds=N delta profiles as net/http/pprof does
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
 	github.com/klauspost/compress v1.20.4
-	github.com/prometheus/client_golang v1.23.2
+	github.com/prometheus/client_golang v1.23.2 // observe: /metrics in the Prometheus exposition format
 	github.com/stretchr/testify v1.12.1
 	github.com/u-root/u-root v0.16.0
 	github.com/ulikunitz/xz v0.5.15
-	github.com/vishvananda/netlink v1.3.1
-	github.com/yuin/goldmark v1.8.7
-	go.etcd.io/bbolt v1.4.3
-	go.etcd.io/etcd/client/v3 v3.6.17
-	go.uber.org/zap v1.28.0
+	github.com/vishvananda/netlink v1.3.1 // guest/kernelnet: addresses and routes for -net kernel inside a VM
+	github.com/yuin/goldmark v1.8.7 // examples/tagblog: CommonMark, raw HTML dropped
+	go.etcd.io/bbolt v1.4.3 // kv/boltkv: the embedded durable store
+	go.etcd.io/etcd/client/v3 v3.6.17 // kv/etcdkv: a store shared by several appliances
+	go.uber.org/zap v1.28.0 // kv/etcdkv: the etcd client's logger type, in etcdkv.Config
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
-	google.golang.org/grpc v1.85.0
+	google.golang.org/grpc v1.85.0 // kv/etcdkv: WithContextDialer, so etcd is reached through the appliance's stack
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 
