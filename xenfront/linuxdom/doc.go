@@ -36,6 +36,8 @@
 // This package is untested against a real Xen host in this repository: there is none here.
 // Its tests run the code on models of the three drivers (the ioctl encodings are decoded at the
 // C structures' byte offsets, mmap hands out pages, the event device masks, queues, overflows
-// and unmasks ports as the kernel does), and the xenstore client over a socketpair served by
-// xentest's simulated xenstore.
+// and unmasks ports as the kernel does), the xenstore client over a socketpair served by
+// xentest's simulated xenstore, and Store on a model of the xenbus device's locks (the file's
+// msgbuffer_mutex held across a watch request, the kthread that needs it to queue a reply),
+// which finds the deadlock of a single file and shows Store's two files free of it.
 package linuxdom
