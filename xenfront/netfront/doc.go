@@ -19,10 +19,15 @@
 // queue-N/ keys, in one xenstore transaction redone on EAGAIN. It then posts RX buffers, writes
 // Connected and returns once the back end is Connected.
 //
-// When the back end leaves Connected (Closing, Closed, a restart), the link goes down, stops
-// its goroutines, revokes every grant, closes its ports and answers Closed; when the back end
-// is back in InitWait it connects again with fresh rings. Close writes Closing, waits briefly
-// for the back end, and releases everything.
+// When the back end leaves Connected (Closing, Closed, a restart, a detach), the link goes
+// down (Up false; the receiver gets LinkStateChanged(false)), stops its goroutines, answers
+// Closed, waits briefly for the back end to unmap the rings, then revokes every grant and closes
+// its ports. When the device is there again with a back end ready (Closed, Initialising or
+// InitWait, not offline), it reads the toolstack's keys again, connects with fresh rings and
+// goes up (LinkStateChanged(true)). A device the toolstack removed (xl network-detach) is waited
+// for until the toolstack creates it again under the same directory (xl network-attach); the
+// front end never writes into the removed directory, and keeps its first MAC (see Open). Close
+// writes Closing, waits briefly for the back end, and releases everything.
 //
 // # Data path
 //

@@ -2,7 +2,9 @@ package netfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/xenfront/xenbus"
@@ -22,12 +24,16 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 		return nil, err
 	}
 	defer w.Close()
-	if _, err := l.awaitState(ctx, w, nil, func(s xenbus.State) bool {
-		return s == xenbus.StateInitWait
-	}); err != nil {
+	s, err := l.awaitState(ctx, w, nil, func(s xenbus.State) bool {
+		return s == xenbus.StateInitWait || s == xenbus.StateUnknown && l.removed()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("waiting for back end InitWait: %w", err)
 	}
-	f, err := readFeatures(l.cfg.Store, l.dev.backend)
+	if s != xenbus.StateInitWait {
+		return nil, errDeviceGone
+	}
+	f, err := readFeatures(l.cfg.Store, l.dev.Load().backend)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +63,7 @@ func (l *Link) connect(ctx context.Context, first bool) (*connection, error) {
 	}
 	c.start()
 	l.conn.Store(c)
-	l.log.Info("netfront: connected", "queues", len(c.queues), "split", c.split, "backend", l.dev.backend)
+	l.log.Info("netfront: connected", "queues", len(c.queues), "split", c.split, "backend", l.dev.Load().backend)
 	l.setUp(true)
 	return c, nil
 }
@@ -97,21 +103,61 @@ func (l *Link) awaitConnected(ctx context.Context, w *xenstore.Watch) error {
 	return err
 }
 
-// setState switches the front end's state key.
+// setState switches the front end's state key, unless the toolstack removed the device
+// (errDeviceGone; see inDevice).
 func (l *Link) setState(s xenbus.State) error {
-	return xenbus.WriteState(l.cfg.Store, l.dir+"/state", s)
+	return l.inDevice(func(tx xenstore.TxID) error {
+		return l.cfg.Store.Write(tx, l.dir+"/state", strconv.Itoa(int(s)))
+	})
+}
+
+// inDevice runs write in a xenstore transaction that first reads the front end's state key,
+// redoing it on EAGAIN. When the key is gone, the toolstack removed the device (xl
+// network-detach): write is not run and inDevice returns errDeviceGone, as a write would
+// create the removed directory again (Linux's xenbus_switch_state reads the key the same way).
+func (l *Link) inDevice(write func(tx xenstore.TxID) error) error {
+	st := l.cfg.Store
+	for range maxTxnRetries {
+		tx, err := st.Start()
+		if err != nil {
+			return err
+		}
+		_, err = st.Read(tx, l.dir+"/state")
+		if errors.Is(err, xenstore.ErrNotFound) {
+			err = errDeviceGone
+		}
+		if err == nil {
+			err = write(tx)
+		}
+		if err != nil {
+			_ = st.End(tx, false)
+			return err
+		}
+		err = st.End(tx, true)
+		if errors.Is(err, xenstore.ErrAgain) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("xenstore transaction: %w after %d attempts", xenstore.ErrAgain, maxTxnRetries)
+}
+
+// removed reports whether the toolstack removed the device: its state key is gone.
+func (l *Link) removed() bool {
+	_, err := l.cfg.Store.Read(0, l.dir+"/state")
+	return errors.Is(err, xenstore.ErrNotFound)
 }
 
 // watchBackend watches the back end's state key.
 func (l *Link) watchBackend() (*xenstore.Watch, error) {
-	return l.cfg.Store.Watch(l.dev.backend + "/state")
+	return l.cfg.Store.Watch(l.dev.Load().backend + "/state")
 }
 
 // awaitState waits on w, a watch of the back end's state key, until the state satisfies ok
 // and returns it. It gives up with ctx's error, with xenstore.ErrClosed when the watch is
 // closed, and with the link's failure once a queue reports one on failed (nil: never).
 func (l *Link) awaitState(ctx context.Context, w *xenstore.Watch, failed <-chan struct{}, ok func(xenbus.State) bool) (xenbus.State, error) {
-	path := l.dev.backend + "/state"
+	path := l.dev.Load().backend + "/state"
 	for {
 		if s := xenbus.ReadState(l.cfg.Store, path); ok(s) {
 			return s, nil

@@ -13,7 +13,7 @@ import (
 // maxQueues bounds multi-queue-max-queues, an untrusted value from the back end.
 const maxQueues = 16
 
-// maxTxnRetries bounds how often the key transaction is redone after EAGAIN.
+// maxTxnRetries bounds how often a transaction is redone after EAGAIN.
 const maxTxnRetries = 16
 
 // device is what the toolstack wrote in the front end's directory.
@@ -28,6 +28,9 @@ type backendFeatures struct {
 	sg, gso4, gso6, split bool
 	maxQueues             int
 }
+
+// errDeviceGone is returned when the toolstack removed the device's directory.
+var errDeviceGone = errors.New("device removed from xenstore")
 
 // readDevice reads the toolstack's keys of the device directory.
 func readDevice(st xenstore.Store, dir string) (device, error) {
@@ -107,26 +110,9 @@ func readFeatures(st xenstore.Store, be string) (backendFeatures, error) {
 }
 
 // publish writes the ring references, event channels and front-end features in one
-// transaction, redoing it on EAGAIN.
+// transaction, redoing it on EAGAIN, unless the toolstack removed the device meanwhile.
 func (l *Link) publish(c *connection, f backendFeatures) error {
-	st := l.cfg.Store
-	for range maxTxnRetries {
-		tx, err := st.Start()
-		if err != nil {
-			return err
-		}
-		err = l.writeKeys(tx, c, f)
-		if err != nil {
-			_ = st.End(tx, false)
-			return err
-		}
-		err = st.End(tx, true)
-		if errors.Is(err, xenstore.ErrAgain) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("xenstore transaction: %w after %d attempts", xenstore.ErrAgain, maxTxnRetries)
+	return l.inDevice(func(tx xenstore.TxID) error { return l.writeKeys(tx, c, f) })
 }
 
 // writeKeys writes the keys of the front end's side of connection c within transaction tx:

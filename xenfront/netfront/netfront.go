@@ -69,7 +69,8 @@ type Link struct {
 	cfg      Config
 	dir      string
 	log      *slog.Logger
-	dev      device
+	dev      atomic.Pointer[device] // the toolstack's keys, read again when the device returns
+	mac      net.HardwareAddr       // the first device's address, for the link's lifetime
 	features link.Features
 	counters link.Counters
 
@@ -98,8 +99,20 @@ var _ link.Link = (*Link)(nil)
 
 // Open connects to the back end of the device in cfg.Dir (the handshake of io/netif.h and
 // io/xenbus.h) and returns the link once both ends are Connected. The link then follows the
-// back end: when it closes, the link goes down, releases the rings, and connects again with
-// fresh rings when the back end returns.
+// back end: when it closes, the link goes down (Up false, LinkStateChanged(false)), releases
+// the rings, and connects again with fresh rings when the back end returns, then goes up.
+//
+// The back end returns either in place (a driver domain restart: Closed, then InitWait once
+// the front end is Initialising again) or as a new device: the toolstack's detach (xl
+// network-detach) writes the back end's online 0 and state Closing, waits for Closed and
+// removes both xenstore directories, and its attach (xl network-attach) creates them again
+// under the same cfg.Dir, with the back end in InitWait. The link never writes into a
+// removed directory (a state switch reads the state key in its transaction first, as
+// Linux's xenbus_switch_state does), waits for the directory to return, and reads the
+// toolstack's keys again; the device must come back under cfg.Dir (the devid of a new attach
+// is the lowest free one, 0 for a domain's only vif). A new mac is not taken: link.Link users
+// read MAC once, so the link keeps its first address and logs the change; the back end does
+// not filter the front end's source address.
 func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	if cfg == nil || cfg.Grants == nil || cfg.Events == nil || cfg.Store == nil {
 		return nil, errors.New("netfront: Config needs Grants, Events and Store")
@@ -115,10 +128,12 @@ func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	}
 	l.log = l.log.With("vif", l.dir)
 	l.cfg.Queues = max(1, min(l.cfg.Queues, maxQueues))
-	var err error
-	if l.dev, err = readDevice(l.cfg.Store, l.dir); err != nil {
+	dev, err := readDevice(l.cfg.Store, l.dir)
+	if err != nil {
 		return nil, fmt.Errorf("netfront: %w", err)
 	}
+	l.dev.Store(&dev)
+	l.mac = dev.mac
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	c, err := l.connect(ctx, true)
 	if err != nil {
@@ -130,8 +145,9 @@ func Open(ctx context.Context, cfg *Config) (*Link, error) {
 	return l, nil
 }
 
-// MAC implements link.Link.
-func (l *Link) MAC() net.HardwareAddr { return l.dev.mac }
+// MAC implements link.Link: the mac key of the device when the link opened. It stays the
+// link's address when the toolstack attaches the vif again with another one (see Open).
+func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
 // MTU implements link.Link.
 func (l *Link) MTU() int { return mtu }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestHandshakeKeys(t *testing.T) {
 	a, _, err := pipe.New(nil)
 	require.NoError(t, err)
 	h := xentest.New()
-	h.Xenstored().FailCommits(2) // the key transaction must be redone
+	h.Xenstored().FailCommits(2) // the transactions (state switches, keys) must be redone
 	nb, err := xentest.NewNetback(h, a, &xentest.NetbackConfig{MaxQueues: 4})
 	require.NoError(t, err)
 	defer nb.Close()
@@ -299,6 +300,42 @@ func TestReconnect(t *testing.T) {
 	_ = oldRef
 	// The listener port is reused: transfer listens anew on s2.
 	transfer(t, s1, s2, 4<<20)
+}
+
+// TestDetachAttach removes the vif and creates it again as xl network-detach and
+// network-attach do (the toolstack's keys, the back end's online 0 and Closing, both
+// directories removed, then written again with the same devid): the link goes down without
+// writing into the removed directory, comes back up with fresh rings when the device returns,
+// keeps its MAC when the new device has another, and TCP works again.
+func TestDetachAttach(t *testing.T) {
+	s1, s2, lb := xenPair(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+	transfer(t, s1, s2, 1<<20)
+	st := lb.Hypervisor.Domain(1).Store()
+	mac := lb.MAC().String()
+	for i := range 2 {
+		require.NoError(t, lb.Netback.Detach(waitTimeout))
+		require.False(t, lb.Up())
+		_, err := lb.Transmit([]link.Frame{{Segments: [][]byte{udpFrame(60, 0)}}})
+		require.ErrorIs(t, err, link.ErrLinkDown)
+		require.Eventually(t, func() bool { return lb.Hypervisor.Granted(1) == 0 }, waitTimeout, time.Millisecond,
+			"the rings and pools of the removed device were revoked")
+		// The front end waits; it does not create the removed directory again.
+		time.Sleep(50 * time.Millisecond)
+		_, err = st.Read(0, "device/vif/0")
+		require.ErrorIs(t, err, xenstore.ErrNotFound)
+
+		newMAC := net.HardwareAddr{0x00, 0x16, 0x3e, 0, 1, byte(i)}
+		require.NoError(t, lb.Netback.Attach(newMAC))
+		require.Eventually(t, func() bool { return lb.Netback.Connections() == i+2 && lb.Up() },
+			waitTimeout, time.Millisecond, "reattachment %d", i+1)
+		require.NoError(t, lb.Err())
+		require.Equal(t, mac, lb.MAC().String(), "the link keeps its address")
+		require.Equal(t, 514, lb.Hypervisor.Granted(1))
+		v, err := st.Read(0, "device/vif/0/state")
+		require.NoError(t, err)
+		require.Equal(t, "4", v)
+		transfer(t, s1, s2, 1<<20)
+	}
 }
 
 // TestTransmitAllocs proves the per-frame path allocates nothing: copy into a pre-granted

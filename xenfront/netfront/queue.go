@@ -101,7 +101,7 @@ func (l *Link) newConnection(gen uint16, f backendFeatures, nq int) (*connection
 // allocate grants q's two ring pages, allocates its event channel(s) (two when split) and grants
 // its page pools: TX pages read-only, RX pages writable.
 func (q *queue) allocate(split bool) error {
-	g, ev, be := q.l.cfg.Grants, q.l.cfg.Events, q.l.dev.backendID
+	g, ev, be := q.l.cfg.Grants, q.l.cfg.Events, q.l.dev.Load().backendID
 	txPage, err := q.grantRing(&q.txRingRef)
 	if err != nil {
 		return fmt.Errorf("grant TX ring: %w", err)
@@ -143,7 +143,7 @@ func (q *queue) allocate(split bool) error {
 func (q *queue) grantRing(ref *xenfront.GrantRef) ([]byte, error) {
 	var page []byte
 	var err error
-	if *ref, page, err = q.l.cfg.Grants.Grant(q.l.dev.backendID, false); err != nil {
+	if *ref, page, err = q.l.cfg.Grants.Grant(q.l.dev.Load().backendID, false); err != nil {
 		return nil, err
 	}
 	ring.Init(page)

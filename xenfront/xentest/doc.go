@@ -5,7 +5,9 @@
 // with watches and transactions, which each Domain reaches directly as a xenstore.Store and
 // which also speaks the wire protocol over a ring page (Xenstored.Serve); and a netback
 // (Netback) with the back end's xenbus state machine and a data path that moves frames between
-// the front end's rings and another link.Link using grant copies.
+// the front end's rings and another link.Link using grant copies. Netback.Restart restarts the
+// back end in place; Netback.Detach and Netback.Attach remove the vif and create it again as
+// the toolstack does for xl network-detach and network-attach.
 //
 // A Netback can misbehave (NetbackConfig.Misbehave) in the ways the netfront security
 // advisories describe, and InjectRx/InjectTx let a fuzzer write arbitrary responses; netfront's

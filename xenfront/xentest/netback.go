@@ -68,8 +68,9 @@ type Netback struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	once    sync.Once
-	kick    chan struct{} // wakes the state machine (Restart)
+	kick    chan struct{} // wakes the state machine (Restart, Attach)
 	restart bool
+	probe   bool // Attach created the device again: netback_probe runs
 }
 
 // NewNetback writes the toolstack's keys for the vif, starts the back end's state machine
@@ -97,17 +98,8 @@ func NewNetback(h *Hypervisor, link link.Link, cfg *NetbackConfig) (*Netback, er
 	nb.log = c.Logger.With("netback", c.DevID)
 	nb.feDir = fmt.Sprintf("/local/domain/%d/device/vif/%d", c.Frontend, c.DevID)
 	nb.beDir = fmt.Sprintf("/local/domain/%d/backend/vif/%d/%d", c.Backend, c.Frontend, c.DevID)
-	tool := h.Domain(0).Store()
-	for k, v := range map[string]string{
-		nb.feDir + "/backend": nb.beDir, nb.feDir + "/backend-id": strconv.Itoa(int(c.Backend)),
-		nb.feDir + "/mac": c.MAC.String(), nb.feDir + "/handle": strconv.Itoa(c.DevID),
-		nb.feDir + "/state":    "1",
-		nb.beDir + "/frontend": nb.feDir, nb.beDir + "/frontend-id": strconv.Itoa(int(c.Frontend)),
-		nb.beDir + "/state": "1",
-	} {
-		if err := tool.Write(0, k, v); err != nil {
-			return nil, err
-		}
+	if err := nb.toolstackAdd(); err != nil {
+		return nil, err
 	}
 	if err := nb.advertise(); err != nil {
 		return nil, err
@@ -119,6 +111,115 @@ func NewNetback(h *Hypervisor, link link.Link, cfg *NetbackConfig) (*Netback, er
 	}
 	go nb.run()
 	return nb, nil
+}
+
+// toolstackAdd writes the toolstack's keys of both directories in one transaction, with both
+// ends Initialising and the back end online, as libxl__device_generic_add does.
+func (nb *Netback) toolstackAdd() error {
+	c := nb.cfg
+	keys := map[string]string{
+		nb.feDir + "/backend": nb.beDir, nb.feDir + "/backend-id": strconv.Itoa(int(c.Backend)),
+		nb.feDir + "/mac": c.MAC.String(), nb.feDir + "/handle": strconv.Itoa(c.DevID),
+		nb.feDir + "/state":    "1",
+		nb.beDir + "/frontend": nb.feDir, nb.beDir + "/frontend-id": strconv.Itoa(int(c.Frontend)),
+		nb.beDir + "/mac": c.MAC.String(), nb.beDir + "/handle": strconv.Itoa(c.DevID),
+		nb.beDir + "/online": "1", nb.beDir + "/state": "1",
+	}
+	return nb.toolstack(func(tool xenstore.Store, tx xenstore.TxID) error {
+		for k, v := range keys {
+			if err := tool.Write(tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// toolstack runs change in a transaction of the toolstack's domain (0), redone on EAGAIN.
+func (nb *Netback) toolstack(change func(tool xenstore.Store, tx xenstore.TxID) error) error {
+	tool := nb.h.Domain(0).Store()
+	for {
+		tx, err := tool.Start()
+		if err != nil {
+			return err
+		}
+		if err := change(tool, tx); err != nil {
+			_ = tool.End(tx, false)
+			return err
+		}
+		if err := tool.End(tx, true); !errors.Is(err, xenstore.ErrAgain) {
+			return err
+		}
+	}
+}
+
+// Detach removes the vif as xl network-detach does (libxl__initiate_device_remove, then
+// libxl__device_destroy): in one transaction it writes the back end's online 0 and state
+// Closing, waits for the back end to reach Closed (netback gets there once the front end
+// answered Closed, and then lets go of the device, as it is offline), and removes the front
+// end's and the back end's directories in one transaction. A back end still not Closed after
+// timeout has its directories removed all the same, as libxl's forced removal does, and
+// Detach reports it.
+func (nb *Netback) Detach(timeout time.Duration) error {
+	w, err := nb.h.Domain(0).Store().Watch(nb.beDir + "/state")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	err = nb.toolstack(func(tool xenstore.Store, tx xenstore.TxID) error {
+		v, err := tool.Read(tx, nb.beDir+"/state")
+		if err != nil || v == strconv.Itoa(int(xenbus.StateClosed)) {
+			return err
+		}
+		if err := tool.Write(tx, nb.beDir+"/online", "0"); err != nil {
+			return err
+		}
+		return tool.Write(tx, nb.beDir+"/state", strconv.Itoa(int(xenbus.StateClosing)))
+	})
+	if err != nil {
+		return err
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var closeErr error
+	for closeErr == nil && nb.State() != xenbus.StateClosed {
+		select {
+		case <-w.C:
+		case <-deadline.C:
+			closeErr = fmt.Errorf("xentest: back end still %v after %v; removed anyway", nb.State(), timeout)
+		}
+	}
+	err = nb.toolstack(func(tool xenstore.Store, tx xenstore.TxID) error {
+		for _, dir := range []string{nb.feDir, nb.beDir} {
+			if err := tool.Remove(tx, dir); err != nil && !errors.Is(err, xenstore.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	return errors.Join(closeErr, err)
+}
+
+// Attach creates the vif again after Detach, as xl network-attach does with the same devid
+// (libxl__device_nic_add): the toolstack's keys, the front end's with mac (nil: the
+// previous one), then the back end probes the device (netback_probe): features and InitWait.
+func (nb *Netback) Attach(mac net.HardwareAddr) error {
+	nb.mu.Lock()
+	if mac != nil {
+		nb.cfg.MAC = mac
+	}
+	nb.mu.Unlock()
+	if err := nb.toolstackAdd(); err != nil {
+		return err
+	}
+	nb.mu.Lock()
+	nb.probe = true
+	nb.mu.Unlock()
+	select {
+	case nb.kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Dir returns the front end's device directory, relative to its domain's home.
@@ -184,6 +285,7 @@ func (nb *Netback) run() {
 		return
 	}
 	defer w.Close()
+	registered := true // false once netback let go of the device (device_unregister)
 	for {
 		select {
 		case <-nb.ctx.Done():
@@ -193,9 +295,17 @@ func (nb *Netback) run() {
 		case <-nb.kick:
 		}
 		nb.mu.Lock()
-		restart := nb.restart
-		nb.restart = false
+		restart, probe := nb.restart, nb.probe
+		nb.restart, nb.probe = false, false
 		nb.mu.Unlock()
+		if probe {
+			registered = true
+			_ = nb.advertise()
+			continue
+		}
+		if !registered {
+			continue
+		}
 		be, fe := nb.State(), xenbus.ReadState(nb.st, nb.feDir+"/state")
 		if restart && be == xenbus.StateConnected {
 			nb.disconnect()
@@ -220,8 +330,18 @@ func (nb *Netback) run() {
 			}
 		case xenbus.StateClosed, xenbus.StateUnknown:
 			nb.disconnect()
+			if fe == xenbus.StateUnknown {
+				// The front end's directory is gone: netback lets go of the device.
+				registered = false
+				continue
+			}
 			if be != xenbus.StateClosed {
 				_ = nb.setState(xenbus.StateClosed)
+			}
+			if v, _ := nb.st.Read(0, nb.beDir+"/online"); v == "0" {
+				// Offline: the toolstack is detaching the device (netback's frontend_changed
+				// falls through to device_unregister).
+				registered = false
 			}
 		case xenbus.StateInitialising:
 			if be == xenbus.StateClosed {
