@@ -12,11 +12,14 @@
 // Open reads the toolstack's keys (backend, backend-id, mac) from the device directory,
 // writes state Initialising, waits for the back end's InitWait, reads its features
 // (feature-rx-copy is required; feature-sg, feature-gso-tcpv4/-tcpv6,
-// feature-split-event-channels and multi-queue-max-queues are used when offered), grants
-// fresh ring pages and page pools, allocates event channels, and writes tx-ring-ref,
-// rx-ring-ref, event-channel (or event-channel-tx/-rx), request-rx-copy, feature-rx-notify,
-// feature-sg, feature-gso-tcpv4/-tcpv6 and, with several queues, multi-queue-num-queues and
-// queue-N/ keys, in one xenstore transaction redone on EAGAIN. It then posts RX buffers, writes
+// feature-ipv6-csum-offload, feature-split-event-channels and multi-queue-max-queues are used
+// when offered; TSO6 needs feature-ipv6-csum-offload too, and without it Transmit completes
+// IPv6 checksums itself), grants fresh ring pages and page pools, allocates event channels,
+// and writes tx-ring-ref, rx-ring-ref, event-channel (or event-channel-tx/-rx),
+// request-rx-copy, feature-rx-notify, feature-sg, feature-ipv6-csum-offload,
+// feature-gso-tcpv4/-tcpv6 and, with several queues, multi-queue-num-queues and queue-N/
+// keys, in one xenstore transaction redone on EAGAIN. These are the keys Linux netback's
+// connect and read_xenbus_vif_flags read; feature-ctrl-ring is not used. It then posts RX buffers, writes
 // Connected and returns once the back end is Connected.
 //
 // When the back end leaves Connected (Closing, Closed, a restart, a detach), the link goes

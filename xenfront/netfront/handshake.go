@@ -77,7 +77,7 @@ func (l *Link) negotiate(f backendFeatures, first bool) error {
 	if tso && f.gso4 {
 		want |= link.FeatureTxTSO4
 	}
-	if tso && f.gso6 {
+	if tso && f.gso6 && f.ipv6Csum {
 		want |= link.FeatureTxTSO6
 	}
 	if !l.cfg.NoGSO {

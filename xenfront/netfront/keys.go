@@ -26,7 +26,11 @@ type device struct {
 // backendFeatures are the back end's feature keys.
 type backendFeatures struct {
 	sg, gso4, gso6, split bool
-	maxQueues             int
+	// ipv6Csum is feature-ipv6-csum-offload: the back end completes the checksums of IPv6
+	// packets sent with NETTXF_csum_blank. Linux netback offers it; without it, Linux netfront
+	// clears NETIF_F_IPV6_CSUM and so TSO6.
+	ipv6Csum  bool
+	maxQueues int
 }
 
 // errDeviceGone is returned when the toolstack removed the device's directory.
@@ -88,7 +92,7 @@ func readFeatures(st xenstore.Store, be string) (backendFeatures, error) {
 		key string
 		dst *bool
 	}{{"feature-sg", &f.sg}, {"feature-gso-tcpv4", &f.gso4}, {"feature-gso-tcpv6", &f.gso6},
-		{"feature-split-event-channels", &f.split}} {
+		{"feature-split-event-channels", &f.split}, {"feature-ipv6-csum-offload", &f.ipv6Csum}} {
 		if *k.dst, err = readFlag(st, be+"/"+k.key); err != nil {
 			return f, err
 		}
@@ -157,6 +161,10 @@ func (l *Link) writeKeys(tx xenstore.TxID, c *connection, f backendFeatures) err
 		k string
 		v uint64
 	}{{"request-rx-copy", 1}, {"feature-rx-notify", 1}, {"feature-sg", 1},
+		// Linux netback offers IPv6 packets with pending checksums (and so, as the kernel
+		// drops TSO6 from a device without an IPv6 checksum feature, IPv6 GSO) only to a
+		// front end that writes feature-ipv6-csum-offload; receive handles both.
+		{"feature-ipv6-csum-offload", 1},
 		{"feature-gso-tcpv4", b(!l.cfg.NoGSO)}, {"feature-gso-tcpv6", b(!l.cfg.NoGSO)}} {
 		if err := w(kv.k, kv.v); err != nil {
 			return err

@@ -193,6 +193,61 @@ func TestTransmitLongestGSO(t *testing.T) {
 	r.peerRec.Check(t)
 }
 
+// TestIPv6Checksums checks the IPv6 half of the offload handshake against the simulated
+// netback, which reads the front end's keys as Linux netback does (and, as Linux, gives a vif
+// TSO6 only with an IPv6 checksum feature). netfront writes feature-ipv6-csum-offload, so a
+// TCPv6 GSO frame from the far side arrives whole with its checksum pending. Against a back
+// end without feature-ipv6-csum-offload, netfront does not negotiate TSO6 and completes the
+// checksums of IPv6 frames itself; IPv4 checksums stay offloaded.
+func TestIPv6Checksums(t *testing.T) {
+	payload := make([]byte, 9000)
+	for i := range payload {
+		payload[i] = byte(i * 13)
+	}
+	t.Run("receive-gso", func(t *testing.T) {
+		r := newRig(t, &pipe.Config{Features: stacktest.Offloads}, nil)
+		v, err := r.lb.Hypervisor.Domain(1).Store().Read(0, "device/vif/0/feature-ipv6-csum-offload")
+		require.NoError(t, err)
+		require.Equal(t, "1", v)
+		require.True(t, r.lb.Features().Has(link.FeatureTxTSO6|link.FeatureRxGRO|link.FeatureRxCsum))
+		pk := linktest.Packet{SrcMAC: r.peer.MAC(), DstMAC: r.lb.MAC(), IPv6: true, TCP: true,
+			SrcPort: 80, DstPort: linktest.SuitePort, Seq: 1, Ack: 1, Payload: payload}
+		f, off := pk.TSOFrame(1000)
+		_, err = r.peer.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
+		require.NoError(t, err)
+		got := r.front.WaitFrames(t, 1)
+		require.Len(t, got, 1)
+		require.Equal(t, link.GSOTCPv6, got[0].Offload.GSOType)
+		require.Equal(t, uint16(1000), got[0].Offload.GSOSize)
+		require.NoError(t, linktest.VerifyChecksums(got[0].Data, got[0].Offload))
+		require.Equal(t, payload, got[0].Data[pk.HeaderLen():])
+		r.front.Check(t)
+	})
+	t.Run("backend-without-ipv6-csum", func(t *testing.T) {
+		r := newRig(t, &pipe.Config{Features: stacktest.Offloads},
+			&xentest.LoopbackConfig{Netback: xentest.NetbackConfig{NoIPv6Csum: true}})
+		require.True(t, r.lb.Features().Has(link.FeatureTxCsum|link.FeatureTxTSO4))
+		require.False(t, r.lb.Features().Has(link.FeatureTxTSO6))
+		for i, v6 := range []bool{true, false} {
+			pk := linktest.Packet{SrcMAC: r.lb.MAC(), DstMAC: r.peer.MAC(), IPv6: v6, TCP: true,
+				SrcPort: linktest.SuitePort, DstPort: uint16(80 + i), Seq: 1, Ack: 1, Payload: payload[:1000]}
+			f, off := pk.PartialFrame()
+			require.NotZero(t, off.Flags&link.FlagNeedsCsum)
+			_, err := r.lb.Transmit([]link.Frame{{Segments: [][]byte{f}, Offload: off}})
+			require.NoError(t, err)
+			got := r.peerRec.WaitFrames(t, i+1)
+			require.Len(t, got, i+1, "IPv6 %v", v6)
+			g := got[i]
+			require.NoError(t, linktest.VerifyChecksums(g.Data, g.Offload), "IPv6 %v", v6)
+			require.Equal(t, v6, g.Offload.Flags&link.FlagNeedsCsum == 0,
+				"IPv6 %v: completed by netfront only for IPv6 (offload %+v)", v6, g.Offload)
+			require.Equal(t, payload[:1000], g.Data[pk.HeaderLen():])
+		}
+		require.Zero(t, r.lb.Stats().TxDropped)
+		r.peerRec.Check(t)
+	})
+}
+
 // TestCloseWakesBlockedTransmit stalls the peer's receiver until netfront's Transmit blocks on
 // a full ring, then closes the link: Close returns although the simulated netback is blocked
 // in the stalled pipe, and the blocked Transmit returns link.ErrClosed.

@@ -32,11 +32,14 @@ type buffer struct {
 // connection is one incarnation of the rings: everything the handshake set up, torn down when
 // the back end goes away.
 type connection struct {
-	l      *Link
-	gen    uint16
-	split  bool
-	queues []*queue
-	seed   maphash.Seed
+	l     *Link
+	gen   uint16
+	split bool
+	// softIPv6Csum: the back end does not complete IPv6 checksums (no
+	// feature-ipv6-csum-offload), so Transmit does.
+	softIPv6Csum bool
+	queues       []*queue
+	seed         maphash.Seed
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -81,7 +84,7 @@ type queue struct {
 // newConnection grants the ring pages and page pools and allocates the event channels of nq
 // queues. On failure it gives back whatever it got.
 func (l *Link) newConnection(gen uint16, f backendFeatures, nq int) (*connection, error) {
-	c := &connection{l: l, gen: gen, split: f.split, seed: maphash.MakeSeed()}
+	c := &connection{l: l, gen: gen, split: f.split, softIPv6Csum: !f.ipv6Csum, seed: maphash.MakeSeed()}
 	c.ctx, c.cancel = context.WithCancel(l.ctx)
 	for i := range nq {
 		q := &queue{c: c, l: l, idx: i, txSpace: make(chan struct{}, 1),

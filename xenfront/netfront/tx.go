@@ -151,7 +151,8 @@ func (q *queue) pushTx() {
 
 // putFrame copies f into slots free buffers and queues its requests (txMu held): one data
 // slot per page chained with NETTXF_more_data, and for a GSO frame an extra-info slot after
-// the first.
+// the first. An IPv6 frame whose checksum is pending goes with its checksum completed when
+// the back end does not complete IPv6 checksums.
 func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 	var flags uint16
 	switch {
@@ -160,6 +161,7 @@ func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 	case f.Offload.Flags&link.FlagDataValid != 0:
 		flags = netif.TxfDataValidated
 	}
+	softCsum := q.c.softIPv6Csum && flags&netif.TxfCsumBlank != 0 && gso == netif.GSOTypeNone
 	seg, segOff := 0, 0
 	for s := range slots {
 		id := q.txFree[len(q.txFree)-1]
@@ -173,6 +175,9 @@ func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 			if segOff == len(f.Segments[seg]) {
 				seg, segOff = seg+1, 0
 			}
+		}
+		if s == 0 && softCsum && slots == 1 && completeIPv6Csum(page[:size], f.Offload) {
+			flags = netif.TxfDataValidated
 		}
 		req := netif.TxRequest{Gref: q.txBuf[id].ref, ID: id, Size: uint16(filled)}
 		if s == 0 {
@@ -193,6 +198,13 @@ func (q *queue) putFrame(f *link.Frame, size, slots int, gso uint8) {
 			q.txExtras++
 		}
 	}
+}
+
+// completeIPv6Csum completes the pending checksum of frame, a copy in a TX page, when it is
+// an IPv6 packet, and reports whether it did. A frame without a GSO type fits one page.
+func completeIPv6Csum(frame []byte, o link.Offload) bool {
+	h, ok := link.LocateHeaders(frame)
+	return ok && h.IPv6 && link.CompleteChecksum(frame, o)
 }
 
 // drainTx consumes TX responses after an event and wakes a Transmit waiting for room; it

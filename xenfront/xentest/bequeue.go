@@ -33,6 +33,11 @@ type beQueue struct {
 	rxMu   sync.Mutex
 	rx     *netif.RxBackRing
 	rxKick chan struct{}
+	// rxScratch holds a frame whose IPv6 checksum the back end completes for a front end
+	// without feature-ipv6-csum-offload (at most the MTU: such a frame has no GSO type).
+	rxScratch      [xenfront.PageSize]byte
+	rxScratchSeg   [1][]byte
+	rxScratchFrame link.Frame
 	// rxJumped is set once the RX producer index was published out of range (ProducerJump):
 	// the ring is left that way, as a later push of the true index would hide the jump
 	// from a front end that had not looked yet. Guarded by rxMu.

@@ -15,7 +15,7 @@ func (q *beQueue) receive(f *link.Frame) {
 	nb := q.nb
 	size := f.Len()
 	hasGSO := f.Offload.GSOType != link.GSONone
-	if !nb.frontendTakes(size, hasGSO) {
+	if !nb.frontendTakes(f, size) {
 		return
 	}
 	slots := (size + xenfront.PageSize - 1) / xenfront.PageSize
@@ -40,6 +40,7 @@ func (q *beQueue) receive(f *link.Frame) {
 	}()
 	q.rxMu.Lock()
 	defer q.rxMu.Unlock()
+	f = q.completeForFrontend(f, size)
 	if !q.awaitRxBuffers(need) {
 		return
 	}
@@ -56,13 +57,47 @@ func (q *beQueue) receive(f *link.Frame) {
 	q.pushRx()
 }
 
-// frontendTakes reports whether the front end negotiated what a frame of size bytes needs:
-// scatter-gather beyond a page, GSO for a GSO frame.
-func (nb *Netback) frontendTakes(size int, hasGSO bool) bool {
+// frontendTakes reports whether the front end negotiated what frame f of size bytes needs:
+// scatter-gather beyond a page, GSO of its type for a GSO frame.
+func (nb *Netback) frontendTakes(f *link.Frame, size int) bool {
 	nb.mu.Lock()
-	sg, gso := nb.feSG, nb.feGSO
+	sg, gso, gso6 := nb.feSG, nb.feGSO, nb.feGSO6
 	nb.mu.Unlock()
-	return !(hasGSO && !gso) && !(size > xenfront.PageSize && !sg) && size <= link.MaxGSOSize
+	switch f.Offload.GSOType &^ link.GSOECN {
+	case link.GSONone:
+	case link.GSOTCPv6:
+		if !gso6 {
+			return false
+		}
+	default:
+		if !gso {
+			return false
+		}
+	}
+	return !(size > xenfront.PageSize && !sg) && size <= link.MaxGSOSize
+}
+
+// completeForFrontend returns f, or, for an IPv6 frame with a pending checksum and a front end
+// that does not take those, a copy with the checksum completed in the queue's scratch frame
+// (rxMu held).
+func (q *beQueue) completeForFrontend(f *link.Frame, size int) *link.Frame {
+	q.nb.mu.Lock()
+	ipv6Csum := q.nb.feIPv6Csum
+	q.nb.mu.Unlock()
+	if ipv6Csum || f.Offload.Flags&link.FlagNeedsCsum == 0 || f.Offload.GSOType != link.GSONone ||
+		len(f.Segments) == 0 || size > len(q.rxScratch) {
+		return f
+	}
+	b := q.rxScratch[:0]
+	for _, s := range f.Segments {
+		b = append(b, s...)
+	}
+	if h, ok := link.LocateHeaders(b); !ok || !h.IPv6 || !link.CompleteChecksum(b, f.Offload) {
+		return f
+	}
+	q.rxScratchSeg[0] = b
+	q.rxScratchFrame = link.Frame{Segments: q.rxScratchSeg[:], Offload: link.Offload{Flags: link.FlagDataValid}}
+	return &q.rxScratchFrame
 }
 
 // awaitRxBuffers waits up to rxWait until the front end has posted need RX requests (rxMu

@@ -213,11 +213,12 @@ func (q *beQueue) misbehaveTx(rsp *netif.TxResponse, r netif.TxRequest) {
 
 // forwardTx sends the size bytes in q.txBuf on the outer link with the offload the front end
 // asked for (flags of the first request, GSO from its extra). A checksum the back end cannot
-// place drops the packet, as a bad packet is.
+// place, or an IPv6 one without feature-ipv6-csum-offload, drops the packet, as a bad packet
+// is.
 func (q *beQueue) forwardTx(flags uint16, off link.Offload, size int) {
 	if flags&netif.TxfCsumBlank != 0 || off.GSOType != link.GSONone {
 		h, ok := link.LocateHeaders(q.txBuf[:size])
-		if !ok {
+		if !ok || h.IPv6 && q.nb.cfg.NoIPv6Csum {
 			return
 		}
 		off.Flags = link.FlagNeedsCsum

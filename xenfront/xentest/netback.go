@@ -28,8 +28,10 @@ type NetbackConfig struct {
 	DevID             int
 	// MAC is the front end's address the toolstack writes; default 00:16:3e:00:00:01.
 	MAC net.HardwareAddr
-	// Feature switches: what the back end does not advertise.
-	NoSG, NoGSO, NoSplit bool
+	// Feature switches: what the back end does not advertise. NoIPv6Csum leaves out
+	// feature-ipv6-csum-offload: the back end then drops IPv6 packets whose checksum the
+	// front end left pending, as a back end that cannot complete them does.
+	NoSG, NoGSO, NoSplit, NoIPv6Csum bool
 	// MaxQueues is multi-queue-max-queues; 0 means 4, 1 means no multi-queue key.
 	MaxQueues int
 	// Misbehave makes the back end break the protocol (see Misbehaviour).
@@ -58,11 +60,16 @@ type Netback struct {
 
 	mu     sync.Mutex
 	queues []*beQueue
-	feGSO  bool
+	feGSO  bool // the front end takes TCPv4 GSO: feature-sg and feature-gso-tcpv4
+	feGSO6 bool // and TCPv6 GSO: feature-sg, feature-gso-tcpv6 and feature-ipv6-csum-offload
 	feSG   bool
-	mis    bool // misbehaviour already fired
-	conns  int  // connections made
-	maps   []*Mapping
+	// feIPv6Csum: the front end takes IPv6 packets with pending checksums
+	// (feature-ipv6-csum-offload); without it they are completed first, as Linux's stack
+	// does for a vif without NETIF_F_IPV6_CSUM.
+	feIPv6Csum bool
+	mis        bool // misbehaviour already fired
+	conns      int  // connections made
+	maps       []*Mapping
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -235,7 +242,7 @@ func (nb *Netback) advertise() error {
 	}
 	keys := [][2]string{{"feature-rx-copy", "1"}, {"feature-rx-flip", "0"},
 		{"feature-sg", b(!nb.cfg.NoSG)}, {"feature-gso-tcpv4", b(!nb.cfg.NoGSO)},
-		{"feature-gso-tcpv6", b(!nb.cfg.NoGSO)}, {"feature-ipv6-csum-offload", "1"},
+		{"feature-gso-tcpv6", b(!nb.cfg.NoGSO)}, {"feature-ipv6-csum-offload", b(!nb.cfg.NoIPv6Csum)},
 		{"feature-split-event-channels", b(!nb.cfg.NoSplit)}}
 	if nb.cfg.MaxQueues > 1 {
 		keys = append(keys, [2]string{"multi-queue-max-queues", strconv.Itoa(nb.cfg.MaxQueues)})
@@ -378,8 +385,12 @@ func (nb *Netback) connect() error {
 		}
 	}
 	nb.mu.Lock()
+	// As Linux netback's read_xenbus_vif_flags and xenvif_fix_features, with the kernel's
+	// rule that a device without an IPv6 checksum feature loses TSO6.
 	nb.feSG = nb.readFlag("feature-sg")
 	nb.feGSO = nb.readFlag("feature-gso-tcpv4") && nb.feSG
+	nb.feIPv6Csum = nb.readFlag("feature-ipv6-csum-offload")
+	nb.feGSO6 = nb.readFlag("feature-gso-tcpv6") && nb.feSG && nb.feIPv6Csum
 	nb.mu.Unlock()
 	var qs []*beQueue
 	for i := range nq {
