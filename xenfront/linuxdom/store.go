@@ -2,7 +2,6 @@ package linuxdom
 
 import (
 	"errors"
-	"io"
 
 	"github.com/unikit/unikit/xenfront/xenstore"
 )
@@ -32,11 +31,6 @@ type Store struct {
 }
 
 var _ xenstore.Store = (*Store)(nil)
-
-// newStore returns a Store over two open xenbus files; it owns and closes both.
-func newStore(requests, watches io.ReadWriteCloser) *Store {
-	return &Store{requests: xenstore.NewClient(requests), watches: xenstore.NewClient(watches)}
-}
 
 // Read implements xenstore.Store.
 func (s *Store) Read(tx xenstore.TxID, path string) (string, error) {

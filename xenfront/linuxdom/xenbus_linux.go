@@ -2,6 +2,12 @@
 
 package linuxdom
 
+import (
+	"io"
+
+	"github.com/unikit/unikit/xenfront/xenstore"
+)
+
 // xenbusPaths are where the kernel's xenbus device may be: the xen-privcmd/xenfs misc device,
 // then the older xenfs file.
 var xenbusPaths = []string{"/dev/xen/xenbus", "/proc/xen/xenbus"}
@@ -23,4 +29,9 @@ func OpenStore() (*Store, error) {
 		return nil, err
 	}
 	return newStore(requests, watches), nil
+}
+
+// newStore returns a Store over two open xenbus files; it owns and closes both.
+func newStore(requests, watches io.ReadWriteCloser) *Store {
+	return &Store{requests: xenstore.NewClient(requests), watches: xenstore.NewClient(watches)}
 }
