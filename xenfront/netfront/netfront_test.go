@@ -391,6 +391,13 @@ func TestDetachAttach(t *testing.T) {
 		require.Equal(t, "4", v)
 		transfer(t, s1, s2, 1<<20)
 	}
+	// Closed while its device is away, the link ends without creating the directory again.
+	require.NoError(t, lb.Netback.Detach(waitTimeout))
+	require.False(t, lb.Up())
+	require.NoError(t, lb.Link.Close())
+	_, err := st.Read(0, "device/vif/0")
+	require.ErrorIs(t, err, xenstore.ErrNotFound)
+	require.Zero(t, lb.Hypervisor.Granted(1))
 }
 
 // TestTransmitAllocs proves the per-frame path allocates nothing: copy into a pre-granted

@@ -11,6 +11,10 @@ import (
 // Client is a xenstore client over a message stream: a Ring for a PV/PVH guest, or
 // Linux's /dev/xen/xenbus. It implements Store. Requests from several goroutines are
 // multiplexed by request id; one goroutine reads replies and watch events until Close.
+//
+// On /dev/xen/xenbus, one Client must not carry both watches and other requests: the kernel
+// driver deadlocks when XS_WATCH or XS_UNWATCH is written while another request on the same
+// file awaits its reply. linuxdom.Store puts watches on a file of their own.
 type Client struct {
 	conn io.ReadWriteCloser
 
