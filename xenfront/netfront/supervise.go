@@ -18,8 +18,9 @@ const closeTimeout = 2 * time.Second
 const reconnectDelay = 100 * time.Millisecond
 
 // supervise follows the back end's state after a connection: when the back end leaves
-// Connected, it tears the connection down and reconnects; when a queue finds the back end
-// broken, it shuts the connection down for good. It ends when the link fails or is closed.
+// Connected, it disconnects and reconnects once the device is back (see disconnect and
+// reconnect); when a queue finds the back end broken, it shuts the connection down for good.
+// It ends when the link fails or is closed.
 func (l *Link) supervise(c *connection) {
 	defer close(l.done)
 	for {
