@@ -28,8 +28,9 @@ type conn struct {
 	idle atomic.Bool // waiting for a request (Shutdown may close it)
 
 	// held are the buffers below while the connection has them (see connBuffers): rbuf, wbuf,
-	// segs, iov and sc's slices are nil while it waits, idle, without them.
-	held *connBuffers
+	// segs, iov and sc's slices are nil while it waits, idle, without them. Only the
+	// connection's goroutine changes it; it is atomic so that a test can look.
+	held atomic.Pointer[connBuffers]
 
 	rbuf []byte // request bytes; rbuf[r:w] is unread. len(rbuf) = MaxHeaderBytes
 	r, w int

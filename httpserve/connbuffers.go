@@ -52,11 +52,11 @@ func newConnBuffers(cfg *Config) *sync.Pool {
 
 // takeBuffers gives c a set of buffers from its server's pool, if it holds none.
 func (c *conn) takeBuffers() {
-	if c.held != nil {
+	if c.held.Load() != nil {
 		return
 	}
 	b := c.srv.connBufs.Get().(*connBuffers)
-	c.held = b
+	c.held.Store(b)
 	c.rbuf, c.wbuf, c.segs, c.iov = b.rbuf, b.wbuf[:0], b.segs[:0], b.iov[:0]
 	c.sc.path, c.sc.key, c.sc.ranges = b.path[:0], b.key[:0], b.rngs[:0]
 }
@@ -64,11 +64,11 @@ func (c *conn) takeBuffers() {
 // releaseBuffers returns c's buffers to the pool. c must have no unread request bytes and no
 // queued output.
 func (c *conn) releaseBuffers() {
-	b := c.held
+	b := c.held.Load()
 	if b == nil {
 		return
 	}
-	c.held = nil
+	c.held.Store(nil)
 	// What grew by appending is kept. The last flush's gather list, and the segments behind
 	// it (one or two entries each), still point into the store: they are cleared, so that a
 	// pooled buffer does not keep replaced content alive.
