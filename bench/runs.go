@@ -340,7 +340,7 @@ var figures = []figure{
 		short:  "idle keep-alive connection's memory vs nginx",
 		anchor: "nginx on kernel sockets, same client", aBench: "BenchmarkIdleConnections", aUnit: "nginx-total-B/conn",
 		target: atMost(2, true, "≤ 2× nginx"),
-		note:   "Per idle connection (UNIKIT_IDLE_CONNS=5000, each after one 4 KiB request, held 10 s): the server's resident memory and /proc/net/sockstat's TCP memory, the whole machine's and both ends' sockets for either server, so other work on a shared machine moves it. The heap and stack rows are the blog's after a forced collection."},
+		note:   "Per idle connection (UNIKIT_IDLE_CONNS=5000, each after one 4 KiB request, held 10 s): the server's resident memory and the kernel memory charged to the connections' sockets, both ends' for either server (ss -tm; raw.txt also has /proc/net/sockstat's whole-machine delta). The heap and stack rows are the blog's after a forced collection."},
 	{run: "idle", name: "  Go heap, live, same", bench: "BenchmarkIdleConnections", unit: "user-heap-B/conn", scale: 1e-3, show: "KB"},
 	{run: "idle", name: "  goroutine stacks, same", bench: "BenchmarkIdleConnections", unit: "user-stacks-B/conn", scale: 1e-3, show: "KB"},
 	{run: "loadedmem", name: "blog peak resident memory, 500 × 1 MiB through -net user", bench: "BenchmarkLoadedMemory", unit: "user-peak-RSS-MiB", show: "MiB",

@@ -48,21 +48,26 @@ const idleFile = "4KiB"
 //	       user-mode network's port forward on 127.0.0.1, which holds a kernel socket and a
 //	       stack connection, and a relay between them, per forwarded connection.
 //	nginx  nginx on kernel sockets on 127.0.0.1 (its one process serves; see httpload's
-//	       configuration), worker_connections raised to hold them.
+//	       configuration), worker_connections raised to twice their number and some (with
+//	       just enough, it closed about a tenth of them).
 //
 // Metrics, prefixed with the server's name, each per idle connection:
 //
 //	rss-B/conn         the server process's resident memory (VmRSS) after the hold, less before
-//	sockmem-B/conn     /proc/net/sockstat's TCP mem (pages × 4096) after, less before: the
-//	                   kernel memory charged to the queues of every TCP socket, both ends' (the
-//	                   client's sockets are alike for both servers, so the deltas compare) and
-//	                   the whole machine's, so other work on it shows here (the least of five
-//	                   reads is taken each time); an idle socket's queues hold next to nothing,
-//	                   so on a busy machine this is mostly noise around zero. The sockets'
-//	                   own structures are slab memory it does not count, the same number of
-//	                   sockets for both servers (sockets/conn).
+//	sockmem-B/conn     the kernel memory charged to the connections' sockets, both ends (the
+//	                   client's are alike for both servers, so the figures compare): what
+//	                   their queues hold and have reserved (ss -tm, skmem r + w + f), summed
+//	                   over the sockets on the served port, after the hold
 //	total-B/conn       the two together: what the comparison's target is about
-//	sockets/conn       /proc/net/sockstat's TCP inuse after, less before (2: both ends)
+//	machine-sockmem-B/conn
+//	                   /proc/net/sockstat's TCP mem (pages × 4096) after, less before: the same
+//	                   charge for every TCP socket of the machine (the least of five reads each
+//	                   time), so that other work on a shared machine moves it, often by more
+//	                   than idle sockets hold
+//	sockets/conn       the sockets on the served port (ss), 2: both ends
+//
+// Neither memory count covers the sockets' own structures (slab memory), the same number of
+// sockets for both servers.
 //
 // and for the blog the Go runtime's split, from its debug listener, after a forced collection
 // that returns free memory (POST /debug/gc):
@@ -72,7 +77,7 @@ const idleFile = "4KiB"
 //	stacks-B/conn      goroutine stacks
 //	goroutines/conn    goroutines
 //
-// It needs nginx and enough open files (raised when root):
+// It needs nginx, ss (iproute2) and enough open files (raised when root):
 //
 //	go test ./examples/blog -run '^$' -bench IdleConnections -benchtime 1x -count 3
 func BenchmarkIdleConnections(b *testing.B) {
@@ -103,7 +108,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 
 // idleCost is what a server's idle connections added, in bytes, between two samples.
 type idleCost struct {
-	rss, sockMem, sockets int64
+	rss, sockMem, machineSockMem, sockets int64
 	// runtime is the Go runtime's split after a forced collection; nil for nginx.
 	runtime *runtimeCost
 }
@@ -118,9 +123,10 @@ func (c idleCost) report(b *testing.B, name string, n int) {
 	b.ReportMetric(per(c.rss), name+"-rss-B/conn")
 	b.ReportMetric(per(c.sockMem), name+"-sockmem-B/conn")
 	b.ReportMetric(per(c.rss+c.sockMem), name+"-total-B/conn")
+	b.ReportMetric(per(c.machineSockMem), name+"-machine-sockmem-B/conn")
 	b.ReportMetric(per(c.sockets), name+"-sockets/conn")
-	msg := fmt.Sprintf("%s: %d idle connections: %.0f B each in resident memory, %.0f B in kernel socket memory (both ends), %.2f sockets",
-		name, n, per(c.rss), per(c.sockMem), per(c.sockets))
+	msg := fmt.Sprintf("%s: %d idle connections: %.0f B each in resident memory, %.0f B in their sockets' kernel memory (both ends; the machine's TCP memory moved by %.0f B), %.2f sockets",
+		name, n, per(c.rss), per(c.sockMem), per(c.machineSockMem), per(c.sockets))
 	if r := c.runtime; r != nil {
 		b.ReportMetric(per(r.rss), name+"-gc-rss-B/conn")
 		b.ReportMetric(per(r.heap), name+"-heap-B/conn")
@@ -168,6 +174,10 @@ func sampleIdle(b *testing.B, pid int) idleSample {
 // from before to after; during, if not nil, samples the server while they are held.
 func holdIdle(b *testing.B, pid int, addr, path string, n int, during func()) idleCost {
 	b.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(b, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(b, err)
 	before := sampleIdle(b, pid)
 	var d net.Dialer
 	dial := func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
@@ -176,11 +186,12 @@ func holdIdle(b *testing.B, pid int, addr, path string, n int, during func()) id
 	defer ic.Close()
 	time.Sleep(idleSettle)
 	after := sampleIdle(b, pid)
+	own := httpload.PortSocketMemory(b, p)
 	if during != nil {
 		during()
 	}
-	return idleCost{rss: after.rss - before.rss, sockMem: after.sock.MemBytes - before.sock.MemBytes,
-		sockets: after.sock.InUse - before.sock.InUse}
+	return idleCost{rss: after.rss - before.rss, sockMem: own.Bytes,
+		machineSockMem: after.sock.MemBytes - before.sock.MemBytes, sockets: int64(own.Sockets)}
 }
 
 // idleBlog measures a fresh blog appliance through -net user.
@@ -225,7 +236,7 @@ func idleNginx(b *testing.B, site, path string, n int) idleCost {
 	require.NoError(b, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := httpload.StartNginxConns(b, nil, "0-1", addr, site, n+64)
+	cmd := httpload.StartNginxConns(b, nil, "0-1", addr, site, 2*n+64)
 	defer stopCmd(cmd)
 	resp, err := http.Get("http://" + addr + path)
 	require.NoError(b, err)
