@@ -189,6 +189,14 @@ var runs = []run{
 		quick: settings{"3x", 1}, full: settings{"5x", 3}, pin: pinPair, expect: 5 * time.Second},
 	{id: "rss", pkg: "./examples/blog", bench: "^BenchmarkResidentMemory$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinPair, expect: 10 * time.Second},
+	{id: "idle", pkg: "./examples/blog", bench: "^BenchmarkIdleConnections$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"nginx"},
+		pinDetail: "unpinned: the blog through -net user and nginx on loopback in turn, each holding the same client's idle connections",
+		env:       idleConns(1000, 5000), expect: 2 * time.Minute},
+	{id: "loadedmem", pkg: "./examples/blog", bench: "^BenchmarkLoadedMemory$",
+		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, root: true, tools: []string{"wrk"},
+		pinDetail: "unpinned: the blog through -net user and over TAP in turn, wrk -t2 -c500 on the 1 MiB file",
+		env:       wrkSeconds(2, 10), expect: 90 * time.Second},
 	{id: "size", quick: settings{"", 1}, full: settings{"", 1}, pin: pinSelf, pinDetail: "a build, not timed",
 		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize,
 		expect: 5 * time.Second},
@@ -213,6 +221,17 @@ var runs = []run{
 		quick: settings{"1x", 1}, full: settings{"3x", 1}, pin: pinSelf, tools: []string{"qemu-system-x86_64", "wrk"},
 		pinDetail: "QEMU (TCG, one vCPU) and wrk unpinned; the two NIC paths interleaved in each round",
 		expect:    6 * time.Minute},
+}
+
+// idleConns sets UNIKIT_IDLE_CONNS, how many idle connections BenchmarkIdleConnections holds,
+// for -quick and full mode.
+func idleConns(quick, full int) func(bool) []string {
+	return func(q bool) []string {
+		if q {
+			return []string{fmt.Sprintf("UNIKIT_IDLE_CONNS=%d", quick)}
+		}
+		return []string{fmt.Sprintf("UNIKIT_IDLE_CONNS=%d", full)}
+	}
 }
 
 // netmatrixPins is how BenchmarkNetMatrix places its processes.
@@ -317,6 +336,18 @@ var figures = []figure{
 		target: atMost(100, false, "≤ 100 ms")},
 	{run: "rss", name: "blog resident memory serving a 64 MiB site", bench: "BenchmarkResidentMemory", unit: "RSS-MiB", show: "MiB",
 		target: atMost(126, false, "≤ 1.5×64+30 = 126 MiB")},
+	{run: "idle", name: "idle keep-alive connection, blog through -net user: resident + kernel socket memory", bench: "BenchmarkIdleConnections", unit: "user-total-B/conn", scale: 1e-3, show: "KB",
+		short:  "idle keep-alive connection's memory vs nginx",
+		anchor: "nginx on kernel sockets, same client", aBench: "BenchmarkIdleConnections", aUnit: "nginx-total-B/conn",
+		target: atMost(2, true, "≤ 2× nginx"),
+		note:   "Per idle connection (UNIKIT_IDLE_CONNS=5000, each after one 4 KiB request, held 10 s): the server's resident memory and the kernel memory charged to the connections' sockets, both ends' for either server (ss -tm; raw.txt also has /proc/net/sockstat's whole-machine delta). The heap and stack rows are the blog's after a forced collection."},
+	{run: "idle", name: "  Go heap, live, same", bench: "BenchmarkIdleConnections", unit: "user-heap-B/conn", scale: 1e-3, show: "KB"},
+	{run: "idle", name: "  goroutine stacks, same", bench: "BenchmarkIdleConnections", unit: "user-stacks-B/conn", scale: 1e-3, show: "KB"},
+	{run: "loadedmem", name: "blog peak resident memory, 500 × 1 MiB through -net user", bench: "BenchmarkLoadedMemory", unit: "user-peak-RSS-MiB", show: "MiB",
+		note: "The stacks' TCP buffer budgets bound 500 connections' buffers: 64 KiB of send buffer each on the blog's stack, and through -net user 64 KiB of receive buffer and a 32 KiB relay buffer each on the user-mode network's side, 31 MiB over TAP and 78 MiB through -net user once all are open, at most 63 and 115 MiB while they open (BenchmarkLoadedMemory's comment). The heap's peak adds the garbage between collections."},
+	{run: "loadedmem", name: "  peak Go heap objects, same", bench: "BenchmarkLoadedMemory", unit: "user-peak-heap-MiB", show: "MiB"},
+	{run: "loadedmem", name: "blog peak resident memory, 500 × 1 MiB over TAP", bench: "BenchmarkLoadedMemory", unit: "tap-peak-RSS-MiB", show: "MiB"},
+	{run: "loadedmem", name: "  peak Go heap objects, same", bench: "BenchmarkLoadedMemory", unit: "tap-peak-heap-MiB", show: "MiB"},
 	{run: "size", name: "blog binary size (go build)", bench: "BinarySize/default", unit: "MiB"},
 	{run: "size", name: "blog binary size, stripped (-ldflags=-s -w)", bench: "BinarySize/stripped", unit: "MiB"},
 	{run: "userbulk", name: "bulk TCP through -net user (anchor)", bench: "BenchmarkUserBulk/user", unit: "MB/s"},

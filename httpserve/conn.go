@@ -19,12 +19,18 @@ const (
 	maxPendingBytes = 32 << 10 // header bytes queued before a flush
 )
 
-// conn is one connection on the fast path. Its buffers are allocated once, when it starts,
-// and reused for every request, so that a request for a prepared response allocates nothing.
+// conn is one connection on the fast path. Its buffers come from its server's pool and are
+// reused for every request, so that a request for a prepared response allocates nothing; an
+// idle connection that can wait without them hands them back (see connBuffers).
 type conn struct {
 	srv  *Server
 	nc   net.Conn
 	idle atomic.Bool // waiting for a request (Shutdown may close it)
+
+	// held are the buffers below while the connection has them (see connBuffers): rbuf, wbuf,
+	// segs, iov and sc's slices are nil while it waits, idle, without them. Only the
+	// connection's goroutine changes it; it is atomic so that a test can look.
+	held atomic.Pointer[connBuffers]
 
 	rbuf []byte // request bytes; rbuf[r:w] is unread. len(rbuf) = MaxHeaderBytes
 	r, w int
@@ -85,14 +91,10 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.rbuf = make([]byte, s.cfg.MaxHeaderBytes)
-	c.wbuf = make([]byte, 0, 4096)
-	c.segs = make([]outSeg, 0, maxPendingSegs+1)
-	c.iov = make([][]byte, 0, 2*maxPendingSegs+2)
-	c.sc.path = make([]byte, 0, 256)
-	c.sc.key = make([]byte, 0, 512)
-	c.sc.ranges = make([]byteRange, 0, s.cfg.MaxRanges)
-	c.date = make([]byte, 0, 64)
+	c.date = make([]byte, 0, initialDate)
+	// The buffers are taken from the pool when the first bytes come (fill), and handed back
+	// when the connection ends.
+	defer c.releaseBuffers()
 	for {
 		if !c.serveBuffered() {
 			return
@@ -226,6 +228,17 @@ func (c *conn) fill() bool {
 			c.rdTimeout = noReadTimeout
 		}
 	}
+	if c.w == 0 {
+		if rw, ok := c.nc.(readWaiter); ok {
+			// Nothing of a request yet: wait for one without the buffers.
+			c.releaseBuffers()
+			if rw.WaitRead() != nil {
+				c.idle.Store(false)
+				return false
+			}
+		}
+	}
+	c.takeBuffers()
 	n, err := c.nc.Read(c.rbuf[c.w:])
 	c.idle.Store(false)
 	c.w += n

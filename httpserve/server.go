@@ -28,6 +28,9 @@ type Server struct {
 	wildcards   map[string]*hostSite // "*.example.org" of Config.Hosts, keyed "example.org"
 	routes      routeCache
 
+	// connBufs pools the fast-path connections' buffers (*connBuffers).
+	connBufs *sync.Pool
+
 	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
 	missRoute *route         // the built-in 404 of a path with no content
 
@@ -78,6 +81,7 @@ func New(cfg *Config) *Server {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
+	s.connBufs = newConnBuffers(c)
 	s.initHandoff()
 	return s
 }

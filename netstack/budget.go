@@ -26,6 +26,16 @@ const minTCPBuffer = 4096
 // The shares are set as gVisor's stack-wide maximum buffer sizes, which its auto-tuning
 // reads whenever it grows a buffer. Connections made with [NewTCPConn] are outside the
 // budget.
+//
+// What it bounds, with the defaults (64 KiB default send buffer, 4 MiB maximum, 8 MiB budget)
+// and 500 connections downloading large files: each one's share is the default, so their send
+// buffers hold at most 500 × 64 KiB = 31 MiB once all are open; while they open one after
+// another, each keeps what it queued under its larger share until the peer acknowledges it,
+// at most the sum over the k-th connection of min(4 MiB, max(64 KiB, 8 MiB/k)) = 63 MiB.
+// examples/blog's BenchmarkLoadedMemory measures the appliance against this bound. Sizes are
+// limits, not allocations: an idle connection's queues are empty and hold no buffer memory
+// whatever its sizes (BenchmarkIdleConnections: gVisor's share of an idle connection is its
+// endpoint's own state, a few KiB).
 type tcpBudget struct {
 	s *stack.Stack
 	// budget is the bytes send buffers may hold together, and receive buffers; 0 means no

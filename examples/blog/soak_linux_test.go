@@ -63,7 +63,7 @@ func TestSoak(t *testing.T) {
 	}
 	for _, net := range []struct {
 		name  string
-		setup func(t *testing.T) *soak.Net
+		setup func(t testing.TB) *soak.Net
 	}{{"user", soakUser}, {"tap", soakTAP}} {
 		t.Run(net.name, func(t *testing.T) {
 			n := net.setup(t)
@@ -76,7 +76,7 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-func soakUser(*testing.T) *soak.Net {
+func soakUser(testing.TB) *soak.Net {
 	return &soak.Net{Name: "user", Flags: []string{"-net", "user", "-listen", "127.0.0.1:0"}}
 }
 
@@ -84,7 +84,7 @@ func soakUser(*testing.T) *soak.Net {
 var soakNet = netip.MustParsePrefix("10.84.0.0/24")
 
 // soakTAP makes a TAP device in a namespace of its own, where the blog and its clients run.
-func soakTAP(t *testing.T) *soak.Net {
+func soakTAP(t testing.TB) *soak.Net {
 	peers.Root(t)
 	ns := netns.New(t)
 	tap := netns.UniqueName("uksk")
