@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/israce"
+
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
@@ -40,9 +42,9 @@ func (l *stallingLink) Transmit(frames []link.Frame) (int, error) {
 
 // bulkRetransmits sends size bytes from a server stack made with cfg to a client stack whose
 // acknowledgements stall (stallingLink) and returns how many segments the server
-// retransmitted. The pipe loses, reorders and duplicates nothing: every retransmission is
-// spurious.
-func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) uint64 {
+// retransmitted, and how many retransmission timeouts fired. The pipe loses, reorders and
+// duplicates nothing: every retransmission is spurious.
+func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) (retransmits, timeouts uint64) {
 	t.Helper()
 	a, b, err := pipe.New(nil)
 	require.NoError(t, err)
@@ -80,7 +82,8 @@ func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) uint64 {
 	require.NoError(t, err)
 	require.EqualValues(t, size, n)
 	require.NoError(t, <-sent)
-	return server.TCPIP().Stats().TCP.Retransmits.Value()
+	st := server.TCPIP().Stats().TCP
+	return st.Retransmits.Value(), st.Timeouts.Value()
 }
 
 // TestTCPNoSpuriousRetransmitsOnLateAcks shows why the stack turns gVisor's RACK-TLP off by
@@ -88,11 +91,20 @@ func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) uint64 {
 // the sender probe and retransmit data the receiver already has; without it, the same
 // transfer retransmits nothing.
 func TestTCPNoSpuriousRetransmitsOnLateAcks(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("a timing test: the race detector slows the stacks past retransmission timeouts")
+	}
 	const size = 16 << 20
-	require.Zero(t, bulkRetransmits(t, nil, size), "default stack retransmitted over a lossless link")
+	retransmits, timeouts := bulkRetransmits(t, nil, size)
+	if timeouts > 0 {
+		// A stall of the whole process beyond the timeout (at least 200 ms), not what this
+		// test is about: the machine is too busy to tell.
+		t.Skipf("%d retransmission timeouts fired: the machine stalled the stacks", timeouts)
+	}
+	require.Zero(t, retransmits, "default stack retransmitted over a lossless link")
 	if testing.Short() {
 		return
 	}
-	require.NotZero(t, bulkRetransmits(t, &netstack.Config{TCPRACK: true}, size),
-		"with RACK-TLP, late acknowledgements should cause spurious retransmissions")
+	retransmits, _ = bulkRetransmits(t, &netstack.Config{TCPRACK: true}, size)
+	require.NotZero(t, retransmits, "with RACK-TLP, late acknowledgements should cause spurious retransmissions")
 }
