@@ -48,10 +48,12 @@ const passtForwardPort = 18080
 // of the benchmark's own, whose only route leads to a veth pair inside it; wrk runs on CPU 0,
 // the blog (and passt) on CPU 1.
 //
-// It logs every run and reports, for each path, the median, least and greatest requests/s
-// over the rounds, their spread ((max − min) / min, in %), the median server CPU time per
-// request (for passt the blog's and passt's), and the ratio of the medians, user over passt.
-// It needs root, wrk, taskset and passt:
+// It logs every run and reports, for each path, every run's requests/s (-runN-req/s), their
+// median, least and greatest, their spread ((max − min) / min, in %), the median server CPU
+// time per request (for passt the blog's and passt's), and the ratio of the medians, user
+// over passt. A run whose responses all outlast it (0 requests/s) counts as such; the spread
+// is then left out, and -empty-runs says how many there were. It needs root, wrk, taskset
+// and passt:
 //
 //	go test ./examples/blog -run '^$' -bench '^BenchmarkUserVsPasst$' -benchtime 1x
 func BenchmarkUserVsPasst(b *testing.B) {
@@ -87,10 +89,12 @@ func BenchmarkUserVsPasst(b *testing.B) {
 				p := &paths[i]
 				srv := p.start(b)
 				m := httpload.Measure(b, srv.pids, userPasstSize, httpload.Load{URL: srv.base + "/" + page,
-					Threads: 2, Conns: userPasstConns, Duration: dur, CPUs: httpload.Split.Client, NS: ns})
+					Threads: 2, Conns: userPasstConns, Duration: dur, CPUs: httpload.Split.Client, NS: ns, AllowNone: true})
 				srv.stop()
 				p.reqs = append(p.reqs, m.ReqPerSec)
-				p.cpu = append(p.cpu, float64(m.CPUPerRequest)/1e3)
+				if m.Requests > 0 {
+					p.cpu = append(p.cpu, float64(m.CPUPerRequest)/1e3)
+				}
 				b.Logf("round %d, %s: %.1f requests/s, %.0f µs server CPU per request, %d timeouts",
 					r+1, p.name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, m.Timeouts)
 			}
@@ -101,9 +105,20 @@ func BenchmarkUserVsPasst(b *testing.B) {
 		b.ReportMetric(median(p.reqs), p.name+"-req/s")
 		b.ReportMetric(lo, p.name+"-min-req/s")
 		b.ReportMetric(hi, p.name+"-max-req/s")
-		b.ReportMetric(spreadPercent(lo, hi), p.name+"-spread-%")
-		b.ReportMetric(median(p.cpu), p.name+"-cpu-µs/req")
-		b.Logf("%s: %s requests/s; spread %.0f%%", p.name, joinFloats(p.reqs), spreadPercent(lo, hi))
+		for r, v := range p.reqs {
+			b.ReportMetric(v, fmt.Sprintf("%s-run%d-req/s", p.name, r+1))
+		}
+		b.ReportMetric(float64(len(p.reqs)-len(p.cpu)), p.name+"-empty-runs")
+		if len(p.cpu) > 0 {
+			b.ReportMetric(median(p.cpu), p.name+"-cpu-µs/req")
+		}
+		if lo > 0 {
+			b.ReportMetric((hi-lo)/lo*100, p.name+"-spread-%")
+			b.Logf("%s: %s requests/s; spread %.0f%%", p.name, joinFloats(p.reqs), (hi-lo)/lo*100)
+		} else {
+			// A run that completed nothing has no finite spread: the metric is left out.
+			b.Logf("%s: %s requests/s; spread unbounded (a run completed no request)", p.name, joinFloats(p.reqs))
+		}
 	}
 	if pm := median(paths[1].reqs); pm > 0 {
 		b.ReportMetric(median(paths[0].reqs)/pm, "user-vs-passt-x")
@@ -163,14 +178,6 @@ func median(vs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// spreadPercent is (hi − lo) / lo in percent; 0 when lo is not positive.
-func spreadPercent(lo, hi float64) float64 {
-	if lo <= 0 {
-		return 0
-	}
-	return (hi - lo) / lo * 100
 }
 
 // joinFloats formats vs as "1.0, 2.0, ...".
