@@ -52,8 +52,11 @@ const passtForwardPort = 18080
 // median, least and greatest, their spread ((max − min) / min, in %), the median server CPU
 // time per request (for passt the blog's and passt's), and the ratio of the medians, user
 // over passt. A run whose responses all outlast it (0 requests/s) counts as such; the spread
-// is then left out, and -empty-runs says how many there were. It needs root, wrk, taskset
-// and passt:
+// is then left out, and -empty-runs says how many there were. -MiB/s is the median of what wrk
+// read per second, which counts the responses still in flight when a run ended: a path that
+// shares its throughput evenly over the 500 connections completes them all at once, about
+// 500 MiB over its throughput after they start, and in a 5 s run that can be none. It needs
+// root, wrk, taskset and passt:
 //
 //	go test ./examples/blog -run '^$' -bench '^BenchmarkUserVsPasst$' -benchtime 1x
 func BenchmarkUserVsPasst(b *testing.B) {
@@ -92,11 +95,12 @@ func BenchmarkUserVsPasst(b *testing.B) {
 					Threads: 2, Conns: userPasstConns, Duration: dur, CPUs: httpload.Split.Client, NS: ns, AllowNone: true})
 				srv.stop()
 				p.reqs = append(p.reqs, m.ReqPerSec)
+				p.mibs = append(p.mibs, m.ReadBytes/(1<<20)/dur.Seconds())
 				if m.Requests > 0 {
 					p.cpu = append(p.cpu, float64(m.CPUPerRequest)/1e3)
 				}
-				b.Logf("round %d, %s: %.1f requests/s, %.0f µs server CPU per request, %d timeouts",
-					r+1, p.name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, m.Timeouts)
+				b.Logf("round %d, %s: %.1f requests/s, %.1f MiB/s read, %.0f µs server CPU per request, %d timeouts",
+					r+1, p.name, m.ReqPerSec, p.mibs[len(p.mibs)-1], float64(m.CPUPerRequest)/1e3, m.Timeouts)
 			}
 		}
 	}
@@ -108,6 +112,7 @@ func BenchmarkUserVsPasst(b *testing.B) {
 		for r, v := range p.reqs {
 			b.ReportMetric(v, fmt.Sprintf("%s-run%d-req/s", p.name, r+1))
 		}
+		b.ReportMetric(median(p.mibs), p.name+"-MiB/s")
 		b.ReportMetric(float64(len(p.reqs)-len(p.cpu)), p.name+"-empty-runs")
 		if len(p.cpu) > 0 {
 			b.ReportMetric(median(p.cpu), p.name+"-cpu-µs/req")
@@ -130,6 +135,7 @@ type userPasstPath struct {
 	name  string
 	start func(b *testing.B) matrixServer
 	reqs  []float64 // requests/s, one per round
+	mibs  []float64 // MiB/s wrk read, one per round: responses in flight when a run ends count
 	cpu   []float64 // server CPU µs per request, one per round
 }
 
