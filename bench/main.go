@@ -25,6 +25,7 @@ var tools = []struct{ name, pkg, use string }{
 	{"dpdk-testpmd", "dpdk", "vhost-user backend and DPDK virtio-user anchor"},
 	{"qemu-system-x86_64", "qemu-system-x86", "the VM benchmark's emulator (TCG without /dev/kvm)"},
 	{"etcd", "etcd-server", "the queue's shared store, for its claim latency on etcd"},
+	{"passt", "passt", "QEMU's user-mode network, the anchor for -net user at 1 MiB × 500"},
 }
 
 // outcome is what one run produced.

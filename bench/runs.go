@@ -200,6 +200,10 @@ var runs = []run{
 	{id: "size", quick: settings{"", 1}, full: settings{"", 1}, pin: pinSelf, pinDetail: "a build, not timed",
 		cmd: "go build -o $TMP/blog ./examples/blog && go build -ldflags='-s -w' -o $TMP/blog-stripped ./examples/blog; stat the files", measure: blogSize,
 		expect: 5 * time.Second},
+	{id: "userpasst", pkg: "./examples/blog", bench: "^BenchmarkUserVsPasst$",
+		quick: settings{"1x", 1}, full: settings{"1x", 1}, pin: pinSelf, root: true, tools: []string{"wrk", "passt", "taskset"},
+		pinDetail: "wrk on CPU 0, the blog (and passt) on CPU 1 (taskset inside the benchmark); the two paths interleaved in each round",
+		env:       userPasstEnv, expect: 2 * time.Minute},
 	{id: "userbulk", pkg: "./appliance", bench: "^BenchmarkUserBulk$",
 		quick: settings{"128x", 2}, full: settings{"512x", 5}, pin: pinPair, expect: 5 * time.Second},
 	{id: "virtio", pkg: "./virtio", bench: "^BenchmarkNet(Tx|Rx)$/^split$",
@@ -232,6 +236,15 @@ func idleConns(quick, full int) func(bool) []string {
 		}
 		return []string{fmt.Sprintf("UNIKIT_IDLE_CONNS=%d", full)}
 	}
+}
+
+// userPasstEnv sets BenchmarkUserVsPasst's runs: five of 5 s per path in full mode (the bench
+// issue's measure), two of 3 s with -quick.
+func userPasstEnv(quick bool) []string {
+	if quick {
+		return []string{"UNIKIT_WRK_SECONDS=3", "UNIKIT_ROUNDS=2"}
+	}
+	return []string{"UNIKIT_WRK_SECONDS=5", "UNIKIT_ROUNDS=5"}
 }
 
 // netmatrixPins is how BenchmarkNetMatrix places its processes.
@@ -350,6 +363,15 @@ var figures = []figure{
 	{run: "loadedmem", name: "  peak Go heap objects, same", bench: "BenchmarkLoadedMemory", unit: "tap-peak-heap-MiB", show: "MiB"},
 	{run: "size", name: "blog binary size (go build)", bench: "BinarySize/default", unit: "MiB"},
 	{run: "size", name: "blog binary size, stripped (-ldflags=-s -w)", bench: "BinarySize/stripped", unit: "MiB"},
+	{run: "userpasst", name: "1 MiB × 500 through -net user, median of five 5 s runs", bench: "BenchmarkUserVsPasst", unit: "user-req/s", show: "req/s",
+		short:  "-net user vs passt, 1 MiB × 500",
+		anchor: "the blog behind passt (-net socket:), same rounds", aBench: "BenchmarkUserVsPasst", aUnit: "passt-req/s",
+		target: atLeast(2, true, "≥ 2× passt"),
+		note:   "Each round measures a fresh blog through -net user, then a fresh blog attached with -net socket: to a fresh passt forwarding 127.0.0.1 to it; wrk (two threads, 500 connections) on CPU 0, the servers on CPU 1, all in a namespace of the benchmark's own. The spread is (slowest − fastest) / slowest over the rounds."},
+	{run: "userpasst", name: "  spread of the -net user runs", bench: "BenchmarkUserVsPasst", unit: "user-spread-%", show: "%",
+		anchor: "passt's", aBench: "BenchmarkUserVsPasst", aUnit: "passt-spread-%", target: atMost(20, false, "≤ 20%")},
+	{run: "userpasst", name: "  server CPU per request, same", bench: "BenchmarkUserVsPasst", unit: "user-cpu-µs/req", show: "µs/req",
+		anchor: "the blog's and passt's", aBench: "BenchmarkUserVsPasst", aUnit: "passt-cpu-µs/req"},
 	{run: "userbulk", name: "bulk TCP through -net user (anchor)", bench: "BenchmarkUserBulk/user", unit: "MB/s"},
 	{run: "userbulk", name: "bulk TCP through -net user,nic=virtio", bench: "BenchmarkUserBulk/user,nic=virtio", unit: "MB/s",
 		anchor: "-net user", aBench: "BenchmarkUserBulk/user", aUnit: "MB/s", target: atLeast(0.5, true, "≥ 0.5× user")},

@@ -67,7 +67,7 @@ type Config struct {
 	// least 200 ms), which costs on lossy paths: over a pipe with 1 ms delay and 1% loss,
 	// 8 MiB took 1.7–5.5 s without RACK and 1.0–1.7 s with it (no difference at 0.1%). Turn
 	// it on where losses are common and the peers' acknowledgements prompt. The gVisor
-	// changes that would make it safe by default are in UPSTREAM.md.
+	// changes that would make it safe by default are in upstream/README.md.
 	TCPRACK bool
 
 	// Forwarding makes the stack route packets between its NICs (IPv4 and IPv6).

@@ -34,8 +34,11 @@ func Measure(t testing.TB, pids []int, body int, l Load) Measurement {
 	r, out := Run(t, l)
 	machine, used := meter.Stop()
 	r = Check(t, r, out, body, l.Conns*max(1, l.Streams))
-	n := time.Duration(r.Requests)
-	return Measurement{Result: r, CPUPerRequest: used / n, MachineCPUPerRequest: machine / n, PeakRSS: PeakRSS(t, pids[0])}
+	m := Measurement{Result: r, PeakRSS: PeakRSS(t, pids[0])}
+	if n := time.Duration(r.Requests); n > 0 { // none only with Load.AllowNone
+		m.CPUPerRequest, m.MachineCPUPerRequest = used/n, machine/n
+	}
+	return m
 }
 
 // Check judges the client run whose figures are r and output out, and returns r as it may be
