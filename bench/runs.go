@@ -168,7 +168,7 @@ var runs = []run{
 		pinDetail: netmatrixPins, env: wrkSeconds(2, 10), expect: 5*time.Minute + 30*time.Second, fair: netmatrixFair},
 	{id: "netgrid", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$", quickBench: "^BenchmarkNetMatrix$/^(split|shared)$/^4KiB$/^c50$",
 		quick: settings{"1x", 1}, full: settings{"1x", 1}, pin: pinSelf, root: true, tools: []string{"wrk", "nginx", "taskset"},
-		pinDetail: netmatrixPins, env: wrkSeconds(1, 3), expect: 8*time.Minute + 30*time.Second, fair: netmatrixFair},
+		pinDetail: netmatrixPins, env: wrkSeconds(1, 3), expect: 7*time.Minute + 30*time.Second, fair: netmatrixFair},
 	{id: "tagblog", pkg: "./examples/tagblog", bench: "^BenchmarkWrkPostVsStatic$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "taskset"},
 		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark), the two in turn",
@@ -224,7 +224,7 @@ var runs = []run{
 	{id: "vm", pkg: "./cmd/unikit", bench: "^BenchmarkVM$",
 		quick: settings{"1x", 1}, full: settings{"3x", 1}, pin: pinSelf, tools: []string{"qemu-system-x86_64", "wrk"},
 		pinDetail: "QEMU (TCG, one vCPU) and wrk unpinned; the two NIC paths interleaved in each round",
-		expect:    6 * time.Minute},
+		expect:    4 * time.Minute},
 }
 
 // idleConns sets UNIKIT_IDLE_CONNS, how many idle connections BenchmarkIdleConnections holds,
