@@ -50,11 +50,12 @@ type kernelWriter struct {
 	vec   []unix.Iovec
 	msg   unix.Msghdr
 
-	// The sendfile in progress: left bytes of src from off.
-	src        int
-	off        int64
-	left       int
-	err        error
+	// The sendfile in progress: left bytes of the file src from off.
+	src  int
+	off  int64
+	left int
+
+	err        error // of the system call in progress, if it failed
 	sendmsgFn  func(fd uintptr) bool
 	sendfileFn func(fd uintptr) bool
 }
