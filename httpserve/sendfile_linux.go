@@ -1,3 +1,8 @@
+//go:build amd64 || arm64 || riscv64 || ppc64 || ppc64le || s390x || loong64 || mips64 || mips64le
+
+// The raw sendfile below passes a 64-bit offset, which only the 64-bit architectures'
+// sendfile takes (the 32-bit ones have sendfile64); elsewhere every body is written.
+
 package httpserve
 
 import (

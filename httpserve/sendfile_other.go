@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || !(amd64 || arm64 || riscv64 || ppc64 || ppc64le || s390x || loong64 || mips64 || mips64le)
 
 package httpserve
 
@@ -7,10 +7,10 @@ import (
 	"os"
 )
 
-// sealBody returns nil: sealed in-memory files are Linux's (memfd_create).
+// sealBody returns nil: bodies are sent from sealed files on 64-bit Linux only.
 func sealBody([]byte) *os.File { return nil }
 
-// kernelWriter is Linux's; elsewhere no connection gets one and every body is written.
+// kernelWriter is 64-bit Linux's; here no connection gets one and every body is written.
 type kernelWriter struct{}
 
 // newKernelWriter returns nil: bodies are written, not sent from files.
