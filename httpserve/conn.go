@@ -304,7 +304,7 @@ func (c *conn) queue(a *answer, closing bool) int {
 	}
 	sg := outSeg{headStart: start, headEnd: len(c.wbuf), body: body}
 	if c.kw != nil && len(body) >= sendfileMin && a.kind != ansUnsatisfiable {
-		sg.file, sg.off = v.sealed.file(v.data), off
+		sg.file, sg.off = v.sealed.file(v), off
 	}
 	c.segs = append(c.segs, sg)
 	return len(c.wbuf) - start + len(body)

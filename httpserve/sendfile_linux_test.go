@@ -174,3 +174,25 @@ func TestSendfileNoAlloc(t *testing.T) {
 		require.Zero(t, r.Mallocs, "request %q: %v", req, r)
 	}
 }
+
+// TestSealedBound proves that no more than maxSealed body files are open at once: a large body
+// first sent when the bound is reached is written from memory, whole.
+func TestSealedBound(t *testing.T) {
+	store, files := bigSite(t)
+	was := maxSealed
+	t.Cleanup(func() { maxSealed = was }) // after the server's own cleanup has stopped it
+	maxSealed = sealed.Load() + 1
+	srv := New(&Config{Store: store})
+	addr := startServer(t, srv)
+	for _, path := range []string{"big.bin", "mid.html"} {
+		resp, err := http.Get("http://" + addr + "/" + path)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, files[path], body, path)
+	}
+	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
+	require.Nil(t, sealedFile(t, srv, "/mid.html"))
+	require.Equal(t, maxSealed, sealed.Load())
+}
