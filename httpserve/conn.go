@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
 	"runtime/trace"
 	"strconv"
 	"sync/atomic"
@@ -35,10 +36,11 @@ type conn struct {
 	rbuf []byte // request bytes; rbuf[r:w] is unread. len(rbuf) = MaxHeaderBytes
 	r, w int
 
-	wbuf []byte      // serialised response heads (and multipart framing)
-	segs []outSeg    // queued output, in order
-	iov  [][]byte    // the gather list of a flush, keeping its capacity
-	bufs net.Buffers // iov as consumed by WriteTo
+	wbuf []byte        // serialised response heads (and multipart framing)
+	segs []outSeg      // queued output, in order
+	iov  [][]byte      // the gather list of a flush, keeping its capacity
+	bufs net.Buffers   // iov as consumed by WriteTo
+	kw   *kernelWriter // a kernel TCP socket's writer, which sends large bodies with sendfile; or nil
 
 	sc  scratch
 	req request
@@ -65,10 +67,13 @@ const (
 )
 
 // outSeg is one piece of queued output: the bytes wbuf[headStart:headEnd] (a response head,
-// multipart framing, or both), then body (a view of the store, possibly empty).
+// multipart framing, or both), then body (a view of the store, possibly empty). When file is
+// set (only on a connection with a kernelWriter), the body is sent from it, from offset off.
 type outSeg struct {
 	headStart, headEnd int
 	body               []byte
+	file               *os.File
+	off                int64
 }
 
 // serve answers the connection's requests, on the fast path or with HTTP/2, until it closes
@@ -91,6 +96,7 @@ func (c *conn) serve() {
 			return
 		}
 	}
+	c.kw = newKernelWriter(c.nc)
 	c.date = make([]byte, 0, initialDate)
 	// The buffers are taken from the pool when the first bytes come (fill), and handed back
 	// when the connection ends.
@@ -271,6 +277,7 @@ func (c *conn) queue(a *answer, closing bool) int {
 	start := len(c.wbuf)
 	head := c.req.method == "HEAD"
 	var body []byte
+	var off int64 // of body in v.data
 	v := a.v
 	switch a.kind {
 	case ansRedirect:
@@ -302,13 +309,17 @@ func (c *conn) queue(a *answer, closing bool) int {
 		c.wbuf = append(c.wbuf, "Content-Length: "...)
 		c.wbuf = strconv.AppendInt(c.wbuf, r.length, 10)
 		c.wbuf = append(c.wbuf, "\r\n"...)
-		body = v.data[r.start : r.start+r.length]
+		body, off = v.data[r.start:r.start+r.length], r.start
 	}
 	c.endHead(closing)
 	if head {
 		body = nil
 	}
-	c.segs = append(c.segs, outSeg{headStart: start, headEnd: len(c.wbuf), body: body})
+	sg := outSeg{headStart: start, headEnd: len(c.wbuf), body: body}
+	if c.kw != nil && len(body) >= sendfileMin && a.kind != ansUnsatisfiable {
+		sg.file, sg.off = v.sealed.file(v), off
+	}
+	c.segs = append(c.segs, sg)
 	return len(c.wbuf) - start + len(body)
 }
 
@@ -366,20 +377,14 @@ func (c *conn) queueError(status int) {
 }
 
 // flush writes the queued output, heads from wbuf and bodies straight from the store, as one
-// list of buffers (writeBuffers chooses how the connection takes it), and empties the queue.
+// list of buffers (writeBuffers chooses how the connection takes it), or through the kernel
+// socket's kernelWriter, which sends large bodies from their sealed files; and empties the
+// queue.
 func (c *conn) flush() error {
 	if len(c.segs) == 0 {
 		return nil
 	}
 	defer trace.StartRegion(context.Background(), traceWrite).End()
-	c.iov = c.iov[:0]
-	for _, sg := range c.segs {
-		c.iov = append(c.iov, c.wbuf[sg.headStart:sg.headEnd])
-		if len(sg.body) > 0 {
-			c.iov = append(c.iov, sg.body)
-		}
-	}
-	c.bufs = c.iov
 	if d := c.srv.cfg.WriteTimeout; d > 0 {
 		now := c.now
 		if now.IsZero() {
@@ -391,7 +396,21 @@ func (c *conn) flush() error {
 			c.wrDeadline = want
 		}
 	}
-	err := writeBuffers(c.nc, &c.bufs)
+	var err error
+	if c.kw != nil {
+		err = c.kw.send(c.segs, c.wbuf, c.iov)
+	} else {
+		c.iov = c.iov[:0]
+		for _, sg := range c.segs {
+			c.iov = append(c.iov, c.wbuf[sg.headStart:sg.headEnd])
+			if len(sg.body) > 0 {
+				c.iov = append(c.iov, sg.body)
+			}
+		}
+		c.bufs = c.iov
+		err = writeBuffers(c.nc, &c.bufs)
+	}
+	clear(c.segs) // drop the bodies and files, which may belong to content since replaced
 	c.segs = c.segs[:0]
 	c.wbuf = c.wbuf[:0]
 	return err

@@ -61,9 +61,14 @@
 // per-connection buffer, with keep-alive and pipelining. The responses of a batch of pipelined
 // requests are queued as a list of buffers, the heads in a per-connection buffer and the bodies
 // as views of the store, and written in the fewest segments the connection allows: on kernel
-// sockets with one gathered write (writev), and on a netstack Stack's connections with one
-// WriteBuffers, a single write of the TCP endpoint while its send buffer has room, so that on
-// both a body is copied only into the socket. Elsewhere (TLS, or a wrapper that hides its
+// sockets with one gathered write (writev, or on Linux sendmsg), and on a netstack Stack's
+// connections with one WriteBuffers, a single write of the TCP endpoint while its send buffer
+// has room, so that on both a body is copied only into the socket. On 64-bit Linux a kernel TCP
+// socket gets a body of 32 KiB or more without even that copy, as nginx sends from the page
+// cache: with sendfile(2) from a sealed memfd holding the body, made the first time the body
+// goes to a kernel socket (a second copy of it, in the kernel's shared memory, for as long as
+// the content is served), the bytes before it sent with MSG_MORE so that the head leaves in
+// the body's first segment. Elsewhere (TLS, or a wrapper that hides its
 // socket) a flush of up to 32 KiB is copied into one pooled buffer and written with one Write,
 // rather than as a TLS record (or segment) per buffer; a larger flush is written buffer by
 // buffer. A cached GET makes no heap allocation. The parser refuses ambiguous framing

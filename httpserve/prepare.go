@@ -52,6 +52,8 @@ type variant struct {
 	partial      []byte      // "206 Partial Content" and every field but Content-Type/Length
 	header       http.Header // every field of full except Content-Length, for ServeHTTP
 	notModHeader http.Header // the fields of notMod, for ServeHTTP
+
+	sealed bodyFile // data in a sealed file, for sendfile to kernel sockets (made when first needed)
 }
 
 // redirectRoute prepares a redirect to loc, a Location made safe by escapeLocation or

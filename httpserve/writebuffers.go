@@ -16,7 +16,8 @@ type buffersWriter interface {
 }
 
 // writeBuffers writes bufs to nc in the way that puts a flush in the fewest segments (or TLS
-// records), without naming any connection type:
+// records), without naming any connection type (a kernel TCP socket on Linux does not come
+// here: its kernelWriter sends the flush, see conn.flush):
 //   - a connection with a gathered write of its own (buffersWriter) gets the list;
 //   - a kernel socket gets net.Buffers.WriteTo, which gathers the list into one writev;
 //   - any other connection (TLS, a wrapper) gets a small flush copied into one buffer

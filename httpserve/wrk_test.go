@@ -103,8 +103,10 @@ func benchServer(b *testing.B, mode, dir string) func(addr string) *exec.Cmd {
 
 // wrkCompare serves a size-byte page from httpserve, http.FileServer and nginx in turn, each
 // alone on CPU 1, loads it with one wrk thread on CPU 0 over conns connections for dur, and
-// reports each server's requests/s, server CPU time per request, latency percentiles and
-// peak resident memory.
+// reports each server's requests/s, server and client CPU time per request, latency
+// percentiles and peak resident memory. Ratios to nginx: requests/s, server CPU, and server
+// plus client CPU (pair), which counts the kernel's loopback work wherever it ran (see
+// httpload.Measurement).
 func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "page.html"), httpload.Page(size), 0o644))
@@ -122,6 +124,8 @@ func wrkCompare(b *testing.B, size, conns int, dur time.Duration) {
 	ng := measure("nginx", func(addr string) *exec.Cmd { return httpload.StartNginx(b, nil, "1", addr, dir) })
 	b.ReportMetric(ours.ReqPerSec/ng.ReqPerSec, "rps-vs-nginx")
 	b.ReportMetric(float64(ours.CPUPerRequest)/float64(ng.CPUPerRequest), "cpu-vs-nginx")
+	pair := func(m httpload.Measurement) float64 { return float64(m.CPUPerRequest + m.ClientCPUPerRequest) }
+	b.ReportMetric(pair(ours)/pair(ng), "pair-cpu-vs-nginx")
 }
 
 // measureServer starts a server with start on a free loopback address, measures it under

@@ -13,10 +13,25 @@ type Measurement struct {
 	Result
 	// CPUPerRequest is the CPU time of the server's processes (with the children they waited
 	// for) during the run, over the requests served.
+	//
+	// It counts the kernel's TCP work only where it ran in the server's context. On loopback
+	// a segment's transmission, and the receiving socket's processing of it, run in softirq
+	// on the CPU of whichever process set them off, and this kernel's tick-based accounting
+	// (no IRQ_TIME_ACCOUNTING) charges softirq time to the task it interrupts: a server
+	// that queues a whole response at once (nginx's sendfile) leaves most of it to be pushed
+	// out by the client's ACKs, in the client's time. Compare servers on
+	// CPUPerRequest+ClientCPUPerRequest, the work of serving and receiving a request wherever
+	// the kernel did it, as well.
 	CPUPerRequest time.Duration
+	// ClientCPUPerRequest is the client process's own CPU time over its run, over the
+	// requests served: with CPUPerRequest, the benchmark's work without the rest of the
+	// machine's (softirq work deferred to ksoftirqd is in neither).
+	ClientCPUPerRequest time.Duration
 	// MachineCPUPerRequest is the CPU time the whole machine spent during the run (every CPU's
 	// user, nice, system, irq and softirq time in /proc/stat: the client, the server, the
-	// kernel's work for both, and anything else running), over the requests served.
+	// kernel's work for both, and anything else running), over the requests served. On a
+	// machine busy with other work it is that work's rate over the server's: a slower server
+	// is charged more of it.
 	MachineCPUPerRequest time.Duration
 	PeakRSS              int64 // the first server process's peak resident memory, in bytes, after the run
 }
@@ -36,7 +51,7 @@ func Measure(t testing.TB, pids []int, body int, l Load) Measurement {
 	r = Check(t, r, out, body, l.Conns*max(1, l.Streams))
 	m := Measurement{Result: r, PeakRSS: PeakRSS(t, pids[0])}
 	if n := time.Duration(r.Requests); n > 0 { // none only with Load.AllowNone
-		m.CPUPerRequest, m.MachineCPUPerRequest = used/n, machine/n
+		m.CPUPerRequest, m.ClientCPUPerRequest, m.MachineCPUPerRequest = used/n, r.ClientCPU/n, machine/n
 	}
 	return m
 }
@@ -118,6 +133,8 @@ func Report(b *testing.B, name string, m Measurement) string {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	b.ReportMetric(m.ReqPerSec, name+"-req/s")
 	b.ReportMetric(float64(m.CPUPerRequest)/1e3, name+"-cpu-µs/req")
+	b.ReportMetric(float64(m.ClientCPUPerRequest)/1e3, name+"-client-cpu-µs/req")
+	b.ReportMetric(float64(m.CPUPerRequest+m.ClientCPUPerRequest)/1e3, name+"-pair-cpu-µs/req")
 	b.ReportMetric(float64(m.MachineCPUPerRequest)/1e3, name+"-machine-cpu-µs/req")
 	lat := "latency withheld (Little's law)"
 	withheld := 1.0
@@ -134,6 +151,6 @@ func Report(b *testing.B, name string, m Measurement) string {
 	b.ReportMetric(withheld, name+"-latency-withheld")
 	b.ReportMetric(float64(m.PeakRSS)/(1<<20), name+"-rss-MiB")
 	b.ReportMetric(float64(m.Timeouts), name+"-timeouts")
-	return fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU and %.1f µs machine CPU per request, %s, peak RSS %.1f MiB, %d timeouts",
-		name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, float64(m.MachineCPUPerRequest)/1e3, lat, float64(m.PeakRSS)/(1<<20), m.Timeouts)
+	return fmt.Sprintf("%s: %.0f requests/s, %.1f µs server CPU, %.1f µs client CPU and %.1f µs machine CPU per request, %s, peak RSS %.1f MiB, %d timeouts",
+		name, m.ReqPerSec, float64(m.CPUPerRequest)/1e3, float64(m.ClientCPUPerRequest)/1e3, float64(m.MachineCPUPerRequest)/1e3, lat, float64(m.PeakRSS)/(1<<20), m.Timeouts)
 }

@@ -44,6 +44,9 @@ type Result struct {
 	Timeouts  int64         // requests without a response within wrk's timeout (2 s)
 	// LatencyWithheld, when not empty, says why P50, P99 and Mean were cleared (see Check).
 	LatencyWithheld string
+	// ClientCPU is the client process's own user and system CPU time over its run (its
+	// rusage), which includes the kernel's work done in its context (see Measurement).
+	ClientCPU time.Duration
 }
 
 // Run runs wrk (with --latency) or h2load as l says, and returns its figures and its output.
@@ -51,7 +54,7 @@ type Result struct {
 // non-2xx responses are left in Result.Errors for the caller to judge.
 func Run(t testing.TB, l Load) (Result, string) {
 	t.Helper()
-	client, out, err := runClient(t, l)
+	client, out, cpu, err := runClient(t, l)
 	require.NoError(t, err, "%s: %s", client, out)
 	parse := Parse
 	if l.Streams > 0 {
@@ -62,12 +65,14 @@ func Run(t testing.TB, l Load) (Result, string) {
 	if !l.AllowNone {
 		require.NotZero(t, r.Requests, "%s: %s", client, out)
 	}
+	r.ClientCPU = cpu
 	return r, out
 }
 
-// runClient runs wrk or h2load as l says and returns the client's name, its output and the
-// error of running it.
-func runClient(t testing.TB, l Load) (client, out string, err error) {
+// runClient runs wrk or h2load as l says and returns the client's name, its output, the CPU
+// time it used and the error of running it. taskset and `ip netns exec` exec the client in
+// place, so the process waited for is the client.
+func runClient(t testing.TB, l Load) (client, out string, cpu time.Duration, err error) {
 	t.Helper()
 	secs := max(1, int(l.Duration/time.Second))
 	var args []string
@@ -90,7 +95,10 @@ func runClient(t testing.TB, l Load) (client, out string, err error) {
 		cmd = exec.CommandContext(ctx, args[0], args[1:]...)
 	}
 	b, err := cmd.CombinedOutput()
-	return client, string(b), err
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
+	return client, string(b), cpu, err
 }
 
 var (

@@ -1,6 +1,8 @@
 package httpload
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -46,4 +48,15 @@ Transfer/sec:    100.00MB
 
 	_, err = Parse("unable to connect to 10.78.0.2:80 Connection refused\n")
 	require.Error(t, err)
+}
+
+// TestRunCountsClientCPU runs wrk against a local server and checks that the run carries the
+// client's own CPU time: some, and no more than its threads could use in its run.
+func TestRunCountsClientCPU(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(Page(1024)) }))
+	defer srv.Close()
+	start := time.Now()
+	r, out := Run(t, Load{URL: srv.URL, Conns: 4, Duration: time.Second})
+	require.Positive(t, r.ClientCPU, out)
+	require.LessOrEqual(t, r.ClientCPU, time.Since(start), out) // one wrk thread
 }

@@ -1,0 +1,58 @@
+package httpserve
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// sendfileMin is the smallest body a kernel TCP connection is sent from a sealed file with
+// sendfile(2) rather than copied into the socket by writev. Below it the copy costs less than
+// the second system call: the head then goes with MSG_MORE and the body with sendfile, two
+// calls where writev takes one.
+const sendfileMin = 32 << 10
+
+// maxSealed bounds the sealed body files open at once in the process, each a file
+// descriptor: a site with more large files than that has the rest written, rather than
+// leaving the listener no descriptor to accept with.
+var maxSealed int64 = 4096
+
+// sealed counts the sealed body files open in the process.
+var sealed atomic.Int64
+
+// bodyFile holds a variant's body in a sealed in-memory file (see sealBody), made the first
+// time the body is sent to a kernel TCP connection. sendfile(2) from it puts references to
+// the file's pages in the socket instead of copying the bytes, as a server sending from the
+// page cache does; the seals keep the pages from changing while segments still refer to them.
+// The file is a second copy of the body, in the kernel's shared memory rather than the Go
+// heap, and lives as long as the variant: it is closed when the variant is collected. Bodies
+// of variants never sent to a kernel connection (a netstack Stack's, TLS) get none, nor do
+// those first sent while maxSealed files are open (they are written for as long as their
+// content is served).
+type bodyFile struct {
+	once sync.Once
+	f    *os.File // nil when the platform or the kernel refused one: the body is copied
+}
+
+// file returns the sealed file holding v's whole body, making it on the first call, or nil.
+func (b *bodyFile) file(v *variant) *os.File {
+	b.once.Do(func() {
+		if sealed.Add(1) > maxSealed {
+			sealed.Add(-1)
+			return
+		}
+		if b.f = sealBody(v.data); b.f == nil {
+			sealed.Add(-1)
+			return
+		}
+		runtime.AddCleanup(v, closeSealed, b.f)
+	})
+	return b.f
+}
+
+// closeSealed closes a sealed body file whose variant is gone.
+func closeSealed(f *os.File) {
+	f.Close()
+	sealed.Add(-1)
+}

@@ -1,0 +1,198 @@
+//go:build amd64 || arm64 || riscv64 || ppc64 || ppc64le || s390x || loong64 || mips64 || mips64le
+
+package httpserve
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/unikit/unikit/internal/allocs"
+	"github.com/unikit/unikit/internal/israce"
+	"github.com/unikit/unikit/kv"
+)
+
+// bigSite holds a 1 MiB binary file (no compressed variants), a 4 KiB page and a 64 KiB
+// HTML page (which gets gzip and brotli variants).
+func bigSite(t testing.TB) (*kv.Mem, map[string][]byte) {
+	files := map[string][]byte{
+		"big.bin":    make([]byte, 1<<20),
+		"small.html": bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), 200)[:4096],
+		"mid.html":   bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), 3000)[:64<<10],
+	}
+	for i := range files["big.bin"] {
+		files["big.bin"][i] = byte(i*7 + i>>11)
+	}
+	m := kv.NewMem(&kv.MemConfig{Encodings: []string{kv.EncodingBrotli, kv.EncodingGzip}})
+	for k, v := range files {
+		require.NoError(t, m.Set(k, v))
+	}
+	return m, files
+}
+
+// sealedFile returns the sealed file of the identity variant of path on srv's default site, or
+// nil if it has none.
+func sealedFile(t *testing.T, srv *Server, path string) *os.File {
+	var lower [256]byte
+	r, _ := srv.siteFor("a", &lower).routeFor(path, nil)
+	require.Equal(t, routeContent, r.kind, path)
+	v := r.vars[0]
+	v.sealed.once.Do(func() {}) // the file is set before Do returns; this orders the read after it
+	return v.sealed.f
+}
+
+// TestSendfileResponses proves the kernel socket's write path: pipelined requests mixing
+// bodies sent from sealed files (whole, a range, a compressed variant) with small ones
+// written from memory, and a HEAD, come back byte for byte, in order, on one connection.
+func TestSendfileResponses(t *testing.T) {
+	store, files := bigSite(t)
+	srv := New(&Config{Store: store})
+	addr := startServer(t, srv)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	reqs := []struct{ raw, path string }{
+		{"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
+		{"GET /small.html HTTP/1.1\r\nHost: a\r\n\r\n", "small.html"},
+		{"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1000-700000\r\n\r\n", "big.bin"},
+		{"HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
+		{"GET /mid.html HTTP/1.1\r\nHost: a\r\n\r\n", "mid.html"},
+		{"GET /mid.html HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n", "mid.html"},
+		{"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
+	}
+	var all strings.Builder
+	for _, r := range reqs {
+		all.WriteString(r.raw)
+	}
+	_, err = io.WriteString(c, all.String())
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	for i, r := range reqs {
+		method := "GET"
+		if strings.HasPrefix(r.raw, "HEAD") {
+			method = "HEAD"
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		require.NoError(t, err, "response %d", i)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err, "response %d", i)
+		want := files[r.path]
+		switch {
+		case method == "HEAD":
+			require.Empty(t, body, "response %d", i)
+			require.Equal(t, int64(len(want)), resp.ContentLength)
+		case resp.StatusCode == http.StatusPartialContent:
+			require.Equal(t, want[1000:700001], body, "response %d", i)
+		case resp.Header.Get("Content-Encoding") == "gzip":
+			e, err := store.Lookup(r.path)
+			require.NoError(t, err)
+			v, ok := e.Variant(kv.EncodingGzip)
+			require.True(t, ok)
+			require.Equal(t, v.Data, body, "response %d", i)
+		default:
+			require.Equal(t, http.StatusOK, resp.StatusCode, "response %d", i)
+			require.Equal(t, want, body, "response %d", i)
+		}
+	}
+	// big.bin and mid.html went out through sealed files; small.html, under sendfileMin, was
+	// written from memory.
+	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
+	require.NotNil(t, sealedFile(t, srv, "/mid.html"))
+	require.Nil(t, sealedFile(t, srv, "/small.html"))
+}
+
+// TestSendfileWriteTimeout proves that a body sent from a sealed file to a client that does
+// not read ends at the write deadline, closing the connection, as a written body does.
+func TestSendfileWriteTimeout(t *testing.T) {
+	store, _ := bigSite(t)
+	addr := startServer(t, New(&Config{Store: store, WriteTimeout: 200 * time.Millisecond}))
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	// Enough requests that their responses cannot fit in the two sockets' buffers (a few MiB
+	// each on loopback).
+	_, err = io.WriteString(c, strings.Repeat("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", 64))
+	require.NoError(t, err)
+	time.Sleep(time.Second) // the server gives up after 200 ms without room
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, err := io.Copy(io.Discard, c)
+	if err != nil { // a reset rather than an orderly close: the server closed with data unread
+		require.True(t, errors.Is(err, syscall.ECONNRESET), "%v", err)
+	}
+	require.Less(t, n, int64(64<<20), "the server sent every response to a client that did not read")
+}
+
+// TestSealBody proves that a sealed body file holds the bytes and refuses to change.
+func TestSealBody(t *testing.T) {
+	data := bytes.Repeat([]byte("sealed"), 10000)
+	f := sealBody(data)
+	require.NotNil(t, f)
+	defer f.Close()
+	got := make([]byte, len(data)+1)
+	n, err := f.ReadAt(got, 0)
+	require.ErrorIs(t, err, io.EOF)
+	require.Equal(t, data, got[:n])
+	_, err = f.WriteAt([]byte("x"), 0)
+	require.ErrorIs(t, err, syscall.EPERM)
+	require.ErrorIs(t, f.Truncate(10), syscall.EPERM)
+}
+
+// TestSendfileNoAlloc proves that a GET whose body goes out with sendfile makes no heap
+// allocation once the body's file exists.
+func TestSendfileNoAlloc(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	m := kv.NewMem(nil)
+	require.NoError(t, m.Set("half.bin", make([]byte, 512<<10)))
+	addr := startServer(t, New(&Config{Store: m}))
+	for _, req := range []string{
+		"GET /half.bin HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /half.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=4096-\r\n\r\n",
+	} {
+		cc := newCachedClient(t, addr, req)
+		allocs.NoGC(t)
+		for range 10 {
+			require.NoError(t, cc.do())
+		}
+		var err error
+		r := allocs.Measure(200, 0, func() {
+			if e := cc.do(); e != nil {
+				err = e
+			}
+		}).Per(1, "requests")
+		require.NoError(t, err)
+		require.Zero(t, r.Mallocs, "request %q: %v", req, r)
+	}
+}
+
+// TestSealedBound proves that no more than maxSealed body files are open at once: a large body
+// first sent when the bound is reached is written from memory, whole.
+func TestSealedBound(t *testing.T) {
+	store, files := bigSite(t)
+	was := maxSealed
+	t.Cleanup(func() { maxSealed = was }) // after the server's own cleanup has stopped it
+	maxSealed = sealed.Load() + 1
+	srv := New(&Config{Store: store})
+	addr := startServer(t, srv)
+	for _, path := range []string{"big.bin", "mid.html"} {
+		resp, err := http.Get("http://" + addr + "/" + path)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, files[path], body, path)
+	}
+	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
+	require.Nil(t, sealedFile(t, srv, "/mid.html"))
+	require.Equal(t, maxSealed, sealed.Load())
+}
