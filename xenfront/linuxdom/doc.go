@@ -7,7 +7,9 @@
 //     _BIND_INTERDOMAIN, _NOTIFY, _UNBIND; reading the device yields the 4-byte numbers of ports
 //     that fired, writing them back unmasks them.
 //   - OpenStore (xenstore.Store) on /dev/xen/xenbus: the xenstore wire protocol as a byte
-//     stream, spoken by xenstore.Client.
+//     stream, spoken by xenstore.Client on two open files, one for XS_WATCH and XS_UNWATCH
+//     only, because the driver deadlocks when a watch request and another request are
+//     outstanding on one file (see Store).
 //
 // The ioctl numbers are computed from the _IOC macro of asm-generic/ioctl.h and the structure
 // sizes of include/uapi/xen/gntalloc.h and evtchn.h; the tests pin them. The package supports

@@ -1,16 +1,12 @@
 package linuxdom
 
-import (
-	"errors"
-
-	"github.com/unikit/unikit/xenfront/xenstore"
-)
+import "errors"
 
 // Domain bundles the three interfaces of this Linux domain, ready for netfront.Config.
 type Domain struct {
 	Grants *GrantTable
 	Events *EventChannels
-	Store  *xenstore.Client
+	Store  *Store
 }
 
 // Open opens /dev/xen/gntalloc, /dev/xen/evtchn and /dev/xen/xenbus.

@@ -343,24 +343,31 @@ func FuzzDispatch(f *testing.F) {
 	})
 }
 
-// TestStoreOverSocketpair runs the store client on a socketpair, the same kind of pollable
-// byte-stream descriptor as /dev/xen/xenbus, with xentest's simulated xenstored on the other
-// end speaking the wire protocol.
-func TestStoreOverSocketpair(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() { leaktest.Settle(t, before) })
+// socketpairDevice returns a devFile on one end of a socketpair, the same kind of pollable
+// byte-stream descriptor as /dev/xen/xenbus, with xentest's simulated xenstored serving the
+// wire protocol for domain 5 on the other end. served receives Serve's result.
+func socketpairDevice(t *testing.T, h *xentest.Hypervisor) (d *devFile, xsdSide *os.File, served chan error) {
+	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
 	require.NoError(t, syscall.SetNonblock(fds[0], true))
 	require.NoError(t, syscall.SetNonblock(fds[1], true))
 	devSide, xsdSide := os.NewFile(uintptr(fds[0]), "xenbus"), os.NewFile(uintptr(fds[1]), "xenstored")
-
-	h := xentest.New()
-	served := make(chan error, 1)
+	served = make(chan error, 1)
 	go func() { served <- h.Xenstored().Serve(xsdSide, 5) }()
+	return &devFile{f: devSide}, xsdSide, served
+}
 
-	d := &devFile{f: devSide}
-	s := xenstore.NewClient(d)
+// TestStoreOverSocketpair runs the Store on two socketpairs, with xentest's simulated
+// xenstored on the other ends speaking the wire protocol: requests on one, watches (and their
+// events) on the other.
+func TestStoreOverSocketpair(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() { leaktest.Settle(t, before) })
+	h := xentest.New()
+	reqDev, reqXsd, reqServed := socketpairDevice(t, h)
+	watchDev, watchXsd, watchServed := socketpairDevice(t, h)
+	s := newStore(reqDev, watchDev)
 	var st xenstore.Store = s
 
 	require.NoError(t, st.Write(0, "device/vif/0/state", "1"))
@@ -402,8 +409,10 @@ func TestStoreOverSocketpair(t *testing.T) {
 
 	// Closing the client closes the descriptor and ends its reader even while it is blocked.
 	require.NoError(t, s.Close())
-	require.Error(t, <-served)
-	require.NoError(t, xsdSide.Close())
+	require.Error(t, <-reqServed)
+	require.Error(t, <-watchServed)
+	require.NoError(t, reqXsd.Close())
+	require.NoError(t, watchXsd.Close())
 }
 
 // TestOpenWithoutXen: outside a Xen domain (this repository's CI) Open fails cleanly with

@@ -6,7 +6,6 @@ import (
 	"context"
 
 	"github.com/unikit/unikit/xenfront"
-	"github.com/unikit/unikit/xenfront/xenstore"
 )
 
 // GrantTable is xenfront.GrantTable on /dev/xen/gntalloc; on this platform it cannot be opened.
@@ -62,4 +61,4 @@ func (e *EventChannels) Close(xenfront.Port) error { return xenfront.ErrPortClos
 func (e *EventChannels) CloseAll() error { return nil }
 
 // OpenStore returns ErrUnsupported on this platform.
-func OpenStore() (*xenstore.Client, error) { return nil, ErrUnsupported }
+func OpenStore() (*Store, error) { return nil, ErrUnsupported }

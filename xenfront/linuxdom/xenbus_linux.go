@@ -2,17 +2,25 @@
 
 package linuxdom
 
-import "github.com/unikit/unikit/xenfront/xenstore"
+// xenbusPaths are where the kernel's xenbus device may be: the xen-privcmd/xenfs misc device,
+// then the older xenfs file.
+var xenbusPaths = []string{"/dev/xen/xenbus", "/proc/xen/xenbus"}
 
-// OpenStore opens /dev/xen/xenbus (or the older /proc/xen/xenbus) and returns a xenstore
-// client on it. The device speaks the xenstore wire protocol (struct xsd_sockmsg messages) as
-// a byte stream: the kernel forwards requests to xenstored, answers XS_WATCH and XS_UNWATCH
-// itself, and delivers XS_WATCH_EVENT messages, so xenstore.Client runs on it unchanged.
-// Relative paths resolve below /local/domain/<this domain's id>.
-func OpenStore() (*xenstore.Client, error) {
-	d, err := openDevice("/dev/xen/xenbus", "/proc/xen/xenbus")
+// OpenStore opens /dev/xen/xenbus (or the older /proc/xen/xenbus) twice and returns a Store
+// on the two files (see Store for why two). The device speaks the xenstore wire protocol
+// (struct xsd_sockmsg messages) as a byte stream: the kernel forwards requests to xenstored,
+// answers XS_WATCH and XS_UNWATCH itself and delivers XS_WATCH_EVENT messages, so
+// xenstore.Client runs on each file unchanged. Relative paths resolve below
+// /local/domain/<this domain's id>.
+func OpenStore() (*Store, error) {
+	requests, err := openDevice(xenbusPaths...)
 	if err != nil {
 		return nil, err
 	}
-	return xenstore.NewClient(d), nil
+	watches, err := openDevice(xenbusPaths...)
+	if err != nil {
+		requests.Close()
+		return nil, err
+	}
+	return newStore(requests, watches), nil
 }
