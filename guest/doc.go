@@ -22,8 +22,8 @@
 //     default those of the power button, [DefaultModules]) from /lib/modules in the
 //     initramfs, dependencies first (package kmod). The image should also hold the kernel's
 //     modules.builtin, so that modules built in are known as such. In a Xen domain
-//     (/sys/hypervisor/type says "xen") it also loads [XenModules] and mounts xenfs on
-//     /proc/xen.
+//     (/sys/hypervisor/type says "xen") it also loads [XenModules], mounts xenfs on
+//     /proc/xen and raises xen-gntalloc's grant limit to [XenGrantLimit].
 //  3. It reads the appliance's arguments from the kernel command line ([CmdlineArgs]; the image
 //     builder writes them with [EncodeArgs]).
 //  4. It starts the same binary again as the appliance, with those arguments and

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +24,29 @@ const hypervisorTypeFile = "/sys/hypervisor/type"
 // left out on purpose: loaded, it would bind the domain's vifs before our netfront can.
 func XenModules() []string {
 	return []string{"xen-privcmd", "xenfs", "xen-evtchn", "xen-gntalloc"}
+}
+
+// XenGrantLimit is what the init raises xen-gntalloc's limit on the grants it hands out to
+// (its "limit" parameter, 1024 by default): netfront grants 514 pages per queue pair (a ring
+// and 256 buffers each way), so the default lets it have one queue and not two. 16384 is half
+// of the 32768 entries of a domain's grant table under Xen's default max_grant_frames (64),
+// leaving the other half to the kernel's own drivers.
+const XenGrantLimit = 16384
+
+// gntallocLimitFile is xen-gntalloc's limit parameter, writable by root at run time.
+const gntallocLimitFile = "/sys/module/xen_gntalloc/parameters/limit"
+
+// raiseGrantLimit raises xen-gntalloc's limit in the file at path (gntallocLimitFile) to
+// XenGrantLimit, leaving a higher limit alone.
+func raiseGrantLimit(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= XenGrantLimit {
+		return nil
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(XenGrantLimit)), 0)
 }
 
 // InXen reports whether this process is an appliance started by [Main] as the init of a Xen

@@ -36,3 +36,19 @@ func TestXenModulesLeaveNetfrontOut(t *testing.T) {
 	require.Subset(t, mods, []string{"xen-privcmd", "xenfs", "xen-evtchn", "xen-gntalloc"})
 	require.NotContains(t, mods, "xen-netfront")
 }
+
+// TestRaiseGrantLimit raises gntalloc's default limit to XenGrantLimit and leaves a higher one.
+func TestRaiseGrantLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "limit")
+	require.Error(t, raiseGrantLimit(p), "no module loaded")
+	require.NoError(t, os.WriteFile(p, []byte("1024\n"), 0o644))
+	require.NoError(t, raiseGrantLimit(p))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "16384", string(b))
+	require.NoError(t, os.WriteFile(p, []byte("65536\n"), 0o644))
+	require.NoError(t, raiseGrantLimit(p))
+	b, err = os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "65536\n", string(b))
+}

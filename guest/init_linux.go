@@ -59,8 +59,8 @@ func runInit(c Config) {
 	if err := trapCtrlAltDel(); err != nil {
 		log.Warn("guest: cannot trap Ctrl-Alt-Del", "err", err)
 	}
-	// A Xen domain also gets the devices of -net xen, and xenfs on /proc/xen (where xenstore
-	// tools and libraries look for it); the appliance learns the hypervisor from its
+	// A Xen domain also gets the devices of -net xen, xenfs on /proc/xen (where xenstore
+	// tools and libraries look for it) and room for netfront's grants; the appliance learns the hypervisor from its
 	// environment (InXen), to make -net xen its default.
 	hv := hypervisorType(hypervisorTypeFile)
 	if hv == HypervisorXen {
@@ -70,6 +70,9 @@ func runInit(c Config) {
 	if hv == HypervisorXen {
 		if err := mountXenfs(); err != nil {
 			log.Warn("guest: "+err.Error(), "err", err)
+		}
+		if err := raiseGrantLimit(gntallocLimitFile); err != nil {
+			log.Warn("guest: cannot raise xen-gntalloc's grant limit", "err", err)
 		}
 	}
 	pressed := make(chan struct{}, 1)
