@@ -27,6 +27,8 @@ type device struct {
 type backendFeatures struct {
 	sg, gso4, gso6, split bool
 	maxQueues             int
+	// multiQueue: the back end offers multi-queue-max-queues at all.
+	multiQueue bool
 }
 
 // readDevice reads the toolstack's keys of the device directory.
@@ -97,6 +99,7 @@ func readFeatures(st xenstore.Store, be string) (backendFeatures, error) {
 	case err != nil:
 		return f, err
 	default:
+		f.multiQueue = true
 		n, err := xenstore.ParseUint(v, 1<<16)
 		if err != nil || n == 0 {
 			return f, fmt.Errorf("multi-queue-max-queues %q: %w", v, xenstore.ErrBadValue)
@@ -140,7 +143,11 @@ func (l *Link) writeKeys(tx xenstore.TxID, c *connection, f backendFeatures) err
 		}
 		return 0
 	}
-	if len(c.queues) > 1 {
+	// The count is written even for one queue pair when the back end offers several, as
+	// Linux's xen-netfront does: a count left from an earlier connection with more queue
+	// pairs would otherwise send the back end to that connection's stale queue-N keys
+	// (Linux's netback then fails the mapping and goes Closing).
+	if len(c.queues) > 1 || f.multiQueue {
 		if err := w("multi-queue-num-queues", uint64(len(c.queues))); err != nil {
 			return err
 		}
