@@ -64,7 +64,8 @@ func (r *Result) Ended() bool {
 func (l *Lab) Boot(ctx context.Context, timeout time.Duration, knobs []string, console io.Writer) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	bootargs := strings.Join(append([]string{"console=hvc0"}, knobs...), " ")
+	// QEMU's option syntax splits at commas; a doubled one is a comma of the value.
+	bootargs := strings.ReplaceAll(strings.Join(append([]string{"console=hvc0"}, knobs...), " "), ",", ",,")
 	cmd := exec.CommandContext(ctx, QEMU,
 		"-M", "virt,virtualization=on,gic-version=3", "-cpu", "cortex-a57",
 		"-smp", "2", "-m", "2G", "-nographic", "-no-reboot", "-net", "none",

@@ -9,6 +9,8 @@
 #   xlab_reconnect=0  skip xl network-detach/attach
 #   xlab_linux=0      skip the comparison with Linux's xen-netfront
 #   xlab_probe=Q,...  the domU's -probe-queues: one handshake per queue count (default 1)
+#   xlab_xenstored=oxenstored   the OCaml xenstored instead of the C one
+#   xlab_xstrace=1    the C xenstored traces every message (its end shown when xenstore stalls)
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
 v() { echo "XENLAB $*"; }
@@ -24,19 +26,30 @@ for m in $(cat /mods/order); do
 	esac || v "insmod $m FAIL"
 done
 mount -t xenfs xenfs /proc/xen
-xenstored --pid-file /run/xenstored.pid
+# In the foreground of a background job, so that its last words are kept.
+if [ "$xlab_xenstored" = oxenstored ]; then
+	oxenstored --no-fork --pid-file=/run/xenstored.pid > /tmp/xenstored.log 2>&1 &
+else
+	xenstored --no-fork --pid-file /run/xenstored.pid ${xlab_xstrace:+-T /tmp/xenstored.trace} > /tmp/xenstored.log 2>&1 &
+fi
 for i in $(seq 1 100); do xenstore-read / >/dev/null 2>&1 && break; sleep 0.1; done
 xen-init-dom0 >/dev/null || v "xen-init-dom0 FAIL"
 xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
 brctl addbr xenbr0; ip link set xenbr0 address 02:00:00:00:00:01
 ip addr add 192.168.0.1/24 dev xenbr0; ip link set xenbr0 up; ip link set lo up
 v "dom0 up uptime=$(cut -d' ' -f1 /proc/uptime)"
-sed -i "s/@PROBE@/${xlab_probe:-1}/" /domu/domu.cfg
+# (a comma inside one of the domU's arguments is written %2C: guest.EncodeArgs)
+sed -i "s/@PROBE@/$(echo ${xlab_probe:-1} | sed 's/,/%2C/g')/" /domu/domu.cfg
 # A stalled xenstore stops xl and the domU alike: say so, with the blocked tasks' stacks.
 (while sleep 20; do
 	if ! timeout 5 xenstore-read /local/domain/0/name >/dev/null 2>&1; then
 		v "xenstore STALL uptime=$(cut -d' ' -f1 /proc/uptime)"
-		cat /proc/$(pidof xenstored)/stack 2>/dev/null
+		xs=$(pidof xenstored oxenstored)
+		if [ -z "$xs" ]; then v "xenstored is gone"; else
+			v "xenstored pid=$xs $(grep State /proc/$xs/status) wchan=$(cat /proc/$xs/wchan)"
+			cat /proc/$xs/stack
+		fi
+		tail -20 /tmp/xenstored.log; tail -60 /tmp/xenstored.trace 2>/dev/null
 		echo w > /proc/sysrq-trigger
 	fi
 done) &

@@ -21,6 +21,9 @@ const (
 	envBoots = "UNIKIT_XENLAB_BOOTS"
 	// envConsole names a file the consoles are copied to as they come.
 	envConsole = "UNIKIT_XENLAB_CONSOLE"
+	// envKnobs adds knobs (space-separated key=value words, see dom0-init.sh) to every boot,
+	// after the test's own.
+	envKnobs = "UNIKIT_XENLAB_KNOBS"
 )
 
 // bootTimeout ends a boot that hangs: a pass takes 1.5 to 3 minutes of TCG on a busy
@@ -65,8 +68,9 @@ func TestXenNetback(t *testing.T) {
 		require.NoError(t, err)
 		defer console.Close()
 	}
+	extra := strings.Fields(os.Getenv(envKnobs))
 	boot := func(t *testing.T, knobs ...string) *Result {
-		res, err := lab.Boot(ctx, bootTimeout, knobs, console)
+		res, err := lab.Boot(ctx, bootTimeout, append(knobs, extra...), console)
 		if err != nil || !res.Ended() {
 			logConsole(t, res)
 		}
@@ -83,9 +87,15 @@ func TestXenNetback(t *testing.T) {
 			checkSequence(t, boot(t, "xlab_probe=1,1", "xlab_wait=150", "xlab_bytes="+strconv.Itoa(bulkBytes)))
 		})
 	}
-	// Two queue pairs, then one again, then the appliance serving a MiB each way.
+	// Two queue pairs, then one again, then the appliance serving a MiB each way. Against
+	// the OCaml xenstored: the C one of Xen 4.17.7 dies on an assertion in this boot
+	// (consider_message: conn->in == NULL) in about half of the runs here.
 	t.Run("queues", func(t *testing.T) {
-		res := boot(t, "xlab_probe=2,1", "xlab_wait=150", "xlab_bytes=1048576", "xlab_reconnect=0", "xlab_linux=0")
+		xs := "xlab_xenstored=oxenstored"
+		if strings.Contains(os.Getenv(envKnobs), "xlab_xenstored=") {
+			xs = ""
+		}
+		res := boot(t, "xlab_probe=2,1", "xlab_wait=150", xs, "xlab_bytes=1048576", "xlab_reconnect=0", "xlab_linux=0")
 		domU := res.Find(DomUMarker)
 		for _, q := range []string{"2", "1"} {
 			l := findLine(domU, DomUMarker+"probe queues="+q+" connected")
@@ -120,7 +130,7 @@ func checkSequence(t *testing.T, res *Result) {
 	t.Run("handshake", func(t *testing.T) {
 		l := findLine(domU, DomUMarker+"probe queues=1 connected")
 		require.NotEmpty(t, l)
-		assert.Contains(t, l, "num-queues=absent ", "one queue pair: the single-queue keys")
+		assert.Contains(t, l, "num-queues=1 ", "one queue pair, said to a back end that offers more")
 		assert.Contains(t, l, "mtu=1500")
 		var closed int
 		for _, l := range domU {
