@@ -8,7 +8,6 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -73,9 +72,8 @@ func (l *Lab) Boot(ctx context.Context, timeout time.Duration, knobs []string, c
 		"-device", "guest-loader,addr=0x49000000,kernel="+l.Kernel+",bootargs="+bootargs,
 		"-device", "guest-loader,addr=0x50000000,initrd="+l.Dom0Initrd,
 	)
-	cmd.Stdin = nil
-	// The context's end kills QEMU by its process ID.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
+	// The context's end kills QEMU by its process ID (CommandContext's Cancel); WaitDelay
+	// bounds the wait for the console pipe after that.
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
