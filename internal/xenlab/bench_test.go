@@ -30,7 +30,7 @@ func BenchmarkXenBulk(b *testing.B) {
 	knobs := append([]string{"xlab_probe=1", "xlab_reconnect=0", "xlab_wait=150",
 		"xlab_bytes=" + strconv.Itoa(bulkBytes)}, strings.Fields(os.Getenv(envKnobs))...)
 	b.ResetTimer()
-	res, err := lab.Boot(ctx, bootTimeout, knobs, nil)
+	res, err := lab.Boot(ctx, bootTimeout, knobs, openConsole(b))
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

@@ -77,6 +77,16 @@ waitpage() { # SECONDS: wait for the domU's page, giving up early if the domU is
 	done
 	$C wait $URL 1
 }
+counters() { # LABEL: the vif's counters and dom0's TCP counters, for a slow transfer's story
+	vs=""
+	for c in rx_packets rx_bytes rx_dropped rx_errors tx_packets tx_dropped; do
+		vs="$vs $c=$(cat /sys/class/net/vif$DOMID.0/statistics/$c 2>/dev/null)"
+	done
+	ts=$(awk '/^Tcp:/ { if (h) { for (i = 2; i <= NF; i++) printf " %s=%s", n[i], $i } else { h = 1; for (i = 2; i <= NF; i++) n[i] = $i } }' /proc/net/snmp |
+		tr ' ' '\n' | grep -E "InSegs|OutSegs|RetransSegs|InErrs|OutRsts" | tr '\n' ' ')
+	ofo=$(awk '/^TcpExt:/ { if (h) { for (i = 2; i <= NF; i++) if (n[i] ~ /TCPOFOQueue|TCPSACKRecovery|TCPLostRetransmit|TCPDSACKRecv|TCPTimeouts/) printf " %s=%s", n[i], $i } else { h = 1; for (i = 2; i <= NF; i++) n[i] = $i } }' /proc/net/netstat)
+	v "counters $1 vif:$vs tcp: $ts$ofo"
+}
 dump() {
 	xl list; xenstore-ls -f $B 2>&1 | head -40; xenstore-ls -f $F 2>&1 | head -40
 	cat /sys/class/net/vif*/statistics/rx_packets /sys/class/net/vif*/statistics/tx_packets 2>/dev/null
@@ -88,8 +98,11 @@ fi
 v "page PASS"
 v "fe-keys$(keys $F state feature-sg feature-gso-tcpv4 feature-gso-tcpv6 feature-rx-notify request-rx-copy multi-queue-num-queues)"
 v "be-keys$(keys $B state feature-sg feature-gso-tcpv4 feature-rx-copy multi-queue-max-queues hotplug-status)"
+counters before-unikit
 $C get $URL $N unikit
+counters after-unikit-down
 $C put $URL $N unikit
+counters after-unikit-up
 
 if [ "${xlab_reconnect:-1}" = 1 ]; then
 	mac=$(xenstore-read $F/mac)
@@ -111,8 +124,11 @@ if [ "${xlab_linux:-1}" = 1 ]; then
 	if waitpage 120; then
 		v "linux-netfront PASS"
 		v "fe-keys-linux$(keys $F state feature-sg feature-gso-tcpv4 multi-queue-num-queues)"
+		counters before-linux
 		$C get $URL $N linux
+		counters after-linux-down
 		$C put $URL $N linux
+		counters after-linux-up
 	else
 		v "linux-netfront FAIL"; dump
 	fi

@@ -2,6 +2,7 @@ package xenlab
 
 import (
 	"context"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -62,12 +63,7 @@ func TestXenNetback(t *testing.T) {
 	}
 	require.NoError(t, err)
 
-	var console *os.File
-	if p := os.Getenv(envConsole); p != "" {
-		console, err = os.Create(p)
-		require.NoError(t, err)
-		defer console.Close()
-	}
+	console := openConsole(t)
 	extra := strings.Fields(os.Getenv(envKnobs))
 	boot := func(t *testing.T, knobs ...string) *Result {
 		res, err := lab.Boot(ctx, bootTimeout, append(knobs, extra...), console)
@@ -111,6 +107,18 @@ func TestXenNetback(t *testing.T) {
 			assert.Contains(t, findLine(dom0, Marker+"xfer front=unikit dir="+dir+" "), "sha256=ok")
 		}
 	})
+}
+
+// openConsole returns the file envConsole names, created, or nil when it names none.
+func openConsole(tb testing.TB) io.Writer {
+	p := os.Getenv(envConsole)
+	if p == "" {
+		return nil
+	}
+	f, err := os.Create(p)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { f.Close() })
+	return f
 }
 
 // logVerdicts logs the verdict lines of dom0 and the domU.
