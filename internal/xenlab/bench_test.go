@@ -27,7 +27,7 @@ func BenchmarkXenBulk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	knobs := append([]string{"xlab_probe=1", "xlab_reconnect=0", "xlab_wait=150",
+	knobs := append([]string{"xlab_xenstored=oxenstored", "xlab_probe=1", "xlab_reconnect=0", "xlab_wait=150",
 		"xlab_bytes=" + strconv.Itoa(bulkBytes)}, strings.Fields(os.Getenv(envKnobs))...)
 	b.ResetTimer()
 	res, err := lab.Boot(ctx, bootTimeout, knobs, openConsole(b))

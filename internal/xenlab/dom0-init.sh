@@ -45,7 +45,11 @@ sed -i "s/@PROBE@/$(echo ${xlab_probe:-1} | sed 's/,/%2C/g')/" /domu/domu.cfg
 	if ! timeout 5 xenstore-read /local/domain/0/name >/dev/null 2>&1; then
 		v "xenstore STALL uptime=$(cut -d' ' -f1 /proc/uptime)"
 		xs=$(pidof xenstored oxenstored)
-		if [ -z "$xs" ]; then v "xenstored is gone"; else
+		if [ -z "$xs" ]; then
+			# Nothing that needs xenstore, xl included, will finish: end the boot.
+			v "xenstored is gone"; tail -20 /tmp/xenstored.log; tail -60 /tmp/xenstored.trace 2>/dev/null
+			v "xenstored FAIL"; end
+		else
 			v "xenstored pid=$xs $(grep State /proc/$xs/status) wchan=$(cat /proc/$xs/wchan)"
 			cat /proc/$xs/stack
 		fi

@@ -64,7 +64,11 @@ func TestXenNetback(t *testing.T) {
 	require.NoError(t, err)
 
 	console := openConsole(t)
-	extra := strings.Fields(os.Getenv(envKnobs))
+	// dom0 runs the OCaml xenstored: the C one of Xen 4.17.7 dies on an assertion
+	// (xenstored_core.c consider_message: conn->in == NULL) in about a third of the boots
+	// here, right after our front end connects, and every xenstore client stops with it.
+	// UNIKIT_XENLAB_KNOBS=xlab_xenstored=xenstored brings it back.
+	extra := append([]string{"xlab_xenstored=oxenstored"}, strings.Fields(os.Getenv(envKnobs))...)
 	boot := func(t *testing.T, knobs ...string) *Result {
 		res, err := lab.Boot(ctx, bootTimeout, append(knobs, extra...), console)
 		if err != nil || !res.Ended() {
@@ -83,15 +87,9 @@ func TestXenNetback(t *testing.T) {
 			checkSequence(t, boot(t, "xlab_probe=1,1", "xlab_wait=150", "xlab_bytes="+strconv.Itoa(bulkBytes)))
 		})
 	}
-	// Two queue pairs, then one again, then the appliance serving a MiB each way. Against
-	// the OCaml xenstored: the C one of Xen 4.17.7 dies on an assertion in this boot
-	// (consider_message: conn->in == NULL) in about half of the runs here.
+	// Two queue pairs, then one again, then the appliance serving a MiB each way.
 	t.Run("queues", func(t *testing.T) {
-		xs := "xlab_xenstored=oxenstored"
-		if strings.Contains(os.Getenv(envKnobs), "xlab_xenstored=") {
-			xs = ""
-		}
-		res := boot(t, "xlab_probe=2,1", "xlab_wait=150", xs, "xlab_bytes=1048576", "xlab_reconnect=0", "xlab_linux=0")
+		res := boot(t, "xlab_probe=2,1", "xlab_wait=150", "xlab_bytes=1048576", "xlab_reconnect=0", "xlab_linux=0")
 		domU := res.Find(DomUMarker)
 		for _, q := range []string{"2", "1"} {
 			l := findLine(domU, DomUMarker+"probe queues="+q+" connected")
