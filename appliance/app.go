@@ -112,7 +112,8 @@ func (a *App) Run(ctx context.Context, ports ...Port) error {
 	if guest.IsInit() {
 		// Started by the kernel as a VM's init: become the guest runtime, which starts this
 		// binary again as the appliance (with its flags from the kernel command line and
-		// -net virtio-pci by default) and powers off when it exits. Never returns.
+		// -net virtio-pci by default, xen in a Xen domain) and powers off when it exits.
+		// Never returns.
 		guest.Main(nil, nil)
 	}
 	spec, err := a.flags.Parse()

@@ -28,7 +28,8 @@
 //	                       first one, or BDF such as 0000:00:03.0) through uio (guest/virtiopci),
 //	                       with DHCP; the default when the guest runtime started the appliance
 //	-net xen[:vif-N]       inside a Xen domain: netfront on the domain's vif N (default 0)
-//	                       through /dev/xen/gntalloc, evtchn and xenbus (xenfront/linuxdom)
+//	                       through /dev/xen/gntalloc, evtchn and xenbus (xenfront/linuxdom);
+//	                       the default when the guest runtime started the appliance in a Xen domain
 //	-net kernel            the host's own sockets, no userspace stack, for comparison; inside a
 //	                       VM, Linux's own virtio_net driver, configured by DHCP (guest/kernelnet)
 //	-listen ADDRS          host addresses of the served ports with -net user or kernel

@@ -31,7 +31,8 @@ import (
 //	socket-listen:PATH   the same, listening at PATH
 //	vhost-user:PATH      the virtio driver as a vhost-user frontend (virtio)
 //	virtio-pci[:BDF]     the virtio driver on a VM's virtio-net PCI device (default in a guest)
-//	xen[:vif-N]          netfront on this Xen domain's vif through /dev/xen (xenfront)
+//	xen[:vif-N]          netfront on this Xen domain's vif through /dev/xen (xenfront; default
+//	                     in a Xen domain)
 //
 // and the NIC drivers of -net user,nic=NAME: virtio (against virtio/virtiotest's device model)
 // and xen (netfront against xenfront/xentest's simulated hypervisor and netback).

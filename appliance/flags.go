@@ -203,9 +203,13 @@ func (f *Flags) parseNet() (Spec, error) {
 	return Spec{Net: name, Arg: arg}, nil
 }
 
-// defaultNet is the default of -net: "user" hosted, and inside a VM ([guest.InGuest]) the
-// first virtio-net PCI device, when nets has virtio-pci.
+// defaultNet is the default of -net: "user" hosted; inside a Xen domain ([guest.InXen])
+// netfront on vif-0, when nets has xen; inside another VM ([guest.InGuest]) the first
+// virtio-net PCI device, when nets has virtio-pci.
 func defaultNet(nets *Nets) string {
+	if guest.InXen() && nets.link("xen") != nil {
+		return "xen"
+	}
 	if guest.InGuest() && nets.link("virtio-pci") != nil {
 		return "virtio-pci"
 	}

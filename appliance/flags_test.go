@@ -172,7 +172,7 @@ func TestVirtioPCIOutsideGuest(t *testing.T) {
 }
 
 // TestDefaultNetInGuest checks the default -net: the user-mode network hosted, and the first
-// virtio-net PCI device in an appliance the guest runtime started.
+// virtio-net PCI device in an appliance the guest runtime started, netfront in a Xen domain.
 func TestDefaultNetInGuest(t *testing.T) {
 	f, err := parse(t)
 	require.NoError(t, err)
@@ -186,6 +186,15 @@ func TestDefaultNetInGuest(t *testing.T) {
 	s, err = f.Parse()
 	require.NoError(t, err)
 	require.Equal(t, "virtio-pci", s.Mode())
+
+	// In a Xen domain, netfront on vif-0.
+	t.Setenv(guest.EnvHypervisor, guest.HypervisorXen)
+	f, err = parse(t)
+	require.NoError(t, err)
+	s, err = f.Parse()
+	require.NoError(t, err)
+	require.Equal(t, "xen", s.Mode())
+	t.Setenv(guest.EnvHypervisor, "")
 
 	// An application whose table has no virtio-pci keeps the user-mode network.
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)

@@ -21,11 +21,14 @@
 //  2. It turns Ctrl-Alt-Del into SIGINT, and loads kernel modules ([Config.Modules], by
 //     default those of the power button, [DefaultModules]) from /lib/modules in the
 //     initramfs, dependencies first (package kmod). The image should also hold the kernel's
-//     modules.builtin, so that modules built in are known as such.
+//     modules.builtin, so that modules built in are known as such. In a Xen domain
+//     (/sys/hypervisor/type says "xen") it also loads [XenModules], mounts xenfs on
+//     /proc/xen and raises xen-gntalloc's grant limit to [XenGrantLimit].
 //  3. It reads the appliance's arguments from the kernel command line ([CmdlineArgs]; the image
 //     builder writes them with [EncodeArgs]).
 //  4. It starts the same binary again as the appliance, with those arguments and
-//     UNIKIT_GUEST=1 in its environment ([InGuest]), and logs to the console with log/slog.
+//     UNIKIT_GUEST=1 in its environment ([InGuest]), and UNIKIT_HYPERVISOR=xen in a Xen domain
+//     ([InXen]), and logs to the console with log/slog.
 //  5. It reaps every process that exits. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPWR, SIGUSR2 and the
 //     power button (KEY_POWER on /dev/input/event*: a hypervisor's or cloud's "stop") make it
 //     send SIGTERM to the appliance, whose context is then cancelled, and SIGKILL after

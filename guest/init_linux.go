@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,22 @@ func runInit(c Config) {
 	if err := trapCtrlAltDel(); err != nil {
 		log.Warn("guest: cannot trap Ctrl-Alt-Del", "err", err)
 	}
+	// A Xen domain also gets the devices of -net xen, xenfs on /proc/xen (where xenstore
+	// tools and libraries look for it) and room for netfront's grants; the appliance learns the hypervisor from its
+	// environment (InXen), to make -net xen its default.
+	hv := hypervisorType(hypervisorTypeFile)
+	if hv == HypervisorXen {
+		c.Modules = append(slices.Clip(c.Modules), XenModules()...)
+	}
 	loadModules(c, log)
+	if hv == HypervisorXen {
+		if err := mountXenfs(); err != nil {
+			log.Warn("guest: "+err.Error(), "err", err)
+		}
+		if err := raiseGrantLimit(gntallocLimitFile); err != nil {
+			log.Warn("guest: cannot raise xen-gntalloc's grant limit", "err", err)
+		}
+	}
 	pressed := make(chan struct{}, 1)
 	buttons := watchPowerButton("/dev", pressed, log)
 
@@ -72,8 +88,12 @@ func runInit(c Config) {
 		log.Error("guest: "+err.Error(), "cmdline", strings.TrimSpace(string(cmdline)))
 		powerOff(log)
 	}
+	env := append(os.Environ(), EnvGuest+"=1")
+	if hv != "" {
+		env = append(env, EnvHypervisor+"="+hv)
+	}
 	app, err := os.StartProcess("/proc/self/exe", append([]string{os.Args[0]}, args...), &os.ProcAttr{
-		Env:   append(os.Environ(), EnvGuest+"=1"),
+		Env:   env,
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 	})
 	if err != nil {
@@ -81,7 +101,7 @@ func runInit(c Config) {
 		powerOff(log)
 	}
 	log.Info("guest: appliance started", "pid", app.Pid, "args", args, "uptime", uptime(),
-		"power_button_devices", buttons)
+		"power_button_devices", buttons, "hypervisor", hv)
 	supervise(c, log, app, sigs, exited, pressed)
 	// Whatever the appliance left running goes too (kill(-1) spares process 1).
 	unix.Kill(-1, unix.SIGKILL)

@@ -52,3 +52,21 @@ func mountAll(warn func(msg string, args ...any)) error {
 	}
 	return nil
 }
+
+// mountXenfs mounts xenfs on /proc/xen, which the kernel creates in a Xen domain
+// (CONFIG_XEN_COMPAT_XENFS): the place of the xenbus and privcmd files older tools expect.
+// It needs the xenfs module loaded; already mounted is fine.
+func mountXenfs() error {
+	const target = "/proc/xen"
+	err := os.MkdirAll(target, 0o555)
+	if err == nil {
+		err = unix.Mount("xenfs", target, "xenfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		if errors.Is(err, unix.EBUSY) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mounting xenfs on %s: %w", target, err)
+	}
+	return nil
+}

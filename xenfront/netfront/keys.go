@@ -31,6 +31,8 @@ type backendFeatures struct {
 	// clears NETIF_F_IPV6_CSUM and so TSO6.
 	ipv6Csum  bool
 	maxQueues int
+	// multiQueue: the back end offers multi-queue-max-queues at all.
+	multiQueue bool
 }
 
 // errDeviceGone is returned when the toolstack removed the device's directory.
@@ -104,6 +106,7 @@ func readFeatures(st xenstore.Store, be string) (backendFeatures, error) {
 	case err != nil:
 		return f, err
 	default:
+		f.multiQueue = true
 		n, err := xenstore.ParseUint(v, 1<<16)
 		if err != nil || n == 0 {
 			return f, fmt.Errorf("multi-queue-max-queues %q: %w", v, xenstore.ErrBadValue)
@@ -130,7 +133,11 @@ func (l *Link) writeKeys(tx xenstore.TxID, c *connection, f backendFeatures) err
 		}
 		return 0
 	}
-	if len(c.queues) > 1 {
+	// The count is written even for one queue pair when the back end offers several, as
+	// Linux's xen-netfront does: a count left from an earlier connection with more queue
+	// pairs would otherwise send the back end to that connection's stale queue-N keys
+	// (Linux's netback then fails the mapping and goes Closing).
+	if len(c.queues) > 1 || f.multiQueue {
 		if err := w("multi-queue-num-queues", uint64(len(c.queues))); err != nil {
 			return err
 		}

@@ -73,6 +73,32 @@ func TestHandshakeKeys(t *testing.T) {
 	require.ErrorIs(t, err, link.ErrClosed)
 }
 
+// TestOneQueueOverridesStaleCount connects with one queue pair where an earlier connection
+// left multi-queue-num-queues=2: the front end writes the count again, as Linux's netback
+// otherwise reads the stale queue-N keys (seen against the real netback, package
+// internal/xenlab).
+func TestOneQueueOverridesStaleCount(t *testing.T) {
+	a, _, err := pipe.New(nil)
+	require.NoError(t, err)
+	h := xentest.New()
+	nb, err := xentest.NewNetback(h, a, &xentest.NetbackConfig{MaxQueues: 4})
+	require.NoError(t, err)
+	defer nb.Close()
+	fe := h.Domain(1)
+	st := fe.Store()
+	require.NoError(t, st.Write(0, "device/vif/0/multi-queue-num-queues", "2"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := netfront.Open(ctx, &netfront.Config{Grants: fe.GrantTable(), Events: fe.EventChannels(),
+		Store: st, Queues: 1})
+	require.NoError(t, err)
+	defer l.Close()
+	v, err := st.Read(0, "device/vif/0/multi-queue-num-queues")
+	require.NoError(t, err)
+	require.Equal(t, "1", v)
+	require.Equal(t, xenbus.StateConnected, nb.State())
+}
+
 // TestStartErrors checks Start's errors as the link contract states them: a nil receiver, a
 // second Start, and Start after Close, on a link that was started and on one that never was.
 func TestStartErrors(t *testing.T) {
