@@ -317,7 +317,7 @@ func (c *conn) queue(a *answer, closing bool) int {
 	}
 	sg := outSeg{headStart: start, headEnd: len(c.wbuf), body: body}
 	if c.kw != nil && len(body) >= sendfileMin && a.kind != ansUnsatisfiable {
-		sg.file, sg.off = v.sealed.file(v), off
+		sg.file, sg.off = v.sealed.file(v, &c.srv.seals), off
 	}
 	c.segs = append(c.segs, sg)
 	return len(c.wbuf) - start + len(body)

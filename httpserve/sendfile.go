@@ -13,13 +13,23 @@ import (
 // calls where writev takes one.
 const sendfileMin = 32 << 10
 
-// maxSealed bounds the sealed body files open at once in the process, each a file
+// defaultMaxSealed is how many sealed body files a Server keeps open at once, each a file
 // descriptor: a site with more large files than that has the rest written, rather than
 // leaving the listener no descriptor to accept with.
-var maxSealed int64 = 4096
+const defaultMaxSealed = 4096
 
-// sealed counts the sealed body files open in the process.
-var sealed atomic.Int64
+// sealBudget counts a Server's open sealed body files against its bound.
+type sealBudget struct {
+	max  int64 // set before the server serves
+	open atomic.Int64
+}
+
+// sealedRef is what closes a sealed file when its variant is collected, and gives its place
+// in the budget back.
+type sealedRef struct {
+	f      *os.File
+	budget *sealBudget
+}
 
 // bodyFile holds a variant's body in a sealed in-memory file (see sealBody), made the first
 // time the body is sent to a kernel TCP connection. sendfile(2) from it puts references to
@@ -28,31 +38,32 @@ var sealed atomic.Int64
 // The file is a second copy of the body, in the kernel's shared memory rather than the Go
 // heap, and lives as long as the variant: it is closed when the variant is collected. Bodies
 // of variants never sent to a kernel connection (a netstack Stack's, TLS) get none, nor do
-// those first sent while maxSealed files are open (they are written for as long as their
+// those first sent while the server's bound of sealed files is open (they are written for as long as their
 // content is served).
 type bodyFile struct {
 	once sync.Once
 	f    *os.File // nil when the platform or the kernel refused one: the body is copied
 }
 
-// file returns the sealed file holding v's whole body, making it on the first call, or nil.
-func (b *bodyFile) file(v *variant) *os.File {
+// file returns the sealed file holding v's whole body, making it on the first call within
+// budget, or nil.
+func (b *bodyFile) file(v *variant, budget *sealBudget) *os.File {
 	b.once.Do(func() {
-		if sealed.Add(1) > maxSealed {
-			sealed.Add(-1)
+		if budget.open.Add(1) > budget.max {
+			budget.open.Add(-1)
 			return
 		}
 		if b.f = sealBody(v.data); b.f == nil {
-			sealed.Add(-1)
+			budget.open.Add(-1)
 			return
 		}
-		runtime.AddCleanup(v, closeSealed, b.f)
+		runtime.AddCleanup(v, closeSealed, sealedRef{b.f, budget})
 	})
 	return b.f
 }
 
 // closeSealed closes a sealed body file whose variant is gone.
-func closeSealed(f *os.File) {
-	f.Close()
-	sealed.Add(-1)
+func closeSealed(r sealedRef) {
+	r.f.Close()
+	r.budget.open.Add(-1)
 }

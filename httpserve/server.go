@@ -30,6 +30,8 @@ type Server struct {
 
 	// connBufs pools the fast-path connections' buffers (*connBuffers).
 	connBufs *sync.Pool
+	// seals bounds the sealed body files the server keeps for sendfile (see bodyFile).
+	seals sealBudget
 
 	builtins  map[int]*route // prepared plain-text answers by status (see builtin)
 	missRoute *route         // the built-in 404 of a path with no content
@@ -82,6 +84,7 @@ func New(cfg *Config) *Server {
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
 	s.connBufs = newConnBuffers(c)
+	s.seals.max = defaultMaxSealed
 	s.initHandoff()
 	return s
 }
