@@ -37,7 +37,7 @@ type NICConfig struct {
 	// source address, as a gateway or a user-mode network's host side needs.
 	Promiscuous bool
 
-	// NoGRO turns off receive coalescing: the adapter otherwise merges the consecutive TCP
+	// NoGRO turns off receive coalescing: the adapter otherwise merges the consecutive IPv4 TCP
 	// segments of a flow that arrive in one batch from a link without FeatureRxGRO into one
 	// packet of up to 64 KiB before TCP sees them, as Linux's GRO does (see gro.go).
 	NoGRO bool
