@@ -11,7 +11,8 @@ import (
 // gVisor decides whether received checksums need verifying per NIC, not per packet: a NIC
 // whose link has FeatureRxCsum is announced with CapabilityRXChecksumOffload, and the adapter
 // verifies here, itself, every frame the link did not mark as FlagNeedsCsum or FlagDataValid.
-// Frames of links without FeatureRxCsum are verified by gVisor as usual.
+// So does a NIC whose adapter coalesces received segments (gro.go), whatever its link; only
+// frames of links without FeatureRxCsum on NICs with NICConfig.NoGRO are verified by gVisor.
 
 // checksumsValid reports whether frame's IPv4 header checksum and its TCP, UDP, ICMP or
 // ICMPv6 checksum are correct. Packets of other protocols, IPv4 fragments and IPv6 packets

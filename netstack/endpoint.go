@@ -11,6 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 )
 
 // gsoMaxSize is what the adapter tells gVisor's TCP a GSO packet may hold. TCP limits a
@@ -37,6 +38,8 @@ type endpoint struct {
 	mac      tcpip.LinkAddress
 	features link.Features
 	hostGSO  bool
+	// rxCsum: the adapter announces receive checksum offload and verifies unmarked frames
+	// itself, for links with FeatureRxCsum and whenever it coalesces (gro.go).
 	rxCsum   bool
 	counters *nicCounters
 
@@ -50,6 +53,10 @@ type endpoint struct {
 	// DeliverFrames is never called concurrently for one link.
 	rxCopies [rxBatch]rxCopy
 
+	// gro coalesces received TCP segments within one DeliverFrames call (gro.go); nil when
+	// off. Only DeliverFrames uses it.
+	gro *gro.GRO
+
 	onClose func()
 }
 
@@ -59,16 +66,18 @@ var (
 	_ link.Receiver      = (*endpoint)(nil)
 )
 
-func newEndpoint(l link.Link, counters *nicCounters) *endpoint {
+func newEndpoint(l link.Link, counters *nicCounters, noGRO bool) *endpoint {
 	f := l.Features()
+	g := newGRO(noGRO, f.Has(link.FeatureRxGRO))
 	e := &endpoint{
 		link:     l,
 		mac:      tcpip.LinkAddress(l.MAC()),
 		features: f,
 		hostGSO:  f.Has(link.FeatureTxCsum | link.FeatureTxTSO4 | link.FeatureTxTSO6),
-		rxCsum:   f.Has(link.FeatureRxCsum),
+		rxCsum:   f.Has(link.FeatureRxCsum) || g != nil,
 		counters: counters,
 		mtu:      uint32(l.MTU()),
+		gro:      g,
 	}
 	return e
 }
@@ -99,7 +108,8 @@ func (e *endpoint) SetLinkAddress(tcpip.LinkAddress) {}
 // Capabilities implements stack.LinkEndpoint.Capabilities. Transmit checksum offload is not
 // announced, since gVisor would then omit checksums on every packet; with host GSO, TCP marks
 // its packets for partial checksums itself. Receive checksum offload is announced for links
-// with FeatureRxCsum, and the adapter then verifies unmarked frames itself (checksum.go).
+// with FeatureRxCsum and whenever the adapter coalesces (gro.go), and the adapter then
+// verifies unmarked frames itself (checksum.go).
 func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
 	if e.rxCsum {
 		return stack.CapabilityResolutionRequired | stack.CapabilityRXChecksumOffload
@@ -290,7 +300,8 @@ func linkError(err error) tcpip.Error {
 }
 
 // DeliverFrames implements Receiver. Each frame is validated, copied into a pooled gVisor
-// buffer and dispatched; all frames are released to the link before it returns. Frames that
+// buffer and dispatched, through the coalescer when it is on (gro.go), which is flushed
+// before DeliverFrames returns; all frames are released to the link before it returns. Frames that
 // are too short, too long or carry inconsistent offload metadata are dropped and counted, and
 // so are frames with bad checksums when the adapter verifies them (see checksum.go).
 func (e *endpoint) DeliverFrames(frames []link.Frame) {
@@ -318,10 +329,18 @@ func (e *endpoint) DeliverFrames(frames []link.Frame) {
 			}
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf})
 			hdr, _ := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
-			d.DeliverNetworkPacket(header.Ethernet(hdr).Type(), pkt)
+			pkt.NetworkProtocolNumber = header.Ethernet(hdr).Type()
+			if e.gro != nil {
+				coalesce(e.gro, d, pkt)
+			} else {
+				d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, pkt)
+			}
 			pkt.DecRef()
 			copies[i] = rxCopy{}
 		}
+	}
+	if e.gro != nil && e.gro.Dispatcher != nil {
+		e.gro.Flush()
 	}
 }
 

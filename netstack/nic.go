@@ -36,6 +36,11 @@ type NICConfig struct {
 	// Promiscuous makes the NIC accept packets for any destination address and send from any
 	// source address, as a gateway or a user-mode network's host side needs.
 	Promiscuous bool
+
+	// NoGRO turns off receive coalescing: the adapter otherwise merges the consecutive IPv4 TCP
+	// segments of a flow that arrive in one batch from a link without FeatureRxGRO into one
+	// packet of up to 64 KiB before TCP sees them, as Linux's GRO does (see gro.go).
+	NoGRO bool
 }
 
 // NIC is one network interface of a [Stack], backed by a [link.Link].
@@ -80,7 +85,7 @@ func (s *Stack) AddNIC(l link.Link, cfg *NICConfig) (*NIC, error) {
 		c.Name = fmt.Sprintf("nic%d", id)
 	}
 	n := &NIC{s: s, id: id, name: c.Name, link: l, addrChanged: make(chan struct{})}
-	n.ep = newEndpoint(l, &n.counters)
+	n.ep = newEndpoint(l, &n.counters, c.NoGRO)
 	// The DHCP client reads replies through a packet endpoint while it has no address (some
 	// servers unicast them to the offered address); gVisor feeds packet endpoints only on
 	// NICs created with DeliverLinkPackets. With no packet endpoint open it costs a map lookup.

@@ -20,7 +20,7 @@ type NICStats struct {
 	TxPackets   uint64 // packets the stack sent through the NIC
 	TxBytes     uint64
 	RxMalformed uint64 // frames the adapter dropped as malformed
-	RxBadCsum   uint64 // frames the adapter dropped for a bad checksum (links with FeatureRxCsum)
+	RxBadCsum   uint64 // frames the adapter dropped for a bad checksum (links with FeatureRxCsum, or any while coalescing)
 	TxErrors    uint64 // Transmit calls that failed
 	LinkChanges uint64 // link up/down transitions reported by the link
 	Link        link.Stats

@@ -41,6 +41,7 @@ var tapStreamCases = []struct {
 // two stacks.
 type tapStream struct {
 	link          *tap.Link
+	s             *netstack.Stack
 	stack, kernel net.Conn
 }
 
@@ -61,7 +62,7 @@ func newTAPStream(tb testing.TB, cfg *tap.Config, stackDials bool) *tapStream {
 	_, err = s.AddNIC(l, &netstack.NICConfig{Addresses: []netip.Prefix{streamStack}, NoDHCP: true})
 	require.NoError(tb, err)
 
-	ts := &tapStream{link: l}
+	ts := &tapStream{link: l, s: s}
 	if stackDials {
 		var ln net.Listener
 		require.NoError(tb, ns.Do(func() error {
