@@ -60,8 +60,8 @@ type queue struct {
 	segVec [1][]byte // segBuf as Segments
 
 	// space wakes the transmitter waiting for a free buffer (there is at most one: the
-	// holder of sendMu) when a buffer is freed, the receiver returns from DeliverFrames or an
-	// end closes; cap 1. stallTimer bounds its wait (see get); it belongs to sendMu's holder.
+	// holder of sendMu) when a buffer is freed, the queue stops being stuck or an end closes;
+	// cap 1. stallTimer bounds its wait (see get); it belongs to sendMu's holder.
 	space      chan struct{}
 	stallTimer *time.Timer
 
@@ -69,7 +69,8 @@ type queue struct {
 	spaceWaiters int
 	// delivering is set while the owner's delivery goroutine is inside DeliverFrames, and
 	// deliveries counts the calls that returned; stuck is set once a transmitter has waited
-	// stallTimeout for a buffer while one call went on and freed nothing (see get).
+	// stallTimeout for a buffer while one call went on, holding no frame and freeing none
+	// (see get), and cleared when the receiver has taken every frame queued (see pop).
 	delivering bool
 	deliveries uint64
 	stuck      bool
