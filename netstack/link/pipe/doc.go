@@ -15,12 +15,24 @@
 // then on, so in steady state neither direction allocates.
 //
 // When every buffer of the peer is queued or lent to its receiver, Transmit blocks until the
-// receiver releases one (back-pressure): the pipe never drops a frame because it is busy. A
-// receiver that never releases its frames therefore stalls the peer's Transmit until one of the
-// ends is closed. A receiver that transmits synchronously from inside DeliverFrames while both
-// directions are full can deadlock the pair, like two hosts both waiting for the other's
-// buffers; the netstack adapter releases every frame before DeliverFrames returns and gVisor
-// hands inbound TCP segments to separate goroutines, so two stacks do not.
+// receiver releases one (back-pressure): the pipe does not drop a frame because the receiver is
+// busy. A receiver that keeps its frames, whether it has returned from DeliverFrames or waits
+// inside it, therefore stalls the peer's Transmit for as long as it keeps them, until one of
+// the ends is closed.
+//
+// A receiver that has given its frames back but stays inside DeliverFrames is another matter.
+// A stack transmits from inside DeliverFrames: gVisor answers a segment for a connection it
+// does not know with a reset, and ARP requests and pings with replies, on the goroutine that
+// delivers. When both directions are full and both ends' delivery goroutines transmit so, each
+// waits for the other to free a buffer and neither ever does; two stacks closing thousands of
+// connections at once met exactly this. So when a transmitter has waited 100 ms for a buffer
+// while the receiver sat in one DeliverFrames call, holding none of its frames (the netstack
+// adapter releases each batch before it hands it to gVisor) and freeing none, the pipe takes
+// the receiver for stuck and, as a NIC whose receive ring is full, drops what does not fit
+// (counted in the sender's TxDropped; the frames count as taken) instead of waiting, until
+// the receiver has returned and taken every frame queued meanwhile. A stack's delivery
+// goroutine hands a batch to gVisor in microseconds, so frames flowing between two stacks are
+// not dropped.
 //
 // Frames transmitted while the peer has not been started yet are dropped and counted in the
 // peer's RxDropped, as a NIC without a driver would drop them.

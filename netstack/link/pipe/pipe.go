@@ -51,7 +51,8 @@ type Config struct {
 	Features link.Features
 
 	// QueueDepth is the number of receive buffers of each end: frames queued towards it plus
-	// frames lent to its receiver. Transmit blocks when the peer has none free. Zero means
+	// frames lent to its receiver. Transmit blocks when the peer has none free (see the
+	// package documentation for a receiver stuck inside DeliverFrames). Zero means
 	// [DefaultQueueDepth].
 	QueueDepth int
 
@@ -236,7 +237,8 @@ func (l *Link) Start(r link.Receiver) error {
 
 // Transmit implements [link.Link.Transmit]. It copies each frame into a buffer of the peer
 // and queues it; when the peer has no free buffer it blocks until its receiver releases one or
-// either end is closed. It returns [link.ErrClosed] after Close, [link.ErrLinkDown] once
+// either end is closed, or drops the frame when the receiver is stuck inside DeliverFrames
+// (see the package documentation). It returns [link.ErrClosed] after Close, [link.ErrLinkDown] once
 // the peer is closed and [link.ErrFrameTooLarge] for a frame longer than MTU+14 bytes (or
 // [link.MaxGSOSize] for a GSO frame when TSO is enabled), with the number of frames taken
 // before it.

@@ -1,6 +1,7 @@
 package pipe
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -58,20 +59,34 @@ type queue struct {
 	segBuf []byte    // one of its segments
 	segVec [1][]byte // segBuf as Segments
 
+	// space wakes the transmitter waiting for a free buffer (there is at most one: the
+	// holder of sendMu) when a buffer is freed, the queue stops being stuck or an end closes;
+	// cap 1. stallTimer bounds its wait (see get); it belongs to sendMu's holder.
+	space      chan struct{}
+	stallTimer *time.Timer
+
 	mu           sync.Mutex
-	space        sync.Cond // signalled when a buffer is freed or an end closes
 	spaceWaiters int
-	slots        []slot
-	free         []uint32 // indices of free slots, used as a stack
-	ring         []uint32 // FIFO of queued slots
-	head, n      int
-	held         int32 // slot held back for reordering, or -1
-	heldAt       int64
-	started      bool
-	closed       bool
-	waiting      bool // the delivery goroutine is parked
-	rng          *rand.Rand
-	nextDepart   int64 // rate limiting: when the wire is free again
+	// delivering is set while the owner's delivery goroutine is inside DeliverFrames, and
+	// deliveries counts the calls that returned; stuck is set once a transmitter has waited
+	// stallTimeout for a buffer while one call went on, holding no frame and freeing none
+	// (see get), and cleared when the receiver has taken every frame queued (see pop).
+	delivering bool
+	deliveries uint64
+	stuck      bool
+	freed      uint64 // buffers released so far
+	lent       int    // buffers lent to the receiver
+	slots      []slot
+	free       []uint32 // indices of free slots, used as a stack
+	ring       []uint32 // FIFO of queued slots
+	head, n    int
+	held       int32 // slot held back for reordering, or -1
+	heldAt     int64
+	started    bool
+	closed     bool
+	waiting    bool // the delivery goroutine is parked
+	rng        *rand.Rand
+	nextDepart int64 // rate limiting: when the wire is free again
 }
 
 func newQueue(owner *Link, c *Config, id uint64) *queue {
@@ -106,9 +121,11 @@ func newQueue(owner *Link, c *Config, id uint64) *queue {
 	for i := range q.free {
 		q.free[i] = uint32(len(q.free) - 1 - i) // pop slot 0 first
 	}
-	q.space.L = &q.mu
+	q.space = make(chan struct{}, 1)
 	q.timer = time.NewTimer(time.Hour)
 	q.timer.Stop()
+	q.stallTimer = time.NewTimer(time.Hour)
+	q.stallTimer.Stop()
 	return q
 }
 
@@ -206,6 +223,10 @@ func (q *queue) pushWire(from *Link, segs [][]byte, n int, off link.Offload) err
 		return nil
 	}
 	idx, err := q.get(from)
+	if err == errStuck {
+		from.counters.TxDropped(1)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -225,6 +246,10 @@ func (q *queue) pushWire(from *Link, segs [][]byte, n int, off link.Offload) err
 		// The original is queued first so that the delivery goroutine can make room.
 		q.enqueue(idx, false)
 		j, err := q.get(from)
+		if err == errStuck {
+			from.counters.TxDropped(1)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -270,9 +295,24 @@ func (q *queue) due(n int) int64 {
 	return depart + int64(q.imp.Delay)
 }
 
+// stallTimeout is how long a transmitter waits for a free buffer while the receiver sits in one
+// DeliverFrames call, holding none of the frames lent to it and freeing nothing, before the
+// pipe takes the receiver for stuck and drops what does not fit, as a NIC drops what arrives
+// while its receive ring is full. A receiver that keeps frames, inside DeliverFrames or after
+// it returns, applies back-pressure: the transmitter waits for its Release as long as it takes.
+// One that has given every frame back and still does not return waits for something else,
+// such as room in the other direction of this pipe (see the package documentation).
+const stallTimeout = 100 * time.Millisecond
+
+// errStuck tells push that the receiver is stuck and the frame was dropped.
+var errStuck = errors.New("pipe: receiver stuck")
+
 // get takes a free buffer, waiting for one while none is free. It fails when either end
-// closes meanwhile.
+// closes meanwhile, and with errStuck when the receiver is stuck inside DeliverFrames (see
+// stallTimeout). q.mu is held; it is released while waiting.
 func (q *queue) get(from *Link) (uint32, error) {
+	timing := false
+	var deliveries, freed uint64 // the receiver's progress when the stall timer started
 	for len(q.free) == 0 {
 		if from.closed.Load() {
 			return 0, link.ErrClosed
@@ -280,10 +320,40 @@ func (q *queue) get(from *Link) (uint32, error) {
 		if q.closed {
 			return 0, link.ErrLinkDown
 		}
+		if q.stuck {
+			if timing {
+				q.stallTimer.Stop()
+			}
+			return 0, errStuck
+		}
 		q.kick() // the delivery goroutine may be parked with frames we queued
+		if !timing {
+			timing = true
+			q.stallTimer.Reset(stallTimeout)
+			deliveries, freed = q.deliveries, q.freed
+		}
 		q.spaceWaiters++
-		q.space.Wait()
+		q.mu.Unlock()
+		expired := false
+		select {
+		case <-q.space:
+		case <-q.stallTimer.C:
+			expired = true
+		}
+		q.mu.Lock()
 		q.spaceWaiters--
+		if expired {
+			if q.delivering && q.lent == 0 && q.deliveries == deliveries && q.freed == freed && len(q.free) == 0 {
+				q.stuck = true
+			} else {
+				// The receiver moved: wait on.
+				q.stallTimer.Reset(stallTimeout)
+				deliveries, freed = q.deliveries, q.freed
+			}
+		}
+	}
+	if timing {
+		q.stallTimer.Stop()
 	}
 	if from.closed.Load() {
 		return 0, link.ErrClosed
@@ -299,6 +369,16 @@ func (q *queue) get(from *Link) (uint32, error) {
 	}
 	s.state = slotQueued
 	return idx, nil
+}
+
+// wakeSpace wakes the transmitter waiting for a buffer, if any. q.mu is held.
+func (q *queue) wakeSpace() {
+	if q.spaceWaiters > 0 {
+		select {
+		case q.space <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // enqueue appends slot idx to the ring, or holds it back when reorder is set and no other
@@ -338,6 +418,16 @@ func (q *queue) kick() {
 // number and total length; it returns 0 once the end is closed.
 func (q *queue) pop(frames []link.Frame) (int, int) {
 	q.mu.Lock()
+	if q.delivering {
+		q.delivering = false
+		q.deliveries++
+	}
+	if q.stuck && q.n == 0 {
+		// The receiver returned from DeliverFrames and has taken every frame queued while
+		// it was stuck: transmitters wait for its buffers again.
+		q.stuck = false
+		q.wakeSpace()
+	}
 	for {
 		if q.closed {
 			q.mu.Unlock()
@@ -362,11 +452,13 @@ func (q *queue) pop(frames []link.Frame) (int, int) {
 			q.head = (q.head + 1) % len(q.ring)
 			q.n--
 			s.state = slotLent
+			q.lent++
 			frames[k] = link.Frame{Segments: s.seg[:], Offload: s.off, Cookie: q.tag | uint64(idx)}
 			bytes += s.n
 			k++
 		}
 		if k > 0 {
+			q.delivering = true
 			q.mu.Unlock()
 			return k, bytes
 		}
@@ -414,10 +506,10 @@ func (q *queue) release(frames []link.Frame) {
 		}
 		q.slots[idx].state = slotFree
 		q.free = append(q.free, uint32(idx))
+		q.freed++
+		q.lent--
 	}
-	if q.spaceWaiters > 0 {
-		q.space.Broadcast()
-	}
+	q.wakeSpace()
 	q.mu.Unlock()
 }
 
@@ -437,13 +529,13 @@ func (q *queue) close() {
 		q.free = append(q.free, uint32(q.held))
 		q.held = -1
 	}
-	q.space.Broadcast()
+	q.wakeSpace()
 	q.mu.Unlock()
 }
 
 // wakeAll wakes transmitters waiting for a buffer, so they notice a closed end.
 func (q *queue) wakeAll() {
 	q.mu.Lock()
-	q.space.Broadcast()
+	q.wakeSpace()
 	q.mu.Unlock()
 }
