@@ -262,7 +262,9 @@ func drawWithAxisLabel(c draw.Canvas, pl *plot.Plot, label string) {
 	c.FillText(sty, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: c.Min.Y + sty.FontExtents().Descent}, label)
 }
 
-// linearRatioTicks marks a linear ratio axis every 0.25× up to 2×, every 0.5× beyond.
+// linearRatioTicks marks a linear ratio axis every 0.25× up to 2.5×, and beyond that at the
+// first of 0.5×, 1×, 2.5×, 5×, 10×, … that leaves at most 16 marks, so that the labels, on
+// every other mark, never run into each other however far a ratio reaches.
 type linearRatioTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -270,6 +272,12 @@ func (linearRatioTicks) Ticks(lo, hi float64) []plot.Tick {
 	step := 0.25
 	if hi > 2.5 {
 		step = 0.5
+		for _, s := range []float64{0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000} {
+			step = s
+			if (hi-lo)/s <= 16 {
+				break
+			}
+		}
 	}
 	var ts []plot.Tick
 	for i := math.Ceil(lo / step); i*step <= hi; i++ {

@@ -24,6 +24,7 @@ var tools = []struct{ name, pkg, use string }{
 	{"iperf3", "iperf3", "veth anchor, iperf3 variant"},
 	{"dpdk-testpmd", "dpdk", "vhost-user backend and DPDK virtio-user anchor"},
 	{"qemu-system-x86_64", "qemu-system-x86", "the VM benchmark's emulator (TCG without /dev/kvm)"},
+	{"qemu-system-aarch64", "qemu-system-arm", "the Xen benchmark's emulator: Xen, dom0 and a domU on arm64 under TCG"},
 	{"etcd", "etcd-server", "the queue's shared store, for its claim latency on etcd"},
 	{"passt", "passt", "QEMU's user-mode network, the anchor for -net user at 1 MiB × 500"},
 }
