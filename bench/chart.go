@@ -76,7 +76,9 @@ func ratioPanels(rows []*row) []ratioPanel {
 // ratioChart draws every figure whose target is a ratio to its anchor as a horizontal bar
 // (the ratio of medians) with whiskers (its range over the repetitions) and a red mark (the
 // target), in one panel for the rows where higher is better and one for those where lower is.
-// The panels share their label column and their scale, so that 1× lines up.
+// The panels share their label column and their scale, so that 1× lines up; the scale ends
+// at ratioAxisCut at most, and a row reaching past it is drawn cut there, its value labelled
+// with an arrow, so that one far ratio does not flatten every other bar.
 func ratioChart(rec *record, rows []*row) chart {
 	panels := ratioPanels(rows)
 	h := headerRoom + footerRoom + 2*margin
@@ -94,6 +96,7 @@ func ratioChart(rec *record, rows []*row) chart {
 			xmax = max(xmax, r.rHi, r.ratio, r.fig.target.value)
 		}
 	}
+	xmax = min(xmax, ratioAxisCut)
 	return chart{file: ratioChartFile, width: chartWidth, height: h, draw: func(c draw.Canvas) {
 		fillBackground(c)
 		c = insetCanvas(c, margin)
@@ -108,9 +111,15 @@ func ratioChart(rec *record, rows []*row) chart {
 			drawRatioPanel(pc, p, labelWidth, xmax*1.12)
 			top -= ph + panelGap
 		}
-		drawFooter(c, "bar: median ratio (blue: target met, orange: missed) · whiskers: worst to best over the repetitions · red square: target · dashed: the anchor (1×) · (unstable): repetitions spread over 3×")
+		drawFooter(c, "bar: median ratio (blue: target met, orange: missed) · whiskers: worst to best · red square: target · dashed: 1× · →: cut at the axis' end · (unstable): spread over 3×")
 	}}
 }
+
+// ratioAxisCut is where the ratio axis ends at the latest; the table has every value whole.
+const ratioAxisCut = 4.0
+
+// cut is v, or ratioAxisCut if v reaches past it.
+func cut(v float64) float64 { return min(v, ratioAxisCut) }
 
 // drawRatioPanel draws p's title and plot on c, its labels in a column labelWidth wide and its
 // ratios on an axis from 0 to xmax.
@@ -129,17 +138,20 @@ func drawRatioPanel(c draw.Canvas, p ratioPanel, labelWidth vg.Length, xmax floa
 	for i, r := range p.rows {
 		y := n - 1 - i // from the top down, in table order
 		if r.met == "no" {
-			missed[y] = r.ratio
+			missed[y] = cut(r.ratio)
 		} else {
-			met[y] = r.ratio
+			met[y] = cut(r.ratio)
 		}
 		labels[y] = rowLabel(r)
 		widest = max(widest, textStyle(tickSize).Width(labels[y]))
-		spread.XYs[y] = plotter.XY{X: r.ratio, Y: float64(y)}
-		spread.lo[y], spread.hi[y] = r.ratio-r.rLo, r.rHi-r.ratio
-		targets = append(targets, plotter.XY{X: r.fig.target.value, Y: float64(y)})
-		values[y] = plotter.XY{X: max(r.rHi, r.ratio, r.fig.target.value), Y: float64(y)}
+		spread.XYs[y] = plotter.XY{X: cut(r.ratio), Y: float64(y)}
+		spread.lo[y], spread.hi[y] = cut(r.ratio)-cut(r.rLo), cut(r.rHi)-cut(r.ratio)
+		targets = append(targets, plotter.XY{X: cut(r.fig.target.value), Y: float64(y)})
+		values[y] = plotter.XY{X: cut(max(r.rHi, r.ratio, r.fig.target.value)), Y: float64(y)}
 		valueText[y] = fmt.Sprintf("%.2f×", r.ratio)
+		if max(r.rHi, r.ratio) > ratioAxisCut {
+			valueText[y] = fmt.Sprintf("→ %.2f×", r.ratio)
+		}
 	}
 	pl := newPlot()
 	pl.X.Min, pl.X.Max = 0, xmax
