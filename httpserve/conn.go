@@ -316,7 +316,7 @@ func (c *conn) queue(a *answer, closing bool) int {
 		body = nil
 	}
 	sg := outSeg{headStart: start, headEnd: len(c.wbuf), body: body}
-	if c.kw != nil && len(body) >= sendfileMin && a.kind != ansUnsatisfiable {
+	if c.kw != nil && len(body) >= sendfileMin && len(body) <= sendfileMax && a.kind != ansUnsatisfiable {
 		sg.file, sg.off = v.sealed.file(v, &c.srv.seals), off
 	}
 	c.segs = append(c.segs, sg)

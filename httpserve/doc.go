@@ -64,7 +64,7 @@
 // sockets with one gathered write (writev, or on Linux sendmsg), and on a netstack Stack's
 // connections with one WriteBuffers, a single write of the TCP endpoint while its send buffer
 // has room, so that on both a body is copied only into the socket. On 64-bit Linux a kernel TCP
-// socket gets a body of 32 KiB or more without even that copy, as nginx sends from the page
+// socket gets a body of 32 to 512 KiB without even that copy, as nginx sends from the page
 // cache: with sendfile(2) from a sealed memfd holding the body, made the first time the body
 // goes to a kernel socket (a second copy of it, in the kernel's shared memory, for as long as
 // the content is served), the bytes before it sent with MSG_MORE so that the head leaves in

@@ -13,6 +13,13 @@ import (
 // calls where writev takes one.
 const sendfileMin = 32 << 10
 
+// sendfileMax is the largest body sent with sendfile(2); larger ones are copied by writev.
+// Measured on a quiet machine against nginx over loopback (bench/results of 2026-12-07 against
+// the run before it): sendfile from the sealed file lifted 64 KiB × 500 from 0.82× to 1.06×
+// nginx, but made 1 MiB bodies slower at one and 50 connections (0.90× → 0.60×, 2.36× → 1.08×),
+// where the memfd's per-page work costs more than the copy it saves.
+const sendfileMax = 512 << 10
+
 // defaultMaxSealed is how many sealed body files a Server keeps open at once, each a file
 // descriptor: a site with more large files than that has the rest written, rather than
 // leaving the listener no descriptor to accept with.

@@ -25,12 +25,15 @@ import (
 // HTML page (which gets gzip and brotli variants).
 func bigSite(t testing.TB) (*kv.Mem, map[string][]byte) {
 	files := map[string][]byte{
-		"big.bin":    make([]byte, 1<<20),
+		"big.bin":    make([]byte, sendfileMax),
+		"huge.bin":   make([]byte, 1<<20),
 		"small.html": bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), 200)[:4096],
 		"mid.html":   bytes.Repeat([]byte("<p>hello, unikernel world</p>\n"), 3000)[:64<<10],
 	}
-	for i := range files["big.bin"] {
-		files["big.bin"][i] = byte(i*7 + i>>11)
+	for _, name := range []string{"big.bin", "huge.bin"} {
+		for i := range files[name] {
+			files[name][i] = byte(i*7 + i>>11)
+		}
 	}
 	m := kv.NewMem(&kv.MemConfig{Encodings: []string{kv.EncodingBrotli, kv.EncodingGzip}})
 	for k, v := range files {
@@ -63,11 +66,12 @@ func TestSendfileResponses(t *testing.T) {
 	reqs := []struct{ raw, path string }{
 		{"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
 		{"GET /small.html HTTP/1.1\r\nHost: a\r\n\r\n", "small.html"},
-		{"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1000-700000\r\n\r\n", "big.bin"},
+		{"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1000-300000\r\n\r\n", "big.bin"},
 		{"HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
 		{"GET /mid.html HTTP/1.1\r\nHost: a\r\n\r\n", "mid.html"},
 		{"GET /mid.html HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n", "mid.html"},
 		{"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", "big.bin"},
+		{"GET /huge.bin HTTP/1.1\r\nHost: a\r\n\r\n", "huge.bin"},
 	}
 	var all strings.Builder
 	for _, r := range reqs {
@@ -91,7 +95,7 @@ func TestSendfileResponses(t *testing.T) {
 			require.Empty(t, body, "response %d", i)
 			require.Equal(t, int64(len(want)), resp.ContentLength)
 		case resp.StatusCode == http.StatusPartialContent:
-			require.Equal(t, want[1000:700001], body, "response %d", i)
+			require.Equal(t, want[1000:300001], body, "response %d", i)
 		case resp.Header.Get("Content-Encoding") == "gzip":
 			e, err := store.Lookup(r.path)
 			require.NoError(t, err)
@@ -103,11 +107,12 @@ func TestSendfileResponses(t *testing.T) {
 			require.Equal(t, want, body, "response %d", i)
 		}
 	}
-	// big.bin and mid.html went out through sealed files; small.html, under sendfileMin, was
-	// written from memory.
+	// big.bin and mid.html went out through sealed files; small.html, under sendfileMin, and
+	// huge.bin, over sendfileMax, were written from memory.
 	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
 	require.NotNil(t, sealedFile(t, srv, "/mid.html"))
 	require.Nil(t, sealedFile(t, srv, "/small.html"))
+	require.Nil(t, sealedFile(t, srv, "/huge.bin"))
 }
 
 // TestSendfileWriteTimeout proves that a body sent from a sealed file to a client that does
