@@ -7,44 +7,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/unikit/unikit/netstack"
-	"github.com/unikit/unikit/netstack/link/pipe"
 )
 
 // TestIdleConnectionsHoldNoBuffers keeps connections open on a netstack listener after a
 // request each, checks that none of them holds its buffers while it waits, and that each
 // answers its next request, pipelined ones and one whose head comes in pieces among them.
 func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
-	la, lb, err := pipe.New(nil)
-	require.NoError(t, err)
-	server, err := netstack.New(nil)
-	require.NoError(t, err)
-	defer server.Close()
-	client, err := netstack.New(nil)
-	require.NoError(t, err)
-	defer client.Close()
-	_, err = server.AddNIC(la, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
-	require.NoError(t, err)
-	_, err = client.AddNIC(lb, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}})
-	require.NoError(t, err)
-	ln, err := server.Listen("tcp", ":80")
-	require.NoError(t, err)
 	srv := New(&Config{Store: newTestStore(t)})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
+	client := serveOverNetstack(t, srv)
 
 	const n = 8
 	conns := make([]net.Conn, n)
@@ -71,6 +46,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	}
 	const about = "GET /about HTTP/1.1\r\nHost: x\r\n\r\n"
 	for i := range conns {
+		var err error
 		conns[i], err = client.Dial(context.Background(), "tcp", "10.0.0.1:80")
 		require.NoError(t, err)
 		defer conns[i].Close()

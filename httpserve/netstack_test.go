@@ -18,30 +18,7 @@ import (
 // in-memory link) and fetches pages, ranges and a compressed variant with net/http's client
 // dialing through the other stack.
 func TestOverNetstack(t *testing.T) {
-	la, lb, err := pipe.New(nil)
-	require.NoError(t, err)
-	server, err := netstack.New(nil)
-	require.NoError(t, err)
-	defer server.Close()
-	client, err := netstack.New(nil)
-	require.NoError(t, err)
-	defer client.Close()
-	_, err = server.AddNIC(la, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
-	require.NoError(t, err)
-	_, err = client.AddNIC(lb, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}})
-	require.NoError(t, err)
-	ln, err := server.Listen("tcp", ":80")
-	require.NoError(t, err)
-
-	srv := New(&Config{Store: newTestStore(t)})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
+	client := serveOverNetstack(t, New(&Config{Store: newTestStore(t)}))
 
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return client.Dial(ctx, network, addr)
@@ -69,4 +46,34 @@ func TestOverNetstack(t *testing.T) {
 	resp.Body.Close()
 	require.True(t, resp.Uncompressed)
 	require.Equal(t, testSite["big.txt"], string(b))
+}
+
+// serveOverNetstack serves srv on port 80 of a netstack Stack at 10.0.0.1, joined by an
+// in-memory link to a second Stack at 10.0.0.2, which it returns for the test's clients; srv
+// is shut down, then both stacks closed, when t ends.
+func serveOverNetstack(t *testing.T, srv *Server) (client *netstack.Stack) {
+	t.Helper()
+	la, lb, err := pipe.New(nil)
+	require.NoError(t, err)
+	server, err := netstack.New(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { server.Close() })
+	client, err = netstack.New(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	_, err = server.AddNIC(la, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
+	require.NoError(t, err)
+	_, err = client.AddNIC(lb, &netstack.NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}})
+	require.NoError(t, err)
+	ln, err := server.Listen("tcp", ":80")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	return client
 }

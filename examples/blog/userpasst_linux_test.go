@@ -69,11 +69,7 @@ func BenchmarkUserVsPasst(b *testing.B) {
 	ns := netns.New(b)
 	// passt mirrors the addresses of the namespace's default-route interface for the guest:
 	// a veth pair with both ends inside, so that nothing leaves the namespace.
-	ns.IP(b, "link", "add", "uk0", "type", "veth", "peer", "name", "uk1")
-	ns.AddAddr(b, "uk0", netip.MustParsePrefix("10.216.0.2/24"))
-	ns.LinkUp(b, "uk0")
-	ns.LinkUp(b, "uk1")
-	ns.IP(b, "route", "add", "default", "via", "10.216.0.1")
+	ns.AddUplink(b, netip.MustParsePrefix("10.216.0.2/24"), netip.MustParseAddr("10.216.0.1"))
 
 	rounds := userPasstRounds
 	if n, err := strconv.Atoi(os.Getenv(userPasstRoundsEnv)); err == nil && n > 0 {

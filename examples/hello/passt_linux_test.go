@@ -28,11 +28,7 @@ func TestHelloThroughPasst(t *testing.T) {
 	passt := peers.Program(t, "passt", "passt")
 	curl := peers.Program(t, "curl", "curl")
 	ns := netns.New(t)
-	ns.IP(t, "link", "add", "uk0", "type", "veth", "peer", "name", "uk1")
-	ns.AddAddr(t, "uk0", netip.MustParsePrefix("10.214.0.2/24"))
-	ns.LinkUp(t, "uk0")
-	ns.LinkUp(t, "uk1")
-	ns.IP(t, "route", "add", "default", "via", "10.214.0.1")
+	ns.AddUplink(t, netip.MustParsePrefix("10.214.0.2/24"), netip.MustParseAddr("10.214.0.1"))
 
 	// passt drops to the user nobody before binding its socket: the directory must be
 	// writable and every parent searchable for nobody (t.TempDir's parent is not).

@@ -173,6 +173,18 @@ func (n *NS) AddAddr(t testing.TB, ifname string, prefix netip.Prefix) {
 	n.IP(t, args...)
 }
 
+// AddUplink gives the namespace a default route through a veth pair with both ends inside it
+// (uk0, addressed prefix, and uk1), for a program such as passt that mirrors the addresses of
+// the default-route interface and needs one, while nothing can leave the namespace.
+func (n *NS) AddUplink(t testing.TB, prefix netip.Prefix, gateway netip.Addr) {
+	t.Helper()
+	n.IP(t, "link", "add", "uk0", "type", "veth", "peer", "name", "uk1")
+	n.AddAddr(t, "uk0", prefix)
+	n.LinkUp(t, "uk0")
+	n.LinkUp(t, "uk1")
+	n.IP(t, "route", "add", "default", "via", gateway.String())
+}
+
 // LinkUp brings the interface ifname in the namespace up.
 func (n *NS) LinkUp(t testing.TB, ifname string) {
 	t.Helper()

@@ -93,11 +93,7 @@ func startPasst(t *testing.T) *passtPeer {
 		peers.Root(t)
 		p.ns = netns.New(t)
 		// A veth pair with both ends in the namespace: not every kernel has dummy devices.
-		p.ns.IP(t, "link", "add", "uk0", "type", "veth", "peer", "name", "uk1")
-		p.ns.AddAddr(t, "uk0", netip.MustParsePrefix("10.213.0.2/24"))
-		p.ns.LinkUp(t, "uk0")
-		p.ns.LinkUp(t, "uk1")
-		p.ns.IP(t, "route", "add", "default", "via", "10.213.0.1")
+		p.ns.AddUplink(t, netip.MustParsePrefix("10.213.0.2/24"), netip.MustParseAddr("10.213.0.1"))
 	}
 	p.HostPort = freePort(t, p.ns)
 	args := []string{"-f", "-e", "-1", "-4", "-s", p.Sock, "-t", "127.0.0.1/" + strconv.Itoa(p.HostPort) + ":80"}
