@@ -119,9 +119,10 @@ const (
 
 // judgedDuration is how long the judged pair is measured at a point whose other servers are
 // measured for d: at least 10 s at 500 connections. There the 500 responses share the link
-// and complete in waves a response time apart (at 1 MiB about 0.2 s for nginx, 0.5-1.5 s for
-// the blog over TAP under load), none in the first; a 3 s window holds only a few waves, and
-// the first, empty one costs the slower server a larger share of its window than the faster.
+// and complete in waves a response time apart (at 1 MiB 0.2-1 s for nginx, 0.5-1.5 s for the
+// blog over TAP), none before the first: a 3 s window holds a few waves, and where it starts
+// and ends moves the count by a large share. In the same interleaved rounds (under load), 3 s
+// runs read the blog over TAP at 1 MiB × 500 at 1.12-1.56× nginx, 10 s runs at 0.63-1.01×.
 func judgedDuration(d time.Duration, conns int) time.Duration {
 	if conns >= judgedConns {
 		return max(d, judgedLong)
