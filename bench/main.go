@@ -209,7 +209,7 @@ func main() {
 			bench, o.subset = r.quickBench, true
 		}
 		args := []string{"test", "-run", "^$", "-bench", bench, "-benchtime", s.benchtime,
-			"-count", fmt.Sprint(s.count), "-timeout", "20m"}
+			"-count", fmt.Sprint(s.count), "-timeout", r.timeoutFlag()}
 		switch r.pin {
 		case pinOne:
 			args = append(args, "-exec", "taskset -c "+*cpu)

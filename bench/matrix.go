@@ -48,7 +48,7 @@ var grids = []grid{
 	{
 		title: "Static HTTP on 127.0.0.1: wrk on CPU 0, each server alone on CPU 1",
 		short: "On 127.0.0.1: wrk on CPU 0, each server alone on CPU 1; the anchor is nginx",
-		note:  "httpserve and http.FileServer serve a directory on kernel sockets (wrk with one thread); the blog appliance serves the same files through its own stack and the embedded user-mode network (-net user), whose port forward on 127.0.0.1 wrk (two threads) connects to, so its CPU time includes both stacks and the forwarding. The blog's figures are from the split pinning, the one nginx has here.",
+		note:  "httpserve and http.FileServer serve a directory on kernel sockets (wrk with one thread); the blog appliance serves the same files through its own stack and the embedded user-mode network (-net user), whose port forward on 127.0.0.1 wrk (two threads) connects to, so its CPU time includes both stacks and the forwarding. The blog's figures are from the split pinning, the one nginx has here, one round per point (3 s; 10 s at 1 MiB × 500).",
 		servers: []gridServer{
 			{"httpserve, kernel sockets", "wrkmatrix", "BenchmarkWrkMatrix", "httpserve"},
 			{"http.FileServer, kernel sockets", "wrkmatrix", "BenchmarkWrkMatrix", "fileserver"},
@@ -59,7 +59,7 @@ var grids = []grid{
 	{
 		title: "Static HTTP across a virtual link at MTU 1500: wrk (two threads) in a namespace",
 		short: "Across a virtual link at MTU 1500: wrk in a namespace; the anchor is nginx over veth",
-		note:  "Under the pinning the Pinnings section names (the one under which nginx over veth is strongest). The blog appliance (httpserve on its own stack) behind a TAP device (-net tap, offloads on), or on CPU 0 beside wrk behind its virtio driver with testpmd forwarding between its vhost-user port and a TAP device on CPU 1 (-net vhost-user, under either pinning); nginx on kernel sockets in a second namespace, across a veth pair. Server CPU time is the server's processes' (for vhost-user the blog's and testpmd's, whose forwarding core busy-polls), which includes the kernel's work done in their system calls but not its softirq receive work; machine CPU is every CPU's busy time (/proc/stat) over the measurement, wrk and the kernel included.",
+		note:  "Under the pinning the Pinnings section names (the one under which nginx over veth is strongest). At each point the blog over TAP and nginx over veth, the pair the targets judge, are measured in turn in three rounds (10 s each at 500 connections, 3 s otherwise, each after a second's warm-up on a fresh server), the cell giving the median and min–max of the rounds; vhost-user is measured in the first round only (3 s; 10 s at 1 MiB × 500), as is -net user in the table above. The blog appliance (httpserve on its own stack) behind a TAP device (-net tap, offloads on), or on CPU 0 beside wrk behind its virtio driver with testpmd forwarding between its vhost-user port and a TAP device on CPU 1 (-net vhost-user, under either pinning); nginx on kernel sockets in a second namespace, across a veth pair. Server CPU time is the server's processes' (for vhost-user the blog's and testpmd's, whose forwarding core busy-polls), which includes the kernel's work done in their system calls but not its softirq receive work; machine CPU is every CPU's busy time (/proc/stat) over the measurement, wrk and the kernel included.",
 		servers: []gridServer{
 			{"blog, -net tap", "netgrid", "BenchmarkNetMatrix/" + pinPlaceholder, "tap"},
 			{"blog, -net vhost-user", "netgrid", "BenchmarkNetMatrix/" + pinPlaceholder, "vhost-user"},

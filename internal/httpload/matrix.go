@@ -59,12 +59,16 @@ func Page(size int) []byte {
 // PointDuration lengthens the measurement.
 const inFlightLong = 256 << 20
 
-// PointDuration is how long to measure a matrix point: base, or at least 10 s when its
-// connections together wait for more than 256 MiB of responses at once (1 MiB × 500), so that
-// on the slower links every connection completes several responses within the window, not
-// none.
+// LongPoint reports whether a matrix point's connections together wait for more than 256 MiB
+// of responses at once (1 MiB × 500): there the responses share the link and progress
+// together, so a slow or stalled server can finish none of them within a run.
+func LongPoint(size Size, conns int) bool { return size.Bytes*conns > inFlightLong }
+
+// PointDuration is how long to measure a matrix point: base, or at least 10 s at a LongPoint,
+// so that on the slower links every connection completes several responses within the window,
+// not none.
 func PointDuration(base time.Duration, size Size, conns int) time.Duration {
-	if size.Bytes*conns > inFlightLong {
+	if LongPoint(size, conns) {
 		return max(base, 10*time.Second)
 	}
 	return base

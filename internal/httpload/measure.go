@@ -128,10 +128,19 @@ func littlesLaw(r Result, inFlight int) error {
 // Report reports m as metrics of b, each unit prefixed with name ("httpserve-req/s"), and
 // returns a one-line summary for the log. The mean latency and its percentiles (wrk gives
 // them, h2load the mean alone) are reported unless Check withheld them; latency-withheld is
-// 1 then, 0 otherwise.
+// 1 then, 0 otherwise. A run that completed no request (0 requests/s, which only
+// Load.AllowNone lets through) reports that rate, empty-runs 1, its memory and timeouts, and
+// no figure per request: it has none, and a zero would pass for the best of them.
 func Report(b *testing.B, name string, m Measurement) string {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	b.ReportMetric(m.ReqPerSec, name+"-req/s")
+	if m.ReqPerSec == 0 {
+		b.ReportMetric(1, name+"-empty-runs")
+		b.ReportMetric(float64(m.PeakRSS)/(1<<20), name+"-rss-MiB")
+		b.ReportMetric(float64(m.Timeouts), name+"-timeouts")
+		return fmt.Sprintf("%s: no request completed (%.1f MiB read), peak RSS %.1f MiB, %d timeouts",
+			name, m.ReadBytes/(1<<20), float64(m.PeakRSS)/(1<<20), m.Timeouts)
+	}
 	b.ReportMetric(float64(m.CPUPerRequest)/1e3, name+"-cpu-µs/req")
 	b.ReportMetric(float64(m.ClientCPUPerRequest)/1e3, name+"-client-cpu-µs/req")
 	b.ReportMetric(float64(m.CPUPerRequest+m.ClientCPUPerRequest)/1e3, name+"-pair-cpu-µs/req")

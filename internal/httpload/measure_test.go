@@ -58,3 +58,36 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestReportEmptyRun checks that a run that completed no request reports its zero rate and
+// that it was empty, and no figure per request that a zero would flatter.
+func TestReportEmptyRun(t *testing.T) {
+	var summary string
+	res := testing.Benchmark(func(b *testing.B) {
+		summary = Report(b, "tap", Measurement{Result: Result{ReadBytes: 270 << 20, Timeouts: 3}, PeakRSS: 120 << 20})
+	})
+	require.Contains(t, res.Extra, "tap-req/s")
+	require.Zero(t, res.Extra["tap-req/s"])
+	require.Equal(t, 1.0, res.Extra["tap-empty-runs"])
+	require.Equal(t, 120.0, res.Extra["tap-rss-MiB"])
+	require.Equal(t, 3.0, res.Extra["tap-timeouts"])
+	for _, unit := range []string{"tap-cpu-µs/req", "tap-machine-cpu-µs/req", "tap-mean-ms", "tap-p99-ms", "tap-latency-withheld"} {
+		require.NotContains(t, res.Extra, unit)
+	}
+	require.Contains(t, summary, "no request completed (270.0 MiB read)")
+}
+
+// TestLongPoint checks which matrix points PointDuration lengthens: 1 MiB × 500 alone.
+func TestLongPoint(t *testing.T) {
+	for _, sz := range Sizes {
+		for _, c := range Conns {
+			long := sz.Bytes == 1<<20 && c == 500
+			require.Equal(t, long, LongPoint(sz, c), "%s × %d", sz.Name, c)
+			want := 3 * time.Second
+			if long {
+				want = 10 * time.Second
+			}
+			require.Equal(t, want, PointDuration(3*time.Second, sz, c), "%s × %d", sz.Name, c)
+		}
+	}
+}
