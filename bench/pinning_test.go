@@ -132,3 +132,31 @@ func TestGridUsesFairPinning(t *testing.T) {
 	require.Equal(t, 24000.0, gridValues(outcomes, tap, tap.prefix+"/4KiB/c50", "req/s").med)
 	require.Equal(t, 20000.0, gridValues(outcomes, user, user.prefix+"/4KiB/c50", "req/s").med)
 }
+
+// TestGridPinsEachPoint quotes each point of the cross-link grid from the pinning under which
+// nginx over veth is strongest at that very point, not at the run's quoted point.
+func TestGridPinsEachPoint(t *testing.T) {
+	var netgrid run
+	for _, r := range runs {
+		if r.id == "netgrid" {
+			netgrid = r
+		}
+	}
+	require.True(t, netgrid.fair.perPoint)
+	result := func(pin, point string, nginx, blog float64) gobench.Result {
+		return gobench.Result{Name: "BenchmarkNetMatrix/" + pin + "/" + point, Iterations: 1,
+			Metrics: map[string]float64{"nginx-veth-req/s": nginx, "tap-req/s": blog}}
+	}
+	rs := []gobench.Result{
+		result("split", "4KiB/c50", 30000, 20000), result("shared", "4KiB/c50", 25000, 24000),
+		result("split", "64KiB/c1", 7000, 9000), result("shared", "64KiB/c1", 12000, 10000),
+	}
+	outcomes := map[string]*outcome{"netgrid": {run: netgrid, results: rs}}
+	tap := grids[1].servers[0]
+	require.Equal(t, 20000.0, gridValues(outcomes, tap, tap.prefix+"/4KiB/c50", "req/s").med, "split: nginx's stronger at 4 KiB × 50")
+	require.Equal(t, 10000.0, gridValues(outcomes, tap, tap.prefix+"/64KiB/c1", "req/s").med, "shared: nginx's stronger at 64 KiB × 1")
+
+	var b strings.Builder
+	renderPinnings(&b, pinningsOf(outcomes))
+	require.Contains(t, b.String(), "4KiB/c50 split, 64KiB/c1 shared")
+}

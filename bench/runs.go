@@ -189,7 +189,7 @@ var runs = []run{
 		pinDetail: netmatrixPins, env: wrkSeconds(2, 10), expect: 5 * time.Minute, fair: netmatrixFair},
 	{id: "netgrid", pkg: "./examples/blog", bench: "^BenchmarkNetMatrix$", quickBench: "^BenchmarkNetMatrix$/^(split|shared)$/^4KiB$/^c50$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, root: true, tools: []string{"wrk", "nginx", "taskset"},
-		pinDetail: netmatrixPins, env: netgridEnv, expect: 16 * time.Minute, timeout: 40 * time.Minute, fair: netmatrixFair},
+		pinDetail: netmatrixPins, env: netgridEnv, expect: 16 * time.Minute, timeout: 40 * time.Minute, fair: netgridFair},
 	{id: "tagblog", pkg: "./examples/tagblog", bench: "^BenchmarkWrkPostVsStatic$",
 		quick: settings{"1x", 1}, full: settings{"1x", 3}, pin: pinSelf, tools: []string{"wrk", "taskset"},
 		pinDetail: "wrk on CPU 0, each server on CPU 1 (taskset inside the benchmark), the two in turn",
@@ -291,6 +291,10 @@ const netmatrixPins = "under each pinning in turn: split, wrk on CPU 0 and each 
 // netmatrixFair quotes BenchmarkNetMatrix from the pinning under which nginx over veth, the
 // kernel anchor, serves the quoted point (4 KiB × 50) fastest.
 var netmatrixFair = &fairBy{bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "nginx-veth-req/s", label: "nginx over veth, 4 KiB × 50"}
+
+// netgridFair quotes each point of BenchmarkNetMatrix's whole matrix from the pinning under
+// which nginx over veth serves that point fastest.
+var netgridFair = &fairBy{bench: "BenchmarkNetMatrix/" + pinPlaceholder + "/4KiB/c50", unit: "nginx-veth-req/s", label: "nginx over veth, at each point", perPoint: true}
 
 var figures = []figure{
 	{run: "pipe", name: "stack ↔ stack over the pipe link, TSO/GRO", bench: "BenchmarkStackToStack/tso", unit: "Gbit/s",
