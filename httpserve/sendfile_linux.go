@@ -40,9 +40,8 @@ func sealBody(data []byte) *os.File {
 const maxIovecs = 1024
 
 // The socket is non-blocking, so read, sendmsg and sendfile on it return rather than wait
-// (EAGAIN, then RawConn.Read or Write waits in the poller): they are made as raw system calls,
-// without telling
-// the scheduler, as reading memory is. A sendfile of a large body lasts long enough for the
+// (EAGAIN, then RawConn.Read or Write waits in the poller): they are made as raw system
+// calls, without telling the scheduler, as reading memory is. A sendfile of a large body lasts long enough for the
 // runtime's monitor to take the processor of a goroutine it sees in a system call and wake
 // another thread to run it, and the goroutine then waits for one back: at 64 KiB x 500
 // connections on loopback that churn, and the monitor's waking to do it, cost about a tenth

@@ -21,6 +21,7 @@ import (
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/kv"
+	"golang.org/x/sys/unix"
 )
 
 // bigSite holds a 1 MiB binary file (no compressed variants), a 4 KiB page and a 64 KiB
@@ -332,4 +333,45 @@ func TestKernelRead(t *testing.T) {
 	require.Equal(t, files["mid.html"], body)
 	_, err = hr.ReadByte() // the server read the end of the stream and closed
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// TestSealedFilesFollowContent proves that a sealed body file lives as long as the content it
+// holds: when the store's content changes, the new body is served byte for byte from a new
+// file, and the old file is closed, its place in the server's bound given back, once the old
+// variant is collected.
+func TestSealedFilesFollowContent(t *testing.T) {
+	m := kv.NewMem(nil)
+	first := bytes.Repeat([]byte("first "), 20000)
+	require.NoError(t, m.Set("body.bin", first))
+	srv := New(&Config{Store: m})
+	addr := startServer(t, srv)
+	get := func(want []byte) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/body.bin")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, want, body)
+	}
+	get(first)
+	old := sealedFile(t, srv, "/body.bin")
+	require.NotNil(t, old)
+	oldFd := old.Fd() // the file itself stays with its variant, which the test does not hold
+	require.Equal(t, int64(1), srv.seals.open.Load())
+
+	second := bytes.Repeat([]byte("second "), 20000)
+	require.NoError(t, m.Set("body.bin", second))
+	get(second)
+	require.NotNil(t, sealedFile(t, srv, "/body.bin"))
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		return srv.seals.open.Load() == 1
+	}, 10*time.Second, 10*time.Millisecond, "the replaced body's file was not closed")
+	// The old descriptor is closed (or already reused for another file, never the old body).
+	var st unix.Stat_t
+	if err := unix.Fstat(int(oldFd), &st); err == nil {
+		require.NotEqual(t, int64(len(first)), st.Size, "the replaced body's file is still open")
+	}
+	get(second)
 }
