@@ -245,7 +245,13 @@ func (c *conn) fill() bool {
 		}
 	}
 	c.takeBuffers()
-	n, err := c.nc.Read(c.rbuf[c.w:])
+	var n int
+	var err error
+	if c.kw != nil {
+		n, err = c.kw.read(c.rbuf[c.w:]) // a raw read(2): see kernelWriter.read
+	} else {
+		n, err = c.nc.Read(c.rbuf[c.w:])
+	}
 	c.idle.Store(false)
 	c.w += n
 	if err != nil && n == 0 {

@@ -6,10 +6,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/unikit/unikit/internal/allocs"
 	"github.com/unikit/unikit/internal/israce"
 	"github.com/unikit/unikit/kv"
+	"golang.org/x/sys/unix"
 )
 
 // bigSite holds a 1 MiB binary file (no compressed variants), a 4 KiB page and a 64 KiB
@@ -198,4 +201,177 @@ func TestSealedBound(t *testing.T) {
 	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
 	require.Nil(t, sealedFile(t, srv, "/mid.html"))
 	require.Equal(t, int64(1), srv.seals.open.Load())
+}
+
+// smallBufListener hands out its connections with a send buffer of a few KiB, so that the
+// server's writes to them fill it and wait for room, in every phase of a response.
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := c.(*net.TCPConn)
+	if err := tc.SetWriteBuffer(4096); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// TestKernelWriterWaits proves the kernel socket's write path when the socket is full at any
+// point: pipelined responses whose heads, small bodies and sealed-file bodies meet a send
+// buffer of a few KiB and a client reading in small pieces (so that the bytes before a
+// sealed body, sent with MSG_MORE, and the body itself both wait for room) come back byte
+// for byte, in order.
+func TestKernelWriterWaits(t *testing.T) {
+	store, files := bigSite(t)
+	srv := New(&Config{Store: store})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := serveOn(t, srv, smallBufListener{ln})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.(*net.TCPConn).SetReadBuffer(4096))
+	type want struct {
+		path       string
+		start, end int // the range asked for, or 0, 0 for the whole body
+	}
+	var raw strings.Builder
+	var wants []want
+	for i := range 4 {
+		// Small answers queue more than the send buffer holds ahead of each sealed body.
+		for range 4 {
+			raw.WriteString("GET /small.html HTTP/1.1\r\nHost: a\r\n\r\n")
+			wants = append(wants, want{path: "small.html"})
+		}
+		if i%2 == 0 {
+			raw.WriteString("GET /mid.html HTTP/1.1\r\nHost: a\r\n\r\n")
+			wants = append(wants, want{path: "mid.html"})
+		} else {
+			start := 4096*i + i
+			fmt.Fprintf(&raw, "GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=%d-%d\r\n\r\n", start, start+39999)
+			wants = append(wants, want{"big.bin", start, start + 40000})
+		}
+	}
+	go io.WriteString(c, raw.String())
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+	br := bufio.NewReaderSize(slowReader{c}, 16)
+	for i, w := range wants {
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, "response %d", i)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err, "response %d", i)
+		if w.end == 0 {
+			require.Equal(t, http.StatusOK, resp.StatusCode, "response %d", i)
+			require.Equal(t, files[w.path], body, "response %d", i)
+		} else {
+			require.Equal(t, http.StatusPartialContent, resp.StatusCode, "response %d", i)
+			require.Equal(t, files[w.path][w.start:w.end], body, "response %d", i)
+		}
+	}
+	require.NotNil(t, sealedFile(t, srv, "/mid.html"))
+	require.NotNil(t, sealedFile(t, srv, "/big.bin"))
+}
+
+// slowReader reads at most 1500 bytes at a time, yielding between reads, so that the server
+// meets a full socket again and again.
+type slowReader struct{ r io.Reader }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	if len(p) > 1500 {
+		p = p[:1500]
+	}
+	runtime.Gosched()
+	return s.r.Read(p)
+}
+
+// TestKernelRead proves the kernel socket's read path (a raw read(2) under the poller): a
+// request that arrives a few bytes at a time is answered, the connection then outlives
+// nothing past the idle timeout, and a client that half-closes gets its answer and an
+// orderly end.
+func TestKernelRead(t *testing.T) {
+	store, files := bigSite(t)
+	addr := startServer(t, New(&Config{Store: store, IdleTimeout: 300 * time.Millisecond}))
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	req := "GET /small.html HTTP/1.1\r\nHost: a\r\n\r\n"
+	for i := 0; i < len(req); i += 5 {
+		_, err := io.WriteString(c, req[i:min(i+5, len(req))])
+		require.NoError(t, err)
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, files["small.html"], body)
+	// Idle past the timeout: the server's read ends at its deadline and it closes.
+	start := time.Now()
+	_, err = br.ReadByte()
+	require.ErrorIs(t, err, io.EOF)
+	require.Less(t, time.Since(start), 5*time.Second)
+
+	h, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer h.Close()
+	_, err = io.WriteString(h, "GET /mid.html HTTP/1.1\r\nHost: a\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, h.(*net.TCPConn).CloseWrite())
+	require.NoError(t, h.SetReadDeadline(time.Now().Add(10*time.Second)))
+	hr := bufio.NewReader(h)
+	resp, err = http.ReadResponse(hr, nil)
+	require.NoError(t, err)
+	body, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, files["mid.html"], body)
+	_, err = hr.ReadByte() // the server read the end of the stream and closed
+	require.ErrorIs(t, err, io.EOF)
+}
+
+// TestSealedFilesFollowContent proves that a sealed body file lives as long as the content it
+// holds: when the store's content changes, the new body is served byte for byte from a new
+// file, and the old file is closed, its place in the server's bound given back, once the old
+// variant is collected.
+func TestSealedFilesFollowContent(t *testing.T) {
+	m := kv.NewMem(nil)
+	first := bytes.Repeat([]byte("first "), 20000)
+	require.NoError(t, m.Set("body.bin", first))
+	srv := New(&Config{Store: m})
+	addr := startServer(t, srv)
+	get := func(want []byte) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/body.bin")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, want, body)
+	}
+	get(first)
+	old := sealedFile(t, srv, "/body.bin")
+	require.NotNil(t, old)
+	oldFd := old.Fd() // the file itself stays with its variant, which the test does not hold
+	require.Equal(t, int64(1), srv.seals.open.Load())
+
+	second := bytes.Repeat([]byte("second "), 20000)
+	require.NoError(t, m.Set("body.bin", second))
+	get(second)
+	require.NotNil(t, sealedFile(t, srv, "/body.bin"))
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		return srv.seals.open.Load() == 1
+	}, 10*time.Second, 10*time.Millisecond, "the replaced body's file was not closed")
+	// The old descriptor is closed (or already reused for another file, never the old body).
+	var st unix.Stat_t
+	if err := unix.Fstat(int(oldFd), &st); err == nil {
+		require.NotEqual(t, int64(len(first)), st.Size, "the replaced body's file is still open")
+	}
+	get(second)
 }

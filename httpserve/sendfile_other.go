@@ -20,3 +20,8 @@ func newKernelWriter(net.Conn) *kernelWriter { return nil }
 func (w *kernelWriter) send([]outSeg, []byte, [][]byte) error {
 	panic("httpserve: no kernelWriter here")
 }
+
+// read is never called: newKernelWriter makes no kernelWriter.
+func (w *kernelWriter) read([]byte) (int, error) {
+	panic("httpserve: no kernelWriter here")
+}
