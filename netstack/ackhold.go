@@ -13,14 +13,16 @@ import (
 // segment of the same connection to carry the acknowledgement instead (see ackHold).
 const DefaultAckHold = time.Millisecond
 
-// The hold tracks up to ackStripes×ackStripeFlows connections in a direct-mapped table; a
-// connection whose slot another one takes over loses its held ACK to the link at once and is
-// tracked again from its next segment. The table is split into stripes, each under its own
-// lock, so that transmitters of different connections rarely meet.
+// The hold tracks up to ackFlows connections in a two-way set-associative table: a connection
+// may sit in either slot of its bucket. A connection whose slot another one takes over (the
+// slot without a held ACK, else the one whose ACK is due first) loses its held ACK to the
+// link at once and is tracked again from its next segment. The table is split into stripes,
+// each under its own lock, so that transmitters of different connections rarely meet.
 const (
 	ackStripes     = 64
 	ackStripeFlows = 16
 	ackFlows       = ackStripes * ackStripeFlows
+	ackBucketBits  = 9 // ackFlows/2 buckets
 )
 
 // ackHold is the adapter's stand-in for TCP's delayed ACK, which gVisor lacks: after handling
@@ -59,11 +61,14 @@ type ackHold struct {
 	expSegs  [ackStripeFlows][1][]byte
 }
 
-// ackStripe is one lock's share of the connection table.
+// ackStripe is one lock's share of the connection table: ackStripeFlows/2 buckets of two
+// slots, flows[2b] and flows[2b+1].
 type ackStripe struct {
 	mu    sync.Mutex
 	held  atomic.Int32 // ACKs held in this stripe; read without mu to skip empty stripes
 	flows [ackStripeFlows]ackFlow
+	// recent[b] is the slot of bucket b used last; the other one is taken over first.
+	recent [ackStripeFlows / 2]uint8
 }
 
 // ackFlow is a connection's slot: what was last sent for it and its held ACK, if any.
@@ -112,11 +117,36 @@ func newAckHold(l link.Link, counters *nicCounters, bound time.Duration, mtu int
 // now returns monotonic nanoseconds since the hold was made.
 func (h *ackHold) now() int64 { return int64(time.Since(h.epoch)) }
 
-// slot returns the stripe and slot of a connection.
-func (h *ackHold) slot(hash uint32) (*ackStripe, *ackFlow) {
-	i := (hash * 0x9e3779b1) >> (32 - 10) // ackFlows = 1<<10
-	st := &h.stripes[i/ackStripeFlows]
-	return st, &st.flows[i%ackStripeFlows]
+// bucket returns the stripe of a connection and the index of its bucket there.
+func (h *ackHold) bucket(hash uint32) (*ackStripe, int) {
+	i := (hash * 0x9e3779b1) >> (32 - ackBucketBits)
+	return &h.stripes[i/(ackStripeFlows/2)], int(i % (ackStripeFlows / 2))
+}
+
+// lookup returns the slot of the connection key in bucket b of st, or false and the slot to
+// take over for it. st.mu is held.
+func (st *ackStripe) lookup(b int, key *flowKey) (*ackFlow, bool) {
+	pair := st.flows[2*b : 2*b+2]
+	for i := range pair {
+		if pair[i].used && pair[i].key == *key {
+			st.recent[b] = uint8(i)
+			return &pair[i], true
+		}
+	}
+	v := 1 - int(st.recent[b])
+	switch {
+	case !pair[0].used || (pair[1].used && !pair[0].held && pair[1].held):
+		v = 0
+	case !pair[1].used || (!pair[1].held && pair[0].held):
+		v = 1
+	case pair[0].held && pair[1].held:
+		v = 0
+		if pair[1].deadline < pair[0].deadline {
+			v = 1
+		}
+	}
+	st.recent[b] = uint8(v)
+	return &pair[v], false
 }
 
 // admit decides on one outgoing frame, in transmission order: it reports false when the hold
@@ -128,10 +158,11 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 	if !ok {
 		return true
 	}
-	st, fl := h.slot(s.hash)
+	st, b := h.bucket(s.hash)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !fl.used || fl.key != s.key {
+	fl, found := st.lookup(b, &s.key)
+	if !found {
 		if fl.held {
 			h.sendHeld(st, fl, sc) // evicted: it leaves before the slot changes hands
 		}

@@ -208,49 +208,58 @@ func TestAckHoldSendsWithinBound(t *testing.T) {
 	assert.Zero(t, ht.h.held.Load())
 }
 
-// distinctSlots returns n ports from first on whose connections have slots of their own.
+// distinctSlots returns n ports from first on whose connections all have slots of their own:
+// at most two share a bucket.
 func (ht *holdTester) distinctSlots(first uint16, n int) []uint16 {
-	used := map[*ackFlow]bool{}
+	used := map[[2]any]int{}
 	var ports []uint16
-	var peek [ackPeekLen]byte
 	for p := first; len(ports) < n; p++ {
-		f := seg{port: p, flags: ackFlag}.frame()
-		s, _ := outSegment(&f, &peek)
-		if _, fl := ht.h.slot(s.hash); !used[fl] {
-			used[fl] = true
+		if k := ht.bucketOf(p); used[k] < 2 {
+			used[k]++
 			ports = append(ports, p)
 		}
 	}
 	return ports
 }
 
+// bucketOf returns the stripe and bucket of the test connection from port.
+func (ht *holdTester) bucketOf(port uint16) [2]any {
+	f := seg{port: port, flags: ackFlag}.frame()
+	var peek [ackPeekLen]byte
+	s, _ := outSegment(&f, &peek)
+	st, b := ht.h.bucket(s.hash)
+	return [2]any{st, b}
+}
+
 func TestAckHoldEvictionKeepsOrder(t *testing.T) {
 	ht := newHoldTester(time.Hour)
 	defer ht.h.close()
-	// Find two connections that share a slot.
-	first := seg{port: 3000, flags: ackFlag, ack: 100, payload: 1}
-	f := first.frame()
-	var peek [ackPeekLen]byte
-	s0, _ := outSegment(&f, &peek)
-	_, slot := ht.h.slot(s0.hash)
-	other := uint16(0)
-	for p := uint16(3001); p != 0; p++ {
-		g := seg{port: p, flags: ackFlag, ack: 1, payload: 1}.frame()
-		s, _ := outSegment(&g, &peek)
-		if _, sl := ht.h.slot(s.hash); sl == slot {
-			other = p
-			break
+	// Find three connections that share a bucket of two slots.
+	ports := []uint16{3000}
+	for p := uint16(3001); len(ports) < 3; p++ {
+		if ht.bucketOf(p) == ht.bucketOf(3000) {
+			ports = append(ports, p)
 		}
 	}
-	require.NotZero(t, other)
-	require.True(t, ht.send(first))
-	require.False(t, ht.send(seg{port: 3000, flags: ackFlag, ack: 200}))
-	require.True(t, ht.send(seg{port: other, flags: ackFlag, ack: 7, payload: 1}), "the other connection takes the slot")
+	for _, p := range ports[:2] {
+		require.True(t, ht.send(seg{port: p, flags: ackFlag, ack: 100, payload: 1}))
+	}
+	require.False(t, ht.send(seg{port: ports[0], flags: ackFlag, ack: 200}))
+	// A connection without a held ACK gives up its slot first.
+	require.True(t, ht.send(seg{port: ports[2], flags: ackFlag, ack: 7, payload: 1}))
+	require.Len(t, ht.wire.sent(), 3)
+	require.True(t, ht.send(seg{port: ports[2], flags: ackFlag, ack: 50, payload: 1}))
+	require.False(t, ht.send(seg{port: ports[2], flags: ackFlag, ack: 60}))
+	require.Len(t, ht.wire.sent(), 4)
+	// Both slots hold ACKs: the one due first leaves before its slot changes hands.
+	require.True(t, ht.send(seg{port: ports[1], flags: ackFlag, ack: 300, payload: 1}))
 	sent := ht.wire.sent()
-	require.Len(t, sent, 3)
-	assert.Equal(t, uint32(200), sent[1].seg.ack, "the evicted ACK left before the slot changed hands")
-	// The first connection is tracked afresh: its next segment passes.
-	require.True(t, ht.send(seg{port: 3000, flags: ackFlag | header.TCPFlagPsh, ack: 200, payload: 5}))
+	require.Len(t, sent, 6)
+	assert.Equal(t, uint32(200), sent[4].seg.ack, "the evicted ACK left before the slot changed hands")
+	assert.Equal(t, uint32(300), sent[5].seg.ack)
+	// The evicted connection is tracked afresh: its next segment passes.
+	require.True(t, ht.send(seg{port: ports[0], flags: ackFlag | header.TCPFlagPsh, ack: 200, payload: 5}))
+	assert.Zero(t, ht.c.ackSuperseded.Load())
 }
 
 func TestAckHoldAdmitDoesNotAllocate(t *testing.T) {
