@@ -217,12 +217,19 @@ func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	return err
 }
 
-// write transmits list using b's scratch. Packets the ACK hold takes count as sent.
+// write transmits list using b's scratch. Packets the ACK hold takes count as sent. With the
+// hold on, packets are decided on and transmitted one at a time, so that an ACK the hold
+// sends early never overtakes a segment of its connection earlier in list; the NIC's
+// queueing discipline (qdisc.go) hands the adapter one packet at a time anyway.
 func (e *endpoint) write(b *txBatchState, list []*stack.PacketBuffer) (int, tcpip.Error) {
 	defer trace.StartRegion(context.Background(), traceLinkTx).End()
 	sent := 0
+	batch := txBatch
+	if e.hold != nil {
+		batch = 1
+	}
 	for len(list) > 0 {
-		n := min(len(list), txBatch)
+		n := min(len(list), batch)
 		k := 0 // frames to transmit
 		for _, pkt := range list[:n] {
 			b.frames[k] = link.Frame{Segments: appendSegments(b.segs[k][:0], pkt), Offload: e.offloadOf(pkt)}
