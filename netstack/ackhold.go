@@ -19,6 +19,9 @@ const DefaultAckHold = time.Millisecond
 // link at once and is tracked again from its next segment. The table is split into stripes,
 // each under its own lock, so that transmitters of different connections rarely meet.
 const (
+	ackWindow = 1024
+	ackPause  = time.Second
+
 	ackStripes     = 64
 	ackStripeFlows = 16
 	ackFlows       = ackStripes * ackStripeFlows
@@ -54,6 +57,13 @@ type ackHold struct {
 	armed  atomic.Bool  // the timer is set
 	closed atomic.Bool
 	timer  *time.Timer
+
+	// The hold watches whether it pays: of every ackWindow ACKs it holds, at least half must
+	// be superseded, or it holds none until pausedUntil (ackPause later). Where responses
+	// come later than the bound (many connections on a busy machine) the ACKs would only
+	// leave late, after costing the table's work and the timer's.
+	winHeld, winSuperseded atomic.Int32
+	pausedUntil            atomic.Int64
 
 	// expireMu serialises expire, which uses expiring as scratch.
 	expireMu sync.Mutex
@@ -174,6 +184,7 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 			// A later acknowledgement, or data, FIN or RST carrying the held one: the held
 			// ACK is not needed.
 			h.counters.ackSuperseded.Add(1)
+			h.winSuperseded.Add(1)
 			if s.pureAck && s.ack-fl.sent < h.maxAdvance {
 				// Hold the newer ACK instead; the first hold's deadline stands.
 				fl.ack, fl.off = s.ack, f.Offload
@@ -189,7 +200,7 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 		// update, or a segment without ACK: the held ACK goes first.
 		h.sendHeld(st, fl, sc)
 	}
-	if s.pureAck && fl.acked && seqBefore(fl.sent, s.ack) && s.ack-fl.sent < h.maxAdvance {
+	if s.pureAck && fl.acked && seqBefore(fl.sent, s.ack) && s.ack-fl.sent < h.maxAdvance && h.pays() {
 		fl.held, fl.ack, fl.off = true, s.ack, f.Offload
 		fl.n = uint8(copyFrame(fl.frame[:], f))
 		fl.deadline = h.now() + h.bound
@@ -201,6 +212,28 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 	}
 	if s.hasAck {
 		fl.sent, fl.acked = s.ack, true
+	}
+	return true
+}
+
+// pays reports whether the hold may take one more ACK, and counts it in the current window:
+// false while the hold pauses after a window in which fewer than half the ACKs it held were
+// superseded.
+func (h *ackHold) pays() bool {
+	if until := h.pausedUntil.Load(); until != 0 {
+		if h.now() < until {
+			return false
+		}
+		h.pausedUntil.Store(0)
+	}
+	if h.winHeld.Add(1) != ackWindow {
+		return true // the one call that completes the window judges it
+	}
+	sup := h.winSuperseded.Swap(0)
+	h.winHeld.Store(0)
+	if sup < ackWindow/2 {
+		h.pausedUntil.Store(h.now() + int64(ackPause))
+		h.counters.ackPauses.Add(1)
 	}
 	return true
 }

@@ -262,6 +262,32 @@ func TestAckHoldEvictionKeepsOrder(t *testing.T) {
 	assert.Zero(t, ht.c.ackSuperseded.Load())
 }
 
+func TestAckHoldPausesWhenNotSuperseded(t *testing.T) {
+	ht := newHoldTester(time.Hour)
+	defer ht.h.close()
+	ack := uint32(100)
+	require.True(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack, payload: 1}))
+	// Responses that keep coming in time: the hold never pauses.
+	for range 2 * ackWindow {
+		ack += 100
+		require.False(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack}))
+		require.True(t, ht.send(seg{port: 6000, flags: ackFlag | header.TCPFlagPsh, ack: ack, payload: 10}))
+	}
+	require.Zero(t, ht.c.ackPauses.Load())
+	// ACKs that nothing supersedes (here sent early by duplicates of them): after a window of
+	// them the hold pauses, and passes the next ACKs at once.
+	for range ackWindow {
+		ack += 100
+		require.False(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack}))
+		require.True(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack}))
+	}
+	require.Equal(t, uint64(1), ht.c.ackPauses.Load())
+	require.True(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack + 100}), "paused: not held")
+	// After the pause it holds again.
+	ht.h.pausedUntil.Store(ht.h.now() - 1)
+	require.False(t, ht.send(seg{port: 6000, flags: ackFlag, ack: ack + 200}))
+}
+
 func TestAckHoldAdmitDoesNotAllocate(t *testing.T) {
 	ht := newHoldTester(time.Hour)
 	defer ht.h.close()

@@ -48,7 +48,10 @@ type NICConfig struct {
 	// TCP has no delayed ACK: it acknowledges received data at once, and a response sent
 	// microseconds later carries the same acknowledgement again). Duplicate ACKs, window
 	// updates, ACKs with SACK blocks and ACKs of two full-sized segments or more are never
-	// held. Zero means [DefaultAckHold]; negative turns the hold off.
+	// held. The hold pauses for a second whenever fewer than half of 1,024 ACKs it held were
+	// carried by a later segment: where responses come later than the hold (many connections
+	// on a busy machine) it would only delay ACKs. Zero means [DefaultAckHold]; negative turns
+	// the hold off.
 	AckHold time.Duration
 }
 
@@ -77,8 +80,8 @@ type nicCounters struct {
 	txLinkErrors  atomic.Uint64
 	linkChanges   atomic.Uint64
 	// The ACK hold's (ackhold.go): ACKs it took, held ACKs a later segment made unnecessary,
-	// and held ACKs sent when their time was up.
-	ackHeld, ackSuperseded, ackExpired atomic.Uint64
+	// held ACKs sent when their time was up, and the times it paused for want of success.
+	ackHeld, ackSuperseded, ackExpired, ackPauses atomic.Uint64
 }
 
 // AddNIC adds a NIC backed by l, starts the link and configures addresses: the static ones in

@@ -25,10 +25,11 @@ type NICStats struct {
 	LinkChanges uint64 // link up/down transitions reported by the link
 	// The ACK hold's counters (NICConfig.AckHold): pure ACKs held back, held ACKs dropped
 	// because a later segment of their connection carried the acknowledgement (each a frame
-	// not sent), and held ACKs sent when the hold expired. TxPackets counts held ACKs as
-	// sent; the link's own counters count only what it transmitted.
-	AckHeld, AckSuperseded, AckExpired uint64
-	Link                               link.Stats
+	// not sent), held ACKs sent when the hold expired, and the times the hold paused because
+	// too few were superseded. TxPackets counts held ACKs as sent; the link's own counters
+	// count only what it transmitted.
+	AckHeld, AckSuperseded, AckExpired, AckPauses uint64
+	Link                                          link.Stats
 }
 
 // ProtocolStats count packets of one protocol.
@@ -68,6 +69,7 @@ func (s *Stack) Stats() Stats {
 			AckHeld:       n.counters.ackHeld.Load(),
 			AckSuperseded: n.counters.ackSuperseded.Load(),
 			AckExpired:    n.counters.ackExpired.Load(),
+			AckPauses:     n.counters.ackPauses.Load(),
 			Link:          n.link.Stats(),
 		}
 		if i, ok := info[n.id]; ok {
