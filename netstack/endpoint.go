@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/trace"
 	"sync"
+	"time"
 
 	"github.com/unikit/unikit/netstack/link"
 
@@ -57,6 +58,10 @@ type endpoint struct {
 	// off. Only DeliverFrames uses it.
 	gro *gro.GRO
 
+	// hold keeps pure TCP ACKs back briefly for a later segment to carry (ackhold.go); nil
+	// when off.
+	hold *ackHold
+
 	onClose func()
 }
 
@@ -66,7 +71,9 @@ var (
 	_ link.Receiver      = (*endpoint)(nil)
 )
 
-func newEndpoint(l link.Link, counters *nicCounters, noGRO bool) *endpoint {
+// newEndpoint adapts l. noGRO turns receive coalescing off; ackHold is how long pure ACKs
+// may be held (ackhold.go), none when not positive.
+func newEndpoint(l link.Link, counters *nicCounters, noGRO bool, ackHold time.Duration) *endpoint {
 	f := l.Features()
 	g := newGRO(noGRO, f.Has(link.FeatureRxGRO))
 	e := &endpoint{
@@ -78,6 +85,9 @@ func newEndpoint(l link.Link, counters *nicCounters, noGRO bool) *endpoint {
 		counters: counters,
 		mtu:      uint32(l.MTU()),
 		gro:      g,
+	}
+	if ackHold > 0 {
+		e.hold = newAckHold(l, counters, ackHold, l.MTU())
 	}
 	return e
 }
@@ -175,6 +185,9 @@ func (e *endpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
 
 // Close implements stack.LinkEndpoint.Close.
 func (e *endpoint) Close() {
+	if e.hold != nil {
+		e.hold.close()
+	}
 	if e.onClose != nil {
 		e.onClose()
 	}
@@ -204,18 +217,36 @@ func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	return err
 }
 
-// write transmits list using b's scratch.
+// write transmits list using b's scratch. Packets the ACK hold takes count as sent. With the
+// hold on, packets are decided on and transmitted one at a time, so that an ACK the hold
+// sends early never overtakes a segment of its connection earlier in list; the NIC's
+// queueing discipline (qdisc.go) hands the adapter one packet at a time anyway.
 func (e *endpoint) write(b *txBatchState, list []*stack.PacketBuffer) (int, tcpip.Error) {
 	defer trace.StartRegion(context.Background(), traceLinkTx).End()
 	sent := 0
+	batch := txBatch
+	if e.hold != nil {
+		batch = 1
+	}
 	for len(list) > 0 {
-		n := min(len(list), txBatch)
-		for i, pkt := range list[:n] {
-			b.frames[i] = link.Frame{Segments: appendSegments(b.segs[i][:0], pkt), Offload: e.offloadOf(pkt)}
-			b.segs[i] = b.frames[i].Segments
+		n := min(len(list), batch)
+		k := 0 // frames to transmit
+		for _, pkt := range list[:n] {
+			b.frames[k] = link.Frame{Segments: appendSegments(b.segs[k][:0], pkt), Offload: e.offloadOf(pkt)}
+			b.segs[k] = b.frames[k].Segments
+			if e.hold != nil && !e.hold.admit(&b.frames[k], &b.ack) {
+				sent++ // held: admit copied it
+				clear(b.segs[k])
+				continue
+			}
+			k++
 		}
-		m, err := e.link.Transmit(b.frames[:n])
-		for i := range b.frames[:n] {
+		m := 0
+		var err error
+		if k > 0 {
+			m, err = e.link.Transmit(b.frames[:k])
+		}
+		for i := range b.frames[:k] {
 			clear(b.segs[i]) // drop references to gVisor's buffers
 			b.frames[i] = link.Frame{}
 		}
@@ -240,6 +271,7 @@ type txBatchState struct {
 	frames [txBatch]link.Frame
 	segs   [txBatch][][]byte
 	one    [1]*stack.PacketBuffer // writePacket's packet as a list
+	ack    ackScratch
 }
 
 var txBatches = sync.Pool{New: func() any { return new(txBatchState) }}

@@ -103,7 +103,7 @@ func (d *recordingDispatcher) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *st
 // groEndpoint returns an adapter for a link with features, attached to a recording
 // dispatcher.
 func groEndpoint(features link.Features, noGRO bool) (*endpoint, *recordingDispatcher) {
-	e := newEndpoint(&recordingLink{features: features}, new(nicCounters), noGRO)
+	e := newEndpoint(&recordingLink{features: features}, new(nicCounters), noGRO, 0)
 	d := new(recordingDispatcher)
 	e.Attach(d)
 	return e, d

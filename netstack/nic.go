@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -41,6 +42,17 @@ type NICConfig struct {
 	// segments of a flow that arrive in one batch from a link without FeatureRxGRO into one
 	// packet of up to 64 KiB before TCP sees them, as Linux's GRO does (see gro.go).
 	NoGRO bool
+
+	// AckHold is how long the adapter may hold a pure TCP ACK back, for a segment of the same
+	// connection that follows within that time to carry the acknowledgement instead (gVisor's
+	// TCP has no delayed ACK: it acknowledges received data at once, and a response sent
+	// microseconds later carries the same acknowledgement again). Duplicate ACKs, window
+	// updates, ACKs with SACK blocks and ACKs of two full-sized segments or more are never
+	// held. The hold pauses for a second whenever fewer than half of 1,024 ACKs it held were
+	// carried by a later segment: where responses come later than the hold (many connections
+	// on a busy machine) it would only delay ACKs. Zero means [DefaultAckHold]; negative turns
+	// the hold off.
+	AckHold time.Duration
 }
 
 // NIC is one network interface of a [Stack], backed by a [link.Link].
@@ -67,6 +79,9 @@ type nicCounters struct {
 	rxBadChecksum atomic.Uint64
 	txLinkErrors  atomic.Uint64
 	linkChanges   atomic.Uint64
+	// The ACK hold's (ackhold.go): ACKs it took, held ACKs a later segment made unnecessary,
+	// held ACKs sent when their time was up, and the times it paused for want of success.
+	ackHeld, ackSuperseded, ackExpired, ackPauses atomic.Uint64
 }
 
 // AddNIC adds a NIC backed by l, starts the link and configures addresses: the static ones in
@@ -85,7 +100,10 @@ func (s *Stack) AddNIC(l link.Link, cfg *NICConfig) (*NIC, error) {
 		c.Name = fmt.Sprintf("nic%d", id)
 	}
 	n := &NIC{s: s, id: id, name: c.Name, link: l, addrChanged: make(chan struct{})}
-	n.ep = newEndpoint(l, &n.counters, c.NoGRO)
+	if c.AckHold == 0 {
+		c.AckHold = DefaultAckHold
+	}
+	n.ep = newEndpoint(l, &n.counters, c.NoGRO, c.AckHold)
 	// The DHCP client reads replies through a packet endpoint while it has no address (some
 	// servers unicast them to the offered address); gVisor feeds packet endpoints only on
 	// NICs created with DeliverLinkPackets. With no packet endpoint open it costs a map lookup.

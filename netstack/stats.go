@@ -23,7 +23,13 @@ type NICStats struct {
 	RxBadCsum   uint64 // frames the adapter dropped for a bad checksum (links with FeatureRxCsum, or any while coalescing)
 	TxErrors    uint64 // Transmit calls that failed
 	LinkChanges uint64 // link up/down transitions reported by the link
-	Link        link.Stats
+	// The ACK hold's counters (NICConfig.AckHold): pure ACKs held back, held ACKs dropped
+	// because a later segment of their connection carried the acknowledgement (each a frame
+	// not sent), held ACKs sent when the hold expired, and the times the hold paused because
+	// too few were superseded. TxPackets counts held ACKs as sent; the link's own counters
+	// count only what it transmitted.
+	AckHeld, AckSuperseded, AckExpired, AckPauses uint64
+	Link                                          link.Stats
 }
 
 // ProtocolStats count packets of one protocol.
@@ -55,12 +61,16 @@ func (s *Stack) Stats() Stats {
 	info := s.s.NICInfo()
 	for _, n := range nics {
 		ns := NICStats{
-			Name:        n.name,
-			RxMalformed: n.counters.rxMalformed.Load(),
-			RxBadCsum:   n.counters.rxBadChecksum.Load(),
-			TxErrors:    n.counters.txLinkErrors.Load(),
-			LinkChanges: n.counters.linkChanges.Load(),
-			Link:        n.link.Stats(),
+			Name:          n.name,
+			RxMalformed:   n.counters.rxMalformed.Load(),
+			RxBadCsum:     n.counters.rxBadChecksum.Load(),
+			TxErrors:      n.counters.txLinkErrors.Load(),
+			LinkChanges:   n.counters.linkChanges.Load(),
+			AckHeld:       n.counters.ackHeld.Load(),
+			AckSuperseded: n.counters.ackSuperseded.Load(),
+			AckExpired:    n.counters.ackExpired.Load(),
+			AckPauses:     n.counters.ackPauses.Load(),
+			Link:          n.link.Stats(),
 		}
 		if i, ok := info[n.id]; ok {
 			ns.RxPackets = i.Stats.Rx.Packets.Value()
