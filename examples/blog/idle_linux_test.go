@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,6 +31,11 @@ import (
 const IdleConnsEnv = "UNIKIT_IDLE_CONNS"
 
 const defaultIdleConns = 5000
+
+// IdleProfileEnv names a directory where BenchmarkIdleConnections saves the blog's heap
+// profile (NET-heap.pb.gz, from its debug listener) while the connections are held, after a
+// collection: where an idle connection's memory is.
+const IdleProfileEnv = "UNIKIT_IDLE_PROFILE"
 
 // idleSettle is how long the idle connections are held before the servers are sampled: long
 // enough for the servers to finish their share of the last requests (the relays' goroutines
@@ -292,11 +298,32 @@ func idleBlog(b *testing.B, bin, site, path string, n int, nw *soak.Net) idleCos
 	}
 	c := holdIdle(b, h, n, func() {
 		held := collect(b, a)
+		saveHeapProfile(b, a, nw.Name)
 		rt = runtimeCost{rss: httpload.RSS(b, a.PID) - baseRSS, heap: int64(held.HeapObjects) - int64(base.HeapObjects),
 			stacks: int64(held.Stacks) - int64(base.Stacks), goroutines: int64(held.Goroutines) - int64(base.Goroutines)}
 	})
 	c.runtime = &rt
 	return c
+}
+
+// saveHeapProfile saves the appliance's heap profile to UNIKIT_IDLE_PROFILE's directory, if
+// set, as NAME-heap.pb.gz.
+func saveHeapProfile(b *testing.B, a *soak.Appliance, name string) {
+	b.Helper()
+	dir := os.Getenv(IdleProfileEnv)
+	if dir == "" {
+		return
+	}
+	resp, err := a.Client().Get(a.Debug + "pprof/heap")
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	require.Equal(b, http.StatusOK, resp.StatusCode)
+	f, err := os.Create(filepath.Join(dir, name+"-heap.pb.gz"))
+	require.NoError(b, err)
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	require.NoError(b, err)
+	b.Logf("%s: heap profile in %s", name, f.Name())
 }
 
 // collect has the appliance collect garbage and return free memory, and returns its runtime's
