@@ -28,7 +28,7 @@ type conn struct {
 	nc   net.Conn
 	idle atomic.Bool // waiting for a request (Shutdown may close it)
 
-	resumeFn func() // wake, as the function a parked connection is notified with (see park)
+	park parkState // waiting for a request without a goroutine (see waitRead)
 
 	// held are the buffers below while the connection has them (see connBuffers): rbuf, wbuf,
 	// segs, iov and sc's slices are nil while it waits, idle, without them. Only the
@@ -106,7 +106,7 @@ func (c *conn) serve() {
 	c.run()
 }
 
-// run answers requests on the fast path until the connection ends, or parks (see park):
+// run answers requests on the fast path until the connection ends, or parks (see waitRead):
 // then it returns at once, and the goroutine that resumes it runs on.
 func (c *conn) run() {
 	s := c.srv
@@ -215,7 +215,7 @@ type fillResult uint8
 
 const (
 	filled    fillResult = iota // read more bytes
-	parked                      // parked the connection (see park): its goroutine must return
+	parked                      // parked the connection (see waitRead): its goroutine must return
 	fillEnded                   // the connection is to end
 )
 
@@ -258,9 +258,8 @@ func (c *conn) fill() fillResult {
 		}
 	}
 	if c.w == 0 {
-		if rn, ok := c.nc.(readNotifier); ok {
-			// Nothing of a request yet: wait for one without a goroutine or the buffers.
-			c.park(rn)
+		if rn, ok := c.nc.(readNotifier); ok && !c.waitRead(rn) {
+			// Nothing of a request came for a while: it waits parked, without a goroutine.
 			return parked
 		}
 	}

@@ -5,7 +5,7 @@ import "sync"
 // connBuffers are a fast-path connection's working buffers: what it needs while it reads,
 // answers and writes a request, and not while it waits for the next one. A connection whose
 // net.Conn can tell it when input comes (readNotifier, as a netstack connection can) returns
-// them to its server's pool while it is idle (see park), so that an idle keep-alive connection
+// them to its server's pool while it is idle (see waitRead), so that an idle keep-alive connection
 // holds none of them (about 17 KiB with the default MaxHeaderBytes and MaxRanges); other
 // connections hold theirs until they close. Under load a connection takes them from the pool
 // again when its next request comes, which costs no allocation.

@@ -66,30 +66,52 @@ func idleConns(srv *Server) int {
 	return idle
 }
 
+// parkedConns counts srv's connections parked without a goroutine.
+func parkedConns(srv *Server) int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var parked int
+	for c := range srv.conns {
+		if c.park.state.Load() == stParked {
+			parked++
+		}
+	}
+	return parked
+}
+
+// parkWait is how long a test waits for idle connections to park: two of the parker's ticks
+// and some.
+const parkWait = 2*parkTick + 3*time.Second
+
 // TestIdleConnectionsHoldNoGoroutine checks that idle keep-alive connections on a netstack
-// listener are parked without a goroutine each, and that each answers again after idling:
-// pipelined requests whose bytes come in pieces, then once more after parking again.
+// listener are parked without a goroutine each within two of the parker's ticks, and that
+// each answers again after idling: pipelined requests whose bytes come in pieces, then once
+// more after parking again.
 func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	const n = 64
 	srv := New(&Config{Store: newTestStore(t)})
 	before := runtime.NumGoroutine()
 	conns := openIdleOverNetstack(t, srv, n)
-	require.Eventually(t, func() bool { return idleConns(srv) == n }, 5*time.Second, time.Millisecond)
-	// The stacks' own goroutines do not grow with connections; a goroutine per connection
-	// would add n.
+	require.Eventually(t, func() bool { return parkedConns(srv) == n }, parkWait, time.Millisecond)
+	require.Equal(t, n, idleConns(srv))
+	// The stacks' own goroutines and the parker do not grow with connections; a goroutine
+	// per connection would add n.
 	assert.Less(t, runtime.NumGoroutine()-before, n/4, "goroutines for %d idle connections", n)
-	for _, c := range conns {
-		getAbout(t, c, bufio.NewReader(c), 3)
+	readers := make([]*bufio.Reader, n)
+	for i, c := range conns {
+		readers[i] = bufio.NewReader(c)
+		getAbout(t, c, readers[i], 3)
 	}
-	require.Eventually(t, func() bool { return idleConns(srv) == n }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return parkedConns(srv) == n }, parkWait, time.Millisecond)
 	assert.Less(t, runtime.NumGoroutine()-before, n/4, "goroutines after the connections idled again")
-	for _, c := range conns {
-		getAbout(t, c, bufio.NewReader(c), 1)
+	for i, c := range conns {
+		getAbout(t, c, readers[i], 1)
 	}
 }
 
 // TestParkedConnectionsEnd checks that parked connections end at their idle timeout, at
-// Shutdown and at Close.
+// Shutdown and at Close. (Connections waiting on their goroutine, before they park, are the
+// other tests' idle connections.)
 func TestParkedConnectionsEnd(t *testing.T) {
 	closed := func(t *testing.T, c net.Conn, within time.Duration) {
 		t.Helper()
@@ -98,17 +120,19 @@ func TestParkedConnectionsEnd(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF, "the server's end of the connection")
 	}
 	t.Run("idle timeout", func(t *testing.T) {
-		srv := New(&Config{Store: newTestStore(t), IdleTimeout: 200 * time.Millisecond})
+		// Longer than the wait before a connection parks, so that the timeout meets it parked.
+		srv := New(&Config{Store: newTestStore(t), IdleTimeout: parkWait})
 		conns := openIdleOverNetstack(t, srv, 4)
+		require.Eventually(t, func() bool { return parkedConns(srv) == len(conns) }, parkWait, time.Millisecond)
 		for _, c := range conns {
-			closed(t, c, 5*time.Second)
+			closed(t, c, 2*parkWait)
 		}
 		require.Eventually(t, func() bool { return srv.Stats().Conns == 0 }, 5*time.Second, time.Millisecond)
 	})
 	t.Run("shutdown", func(t *testing.T) {
 		srv := New(&Config{Store: newTestStore(t)})
 		conns := openIdleOverNetstack(t, srv, 4)
-		require.Eventually(t, func() bool { return idleConns(srv) == len(conns) }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return parkedConns(srv) == len(conns) }, parkWait, time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
@@ -121,7 +145,7 @@ func TestParkedConnectionsEnd(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		srv := New(&Config{Store: newTestStore(t)})
 		conns := openIdleOverNetstack(t, srv, 4)
-		require.Eventually(t, func() bool { return idleConns(srv) == len(conns) }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return parkedConns(srv) == len(conns) }, parkWait, time.Millisecond)
 		require.NoError(t, srv.Close())
 		for _, c := range conns {
 			closed(t, c, 5*time.Second)
