@@ -39,17 +39,18 @@ const IdleProfileEnv = "UNIKIT_IDLE_PROFILE"
 
 // idleSettle is how long the idle connections are held before the servers are sampled: long
 // enough for the servers to finish their share of the last requests (the relays' goroutines
-// park, buffers return to their pools, connections park) and for the appliance's reclaimer,
-// which looks at its heap every 2 s, to have looked twice, and far below either server's
-// idle timeout (httpserve's 60 s, nginx's 75 s).
-const idleSettle = 5 * time.Second
+// park, buffers return to their pools, httpserve parks its waiting connections after one to
+// two seconds) and for the appliance's reclaimer, which looks at its heap every 2 s, to
+// return what that freed, and far below either server's idle timeout (httpserve's 60 s,
+// nginx's 75 s).
+const idleSettle = 10 * time.Second
 
 // idleFile is the file each idle connection gets once, from the static matrix.
 const idleFile = "4KiB"
 
 // BenchmarkIdleConnections measures what an idle HTTP/1.1 keep-alive connection costs a
 // server: it opens UNIKIT_IDLE_CONNS (default 5,000) connections, each of which gets the
-// 4 KiB file once and then sits idle, holds them for 5 s and reports, per connection, what
+// 4 KiB file once and then sits idle, holds them for 10 s and reports, per connection, what
 // the server's resident memory and the kernel's memory for the connections grew by. Four
 // servers serve the same file to the same client (httpload.OpenIdle), in turn, so that -count
 // repeats them round by round; two pairs compare like with like:
