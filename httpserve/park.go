@@ -15,7 +15,9 @@ type readNotifier interface {
 
 // A connection that waits for its next request on a readNotifier first waits on its own
 // goroutine, blocked on its wake channel, as a busy keep-alive connection's next request
-// comes soon and waking a blocked goroutine is cheaper than starting one. A connection that
+// comes soon and waking a blocked goroutine is cheaper than starting one (starting one for
+// every request, whose stack then grows again, cost the blog over TAP 40% more CPU per 4 KiB
+// request at 50 connections). A connection that
 // has waited through a whole tick of the server's parker (parkTick) is parked: its goroutine
 // returns, and the connection's next readable event (or its idle deadline, Shutdown's past
 // deadline, or Close) starts another that reads on. An idle keep-alive connection then costs
@@ -32,8 +34,13 @@ const (
 )
 
 // parkTick is how often the parker parks the connections that have waited since its last
-// tick: an idle connection keeps its goroutine for one to two ticks.
-const parkTick = time.Second
+// tick: an idle connection keeps its goroutine for one to two ticks. A busy keep-alive
+// connection's next request comes well within that; a longer wait would only add to the
+// goroutines (and their stacks, which the runtime keeps after they exit) that a burst of new
+// connections leaves behind: with a second, 5,000 connections opened within a few seconds
+// left the blog 10 KB more resident per connection 10 s later. A tick looks at every
+// connection under the server's lock, about 50 µs per thousand.
+const parkTick = 100 * time.Millisecond
 
 // parkState is a connection's share of parking.
 type parkState struct {
