@@ -28,6 +28,8 @@ type conn struct {
 	nc   net.Conn
 	idle atomic.Bool // waiting for a request (Shutdown may close it)
 
+	park parkState // waiting for a request without a goroutine (see waitRead)
+
 	// held are the buffers below while the connection has them (see connBuffers): rbuf, wbuf,
 	// segs, iov and sc's slices are nil while it waits, idle, without them. Only the
 	// connection's goroutine changes it; it is atomic so that a test can look.
@@ -80,38 +82,50 @@ type outSeg struct {
 // or is handed to net/http.
 func (c *conn) serve() {
 	s := c.srv
-	defer s.endConn(c)
 	if s.tlsConfig != nil {
 		tc := tls.Server(c.nc, s.tlsConfig)
 		if d := s.cfg.ReadHeaderTimeout; d > 0 {
 			tc.SetDeadline(time.Now().Add(d))
 		}
 		if err := tc.Handshake(); err != nil {
+			s.endConn(c)
 			return
 		}
 		tc.SetDeadline(time.Time{})
 		c.nc = tc
 		if tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
 			c.serveH2(tc)
+			s.endConn(c)
 			return
 		}
 	}
 	c.kw = newKernelWriter(c.nc)
 	c.date = make([]byte, 0, initialDate)
-	// The buffers are taken from the pool when the first bytes come (fill), and handed back
-	// when the connection ends.
-	defer c.releaseBuffers()
-	for {
-		if !c.serveBuffered() {
+	// The buffers are taken from the pool when the first bytes come (read), and handed back
+	// when the connection ends or parks.
+	c.run()
+}
+
+// run answers requests on the fast path until the connection ends, or parks (see waitRead):
+// then it returns at once, and the goroutine that resumes it runs on.
+func (c *conn) run() {
+	s := c.srv
+	for c.serveBuffered() && (!s.shutdown.Load() || c.r < c.w) {
+		switch c.fill() {
+		case filled:
+			continue
+		case parked:
 			return
 		}
-		if s.shutdown.Load() && c.r == c.w {
-			return
-		}
-		if !c.fill() {
-			return
-		}
+		break
 	}
+	c.end()
+}
+
+// end hands back the fast-path connection's buffers and ends it.
+func (c *conn) end() {
+	c.releaseBuffers()
+	c.srv.endConn(c)
 }
 
 // serveBuffered answers every complete request in the read buffer, flushing the responses
@@ -196,9 +210,18 @@ func (c *conn) render(a *answer) answer {
 	return s.contentAnswer(&c.req, &c.sc, k.route)
 }
 
-// fill reads more request bytes, with the idle or header deadline. It reports whether the
-// connection stays open.
-func (c *conn) fill() bool {
+// fillResult is what fill did.
+type fillResult uint8
+
+const (
+	filled    fillResult = iota // read more bytes
+	parked                      // parked the connection (see waitRead): its goroutine must return
+	fillEnded                   // the connection is to end
+)
+
+// fill reads more request bytes, with the idle or header deadline; a connection that can wait
+// for its next request without a goroutine (readNotifier) parks instead of reading.
+func (c *conn) fill() fillResult {
 	s := c.srv
 	if c.r == c.w {
 		c.r, c.w = 0, 0
@@ -221,7 +244,7 @@ func (c *conn) fill() bool {
 		}
 		c.idle.Store(true)
 		if s.shutdown.Load() {
-			return false
+			return fillEnded
 		}
 	} else if c.rdTimeout != headerTimeout {
 		// Part of a request is here: the rest must come within ReadHeaderTimeout.
@@ -235,15 +258,20 @@ func (c *conn) fill() bool {
 		}
 	}
 	if c.w == 0 {
-		if rw, ok := c.nc.(readWaiter); ok {
-			// Nothing of a request yet: wait for one without the buffers.
-			c.releaseBuffers()
-			if rw.WaitRead() != nil {
-				c.idle.Store(false)
-				return false
-			}
+		if rn, ok := c.nc.(readNotifier); ok && !c.waitRead(rn) {
+			// Nothing of a request came for a while: it waits parked, without a goroutine.
+			return parked
 		}
 	}
+	if !c.read() {
+		return fillEnded
+	}
+	return filled
+}
+
+// read reads request bytes into the read buffer, taking the buffers first if the connection
+// holds none. It reports whether the connection stays open.
+func (c *conn) read() bool {
 	c.takeBuffers()
 	var n int
 	var err error
@@ -254,10 +282,7 @@ func (c *conn) fill() bool {
 	}
 	c.idle.Store(false)
 	c.w += n
-	if err != nil && n == 0 {
-		return false
-	}
-	return true
+	return err == nil || n > 0
 }
 
 // deadlineBehind reports whether a deadline set for timeout d has fallen far enough behind

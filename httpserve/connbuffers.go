@@ -4,8 +4,8 @@ import "sync"
 
 // connBuffers are a fast-path connection's working buffers: what it needs while it reads,
 // answers and writes a request, and not while it waits for the next one. A connection whose
-// net.Conn can wait for input without a buffer (readWaiter, as a netstack connection can)
-// returns them to its server's pool while it is idle, so that an idle keep-alive connection
+// net.Conn can tell it when input comes (readNotifier, as a netstack connection can) returns
+// them to its server's pool while it is idle (see waitRead), so that an idle keep-alive connection
 // holds none of them (about 17 KiB with the default MaxHeaderBytes and MaxRanges); other
 // connections hold theirs until they close. Under load a connection takes them from the pool
 // again when its next request comes, which costs no allocation.
@@ -28,12 +28,6 @@ const (
 	initialKey  = 512
 	initialDate = 64
 )
-
-// readWaiter is a connection that can wait until a Read would not block, without reading
-// into a buffer, until its read deadline (*netstack.TCPConn).
-type readWaiter interface {
-	WaitRead() error
-}
 
 // newConnBuffers returns the pool of cfg's connection buffers.
 func newConnBuffers(cfg *Config) *sync.Pool {

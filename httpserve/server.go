@@ -49,8 +49,14 @@ type Server struct {
 	shutdown  atomic.Bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	wg        sync.WaitGroup // connection goroutines
-	closeOnce sync.Once      // closes the handoff
+	wg        sync.WaitGroup // connections (a parked one has no goroutine)
+	closeOnce sync.Once      // closes the handoff and stops the parker
+
+	// The parker parks connections that have waited a while for a request (see waitRead);
+	// parkTicks counts its ticks.
+	parkerOnce sync.Once
+	parkerStop chan struct{}
+	parkTicks  atomic.Uint64
 
 	// The counters behind Stats; open counts the connections holding a place under MaxConns.
 	requests, bytes, accepted, refused, handedOff, prepared atomic.Uint64
@@ -83,6 +89,7 @@ func New(cfg *Config) *Server {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
+	s.parkerStop = make(chan struct{})
 	s.connBufs = newConnBuffers(c)
 	s.seals.max = defaultMaxSealed
 	s.initHandoff()
@@ -241,6 +248,7 @@ func (s *Server) beginShutdown() {
 	}
 	s.mu.Unlock()
 	s.closeOnce.Do(func() {
+		close(s.parkerStop)
 		s.handoff.Close()
 		s.hsOnce.Do(func() { close(s.hsDone) }) // hs never started: nothing to wait for
 	})

@@ -64,6 +64,8 @@ type deadline struct {
 	expired atomic.Bool
 	// wake is the side's channel, signalled when the deadline passes.
 	wake chan struct{}
+	// notice, if not nil, is fired too (a TCPConn's reads: NotifyReadable).
+	notice *readNotice
 
 	mu sync.Mutex
 	// at is the monotonic time at which the deadline passes; 0 means no deadline.
@@ -88,7 +90,7 @@ func (d *deadline) set(t time.Time) {
 		d.at = now
 		d.expired.Store(true)
 		d.stopLocked()
-		notify(d.wake)
+		d.expire()
 		return
 	}
 	d.at = math.MaxInt64 // beyond the clock's range: never passes
@@ -116,7 +118,15 @@ func (d *deadline) fire() {
 		return
 	}
 	d.expired.Store(true)
+	d.expire()
+}
+
+// expire wakes what waits for the deadline: a blocked operation, a pending notice.
+func (d *deadline) expire() {
 	notify(d.wake)
+	if d.notice != nil {
+		d.notice.fire()
+	}
 }
 
 // stop stops the timer for good (on Close).

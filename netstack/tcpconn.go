@@ -41,6 +41,8 @@ type TCPConn struct {
 	wr  side
 	src gather    // the caller's bytes during a Write (guarded by wr.mu)
 	one [1][]byte // Write's single buffer as a list (guarded by wr.mu)
+
+	notice readNotice // NotifyReadable's
 }
 
 var (
@@ -49,6 +51,7 @@ var (
 		WriteBuffers(*net.Buffers) (int64, error)
 		CloseWrite() error
 		CloseRead() error
+		NotifyReadable(func())
 	})((*TCPConn)(nil))
 )
 
@@ -71,6 +74,7 @@ func newTCPConn(network string, wq *waiter.Queue, ep tcpip.Endpoint, budget *tcp
 	c := &TCPConn{ep: ep, wq: wq, net: network, laddr: localTCPAddr(ep), raddr: remoteTCPAddr(ep), budget: budget}
 	c.rd.init(wq, readEvents)
 	c.wr.init(wq, writeEvents)
+	c.rd.deadline.notice = &c.notice
 	if budget != nil {
 		budget.add(c)
 	}
@@ -216,6 +220,7 @@ func (c *TCPConn) Close() error {
 	}
 	c.rd.close(c.wq)
 	c.wr.close(c.wq)
+	c.closeNotice()
 	c.ep.Close()
 	return nil
 }

@@ -3,6 +3,7 @@ package httpload
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unikit/unikit/internal/netns"
 	"github.com/unikit/unikit/internal/peers"
 )
 
@@ -31,9 +33,38 @@ type SocketMemory struct {
 // from this machine.
 func PortSocketMemory(t testing.TB, port int) SocketMemory {
 	t.Helper()
+	return SocketMemoryIn(t, nil, port, BothEnds)
+}
+
+// SocketEnd selects which end of the connections to a port SocketMemoryIn counts.
+type SocketEnd int
+
+const (
+	// BothEnds counts the sockets with the port as their local or remote port.
+	BothEnds SocketEnd = iota
+	// ServerEnd counts the sockets with the port as their local port: the server's.
+	ServerEnd
+	// ClientEnd counts the sockets with the port as their remote port: the clients'.
+	ClientEnd
+)
+
+// SocketMemoryIn returns the memory of the established TCP sockets of ns (nil: this
+// namespace) at the given end of the connections to port.
+func SocketMemoryIn(t testing.TB, ns *netns.NS, port int, end SocketEnd) SocketMemory {
+	t.Helper()
 	ss := peers.Program(t, "ss", "iproute2")
 	p := strconv.Itoa(port)
-	out, err := exec.Command(ss, "-tmnH", "state", "established", "( sport = :"+p+" or dport = :"+p+" )").Output()
+	filter := map[SocketEnd]string{
+		BothEnds:  "( sport = :" + p + " or dport = :" + p + " )",
+		ServerEnd: "( sport = :" + p + " )",
+		ClientEnd: "( dport = :" + p + " )",
+	}[end]
+	args := []string{"-tmnH", "state", "established", filter}
+	cmd := exec.Command(ss, args...)
+	if ns != nil {
+		cmd = ns.Command(context.Background(), ss, args...)
+	}
+	out, err := cmd.Output()
 	require.NoError(t, err, "ss")
 	m, err := parseSocketMemory(out)
 	require.NoError(t, err)

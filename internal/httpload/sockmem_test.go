@@ -40,6 +40,9 @@ func TestPortSocketMemory(t *testing.T) {
 	s, err := ln.Accept()
 	require.NoError(t, err)
 	defer s.Close()
-	m := PortSocketMemory(t, ln.Addr().(*net.TCPAddr).Port)
+	port := ln.Addr().(*net.TCPAddr).Port
+	m := PortSocketMemory(t, port)
 	assert.Equal(t, 2, m.Sockets)
+	assert.Equal(t, 1, SocketMemoryIn(t, nil, port, ServerEnd).Sockets, "the server's end")
+	assert.Equal(t, 1, SocketMemoryIn(t, nil, port, ClientEnd).Sockets, "the client's end")
 }
