@@ -1,6 +1,9 @@
 package netstack
 
 import (
+	"io"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/waiter"
 	"sync"
@@ -103,4 +106,28 @@ func DHCPReadsPackets(n *NIC) bool {
 	}
 	ep.Close()
 	return true
+}
+
+// CountLinkPackets opens a packet endpoint for every protocol on n, as the DHCP client opens
+// one for IPv4, and returns a function that reports how many packets it has received so far,
+// and one that closes it. Packets reach it only if n delivers link packets.
+func CountLinkPackets(n *NIC) (count func() int, closeEP func()) {
+	var wq waiter.Queue
+	ep, err := n.s.s.NewPacketEndpoint(true, header.EthernetProtocolAll, &wq)
+	if err != nil {
+		panic(err.String())
+	}
+	if err := ep.Bind(tcpip.FullAddress{NIC: n.id}); err != nil {
+		panic(err.String())
+	}
+	seen := 0
+	count = func() int {
+		for {
+			if _, err := ep.Read(io.Discard, tcpip.ReadOptions{}); err != nil {
+				return seen
+			}
+			seen++
+		}
+	}
+	return count, ep.Close
 }

@@ -106,9 +106,11 @@ func (s *Stack) AddNIC(l link.Link, cfg *NICConfig) (*NIC, error) {
 	n.ep = newEndpoint(l, &n.counters, c.NoGRO, c.AckHold)
 	// The DHCP client reads replies through a packet endpoint while it has no address (some
 	// servers unicast them to the offered address); gVisor feeds packet endpoints only on
-	// NICs created with DeliverLinkPackets. With no packet endpoint open it costs a map lookup.
+	// NICs created with DeliverLinkPackets, and the choice is fixed at creation. Only a NIC
+	// without static addresses may run the client, so only it pays for the delivery (a lock
+	// and map lookup per packet in each direction even with no packet endpoint open).
 	// The queueing discipline is ours (qdisc.go): gVisor's default allocates per packet.
-	opts := stack.NICOptions{Name: c.Name, DeliverLinkPackets: true, QDisc: qdisc{n.ep}}
+	opts := stack.NICOptions{Name: c.Name, DeliverLinkPackets: len(c.Addresses) == 0, QDisc: qdisc{n.ep}}
 	if err := s.s.CreateNICWithOptions(id, n.ep, opts); err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("netstack: creating NIC %s: %s", c.Name, err)

@@ -159,7 +159,18 @@ func New(cfg *Config) (*Stack, error) {
 		},
 		// Packet endpoints, which the DHCP client reads replies through before it has an
 		// address.
-		RawFactory:  raw.EndpointFactory{},
+		RawFactory: raw.EndpointFactory{},
+		// HandleLocal lets the appliance reach its own addresses: gVisor routes a packet to
+		// one of them through the stack itself, as Linux routes it through lo. There is no
+		// loopback NIC here, and gVisor has no per-NIC or per-route form of the option, so it
+		// stays on (TestDialOwnAddress). Its cost: on send, only when a route is made (a
+		// look-up of the destination among the NICs' addresses, once per connection or
+		// unconnected datagram); on receive, for every IPv4 and IPv6 packet on a non-loopback NIC, a look-up of the
+		// source among the NIC's addresses (two read locks, a map look-up and, on a miss, a
+		// pass over the addresses for a subnet broadcast), dropping packets that claim to be
+		// from us. Off against on at 4 KiB x 50 over TAP (six interleaved rounds on a loaded
+		// machine): 16.2 against 17.0 µs of server CPU per request and the same requests/s,
+		// a difference smaller than the spread between rounds.
 		HandleLocal: true,
 	})
 	budget := newTCPBudget(s, &c)

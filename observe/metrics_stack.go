@@ -102,6 +102,10 @@ var (
 		{nicDesc("receive_malformed_frames_total", "Frames the stack's adapter dropped as malformed."), func(n *netstack.NICStats) uint64 { return n.RxMalformed }},
 		{nicDesc("receive_bad_checksum_frames_total", "Frames the stack's adapter dropped for a bad checksum."), func(n *netstack.NICStats) uint64 { return n.RxBadCsum }},
 		{nicDesc("link_changes_total", "Link up and down transitions."), func(n *netstack.NICStats) uint64 { return n.LinkChanges }},
+		{nicDesc("ack_held_total", "Pure ACKs the ACK hold took back."), func(n *netstack.NICStats) uint64 { return n.AckHeld }},
+		{nicDesc("ack_superseded_total", "Held ACKs dropped because a later segment carried the acknowledgement."), func(n *netstack.NICStats) uint64 { return n.AckSuperseded }},
+		{nicDesc("ack_expired_total", "Held ACKs sent when the hold expired."), func(n *netstack.NICStats) uint64 { return n.AckExpired }},
+		{nicDesc("ack_hold_pauses_total", "Times the ACK hold paused because too few held ACKs were superseded."), func(n *netstack.NICStats) uint64 { return n.AckPauses }},
 	}
 	tcpConnsDesc = prometheus.NewDesc("unikit_tcp_connections", "TCP endpoints of the stack by state.", []string{"state"}, nil)
 )

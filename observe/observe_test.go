@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/httpserve"
@@ -314,6 +315,23 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 1.0, delta(mid, after, `unikit_tcp_passive_opens_total`))
 	require.Equal(t, 1.0, metric(t, after, `unikit_tcp_connections{state="listen"}`))
 	require.Contains(t, string(after), "go_gc_duration_seconds")
+
+	// The ACK hold's counters are exported as the stack counts them: each scrape lies between
+	// two reads of the stack's own counters around it. The requests' ACKs have moved them.
+	lo := r.server.Stats().NICs[0]
+	scrape := r.get(t, "/metrics")
+	hi := r.server.Stats().NICs[0]
+	require.NotZero(t, hi.AckHeld, "the requests' ACKs went through the ACK hold")
+	for series, read := range map[string]func(*netstack.NICStats) uint64{
+		`unikit_nic_ack_held_total{nic="nic1"}`:        func(n *netstack.NICStats) uint64 { return n.AckHeld },
+		`unikit_nic_ack_superseded_total{nic="nic1"}`:  func(n *netstack.NICStats) uint64 { return n.AckSuperseded },
+		`unikit_nic_ack_expired_total{nic="nic1"}`:     func(n *netstack.NICStats) uint64 { return n.AckExpired },
+		`unikit_nic_ack_hold_pauses_total{nic="nic1"}`: func(n *netstack.NICStats) uint64 { return n.AckPauses },
+	} {
+		got := metric(t, scrape, series)
+		assert.GreaterOrEqual(t, got, float64(read(&lo)), series)
+		assert.LessOrEqual(t, got, float64(read(&hi)), series)
+	}
 
 	promtool := peers.Program(t, "promtool", "prometheus")
 	cmd := exec.Command(promtool, "check", "metrics")
