@@ -20,8 +20,10 @@ import (
 // So the appliance looks at its heap every reclaimInterval, and when the heap has stopped
 // growing and no collection ran since the last look (nothing will collect it soon) and either holds at least reclaimGarbage more than
 // the last collection found live, or at least reclaimConns of the stacks' connections have
-// closed since the last collection (what they held died without the heap showing it), it
-// collects, and at the next look returns the free memory to the operating system
+// closed since the last collection (what they held died without the heap showing it), or
+// reclaimConns fewer goroutines run than at the most since the last collection (the stacks
+// of goroutines that ended, such as those of idle connections httpserve parks, go back to
+// the heap only at a collection, and the heap's objects never showed them), it collects, and at the next look returns the free memory to the operating system
 // (debug.FreeOSMemory, which collects again and so empties the pools too). Under load the
 // heap grows between looks, and the runtime's own pacing is left alone.
 const (
@@ -30,7 +32,7 @@ const (
 	// reclaimGarbage is the least garbage worth a collection: what the blog lets its heap
 	// grow by between collections anyway.
 	reclaimGarbage = 16 << 20
-	// reclaimConns is the fewest closed connections worth a collection.
+	// reclaimConns is the fewest closed connections, or ended goroutines, worth a collection.
 	reclaimConns = 64
 	// reclaimGrowth is the most the heap may have grown since the last look for the
 	// appliance to count as quiet.
@@ -46,9 +48,9 @@ func gcPercent(live uint64) int {
 }
 
 // heapState is what the reclaimer reads: the heap's objects (live or garbage) now, what the
-// last collection found live, the collections so far, and how many of the stack's
-// connections have closed so far.
-type heapState struct{ objects, live, cycles, closed uint64 }
+// last collection found live, the collections so far, how many of the stack's connections
+// have closed so far, and the goroutines now.
+type heapState struct{ objects, live, cycles, closed, goroutines uint64 }
 
 // reclaimer collects garbage and returns free memory when a quiet appliance holds much of it.
 type reclaimer struct {
@@ -59,9 +61,10 @@ type reclaimer struct {
 	percent int               // what pace set last
 	// last and cycles are the heap's objects and the collections at the last look; closed is
 	// the connections closed at the last collection; again is set after a collection, for the
-	// release at the next look.
-	last, cycles, closed uint64
-	again                bool
+	// release at the next look; peakGoroutines is the most goroutines seen since the last
+	// collection.
+	last, cycles, closed, peakGoroutines uint64
+	again                                bool
 }
 
 // newReclaimer returns a reclaimer of this process's heap and the network's stacks: the
@@ -77,7 +80,7 @@ func newReclaimer(n *Network) *reclaimer {
 		stats = append(stats, u.Stats)
 	}
 	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"},
-		{Name: "/gc/cycles/total:gc-cycles"}}
+		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/goroutines:goroutines"}}
 	r := &reclaimer{
 		read: func() heapState {
 			metrics.Read(samples)
@@ -90,6 +93,9 @@ func newReclaimer(n *Network) *reclaimer {
 			}
 			if samples[2].Value.Kind() == metrics.KindUint64 {
 				h.cycles = samples[2].Value.Uint64()
+			}
+			if samples[3].Value.Kind() == metrics.KindUint64 {
+				h.goroutines = samples[3].Value.Uint64()
 			}
 			for _, st := range stats {
 				tcp := st().TCP
@@ -122,8 +128,8 @@ func (r *reclaimer) run(ctx context.Context) {
 
 // check looks at the heap once: it releases after a collection it made at the last look, and
 // collects if the heap grew less than reclaimGrowth and no collection ran since the last
-// look, and the heap holds reclaimGarbage beyond what is live or reclaimConns connections
-// closed since the last collection.
+// look, and the heap holds reclaimGarbage beyond what is live, or reclaimConns connections
+// closed, or reclaimConns goroutines ended, since the last collection.
 func (r *reclaimer) check() {
 	if r.again {
 		r.release()
@@ -138,8 +144,10 @@ func (r *reclaimer) check() {
 	}
 	quiet := h.objects <= r.last+reclaimGrowth && h.cycles == r.cycles
 	r.last, r.cycles = h.objects, h.cycles
-	if quiet && (h.objects >= h.live+reclaimGarbage || h.closed >= r.closed+reclaimConns) {
+	r.peakGoroutines = max(r.peakGoroutines, h.goroutines)
+	ended := r.peakGoroutines >= h.goroutines+reclaimConns
+	if quiet && (h.objects >= h.live+reclaimGarbage || h.closed >= r.closed+reclaimConns || ended) {
 		r.collect()
-		r.again, r.closed, r.cycles = true, h.closed, r.read().cycles
+		r.again, r.closed, r.cycles, r.peakGoroutines = true, h.closed, r.read().cycles, h.goroutines
 	}
 }

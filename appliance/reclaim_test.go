@@ -59,6 +59,53 @@ func TestReclaimer(t *testing.T) {
 	}
 }
 
+// TestReclaimerEndedGoroutines checks that the reclaimer collects, and releases at the next
+// look, when reclaimConns goroutines fewer run than at the most since its last collection
+// (their stacks return to the heap only at a collection) and the heap is quiet, and not for
+// fewer, nor while the heap grows or the runtime collects.
+func TestReclaimerEndedGoroutines(t *testing.T) {
+	const mib = 1 << 20
+	var h heapState
+	var log []string
+	r := &reclaimer{read: func() heapState { return h },
+		collect: func() { log = append(log, "collect") },
+		release: func() { log = append(log, "release") }}
+	steps := []struct {
+		objects, goroutines uint64
+		want                string
+	}{
+		{20 * mib, 10, ""},
+		{20 * mib, 5010, ""},      // a burst of connections, a goroutine each
+		{21 * mib, 5010, ""},      // quiet, none ended
+		{21 * mib, 4950, ""},      // 60 ended: too few
+		{21 * mib, 10, "collect"}, // 5,000 ended (parked): their stacks are garbage
+		{21 * mib, 10, "release"}, // the next look
+		{21 * mib, 10, ""},        // nothing ended since
+		{21 * mib, 200, ""},
+		{30 * mib, 100, ""},        // 100 ended, but the heap grows: under load
+		{30 * mib, 100, "collect"}, // quiet
+		{30 * mib, 100, "release"},
+		{30 * mib, 300, ""},
+		{30 * mib, 200, "gc"}, // the runtime collected since
+		{30 * mib, 200, "collect"},
+	}
+	var cycles uint64
+	for i, s := range steps {
+		if s.want == "gc" {
+			cycles++
+			s.want = ""
+		}
+		h = heapState{objects: s.objects, live: 20 * mib, goroutines: s.goroutines, cycles: cycles}
+		log = nil
+		r.check()
+		want := []string(nil)
+		if s.want != "" {
+			want = []string{s.want}
+		}
+		require.Equal(t, want, log, "step %d", i)
+	}
+}
+
 // TestGCPacing checks the collector's target the reclaimer sets: gcHeadroom of growth, between
 // a quarter of the live heap and all of it, set again only when it changes.
 func TestGCPacing(t *testing.T) {
