@@ -67,13 +67,6 @@ func serveOverNetstack(t *testing.T, srv *Server) (client *netstack.Stack) {
 	require.NoError(t, err)
 	ln, err := server.Listen("tcp", ":80")
 	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
+	serveOn(t, srv, ln)
 	return client
 }
