@@ -44,18 +44,7 @@ func TestReclaimer(t *testing.T) {
 	}
 	var cycles uint64
 	for i, s := range steps {
-		if s.want == "gc" { // the runtime's own collection: nothing for the reclaimer to do
-			cycles++
-			s.want = ""
-		}
-		h = heapState{objects: s.objects, live: s.live, closed: s.closed, cycles: cycles}
-		log = nil
-		r.check()
-		want := []string(nil)
-		if s.want != "" {
-			want = []string{s.want}
-		}
-		require.Equal(t, want, log, "step %d", i)
+		checkStep(t, r, &h, &log, &cycles, i, heapState{objects: s.objects, live: s.live, closed: s.closed}, s.want)
 	}
 }
 
@@ -91,19 +80,28 @@ func TestReclaimerEndedGoroutines(t *testing.T) {
 	}
 	var cycles uint64
 	for i, s := range steps {
-		if s.want == "gc" {
-			cycles++
-			s.want = ""
-		}
-		h = heapState{objects: s.objects, live: 20 * mib, goroutines: s.goroutines, cycles: cycles}
-		log = nil
-		r.check()
-		want := []string(nil)
-		if s.want != "" {
-			want = []string{s.want}
-		}
-		require.Equal(t, want, log, "step %d", i)
+		checkStep(t, r, &h, &log, &cycles, i, heapState{objects: s.objects, live: 20 * mib, goroutines: s.goroutines}, s.want)
 	}
+}
+
+// checkStep makes next (its cycles aside) the heap r reads through h, lets r look once and
+// requires that it did want: "collect", "release", "" for nothing, or "gc" for nothing while
+// the runtime collected since the last look (counted in cycles).
+func checkStep(t *testing.T, r *reclaimer, h *heapState, log *[]string, cycles *uint64, i int, next heapState, want string) {
+	t.Helper()
+	if want == "gc" { // the runtime's own collection: nothing for the reclaimer to do
+		*cycles++
+		want = ""
+	}
+	next.cycles = *cycles
+	*h = next
+	*log = nil
+	r.check()
+	var wantLog []string
+	if want != "" {
+		wantLog = []string{want}
+	}
+	require.Equal(t, wantLog, *log, "step %d", i)
 }
 
 // TestGCPacing checks the collector's target the reclaimer sets: gcHeadroom of growth, between
