@@ -39,9 +39,6 @@ const (
 // looks at every relay under the network's lock.
 const parkTick = 100 * time.Millisecond
 
-// aLongTimeAgo is the read deadline with which the parker ends a wait.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // parkState is a relay direction's share of parking.
 type parkState struct {
 	state atomic.Uint32
@@ -69,7 +66,8 @@ func (h *half) waitReadable() (parked bool, err error) {
 	if p.state.CompareAndSwap(stWaiting, stBusy) {
 		return false, err
 	}
-	// Parked: the parker's deadline ended the wait, or is about to if data or an error did.
+	// The parker took it: once it has set the deadline (under kick), remove that, and park
+	// unless the wait ended before the deadline did (data, an error).
 	p.kick.Lock()
 	p.kick.Unlock()
 	h.src.SetReadDeadline(time.Time{})
@@ -98,7 +96,7 @@ func (h *half) parkIfIdle(tick uint64) {
 	}
 	p.kick.Lock()
 	if p.state.CompareAndSwap(stWaiting, stParked) {
-		h.src.SetReadDeadline(aLongTimeAgo)
+		h.src.SetReadDeadline(time.Unix(1, 0)) // long past: ends the wait
 	}
 	p.kick.Unlock()
 }

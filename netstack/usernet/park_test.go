@@ -1,10 +1,12 @@
 package usernet_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -166,4 +168,45 @@ func TestCloseWithParkedRelays(t *testing.T) {
 	}
 	s.Close()
 	leaktest.Settle(t, before)
+}
+
+// TestIdleHostLoopbackRelaysPark checks parking on the other way round, a relay the guest
+// opened to the host's loopback (Config.HostLoopback): its directions park, data flows both
+// ways once woken, and a half-close from either side ends the relay.
+func TestIdleHostLoopbackRelaysPark(t *testing.T) {
+	const n = 4
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	nw := newNetwork(t, &usernet.Config{HostLoopback: true})
+	s := guest(t, nw, false)
+	addr := netip.AddrPortFrom(nw.Gateway(), uint16(ln.Addr().(*net.TCPAddr).Port))
+	pairs := make([]relayPair, n)
+	for i := range pairs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		g, err := s.Dial(ctx, "tcp", addr.String())
+		cancel()
+		require.NoError(t, err)
+		t.Cleanup(func() { g.Close() })
+		h, err := ln.Accept()
+		require.NoError(t, err)
+		t.Cleanup(func() { h.Close() })
+		pairs[i] = relayPair{host: h, guest: g}
+	}
+	for round := range 2 {
+		for i, p := range pairs {
+			send(t, p.guest, p.host, fmt.Sprint("to the host ", round, i))
+			send(t, p.host, p.guest, fmt.Sprint("to the guest ", round, i))
+		}
+		require.Eventually(t, func() bool { return usernet.ParkedDirections(nw) == wantParked(n) }, parkWait, time.Millisecond)
+	}
+	for i, p := range pairs {
+		if i%2 == 0 {
+			halfClose(t, p.host, p.guest, fmt.Sprint("after the host's half-close ", i))
+		} else {
+			halfClose(t, p.guest, p.host, fmt.Sprint("after the guest's half-close ", i))
+		}
+	}
+	require.Eventually(t, func() bool { return usernet.Relays(nw) == 0 }, parkWait, time.Millisecond)
+	require.Zero(t, usernet.KernelRegistrations(nw))
 }
