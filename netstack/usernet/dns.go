@@ -207,8 +207,8 @@ func (n *Network) serveDNSTCP(ln net.Listener) {
 				c.Close()
 				return
 			}
-			defer n.untrack(c)
 			up := n.dialUpstreamTCP()
+			n.untrack(c) // the relay tracks it from here
 			if up == nil {
 				c.Close()
 				return

@@ -21,7 +21,9 @@
 //     names them;
 //   - port forwarding: each [Forward] listens on a host address (a kernel socket, e.g.
 //     127.0.0.1:8080) and relays every accepted connection to a TCP port of the guest,
-//     with half-close passed through;
+//     with half-close passed through; a relayed connection idle for a moment holds no
+//     goroutine and no buffer (its host socket waits on the network's own epoll instance,
+//     on Linux);
 //   - optionally ([Config.HostLoopback]), outbound TCP from the guest to the gateway address
 //     is connected to the same port on the host's loopback, like passt's gateway mapping.
 //

@@ -3,7 +3,6 @@ package usernet
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -51,10 +50,10 @@ func (n *Network) forwardConn(c net.Conn, port uint16) {
 		c.Close()
 		return
 	}
-	defer n.untrack(c)
 	ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
 	g, err := n.stack.DialAddr(ctx, "tcp", netip.AddrPortFrom(n.cfg.Guest, port))
 	cancel()
+	n.untrack(c) // the relay tracks it from here
 	if err != nil {
 		n.log.Debug("usernet: forward to guest failed", "port", port, "err", err)
 		if tc, ok := c.(*net.TCPConn); ok {
@@ -64,106 +63,6 @@ func (n *Network) forwardConn(c net.Conn, port uint16) {
 		return
 	}
 	n.relay(c, g)
-}
-
-// relay copies between a and b in both directions, passing a half-close (EOF) from one side
-// on as CloseWrite to the other, until both directions have ended; then it closes both. An
-// error in either direction closes both at once. Close ends a relay by closing its
-// connections.
-func (n *Network) relay(a, b net.Conn) {
-	if !n.track(a) || !n.track(b) {
-		a.Close()
-		b.Close()
-		return
-	}
-	defer n.untrack(a)
-	defer n.untrack(b)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.copyHalf(b, a)
-	}()
-	n.copyHalf(a, b)
-	<-done
-	a.Close()
-	b.Close()
-}
-
-// closeWriter is implemented by connections that can half-close (*net.TCPConn,
-// *netstack.TCPConn).
-type closeWriter interface{ CloseWrite() error }
-
-// relayBufSize is the size of a relay's copy buffer: io.Copy's, which moves bulk data through
-// the relay as fast as larger ones do on loopback.
-const relayBufSize = 32 << 10
-
-// copyHalf copies src to dst; at EOF it half-closes dst, on an error it closes both.
-func (n *Network) copyHalf(dst, src net.Conn) {
-	err := n.pump(dst, src)
-	if err == nil {
-		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
-			return
-		}
-	}
-	dst.Close()
-	src.Close()
-}
-
-// pump copies src to dst until src's EOF (nil) or an error on either side. It applies
-// back-pressure and holds memory only while data moves: it reads from src only what it has
-// written to dst, one buffer at a time, and between bursts it waits for src to become
-// readable without a buffer (see readWaiter), returning the buffer to the network's pool. An
-// idle relayed connection then costs no buffer, and a slow reader holds at most one.
-func (n *Network) pump(dst, src net.Conn) error {
-	wait := readWaiter(src)
-	for {
-		if wait != nil {
-			if err := wait(); err != nil {
-				return err
-			}
-		}
-		bp := n.relayBufs.Get().(*[]byte)
-		err := burst(dst, src, *bp)
-		n.relayBufs.Put(bp)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// burst copies from src to dst through buf while reads fill buf; it returns nil when a read
-// returns less (src has nothing more for now) and the caller can wait without the buffer, or
-// the error that ended the copy (io.EOF at src's end).
-func burst(dst, src net.Conn, buf []byte) error {
-	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			if _, err := dst.Write(buf[:nr]); err != nil {
-				return err
-			}
-		}
-		if rerr != nil {
-			return rerr
-		}
-		if nr < len(buf) {
-			return nil
-		}
-	}
-}
-
-// readWaiter returns a function that blocks until a Read of c would not block, without
-// reading, or nil if c offers none; pump then waits in Read, holding a buffer.
-func readWaiter(c net.Conn) func() error {
-	switch c := c.(type) {
-	case *netstack.TCPConn:
-		return c.WaitRead
-	case *net.TCPConn:
-		return kernelReadWaiter(c)
-	}
-	return nil
 }
 
 // handleHostLoopback is the gateway stack's TCP forwarder for [Config.HostLoopback]: a

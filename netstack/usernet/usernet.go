@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/unikit/unikit/netstack"
@@ -112,6 +113,12 @@ type Network struct {
 	// relayBufs holds *[]byte copy buffers of relayBufSize bytes, lent to a relayed
 	// connection while data moves.
 	relayBufs sync.Pool
+
+	// parkerOnce starts the parker of idle relay directions (park.go), whose tick count
+	// parkTicks is; kernel parks host connections on Linux.
+	parkerOnce sync.Once
+	parkTicks  atomic.Uint64
+	kernel     kernelParking
 
 	closeOnce sync.Once
 	closeErr  error
