@@ -47,9 +47,10 @@ type Config struct {
 	TxQueueLen int
 }
 
-// DefaultTxQueueLen is the default of [Config].TxQueueLen. The queue holds pointers to frames
-// the kernel has already built, so its length bounds the memory only of frames it holds while
-// the reader is late.
+// DefaultTxQueueLen is the default of [Config].TxQueueLen. The queue costs nothing while the
+// reader keeps up; while it is late, the kernel holds up to this many frames in it instead of
+// dropping them (small ones for request/response traffic; up to 64 KiB each for bulk data
+// with GRO, whose local senders' socket buffers bound it in turn).
 const DefaultTxQueueLen = 8192
 
 // OffloadStats count the frames that used offloads, beyond [link.Stats]: they show
