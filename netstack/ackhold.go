@@ -10,8 +10,14 @@ import (
 )
 
 // DefaultAckHold is how long the adapter holds a pure TCP ACK by default, waiting for a
-// segment of the same connection to carry the acknowledgement instead (see ackHold).
+// segment of the same connection to carry the acknowledgement instead (see ackHold). The hold
+// lengthens itself up to ackHoldCeiling where responses come later than that.
 const DefaultAckHold = time.Millisecond
+
+// ackHoldCeiling is the longest the hold lengthens itself to: below the 40 ms Linux's delayed
+// ACK waits at least, and far below any peer's minimum retransmission timeout (200 ms on
+// Linux), so a held ACK never makes a peer retransmit.
+const ackHoldCeiling = 32 * time.Millisecond
 
 // The hold tracks up to ackFlows connections in a two-way set-associative table: a connection
 // may sit in either slot of its bucket. A connection whose slot another one takes over (the
@@ -43,7 +49,10 @@ const (
 // never changes: a held ACK leaves the table only under its stripe's lock, and is transmitted
 // before that lock is released.
 type ackHold struct {
-	bound int64 // nanoseconds
+	// bound is how long an ACK is held now, in nanoseconds: base at first, lengthened by
+	// judgeAckWindow up to ceiling (never below base).
+	bound         atomic.Int64
+	base, ceiling int64
 	// maxAdvance: an ACK that acknowledges this many bytes or more beyond the connection's
 	// last one is sent at once (two full-sized segments).
 	maxAdvance uint32
@@ -58,12 +67,16 @@ type ackHold struct {
 	closed atomic.Bool
 	timer  *time.Timer
 
-	// The hold watches whether it pays: of every ackWindow ACKs it holds, at least half must
-	// be superseded, or it holds none until pausedUntil (ackPause later). Where responses
-	// come later than the bound (many connections on a busy machine) the ACKs would only
-	// leave late, after costing the table's work and the timer's.
-	winHeld, winSuperseded atomic.Int32
-	pausedUntil            atomic.Int64
+	// The hold watches whether it pays, over every ackWindow ACKs it holds: how many were
+	// superseded, and how many were late (the connection's next segment, within ceiling of
+	// the expiry, carried the expired acknowledgement: the peer had sent nothing more, so it
+	// waited for the response, not for the ACK). judgeAckWindow lengthens the bound where
+	// responses come late (at 500 connections on a busy machine 10 ms or more after their
+	// requests: a 1 ms hold would only delay ACKs, a longer one saves a frame per request),
+	// shortens it where ACKs were neither, and pauses the hold until pausedUntil where it
+	// does not pay.
+	winHeld, winSuperseded, winLate atomic.Int32
+	pausedUntil                     atomic.Int64
 
 	// expireMu serialises expire, which uses expiring as scratch.
 	expireMu sync.Mutex
@@ -86,6 +99,9 @@ type ackFlow struct {
 	key  flowKey
 	used bool
 	held bool
+	// expired: the last ACK held for the connection left when its bound expired, at deadline;
+	// its next segment tells whether a longer hold would have been superseded (late).
+	expired bool
 	// sent is the acknowledgement number of the connection's last segment given to the link
 	// with the ACK flag; acked says there was one.
 	sent  uint32
@@ -110,12 +126,14 @@ type ackScratch struct {
 // link's, for the two-segment rule.
 func newAckHold(l link.Link, counters *nicCounters, bound time.Duration, mtu int) *ackHold {
 	h := &ackHold{
-		bound:      int64(bound),
+		base:       int64(bound),
+		ceiling:    int64(max(bound, ackHoldCeiling)),
 		maxAdvance: uint32(2 * max(mtu-40, 536)),
 		link:       l,
 		counters:   counters,
 		epoch:      time.Now(),
 	}
+	h.bound.Store(h.base)
 	h.timer = time.AfterFunc(time.Hour, h.expire)
 	h.timer.Stop()
 	for i := range h.expiring {
@@ -179,6 +197,12 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 		*fl = ackFlow{key: s.key, used: true, sent: s.ack, acked: s.hasAck}
 		return true
 	}
+	if fl.expired {
+		fl.expired = false
+		if !s.bare && s.hasAck && s.ack == fl.sent && h.now() < fl.deadline+h.ceiling {
+			h.winLate.Add(1)
+		}
+	}
 	if fl.held {
 		if s.hasAck && (seqBefore(fl.ack, s.ack) || (!s.bare && s.ack == fl.ack)) {
 			// A later acknowledgement, or data, FIN or RST carrying the held one: the held
@@ -203,11 +227,12 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 	if s.pureAck && fl.acked && seqBefore(fl.sent, s.ack) && s.ack-fl.sent < h.maxAdvance && h.pays() {
 		fl.held, fl.ack, fl.off = true, s.ack, f.Offload
 		fl.n = uint8(copyFrame(fl.frame[:], f))
-		fl.deadline = h.now() + h.bound
+		bound := h.bound.Load()
+		fl.deadline = h.now() + bound
 		st.held.Add(1)
 		h.held.Add(1)
 		h.counters.ackHeld.Add(1)
-		h.arm(time.Duration(h.bound))
+		h.arm(time.Duration(bound))
 		return false
 	}
 	if s.hasAck {
@@ -217,8 +242,7 @@ func (h *ackHold) admit(f *link.Frame, sc *ackScratch) bool {
 }
 
 // pays reports whether the hold may take one more ACK, and counts it in the current window:
-// false while the hold pauses after a window in which fewer than half the ACKs it held were
-// superseded.
+// false while the hold pauses after a window judgeAckWindow found it did not pay in.
 func (h *ackHold) pays() bool {
 	if until := h.pausedUntil.Load(); until != 0 {
 		if h.now() < until {
@@ -229,13 +253,40 @@ func (h *ackHold) pays() bool {
 	if h.winHeld.Add(1) != ackWindow {
 		return true // the one call that completes the window judges it
 	}
-	sup := h.winSuperseded.Swap(0)
+	sup, late := h.winSuperseded.Swap(0), h.winLate.Swap(0)
 	h.winHeld.Store(0)
-	if sup < ackWindow/2 {
+	bound, pause := judgeAckWindow(h.bound.Load(), h.base, h.ceiling, int(sup), int(late))
+	h.bound.Store(bound)
+	if pause {
 		h.pausedUntil.Store(h.now() + int64(ackPause))
 		h.counters.ackPauses.Add(1)
 	}
 	return true
+}
+
+// judgeAckWindow returns the hold's bound after a window of ackWindow held ACKs of which sup
+// were superseded and late left on expiry shortly before a response that carried them, and
+// whether the hold pauses. The rest (waiting) are ACKs a peer may have been waiting for: one
+// that sends a request in two writes, the second after the first's ACK (Nagle's algorithm).
+// Held with bound cur, between base and ceiling:
+//
+//   - late ones at least an eighth of the window and at least as many as waiting ones, below
+//     the ceiling: responses come, only after the bound; the bound doubles, up to ceiling.
+//   - otherwise at least half superseded: the hold pays; it keeps its bound, but halves it
+//     (not below base) when more than an eighth of the window was waiting.
+//   - otherwise the hold pauses, and starts again from base.
+func judgeAckWindow(cur, base, ceiling int64, sup, late int) (bound int64, pause bool) {
+	waiting := max(ackWindow-sup-late, 0)
+	switch {
+	case late >= ackWindow/8 && late >= waiting && cur < ceiling:
+		return min(2*cur, ceiling), false
+	case sup >= ackWindow/2 && waiting > ackWindow/8:
+		return max(cur/2, base), false
+	case sup >= ackWindow/2:
+		return cur, false
+	default:
+		return base, true
+	}
 }
 
 // release forgets fl's held ACK without sending it. st.mu is held.
@@ -290,7 +341,7 @@ func (h *ackHold) expire() {
 			h.expSegs[n][0] = fl.frame[:fl.n]
 			h.expiring[n].Offload = fl.off
 			n++
-			fl.sent = fl.ack
+			fl.sent, fl.expired = fl.ack, true
 			h.release(st, fl)
 		}
 		if n > 0 {
@@ -307,7 +358,7 @@ func (h *ackHold) expire() {
 	h.expireMu.Unlock()
 	h.armed.Store(false)
 	if h.held.Load() > 0 && !h.closed.Load() {
-		d := h.bound
+		d := h.bound.Load()
 		if next != math.MaxInt64 {
 			d = max(next-now, int64(10*time.Microsecond))
 		}

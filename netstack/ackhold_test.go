@@ -351,3 +351,82 @@ func FuzzOutSegment(f *testing.F) {
 		}
 	})
 }
+
+func TestJudgeAckWindow(t *testing.T) {
+	const (
+		base    = int64(time.Millisecond)
+		ceiling = int64(32 * time.Millisecond)
+		half    = ackWindow / 2
+		eighth  = ackWindow / 8
+	)
+	for _, tc := range []struct {
+		name      string
+		cur       int64
+		sup, late int
+		bound     int64
+		pause     bool
+	}{
+		{"all superseded: keep", 4 * base, ackWindow, 0, 4 * base, false},
+		{"superseded, a few late: keep", 4 * base, ackWindow - eighth + 1, eighth - 1, 4 * base, false},
+		{"superseded, an eighth late: double", 4 * base, ackWindow - eighth, eighth, 8 * base, false},
+		{"superseded, an eighth late, at the ceiling: keep", ceiling, ackWindow - eighth, eighth, ceiling, false},
+		{"superseded, an eighth waiting: keep", 4 * base, ackWindow - eighth, 0, 4 * base, false},
+		{"superseded, more than an eighth waiting: halve", 4 * base, ackWindow - eighth - 1, 0, 2 * base, false},
+		{"superseded, waiting more than late: halve", 4 * base, half, 200, 2 * base, false},
+		{"superseded, waiting, at base: stay", base, half, 0, base, false},
+		{"late responses: double", base, 0, ackWindow, 2 * base, false},
+		{"mostly late: double", 8 * base, half - 1, 257, 16 * base, false},
+		{"late, near the ceiling: the ceiling", 24 * base, 100, 900, ceiling, false},
+		{"late at the ceiling: pause, from base", ceiling, 100, 900, base, true},
+		{"waiting more than late: pause, from base", 8 * base, 100, 400, base, true},
+		{"nothing superseded nor late: pause", base, 0, 0, base, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bound, pause := judgeAckWindow(tc.cur, base, ceiling, tc.sup, tc.late)
+			assert.Equal(t, time.Duration(tc.bound), time.Duration(bound))
+			assert.Equal(t, tc.pause, pause)
+		})
+	}
+}
+
+// TestAckHoldLengthensForLateResponses drives connections whose responses always come after
+// the hold has expired, carrying the expired ACK: the hold doubles its bound instead of
+// pausing. A peer that sends more after each expiry (it waited for the ACK) makes it pause.
+func TestAckHoldLengthensForLateResponses(t *testing.T) {
+	ht := newHoldTester(time.Millisecond)
+	defer ht.h.close()
+	ack := uint32(100)
+	require.True(t, ht.send(seg{port: 7000, flags: ackFlag, ack: ack, payload: 1}))
+	// expire makes every held ACK due and does the timer's work, without waiting for it.
+	expire := func() {
+		for i := range ht.h.stripes {
+			st := &ht.h.stripes[i]
+			st.mu.Lock()
+			for j := range st.flows {
+				st.flows[j].deadline = ht.h.now() - 1
+			}
+			st.mu.Unlock()
+		}
+		ht.h.expire()
+		require.Zero(t, ht.h.held.Load())
+	}
+	for range ackWindow {
+		ack += 100
+		require.False(t, ht.send(seg{port: 7000, flags: ackFlag, ack: ack}))
+		expire()
+		require.True(t, ht.send(seg{port: 7000, flags: ackFlag | header.TCPFlagPsh, ack: ack, payload: 10}))
+	}
+	require.Equal(t, int64(2*time.Millisecond), ht.h.bound.Load())
+	require.Zero(t, ht.c.ackPauses.Load())
+
+	// The peer sends more after every expired ACK: not late, so the hold pauses.
+	for range ackWindow {
+		ack += 100
+		require.False(t, ht.send(seg{port: 7000, flags: ackFlag, ack: ack}))
+		expire()
+		ack += 100 // the peer's next data, acknowledged by the response
+		require.True(t, ht.send(seg{port: 7000, flags: ackFlag | header.TCPFlagPsh, ack: ack, payload: 10}))
+	}
+	require.Equal(t, uint64(1), ht.c.ackPauses.Load())
+	require.Equal(t, int64(time.Millisecond), ht.h.bound.Load())
+}

@@ -48,10 +48,14 @@ type NICConfig struct {
 	// TCP has no delayed ACK: it acknowledges received data at once, and a response sent
 	// microseconds later carries the same acknowledgement again). Duplicate ACKs, window
 	// updates, ACKs with SACK blocks and ACKs of two full-sized segments or more are never
-	// held. The hold pauses for a second whenever fewer than half of 1,024 ACKs it held were
-	// carried by a later segment: where responses come later than the hold (many connections
-	// on a busy machine) it would only delay ACKs. Zero means [DefaultAckHold]; negative turns
-	// the hold off.
+	// held. AckHold is where the hold starts; it judges itself over every 1,024 ACKs it held.
+	// Where an eighth or more left on expiry and were then carried by their connection's
+	// response (the peer sending nothing meanwhile: many connections on a busy machine
+	// answer 10 ms or more after a request), it doubles itself, up to 32 ms (below the
+	// shortest delayed ACK of Linux); where more than an eighth were neither carried nor
+	// followed so (a peer may wait for them), it halves itself, not below AckHold; and where
+	// fewer than half were carried otherwise, it pauses for a second and starts again from
+	// AckHold. Zero means [DefaultAckHold]; negative turns the hold off.
 	AckHold time.Duration
 }
 

@@ -119,6 +119,9 @@ func Open(name string, cfg *Config) (*Link, error) {
 	if c.Buffers < c.Batch {
 		c.Buffers = c.Batch
 	}
+	if c.TxQueueLen == 0 {
+		c.TxQueueLen = DefaultTxQueueLen
+	}
 	if c.MTU < 68 || c.MTU > 65535 || c.Batch < 0 || c.Batch > maxBatch || c.Buffers > maxBuffers ||
 		len(name) >= unix.IFNAMSIZ ||
 		(c.MAC != nil && len(c.MAC) != 6) {
@@ -137,6 +140,9 @@ func Open(name string, cfg *Config) (*Link, error) {
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if c.TxQueueLen > 0 {
+		raiseTxQueueLen(ifname, c.TxQueueLen)
 	}
 	file := os.NewFile(uintptr(fd), "/dev/net/tun:"+ifname)
 	rc, err := file.SyscallConn()
