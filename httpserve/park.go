@@ -2,7 +2,8 @@ package httpserve
 
 import (
 	"sync/atomic"
-	"time"
+
+	"github.com/unikit/unikit/internal/parktick"
 )
 
 // readNotifier is a connection that can call a function once a Read would not block (data,
@@ -18,7 +19,7 @@ type readNotifier interface {
 // comes soon and waking a blocked goroutine is cheaper than starting one (starting one for
 // every request, whose stack then grows again, cost the blog over TAP 40% more CPU per 4 KiB
 // request at 50 connections). A connection that
-// has waited through a whole tick of the server's parker (parkTick) is parked: its goroutine
+// has waited through a whole tick of the server's parker (parktick.Interval) is parked: its goroutine
 // returns, and the connection's next readable event (or its idle deadline, Shutdown's past
 // deadline, or Close) starts another that reads on. An idle keep-alive connection then costs
 // the server its conn and its stack's endpoint only.
@@ -32,15 +33,6 @@ const (
 	stWoken                 // the notification came while its goroutine waited: it reads on
 	stParked                // no goroutine: the notification starts one
 )
-
-// parkTick is how often the parker parks the connections that have waited since its last
-// tick: an idle connection keeps its goroutine for one to two ticks. A busy keep-alive
-// connection's next request comes well within that; a longer wait would only add to the
-// goroutines (and their stacks, which the runtime keeps after they exit) that a burst of new
-// connections leaves behind: with a second, 5,000 connections opened within a few seconds
-// left the blog 10 KB more resident per connection 10 s later. A tick looks at every
-// connection under the server's lock, about 50 µs per thousand.
-const parkTick = 100 * time.Millisecond
 
 // parkState is a connection's share of parking.
 type parkState struct {
@@ -61,7 +53,7 @@ func (c *conn) waitRead(rn readNotifier) bool {
 		p.notify = c.notified
 	}
 	c.srv.startParker()
-	p.since.Store(c.srv.parkTicks.Load())
+	p.since.Store(c.srv.parkClock.Now())
 	p.state.Store(stWaiting)
 	rn.NotifyReadable(p.notify)
 	<-p.wake
@@ -108,25 +100,17 @@ func (s *Server) startParker() {
 	s.parkerOnce.Do(func() { go s.parker() })
 }
 
-// parker parks, every parkTick, the connections that have waited since the tick before,
-// until the server shuts down.
+// parker parks, at every tick of the server's parker clock, the connections that have waited
+// through a whole tick, until the server shuts down.
 func (s *Server) parker() {
-	t := time.NewTicker(parkTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.parkerStop:
-			return
-		case <-t.C:
-		}
-		tick := s.parkTicks.Add(1)
+	s.parkClock.Run(s.parkerStop, func(tick uint64) {
 		s.mu.Lock()
 		for c := range s.conns {
 			p := &c.park
-			if p.since.Load() < tick-1 && p.state.CompareAndSwap(stWaiting, stParked) {
+			if parktick.Waited(p.since.Load(), tick) && p.state.CompareAndSwap(stWaiting, stParked) {
 				p.wake <- struct{}{}
 			}
 		}
 		s.mu.Unlock()
-	}
+	})
 }

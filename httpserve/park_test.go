@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/unikit/unikit/internal/parktick"
 )
 
 // openIdleOverNetstack opens n connections to srv over netstack (serveOverNetstack) and gets
@@ -81,7 +82,7 @@ func parkedConns(srv *Server) int {
 
 // parkWait is how long a test waits for idle connections to park: two of the parker's ticks
 // and some.
-const parkWait = 2*parkTick + 3*time.Second
+const parkWait = 2*parktick.Interval + 3*time.Second
 
 // TestIdleConnectionsHoldNoGoroutine checks that idle keep-alive connections on a netstack
 // listener are parked without a goroutine each within two of the parker's ticks, and that

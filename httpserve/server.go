@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/unikit/unikit/internal/parktick"
 	"golang.org/x/net/http2"
 )
 
@@ -53,10 +54,10 @@ type Server struct {
 	closeOnce sync.Once      // closes the handoff and stops the parker
 
 	// The parker parks connections that have waited a while for a request (see waitRead);
-	// parkTicks counts its ticks.
+	// parkClock is its clock.
 	parkerOnce sync.Once
 	parkerStop chan struct{}
-	parkTicks  atomic.Uint64
+	parkClock  parktick.Clock
 
 	// The counters behind Stats; open counts the connections holding a place under MaxConns.
 	requests, bytes, accepted, refused, handedOff, prepared atomic.Uint64

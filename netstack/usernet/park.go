@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/unikit/unikit/internal/parktick"
 )
 
 // readNotifier is a relay source that can call a function once a Read would not block (data,
@@ -19,7 +21,7 @@ type readNotifier interface {
 // A relay direction whose source can notify (readNotifier) waits for its next data on its
 // own goroutine first, blocked in the source's WaitRead: the next burst of a busy connection
 // comes soon, and waking a blocked goroutine is cheaper than starting one. A direction that
-// has waited through a whole tick of the network's parker (parkTick) is parked: the parker
+// has waited through a whole tick of the network's parker (parktick.Interval) is parked: the parker
 // ends the wait by moving the source's read deadline into the past, the goroutine removes
 // the deadline, asks the source to notify it and returns, and the notification starts
 // another goroutine that reads on. An idle relayed connection then costs its connections and
@@ -32,12 +34,6 @@ const (
 	stWaiting               // its goroutine waits for the source; the parker may park it
 	stParked                // the parker took it: no goroutine once the notification is asked
 )
-
-// parkTick is how often the parker parks the directions that have waited since its last tick:
-// an idle direction keeps its goroutine for one to two ticks, well beyond the gaps within a
-// busy connection's exchange, so that parking does not start a goroutine per burst. A tick
-// looks at every relay under the network's lock.
-const parkTick = 100 * time.Millisecond
 
 // parkState is a relay direction's share of parking.
 type parkState struct {
@@ -60,7 +56,7 @@ func (h *half) waitReadable() (parked bool, err error) {
 		return false, h.wait()
 	}
 	p := &h.park
-	p.since.Store(h.r.n.parkTicks.Load())
+	p.since.Store(h.r.n.parkClock.Now())
 	p.state.Store(stWaiting)
 	err = h.wait()
 	if p.state.CompareAndSwap(stWaiting, stBusy) {
@@ -88,10 +84,10 @@ func (h *half) notified() {
 	}
 }
 
-// parkIfIdle parks h if it has waited since before the tick before tick.
+// parkIfIdle parks h if it has waited through a whole tick by tick.
 func (h *half) parkIfIdle(tick uint64) {
 	p := &h.park
-	if p.state.Load() != stWaiting || p.since.Load() >= tick-1 {
+	if p.state.Load() != stWaiting || !parktick.Waited(p.since.Load(), tick) {
 		return
 	}
 	p.kick.Lock()
@@ -106,18 +102,10 @@ func (n *Network) startParker() {
 	n.parkerOnce.Do(func() { n.goAdd(n.parker) })
 }
 
-// parker parks, every parkTick, the relay directions that have waited since the tick before,
-// until the network closes.
+// parker parks, at every tick of the network's parker clock, the relay directions that have
+// waited through a whole tick, until the network closes.
 func (n *Network) parker() {
-	t := time.NewTicker(parkTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
-		tick := n.parkTicks.Add(1)
+	n.parkClock.Run(n.ctx.Done(), func(tick uint64) {
 		n.mu.Lock()
 		for c := range n.conns {
 			if r, ok := c.(*relay); ok {
@@ -126,5 +114,5 @@ func (n *Network) parker() {
 			}
 		}
 		n.mu.Unlock()
-	}
+	})
 }

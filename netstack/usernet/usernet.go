@@ -9,9 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/unikit/unikit/internal/parktick"
 	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link"
 	"github.com/unikit/unikit/netstack/link/pipe"
@@ -114,10 +114,10 @@ type Network struct {
 	// connection while data moves.
 	relayBufs sync.Pool
 
-	// parkerOnce starts the parker of idle relay directions (park.go), whose tick count
-	// parkTicks is; kernel parks host connections on Linux.
+	// parkerOnce starts the parker of idle relay directions (park.go), whose clock
+	// parkClock is; kernel parks host connections on Linux.
 	parkerOnce sync.Once
-	parkTicks  atomic.Uint64
+	parkClock  parktick.Clock
 	kernel     kernelParking
 
 	closeOnce sync.Once
