@@ -40,6 +40,7 @@ type rig struct {
 	obs            *observe.Observer
 	url            string // the observer's base URL
 	frames         *observe.Frames
+	capture        *pcap.Link // the server's link, writing to frames
 }
 
 // page is the site's one file.
@@ -60,7 +61,8 @@ func buildRig(t testing.TB, im pipe.Impairments, token string, observed, fr bool
 	var l link.Link = a
 	if observed {
 		r.frames = observe.NewFrames(0)
-		l = pcap.New(a, r.frames, &pcap.Config{Snaplen: observe.FramesSnaplen, Nanoseconds: true})
+		r.capture = pcap.New(a, r.frames, &pcap.Config{Snaplen: observe.FramesSnaplen, Nanoseconds: true})
+		l = r.capture
 	}
 	r.server, r.client = stacktest.Pair(t, l, b)
 	site := kv.NewMem(nil)

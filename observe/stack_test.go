@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/stacktest"
+	"github.com/unikit/unikit/netstack"
 	"github.com/unikit/unikit/netstack/link/pipe"
 	"github.com/unikit/unikit/observe"
 )
@@ -18,6 +19,12 @@ import (
 // the retransmit counter rises, the connection's own retransmits are reported while it is open,
 // and the time-sequence graph of the ring of recent frames (captured on the sender's side of
 // the loss) shows as many retransmissions as the stack counted.
+//
+// The count and the graph are compared once the sender can retransmit no more and the capture
+// has written out every frame it took: TransferTo returns when the receiver has read the
+// sender's FIN, which the sender may still be waiting to see acknowledged (the ACK is lost 3%
+// of the time, or late on a loaded machine), and the capture's writer goroutine may still be
+// behind the link.
 func TestLossyLink(t *testing.T) {
 	r := newRig(t, pipe.Impairments{Loss: 0.03, Seed: 7}, "")
 	ln, err := r.client.Listen("tcp", ":7000")
@@ -25,6 +32,8 @@ func TestLossyLink(t *testing.T) {
 	t.Cleanup(func() { ln.Close() })
 	before := r.get(t, "/metrics")
 	stacktest.TransferTo(t, r.server, ln, "10.0.0.2:7000", 2<<20, nil)
+	waitAllAcked(t, r.server, "10.0.0.2:7000")
+	require.NoError(t, r.capture.Flush())
 	after := r.get(t, "/metrics")
 	retx := metric(t, after, "unikit_tcp_retransmits_total") - metric(t, before, "unikit_tcp_retransmits_total")
 	require.Positive(t, retx, "no retransmission over a lossy link")
@@ -45,6 +54,31 @@ func TestLossyLink(t *testing.T) {
 	t.Logf("%d segments, %d retransmitted (the stack counted %.0f)", st.Segments, st.Retransmits, retx)
 	if st.Segments < observe.DefaultFrames/2 { // the whole transfer is in the ring
 		require.Equal(t, int(retx), st.Retransmits)
+	}
+}
+
+// waitAllAcked waits until the server's connections to remote have had everything they sent
+// acknowledged, their FIN included (FIN-WAIT2, TIME-WAIT or closed and gone), so that they
+// retransmit nothing more. The RTO backs off from 200 ms after each loss of the FIN or its
+// ACK, and a loaded machine delays it further: the deadline leaves room for both.
+func waitAllAcked(t *testing.T, s *netstack.Stack, remote string) {
+	t.Helper()
+	const wait = 30 * time.Second
+	deadline := time.Now().Add(wait)
+	for {
+		busy := ""
+		for _, c := range observe.Connections(s) {
+			if c.Remote.String() == remote && c.State != "FIN-WAIT2" && c.State != "TIME-WAIT" && c.State != "CLOSED" {
+				busy = c.State
+			}
+		}
+		if busy == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			require.FailNowf(t, "the sender may still retransmit", "the connection to %s is still in %s after %v", remote, busy, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

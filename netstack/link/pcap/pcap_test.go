@@ -340,9 +340,12 @@ func TestNoAllocsPerFrame(t *testing.T) {
 		if err := sb.Wait(len(frames)); err != nil {
 			panic(err)
 		}
-		// Let the capture's writer drain the ring, as it would on an idle CPU, or the ring
-		// fills and frames go uncaptured.
-		runtime.Gosched()
+		// Wait for the capture's writer to drain the ring, as it would on an idle CPU, or
+		// the ring fills and frames go uncaptured. Yielding once is not enough on a loaded
+		// machine: the writer may not run for several sends.
+		if err := c.Flush(); err != nil {
+			panic(err)
+		}
 	}
 	allocs.NoGC(t) // a collection during the warm-up empties the pools the path refills
 	for i := 0; i < 100; i++ {

@@ -25,14 +25,15 @@
 // does not know with a reset, and ARP requests and pings with replies, on the goroutine that
 // delivers. When both directions are full and both ends' delivery goroutines transmit so, each
 // waits for the other to free a buffer and neither ever does; two stacks closing thousands of
-// connections at once met exactly this. So when a transmitter has waited 100 ms for a buffer
-// while the receiver sat in one DeliverFrames call, holding none of its frames (the netstack
-// adapter releases each batch before it hands it to gVisor) and freeing none, the pipe takes
-// the receiver for stuck and, as a NIC whose receive ring is full, drops what does not fit
-// (counted in the sender's TxDropped; the frames count as taken) instead of waiting, until
-// the receiver has returned and taken every frame queued meanwhile. A stack's delivery
-// goroutine hands a batch to gVisor in microseconds, so frames flowing between two stacks are
-// not dropped.
+// connections at once met exactly this. So when the transmitters of both directions have
+// waited 100 ms for a buffer while each direction's receiver sat in one DeliverFrames call,
+// holding none of its frames (the netstack adapter releases each batch before it hands it to
+// gVisor) and freeing none, the pipe takes the receiver for stuck and, as a NIC whose receive
+// ring is full, drops what does not fit (counted in the sender's TxDropped; the frames count
+// as taken) instead of waiting, until the receiver has returned and taken every frame queued
+// meanwhile. One receiver that sits so while the other direction's receiver moves is not in
+// that cycle, only slow (on a loaded machine a delivery goroutine can wait longer than that
+// for a CPU), and is waited for: frames flowing between two stacks are not dropped.
 //
 // Frames transmitted while the peer has not been started yet are dropped and counted in the
 // peer's RxDropped, as a NIC without a driver would drop them.

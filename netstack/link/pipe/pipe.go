@@ -295,5 +295,6 @@ func (l *Link) deliverLoop(r link.Receiver) {
 		}
 		l.counters.Received(n, bytes)
 		r.DeliverFrames(frames[:n])
+		l.rx.returned.Add(1)
 	}
 }

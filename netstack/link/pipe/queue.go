@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/unikit/unikit/netstack/link"
@@ -65,14 +66,23 @@ type queue struct {
 	space      chan struct{}
 	stallTimer *time.Timer
 
+	// returned counts the DeliverFrames calls that returned. The delivery goroutine counts
+	// a call as soon as it returns, before it takes mu again, so that a receiver waiting for
+	// mu (or for a CPU) on its way back to pop is not taken for stuck.
+	returned atomic.Uint64
+	// stalled is set while the transmitter waiting for a buffer has found the receiver
+	// sitting in one DeliverFrames call for stallTimeout, holding no frame and freeing none;
+	// stalledAt is returned then. The transmitter of the other direction reads them (see
+	// stalledNow) without taking mu, which would order the two queues' locks.
+	stalled   atomic.Bool
+	stalledAt atomic.Uint64
+
 	mu           sync.Mutex
 	spaceWaiters int
-	// delivering is set while the owner's delivery goroutine is inside DeliverFrames, and
-	// deliveries counts the calls that returned; stuck is set once a transmitter has waited
-	// stallTimeout for a buffer while one call went on, holding no frame and freeing none
-	// (see get), and cleared when the receiver has taken every frame queued (see pop).
+	// delivering is set while the owner's delivery goroutine is inside DeliverFrames; stuck
+	// is set once the receivers of both directions have sat so (see get), and cleared when
+	// this end's receiver has taken every frame queued (see pop).
 	delivering bool
-	deliveries uint64
 	stuck      bool
 	freed      uint64 // buffers released so far
 	lent       int    // buffers lent to the receiver
@@ -297,11 +307,17 @@ func (q *queue) due(n int) int64 {
 
 // stallTimeout is how long a transmitter waits for a free buffer while the receiver sits in one
 // DeliverFrames call, holding none of the frames lent to it and freeing nothing, before the
-// pipe takes the receiver for stuck and drops what does not fit, as a NIC drops what arrives
-// while its receive ring is full. A receiver that keeps frames, inside DeliverFrames or after
-// it returns, applies back-pressure: the transmitter waits for its Release as long as it takes.
-// One that has given every frame back and still does not return waits for something else,
-// such as room in the other direction of this pipe (see the package documentation).
+// pipe takes the receiver for stalled. A receiver that keeps frames, inside DeliverFrames or
+// after it returns, applies back-pressure: the transmitter waits for its Release as long as it
+// takes. One that has given every frame back and still does not return may wait for room in
+// the other direction of this pipe (see the package documentation); when the other
+// direction's receiver has stalled so too, each waits for the other, and the pipe takes the
+// receiver for stuck and drops what does not fit, as a NIC drops what arrives while its
+// receive ring is full.
+//
+// One direction stalled alone is no cycle: its receiver may only be waiting for a CPU, which
+// on a loaded machine can take longer than stallTimeout, and it is waited for as long as it
+// takes.
 const stallTimeout = 100 * time.Millisecond
 
 // errStuck tells push that the receiver is stuck and the frame was dropped.
@@ -312,7 +328,8 @@ var errStuck = errors.New("pipe: receiver stuck")
 // stallTimeout). q.mu is held; it is released while waiting.
 func (q *queue) get(from *Link) (uint32, error) {
 	timing := false
-	var deliveries, freed uint64 // the receiver's progress when the stall timer started
+	var returned, freed uint64 // the receiver's progress when the stall timer started
+	defer q.unstall()
 	for len(q.free) == 0 {
 		if from.closed.Load() {
 			return 0, link.ErrClosed
@@ -330,7 +347,7 @@ func (q *queue) get(from *Link) (uint32, error) {
 		if !timing {
 			timing = true
 			q.stallTimer.Reset(stallTimeout)
-			deliveries, freed = q.deliveries, q.freed
+			returned, freed = q.returned.Load(), q.freed
 		}
 		q.spaceWaiters++
 		q.mu.Unlock()
@@ -343,12 +360,23 @@ func (q *queue) get(from *Link) (uint32, error) {
 		q.mu.Lock()
 		q.spaceWaiters--
 		if expired {
-			if q.delivering && q.lent == 0 && q.deliveries == deliveries && q.freed == freed && len(q.free) == 0 {
-				q.stuck = true
+			if q.delivering && q.lent == 0 && q.returned.Load() == returned && q.freed == freed && len(q.free) == 0 {
+				// The receiver sat in one DeliverFrames call, holding and freeing nothing,
+				// for the whole stallTimeout (or longer, if the timer fired late).
+				q.stalledAt.Store(returned)
+				q.stalled.Store(true)
+				// The receiver transmits through the other direction's queue: stuck
+				// only if that direction's receiver sits so too, each waiting for the
+				// other. Otherwise it is merely slow: recheck after stallTimeout, with
+				// the stall still counted from when it began.
+				q.stuck = q.owner.peer.rx.stalledNow()
 			} else {
 				// The receiver moved: wait on.
+				q.unstall()
+				returned, freed = q.returned.Load(), q.freed
+			}
+			if !q.stuck {
 				q.stallTimer.Reset(stallTimeout)
-				deliveries, freed = q.deliveries, q.freed
 			}
 		}
 	}
@@ -369,6 +397,21 @@ func (q *queue) get(from *Link) (uint32, error) {
 	}
 	s.state = slotQueued
 	return idx, nil
+}
+
+// stalledNow reports whether the transmitter waiting for a buffer has found the receiver
+// stalled (see stallTimeout) and the receiver has not returned since. It reads atomics only:
+// the transmitter of the other direction calls it with that direction's mu held.
+func (q *queue) stalledNow() bool {
+	return q.stalled.Load() && q.returned.Load() == q.stalledAt.Load()
+}
+
+// unstall clears the stalled mark when the receiver made progress or no transmitter waits
+// any more. q.mu is held.
+func (q *queue) unstall() {
+	if q.stalled.Load() {
+		q.stalled.Store(false)
+	}
 }
 
 // wakeSpace wakes the transmitter waiting for a buffer, if any. q.mu is held.
@@ -418,10 +461,7 @@ func (q *queue) kick() {
 // number and total length; it returns 0 once the end is closed.
 func (q *queue) pop(frames []link.Frame) (int, int) {
 	q.mu.Lock()
-	if q.delivering {
-		q.delivering = false
-		q.deliveries++
-	}
+	q.delivering = false
 	if q.stuck && q.n == 0 {
 		// The receiver returned from DeliverFrames and has taken every frame queued while
 		// it was stuck: transmitters wait for its buffers again.
@@ -509,6 +549,7 @@ func (q *queue) release(frames []link.Frame) {
 		q.freed++
 		q.lent--
 	}
+	q.unstall()
 	q.wakeSpace()
 	q.mu.Unlock()
 }
