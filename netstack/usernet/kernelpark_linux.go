@@ -74,7 +74,6 @@ func (n *Network) epollPoller() *epollPoller {
 		}
 		if !n.goAdd(p.run) {
 			p.Close()
-			p.finished()
 			return
 		}
 		if !n.addCloser(p) { // closed it: its goroutine ends
