@@ -14,9 +14,7 @@ func TestReclaimer(t *testing.T) {
 	const mib = 1 << 20
 	var h heapState
 	var log []string
-	r := &reclaimer{read: func() heapState { return h },
-		collect: func() { log = append(log, "collect") },
-		release: func() { log = append(log, "release") }}
+	r := recordingReclaimer(&h, &log)
 	steps := []struct {
 		objects, live, closed uint64
 		want                  string // what this look does
@@ -56,9 +54,7 @@ func TestReclaimerEndedGoroutines(t *testing.T) {
 	const mib = 1 << 20
 	var h heapState
 	var log []string
-	r := &reclaimer{read: func() heapState { return h },
-		collect: func() { log = append(log, "collect") },
-		release: func() { log = append(log, "release") }}
+	r := recordingReclaimer(&h, &log)
 	steps := []struct {
 		objects, goroutines uint64
 		want                string
@@ -124,4 +120,12 @@ func TestGCPacing(t *testing.T) {
 	h.live = 64 * mib
 	r.check()
 	require.Equal(t, []int{50, 25}, set)
+}
+
+// recordingReclaimer returns a reclaimer that reads *h and appends "collect" and "release" to
+// *log as it does them.
+func recordingReclaimer(h *heapState, log *[]string) *reclaimer {
+	return &reclaimer{read: func() heapState { return *h },
+		collect: func() { *log = append(*log, "collect") },
+		release: func() { *log = append(*log, "release") }}
 }
