@@ -41,7 +41,9 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"testing"
+	"time"
 )
 
 // attempts is how many times Measure counts before it gives up on reaching the bound.
@@ -94,9 +96,50 @@ func Count(calls int, f func()) uint64 {
 // of blocked-goroutine records (sudogs), and the path refills them for a while afterwards,
 // so a warm-up that a collection interrupts ends before the path is steady. The test should
 // allocate little itself meanwhile.
+//
+// With the collector off, NoGC also fills that central cache (see [primeSudogs]): a path
+// whose goroutines block on one P and wake on another moves sudogs from one P's cache to the
+// other's, and the runtime allocates a new one whenever the emptied P finds the central cache
+// empty too, which it does until the other P's cache has filled and spilled over. How long
+// that takes depends on how the scheduler places the goroutines, so on a loaded machine a
+// warm-up can end first and the measurement count the runtime's records as the path's.
 func NoGC(tb testing.TB) {
 	old := debug.SetGCPercent(-1)
 	tb.Cleanup(func() { debug.SetGCPercent(old) })
+	primeSudogs(primedSelects)
+}
+
+// primedSelects is how many goroutines primeSudogs blocks at once. Each holds two sudogs;
+// the per-P caches keep at most 128 each and the rest go to the central cache, so on a
+// machine with few Ps most of the 1024 end up there.
+const primedSelects = 512
+
+// primeSudogs blocks n goroutines at once in a two-case select and then releases them, so
+// that the runtime allocates 2n sudogs (acquireSudog in runtime/proc.go) and, as they are
+// released, keeps in its central cache those the per-P caches cannot hold. Only a collection
+// empties the central cache.
+func primeSudogs(n int) {
+	var started sync.WaitGroup
+	var done sync.WaitGroup
+	release, never := make(chan struct{}), make(chan struct{})
+	started.Add(n)
+	done.Add(n)
+	for range n {
+		go func() {
+			defer done.Done()
+			started.Done()
+			select {
+			case <-release:
+			case <-never:
+			}
+		}()
+	}
+	started.Wait()
+	// The goroutines go from Done to their select without blocking; a moment lets the last
+	// ones reach it, so that all hold their sudogs together.
+	time.Sleep(time.Millisecond)
+	close(release)
+	done.Wait()
 }
 
 // Start begins an exact count of a benchmark's heap allocations. The function it returns,

@@ -1,6 +1,7 @@
 package allocs
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -75,4 +76,17 @@ func TestResultPer(t *testing.T) {
 		Result{Mallocs: 4, Calls: 200}.Per(32, "frames").String())
 	assert.Equal(t, "24 mallocs in 64 MiB (0.375 per MiB)", Result{Mallocs: 24, Calls: 64}.Per(1, "MiB").String())
 	assert.Equal(t, "0 mallocs in 500 requests", Result{Calls: 500}.Per(1, "requests").String())
+}
+
+// TestNoGCPrimesSudogs checks that after NoGC, blocking many goroutines at once costs the
+// runtime no new blocked-goroutine records: the first such burst allocates no more than a
+// second one does. Without the priming the first burst allocates its 512 sudogs (600 to 1,000
+// mallocs against 260).
+func TestNoGCPrimesSudogs(t *testing.T) {
+	runtime.GC() // empties the central sudog cache, as an earlier test's collection would
+	NoGC(t)
+	burst := func() { primeSudogs(primedSelects / 2) }
+	first := Count(1, burst)
+	second := Count(1, burst)
+	assert.LessOrEqual(t, first, second, "the first burst allocated sudogs NoGC should have primed")
 }

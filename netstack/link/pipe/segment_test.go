@@ -196,8 +196,8 @@ func TestNoAllocsImpaired(t *testing.T) {
 		send()
 	}
 	r := allocs.Measure(300, 0, send).Per(len(frames), "frames")
-	// Under load every attempt sometimes counts one malloc in 900 frames (the impairments'
-	// delayed and reordered frames reaching a new backlog, not yet pinned down), so the bound
-	// is one in a hundred frames rather than zero; the unimpaired pipe counts zero.
-	require.LessOrEqual(t, r.Mallocs, uint64(300*len(frames)/100), "%v", r)
+	// The one or two mallocs in 900 frames this used to count now and then (one run in a
+	// hundred here, more under load) were the runtime's records of the blocked transmitter and
+	// receiver (sudogs), allocated until its caches were warm; allocs.NoGC now fills them.
+	require.Zero(t, r.Mallocs, "%v", r)
 }
