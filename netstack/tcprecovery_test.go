@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/unikit/unikit/internal/israce"
 
@@ -18,24 +19,47 @@ import (
 
 // stallingLink is a pipe end whose transmissions stall now and then, as a receiver's
 // acknowledgements do when its process waits for a CPU on a busy host: every stallEvery-th
-// Transmit call sleeps for stall first, and the calls behind it wait for it.
+// Transmit call sleeps first, and the calls behind it wait for it.
+//
+// A stall only shows what it is meant to when it outlasts RACK-TLP's probe timeout, twice the
+// sender's smoothed round-trip time, and on a loaded machine that time grows with the
+// scheduler's delays. So the stall starts at minStall and doubles, up to maxStall, each time
+// it has passed without the sender retransmitting. maxStall stays well below the smallest
+// retransmission timeout (200 ms), which a stall must not reach: the default stack is then
+// right to retransmit.
 type stallingLink struct {
 	*pipe.Link
-	mu    sync.Mutex
-	calls int
+	mu          sync.Mutex
+	calls       int
+	stall       time.Duration
+	retransmits *tcpip.StatCounter // the sender's, once set by watch
 }
 
 const (
 	stallEvery = 8
-	stall      = 5 * time.Millisecond
+	minStall   = 5 * time.Millisecond
+	maxStall   = 40 * time.Millisecond
 )
+
+// watch tells the link whose retransmissions decide whether its stalls grow.
+func (l *stallingLink) watch(retransmits *tcpip.StatCounter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retransmits = retransmits
+}
 
 // Transmit implements link.Link.Transmit.
 func (l *stallingLink) Transmit(frames []link.Frame) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.calls++; l.calls%stallEvery == 0 {
-		time.Sleep(stall)
+		if l.stall == 0 {
+			l.stall = minStall
+		}
+		time.Sleep(l.stall)
+		if l.retransmits != nil && l.retransmits.Value() == 0 {
+			l.stall = min(2*l.stall, maxStall)
+		}
 	}
 	return l.Link.Transmit(frames)
 }
@@ -48,7 +72,8 @@ func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) (retransmits,
 	t.Helper()
 	a, b, err := pipe.New(nil)
 	require.NoError(t, err)
-	links := []link.Link{&stallingLink{Link: a}, b}
+	acks := &stallingLink{Link: a}
+	links := []link.Link{acks, b}
 	stacks := make([]*netstack.Stack, 2)
 	for i, c := range []*netstack.Config{nil, cfg} {
 		s, err := netstack.New(c)
@@ -60,6 +85,8 @@ func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) (retransmits,
 		stacks[i] = s
 	}
 	client, server := stacks[0], stacks[1]
+	st := server.TCPIP().Stats().TCP
+	acks.watch(st.Retransmits)
 	ln, err := server.Listen("tcp4", ":80")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
@@ -82,7 +109,6 @@ func bulkRetransmits(t *testing.T, cfg *netstack.Config, size int) (retransmits,
 	require.NoError(t, err)
 	require.EqualValues(t, size, n)
 	require.NoError(t, <-sent)
-	st := server.TCPIP().Stats().TCP
 	return st.Retransmits.Value(), st.Timeouts.Value()
 }
 
