@@ -79,14 +79,16 @@ func TestResultPer(t *testing.T) {
 }
 
 // TestNoGCPrimesSudogs checks that after NoGC, blocking many goroutines at once costs the
-// runtime no new blocked-goroutine records: the first such burst allocates no more than a
-// second one does. Without the priming the first burst allocates its 512 sudogs (600 to 1,000
-// mallocs against 260).
+// runtime no new blocked-goroutine records: the first such burst allocates about what a second
+// one does (260 mallocs: the goroutines' closures and the channels). Without the priming the
+// first burst also allocates most of its 512 sudogs (600 to 1,000 mallocs). The allowance is
+// for the runtime's own stray allocations, one now and then.
 func TestNoGCPrimesSudogs(t *testing.T) {
 	runtime.GC() // empties the central sudog cache, as an earlier test's collection would
 	NoGC(t)
 	burst := func() { primeSudogs(primedSelects / 2) }
 	first := Count(1, burst)
 	second := Count(1, burst)
-	assert.LessOrEqual(t, first, second, "the first burst allocated sudogs NoGC should have primed")
+	const allowance = 16
+	assert.LessOrEqual(t, first, second+allowance, "the first burst allocated sudogs NoGC should have primed")
 }
