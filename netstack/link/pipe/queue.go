@@ -323,25 +323,51 @@ const stallTimeout = 100 * time.Millisecond
 // errStuck tells push that the receiver is stuck and the frame was dropped.
 var errStuck = errors.New("pipe: receiver stuck")
 
-// get takes a free buffer, waiting for one while none is free. It fails when either end
-// closes meanwhile, and with errStuck when the receiver is stuck inside DeliverFrames (see
-// stallTimeout). q.mu is held; it is released while waiting.
+// get takes a free buffer, waiting for one while none is free (waitFree). It fails when
+// either end closes meanwhile, and with errStuck when the receiver is stuck inside
+// DeliverFrames (see stallTimeout). q.mu is held; it is released while waiting.
 func (q *queue) get(from *Link) (uint32, error) {
+	if len(q.free) == 0 {
+		if err := q.waitFree(from); err != nil {
+			return 0, err
+		}
+	}
+	if from.closed.Load() {
+		return 0, link.ErrClosed
+	}
+	if q.closed {
+		return 0, link.ErrLinkDown
+	}
+	idx := q.free[len(q.free)-1]
+	q.free = q.free[:len(q.free)-1]
+	s := &q.slots[idx]
+	if s.buf == nil {
+		s.buf = make([]byte, q.bufSize)
+	}
+	s.state = slotQueued
+	return idx, nil
+}
+
+// waitFree waits until a buffer is free, timing the receiver for a stall (see stallTimeout)
+// meanwhile. It fails as get does. q.mu is held; it is released while waiting.
+func (q *queue) waitFree(from *Link) error {
 	timing := false
 	var returned, freed uint64 // the receiver's progress when the stall timer started
-	defer q.unstall()
+	defer func() {
+		if timing {
+			q.stallTimer.Stop()
+		}
+		q.unstall()
+	}()
 	for len(q.free) == 0 {
 		if from.closed.Load() {
-			return 0, link.ErrClosed
+			return link.ErrClosed
 		}
 		if q.closed {
-			return 0, link.ErrLinkDown
+			return link.ErrLinkDown
 		}
 		if q.stuck {
-			if timing {
-				q.stallTimer.Stop()
-			}
-			return 0, errStuck
+			return errStuck
 		}
 		q.kick() // the delivery goroutine may be parked with frames we queued
 		if !timing {
@@ -380,23 +406,7 @@ func (q *queue) get(from *Link) (uint32, error) {
 			}
 		}
 	}
-	if timing {
-		q.stallTimer.Stop()
-	}
-	if from.closed.Load() {
-		return 0, link.ErrClosed
-	}
-	if q.closed {
-		return 0, link.ErrLinkDown
-	}
-	idx := q.free[len(q.free)-1]
-	q.free = q.free[:len(q.free)-1]
-	s := &q.slots[idx]
-	if s.buf == nil {
-		s.buf = make([]byte, q.bufSize)
-	}
-	s.state = slotQueued
-	return idx, nil
+	return nil
 }
 
 // stalledNow reports whether the transmitter waiting for a buffer has found the receiver
