@@ -27,8 +27,9 @@
 //     runs (debug.SetGCPercent(-1), which also waits for a cycle in progress to end) and back
 //     on afterwards, so no pool is emptied in the middle. In production a path that does not
 //     allocate does not trigger collections either. A collection just before the runs
-//     leaves pools (and the runtime's cache of blocked-goroutine records) to refill for a
-//     while; a test with a long warm-up holds the collector off through it with [NoGC].
+//     leaves pools to refill for a while; a test with a long warm-up holds the collector off
+//     through it with [NoGC]. The runtime's cache of blocked-goroutine records, which a
+//     collection empties too, is filled again whenever the collector is turned off.
 //   - Lazy first-use work (a pool's first item, a slice grown once). Measure makes one
 //     warm-up call before it counts; callers whose steady state takes longer to reach warm
 //     up themselves.
@@ -67,7 +68,7 @@ type Result struct {
 // with at most want. The garbage collector is off while it counts (see the package
 // documentation for why and for what else can allocate meanwhile).
 func Measure(calls int, want uint64, f func()) Result {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer collectorOff()()
 	f()
 	best := Result{Calls: calls}
 	for i := range attempts {
@@ -87,7 +88,7 @@ func Measure(calls int, want uint64, f func()) Result {
 // depends on what each attempt did (how many frames it sent, say) and that keep the best of
 // several attempts themselves.
 func Count(calls int, f func()) uint64 {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer collectorOff()()
 	return count(calls, f)
 }
 
@@ -96,17 +97,24 @@ func Count(calls int, f func()) uint64 {
 // of blocked-goroutine records (sudogs), and the path refills them for a while afterwards,
 // so a warm-up that a collection interrupts ends before the path is steady. The test should
 // allocate little itself meanwhile.
-//
-// With the collector off, NoGC also fills that central cache (see [primeSudogs]): a path
-// whose goroutines block on one P and wake on another moves sudogs from one P's cache to the
-// other's, and the runtime allocates a new one whenever the emptied P finds the central cache
-// empty too, which it does until the other P's cache has filled and spilled over. How long
-// that takes depends on how the scheduler places the goroutines, so on a loaded machine a
-// warm-up can end first and the measurement count the runtime's records as the path's.
 func NoGC(tb testing.TB) {
+	tb.Cleanup(collectorOff())
+}
+
+// collectorOff turns the garbage collector off, fills the runtime's central sudog cache (see
+// [primeSudogs]) and returns the function that turns the collector back on.
+//
+// The priming is why Measure, Count and NoGC all come through here: a path whose goroutines
+// block on one P and wake on another moves sudogs from one P's cache to the other's, and the
+// runtime allocates a new one whenever the emptied P finds the central cache empty too, which
+// it does after a collection until the other P's cache has filled and spilled over. How long
+// that takes depends on how the scheduler places the goroutines, so on a loaded machine (or
+// under the race detector, whose heap churn brings collections sooner) a warm-up can end first
+// and the count take the runtime's records for the path's.
+func collectorOff() (restore func()) {
 	old := debug.SetGCPercent(-1)
-	tb.Cleanup(func() { debug.SetGCPercent(old) })
 	primeSudogs(primedSelects)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // primedSelects is how many goroutines primeSudogs blocks at once. Each holds two sudogs;
