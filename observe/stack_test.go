@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unikit/unikit/internal/stacktest"
@@ -63,23 +64,14 @@ func TestLossyLink(t *testing.T) {
 // ACK, and a loaded machine delays it further: the deadline leaves room for both.
 func waitAllAcked(t *testing.T, s *netstack.Stack, remote string) {
 	t.Helper()
-	const wait = 30 * time.Second
-	deadline := time.Now().Add(wait)
-	for {
-		busy := ""
-		for _, c := range observe.Connections(s) {
-			if c.Remote.String() == remote && c.State != "FIN-WAIT2" && c.State != "TIME-WAIT" && c.State != "CLOSED" {
-				busy = c.State
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		for _, conn := range observe.Connections(s) {
+			if conn.Remote.String() == remote {
+				assert.Contains(c, []string{"FIN-WAIT2", "TIME-WAIT", "CLOSED"}, conn.State,
+					"the connection to %s may still retransmit", remote)
 			}
 		}
-		if busy == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			require.FailNowf(t, "the sender may still retransmit", "the connection to %s is still in %s after %v", remote, busy, wait)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}, 30*time.Second, 5*time.Millisecond)
 }
 
 // TestConnections checks /debug/netstack/connections while a connection is open: the
